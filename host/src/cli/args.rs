@@ -1,0 +1,129 @@
+//! Command-line arguments, shaped like curl's where they overlap.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Trace HTTP(S) requests: every phase (DNS, connect, TLS, send, wait, receive) as an event,
+/// handed to WebAssembly plugins that filter, format or aggregate them.
+#[derive(Debug, Parser)]
+#[command(name = "httptrace", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(after_help = "Exit codes follow curl: 6 DNS, 7 connect, 28 timeout, 35 TLS, 47 too many redirects, \
+52 empty reply, 56 receive, 60 certificate; 2 usage, 3 bad URL; 90 a plugin failed.")]
+pub struct Cli {
+    /// Subcommands (`serve`, …); without one, trace a request.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The request to trace.
+    #[command(flatten)]
+    pub request: RequestArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a local target server: HTTP/1.1 and h2c on one port, HTTP/2 and HTTP/1.1 over TLS
+    /// (self-signed certificate) on another. Endpoints: /delay/{ms}, /bytes/{n},
+    /// /drip?bytes=N&duration_ms=M, /status/{code}, /redirect/{n}, /continue, /early-hints,
+    /// /reset, /headers.
+    Serve(ServeArgs),
+}
+
+/// `httptrace serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Port for plain HTTP/1.1 and h2c (0 = any free port).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Port for HTTPS (0 = any free port).
+    #[arg(long, default_value_t = 8443)]
+    pub tls_port: u16,
+    /// Directory for the generated certificate and key (default: a new temporary directory).
+    #[arg(long)]
+    pub cert_dir: Option<PathBuf>,
+}
+
+/// Options of a traced request.
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// URL to request (`http://` or `https://`; no scheme means `http://`).
+    #[arg(required = true)]
+    pub url: Option<String>,
+    /// Request method (default GET, or POST with --data).
+    #[arg(short = 'X', long = "request", value_name = "METHOD")]
+    pub method: Option<String>,
+    /// Extra header "Name: value" (repeatable); "Name:" removes a default header.
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// Request body; @FILE reads it from a file (POST unless -X says otherwise).
+    #[arg(short = 'd', long = "data", value_name = "DATA")]
+    pub data: Option<String>,
+    /// Follow redirects.
+    #[arg(short = 'L', long = "location")]
+    pub location: bool,
+    /// Most redirects to follow with -L.
+    #[arg(long = "max-redirs", value_name = "NUM", default_value_t = 50)]
+    pub max_redirs: u32,
+    /// Do not verify the server's certificate.
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+    /// CA certificates (PEM) to verify the server with, instead of the system's.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Use ADDR for HOST:PORT instead of resolving it (curl's HOST:PORT:ADDR[,ADDR]).
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+    /// DNS server to ask instead of the system's.
+    #[arg(long = "dns-server", value_name = "IP[:PORT]")]
+    pub dns_server: Option<String>,
+    /// Use HTTP/1.1 only.
+    #[arg(long = "http1.1", conflicts_with_all = ["http2", "http2_prior_knowledge"])]
+    pub http1_1: bool,
+    /// Offer HTTP/2 over TLS (the default for https).
+    #[arg(long = "http2", conflicts_with = "http2_prior_knowledge")]
+    pub http2: bool,
+    /// Speak HTTP/2 without negotiation (h2c for http://).
+    #[arg(long = "http2-prior-knowledge")]
+    pub http2_prior_knowledge: bool,
+    /// Limit on DNS + connect + TLS, in seconds (fractions allowed).
+    #[arg(long = "connect-timeout", value_name = "SECONDS")]
+    pub connect_timeout: Option<f64>,
+    /// Limit on the whole request, in seconds (fractions allowed).
+    #[arg(short = 'm', long = "max-time", value_name = "SECONDS")]
+    pub max_time: Option<f64>,
+    /// Resolve to IPv4 addresses only.
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Resolve to IPv6 addresses only.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+    /// Exit 22 when the final HTTP status is 400 or more.
+    #[arg(short = 'f', long)]
+    pub fail: bool,
+    /// Show Authorization, Proxy-Authorization, Cookie and Set-Cookie values in events.
+    #[arg(long = "show-secrets")]
+    pub show_secrets: bool,
+}
+
+/// Parses `IP` or `IP:PORT` (`[v6]:PORT`), port 53 by default.
+pub fn parse_dns_server(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Ok(sa);
+    }
+    let ip = s.trim_start_matches('[').trim_end_matches(']');
+    ip.parse::<std::net::IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| format!("--dns-server '{s}': expected IP or IP:PORT"))
+}
+
+/// Parses a duration in (fractional) seconds, as curl's timeouts.
+pub fn seconds(flag: &str, v: f64) -> Result<std::time::Duration, String> {
+    if !v.is_finite() || v <= 0.0 {
+        return Err(format!("{flag} {v}: expected a positive number of seconds"));
+    }
+    Ok(std::time::Duration::from_secs_f64(v))
+}

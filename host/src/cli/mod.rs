@@ -1,0 +1,6 @@
+//! The `httptrace` binary's command line: parsing, turning flags into a client and a request,
+//! running, and mapping the outcome to an exit code.
+
+pub mod args;
+pub mod request;
+pub mod run;

@@ -1,0 +1,221 @@
+//! The request loop: hops and redirects under the time limits, then the summary
+//! (`request-done`) and the hand-off of the request's events to the sink.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::Method;
+use url::Url;
+
+use super::exchange::{exchange, HopRequest};
+use super::pool::timeout_error;
+use super::{ClientOptions, Shared, Target};
+use crate::error::Error;
+use crate::event::{EventKind, HopSummary, Phase, TraceError};
+use crate::summary::{request_marks, sum_timings, HopMarks};
+use crate::trace::{Sink, Trace};
+
+/// A request to make.
+#[derive(Debug, Clone)]
+pub struct RequestSpec {
+    /// Method.
+    pub method: Method,
+    /// Absolute `http`/`https` URL.
+    pub url: Url,
+    /// Extra headers in order; an empty value removes a default header (as curl's `-H 'X:'`).
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl RequestSpec {
+    /// A GET of `url`, checked: only `http` and `https` URLs with a host are accepted.
+    pub fn get(url: &str) -> Result<RequestSpec, Error> {
+        Ok(RequestSpec { method: Method::GET, url: parse_url(url)?, headers: Vec::new(), body: Bytes::new() })
+    }
+}
+
+/// Parses and checks a request URL; a URL without a scheme gets `http://`, as in curl.
+pub fn parse_url(s: &str) -> Result<Url, Error> {
+    let with_scheme = if s.contains("://") { s.to_string() } else { format!("http://{s}") };
+    let url = Url::parse(&with_scheme).map_err(|e| Error::bad_url(format!("invalid URL '{s}': {e}")))?;
+    match url.scheme() {
+        "http" | "https" => {}
+        other => return Err(Error::unsupported_scheme(format!("unsupported scheme '{other}' in '{s}' (use http or https)"))),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(Error::bad_url(format!("invalid URL '{s}': no host")));
+    }
+    Ok(url)
+}
+
+/// How a request ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Request id.
+    pub request: u64,
+    /// Final status, if a response arrived.
+    pub status: Option<u16>,
+    /// Final URL.
+    pub url: Url,
+    /// The failure, if any.
+    pub error: Option<TraceError>,
+}
+
+/// A traced HTTP client: connection pool, resolver and TLS settings shared by its requests.
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+}
+
+impl Client {
+    /// A client that hands each finished request's events to `sink`.
+    pub fn new(opts: ClientOptions, sink: Arc<dyn Sink>) -> Result<Client, Error> {
+        let shared = Shared::new(opts, sink).map_err(Error::config)?;
+        Ok(Client { shared: Arc::new(shared) })
+    }
+
+    /// Loads what TLS needs (root certificates) so it does not fall inside a measured phase.
+    pub fn prepare_tls(&self) -> Result<(), Error> {
+        self.shared.prepare_tls().map(|_| ()).map_err(Error::config)
+    }
+
+    /// Makes the request now; see [`Client::execute_at`].
+    pub async fn execute(&self, spec: &RequestSpec) -> Outcome {
+        self.execute_at(spec, Instant::now()).await
+    }
+
+    /// Makes the request with its clock starting at `start` (the scheduled start, for open-loop
+    /// load), follows redirects if asked, and hands every event to the sink. Never panics on
+    /// network trouble: failures come back in [`Outcome::error`] and in `request-done`.
+    pub async fn execute_at(&self, spec: &RequestSpec, start: Instant) -> Outcome {
+        let trace = Trace::start_at(start);
+        let run = self.run_hops(&trace, spec);
+        let result = match self.shared.opts.max_time {
+            Some(limit) => {
+                let deadline = tokio::time::Instant::from_std(start + limit);
+                match tokio::time::timeout_at(deadline, run).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        let err = timeout_error(&trace, "max-time", limit);
+                        (None, current_url(&trace, spec), Some(err))
+                    }
+                }
+            }
+            None => run.await,
+        };
+        let (status, url, error) = result;
+        self.finish(&trace, status, &url, error.clone());
+        Outcome { request: trace.id(), status, url, error }
+    }
+
+    async fn run_hops(&self, trace: &Arc<Trace>, spec: &RequestSpec) -> (Option<u16>, Url, Option<TraceError>) {
+        let opts: &ClientOptions = &self.shared.opts;
+        let mut hop_req = HopRequest { method: spec.method.clone(), url: spec.url.clone(), headers: spec.headers.clone(), body: spec.body.clone() };
+        let mut redirects = 0u32;
+        loop {
+            let hop = trace.hop();
+            trace.emit(None, EventKind::RequestStart { method: hop_req.method.to_string(), url: hop_req.url.to_string(), wall_unix_ns: trace.wall_unix_ns(trace.now_ns()) });
+            let target = Target {
+                tls: hop_req.url.scheme() == "https",
+                host: hop_req.url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string(),
+                port: hop_req.url.port_or_known_default().unwrap_or(80),
+            };
+            let mut conn = match self.shared.pool.get(&self.shared, trace, &target).await {
+                Ok(c) => c,
+                Err(e) => return (None, hop_req.url, Some(e)),
+            };
+            let out = exchange(trace, &mut conn, &hop_req, opts.show_secrets).await;
+            self.shared.pool.put(trace, &target, conn, hop, out.reusable.clone()).await;
+            if let Some(e) = out.error {
+                return (out.status, hop_req.url, Some(e));
+            }
+            let status = out.status.unwrap_or(0);
+            let next = match (&out.location, opts.follow_redirects, matches!(status, 301 | 302 | 303 | 307 | 308)) {
+                (Some(loc), true, true) => hop_req.url.join(loc).ok(),
+                _ => None,
+            };
+            let Some(next) = next else { return (out.status, hop_req.url, None) };
+            if redirects >= opts.max_redirects {
+                let err = TraceError {
+                    phase: Phase::TooManyRedirects,
+                    kind: "too-many-redirects".into(),
+                    during: None,
+                    message: format!("maximum ({}) redirects followed", opts.max_redirects),
+                };
+                return (out.status, hop_req.url, Some(err));
+            }
+            redirects += 1;
+            // curl turns a POST into a GET on 301/302/303; 307/308 keep method and body.
+            if status == 303 || (matches!(status, 301 | 302) && hop_req.method == Method::POST) {
+                if hop_req.method != Method::HEAD {
+                    hop_req.method = Method::GET;
+                }
+                hop_req.body = Bytes::new();
+            }
+            // Credentials do not follow a redirect to another host.
+            if next.host_str() != hop_req.url.host_str() || next.port_or_known_default() != hop_req.url.port_or_known_default() {
+                hop_req.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("authorization") && !n.eq_ignore_ascii_case("cookie"));
+            }
+            trace.emit(None, EventKind::Redirect { from: hop_req.url.to_string(), to: next.to_string(), status, method: hop_req.method.to_string() });
+            hop_req.url = next;
+            trace.next_hop();
+        }
+    }
+
+    fn finish(&self, trace: &Trace, status: Option<u16>, url: &Url, error: Option<TraceError>) {
+        let done_at = trace.now_ns();
+        let mut events = trace.take_events();
+        // Taps on connection tasks may push a hair out of order: order by time, stably.
+        events.sort_by_key(|e| (e.hop, e.at_ns));
+        let last_hop = events.last().map_or(0, |e| e.hop);
+        let mut hops = Vec::new();
+        let mut final_marks = HopMarks::default();
+        for hop in 0..=last_hop {
+            let mut m = HopMarks::from_events(events.iter().filter(|e| e.hop == hop));
+            if hop == 0 {
+                m.start = Some(0);
+            }
+            if hop == last_hop && m.response_done.is_none() {
+                // A failed final hop ends when the failure was reported.
+                m.last = Some(done_at);
+            }
+            let url = events
+                .iter()
+                .find_map(|e| match (&e.kind, e.hop == hop) {
+                    (EventKind::RequestStart { url, .. }, true) => Some(url.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            let status = events.iter().rev().find_map(|e| match (&e.kind, e.hop == hop) {
+                (EventKind::ResponseHeaders { status, .. }, true) => Some(*status),
+                _ => None,
+            });
+            hops.push(HopSummary { hop, url, status, timings: m.timings(), marks: m.marks() });
+            final_marks = m;
+        }
+        let timings = sum_timings(&hops.iter().map(|h| h.timings).collect::<Vec<_>>());
+        let marks = request_marks(&final_marks);
+        events.push(crate::event::Event {
+            request: trace.id(),
+            hop: last_hop,
+            conn: None,
+            at_ns: done_at,
+            kind: EventKind::RequestDone { url: url.to_string(), status, error, timings, marks, hops },
+        });
+        self.shared.sink.request_events(events);
+    }
+}
+
+fn current_url(trace: &Trace, spec: &RequestSpec) -> Url {
+    trace.with_events(|evs| {
+        evs.iter()
+            .rev()
+            .find_map(|e| match &e.kind {
+                EventKind::RequestStart { url, .. } => Url::parse(url).ok(),
+                _ => None,
+            })
+            .unwrap_or_else(|| spec.url.clone())
+    })
+}

@@ -1,0 +1,296 @@
+//! One hop over one connection: build the request, bind it to the wire tap, send it, read the
+//! response headers and stream the body, emitting the events the tap cannot see (1xx,
+//! response-headers, response-done).
+
+use std::error::Error as _;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
+use http_body_util::BodyExt;
+use url::Url;
+
+use super::body::ReqBody;
+use super::dial::{Conn, Sender};
+use super::pool::phase_in_progress;
+use super::wire::Binding;
+use super::SECRET_HEADERS;
+use crate::event::{EventKind, Header, Phase, TraceError};
+use crate::trace::Trace;
+
+/// What to send on one hop.
+#[derive(Debug, Clone)]
+pub struct HopRequest {
+    /// Method.
+    pub method: Method,
+    /// Absolute URL.
+    pub url: Url,
+    /// Extra headers in order (curl's `-H`); an empty value removes a default header.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Bytes,
+}
+
+/// What one hop gave.
+pub struct HopOutcome {
+    /// Final status of this hop, if a response arrived.
+    pub status: Option<u16>,
+    /// `Location` of a redirect response.
+    pub location: Option<String>,
+    /// Why the hop failed.
+    pub error: Option<TraceError>,
+    /// Whether the connection may go back to the pool (HTTP/1.1), or why not.
+    pub reusable: Result<(), String>,
+}
+
+/// Runs one hop on `conn`.
+pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, show_secrets: bool) -> HopOutcome {
+    let hop = trace.hop();
+    let redact: &'static [&'static str] = if show_secrets { &[] } else { SECRET_HEADERS };
+    let h2 = matches!(conn.sender, Sender::H2(_));
+    let headers = request_headers(req, h2);
+    let expect_continue = !h2 && !req.body.is_empty() && headers.get(http::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let (body, signal) = if expect_continue {
+        let (b, s) = ReqBody::gated(req.body.clone());
+        (b, Some(s))
+    } else {
+        (ReqBody::new(req.body.clone()), None)
+    };
+    let uri = if h2 { req.url.as_str().to_string() } else { origin_form(&req.url) };
+    let mut builder = Request::builder().method(req.method.clone()).uri(uri);
+    if h2 {
+        builder = builder.version(http::Version::HTTP_2);
+    }
+    let mut request = match builder.body(body) {
+        Ok(r) => r,
+        Err(e) => return failed(TraceError { phase: Phase::Setup, kind: "bad-request".into(), during: None, message: e.to_string() }),
+    };
+    *request.headers_mut() = headers;
+
+    let conn_id = conn.id;
+    {
+        let trace = trace.clone();
+        hyper::ext::on_informational(&mut request, move |res| {
+            let status = res.status().as_u16();
+            trace.emit(Some(conn_id), EventKind::Got1xxResponse { status, headers: header_list(res.headers(), redact) });
+            if status == 100 {
+                trace.emit(Some(conn_id), EventKind::Got100Continue {});
+                if let Some(s) = &signal {
+                    s.fire();
+                }
+            }
+        });
+    }
+
+    let binding = Binding {
+        trace: trace.clone(),
+        hop,
+        body_len: req.body.len() as u64,
+        expect_continue,
+        h2_fields: if h2 { h2_fields(&request, redact) } else { Vec::new() },
+        redact,
+    };
+    let response = match &mut conn.sender {
+        Sender::H1(s) => {
+            conn.tap.bind_h1(binding);
+            s.send_request(request).await
+        }
+        Sender::H2(s) => {
+            let fut = conn.tap.submit_h2(binding, || s.send_request(request));
+            fut.await
+        }
+    };
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => {
+            if h2 {
+                conn.tap.forget_h2(trace);
+            }
+            let err = classify(trace, hop, &e);
+            return HopOutcome { status: None, location: None, error: Some(err), reusable: Err("request failed".into()) };
+        }
+    };
+
+    let status = response.status().as_u16();
+    let version = match response.version() {
+        http::Version::HTTP_2 => "HTTP/2",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    };
+    let header_bytes = head_size(version, response.status(), response.headers());
+    let location = response.headers().get(http::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let close = response.headers().get(http::header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+    trace.emit(
+        Some(conn_id),
+        EventKind::ResponseHeaders { status, version: version.to_string(), headers: header_list(response.headers(), redact), header_bytes },
+    );
+
+    let mut body = response.into_body();
+    let mut received: u64 = 0;
+    let mut error = None;
+    loop {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Some(d) = frame.data_ref() {
+                    received += d.len() as u64;
+                }
+            }
+            Some(Err(e)) => {
+                error = Some(classify_body(&e, received));
+                break;
+            }
+            None => break,
+        }
+    }
+    trace.emit(Some(conn_id), EventKind::ResponseDone { body_bytes: received, error: error.clone() });
+    if h2 {
+        conn.tap.forget_h2(trace);
+    }
+    let reusable = if error.is_some() {
+        Err("response body failed".to_string())
+    } else if close {
+        Err("server sent connection: close".to_string())
+    } else {
+        Ok(())
+    };
+    HopOutcome { status: Some(status), location, error, reusable }
+}
+
+fn failed(e: TraceError) -> HopOutcome {
+    HopOutcome { status: None, location: None, error: Some(e), reusable: Err("request failed".into()) }
+}
+
+fn origin_form(url: &Url) -> String {
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    }
+}
+
+/// Host header value: host, plus the port when it is not the scheme's default.
+pub fn authority(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    }
+}
+
+fn request_headers(req: &HopRequest, h2: bool) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    if !h2 {
+        map.insert(http::header::HOST, HeaderValue::from_str(&authority(&req.url)).unwrap_or(HeaderValue::from_static("")));
+    }
+    map.insert(http::header::USER_AGENT, HeaderValue::from_static(concat!("httptrace/", env!("CARGO_PKG_VERSION"))));
+    map.insert(http::header::ACCEPT, HeaderValue::from_static("*/*"));
+    let mut replaced: Vec<HeaderName> = Vec::new();
+    for (name, value) in &req.headers {
+        // Validated when the request was built; skip anything invalid defensively.
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else { continue };
+        if h2 && name == http::header::HOST {
+            continue;
+        }
+        if !replaced.contains(&name) {
+            map.remove(&name);
+            replaced.push(name.clone());
+        }
+        if value.is_empty() {
+            continue;
+        }
+        if let Ok(v) = HeaderValue::from_str(value) {
+            map.append(name, v);
+        }
+    }
+    map
+}
+
+fn h2_fields(req: &Request<ReqBody>, redact: &[&str]) -> Vec<(String, String)> {
+    let uri = req.uri();
+    let mut out = vec![
+        (":method".to_string(), req.method().to_string()),
+        (":scheme".to_string(), uri.scheme_str().unwrap_or("https").to_string()),
+        (":authority".to_string(), uri.authority().map(|a| a.to_string()).unwrap_or_default()),
+        (":path".to_string(), uri.path_and_query().map(|p| p.to_string()).unwrap_or_else(|| "/".into())),
+    ];
+    out.extend(header_list(req.headers(), redact).into_iter().map(|h| (h.name, h.value)));
+    out
+}
+
+/// Headers as events carry them, secrets redacted.
+pub fn header_list(map: &HeaderMap, redact: &[&str]) -> Vec<Header> {
+    map.iter()
+        .map(|(k, v)| {
+            let name = k.as_str().to_string();
+            let value = if redact.contains(&k.as_str()) { "[redacted]".to_string() } else { String::from_utf8_lossy(v.as_bytes()).into_owned() };
+            Header { name, value }
+        })
+        .collect()
+}
+
+fn head_size(version: &str, status: http::StatusCode, headers: &HeaderMap) -> u64 {
+    let line = version.len() + 1 + 3 + 1 + status.canonical_reason().unwrap_or("").len() + 2;
+    let fields: usize = headers.iter().map(|(k, v)| k.as_str().len() + 2 + v.len() + 2).sum();
+    (line + fields + 2) as u64
+}
+
+/// Maps a failed request (no response headers) to a typed error, using what the trace saw.
+fn classify(trace: &Trace, hop: u32, e: &hyper::Error) -> TraceError {
+    let (phase, got_bytes) = trace.with_events(|evs| {
+        let hop_events = || evs.iter().filter(|ev| ev.hop == hop);
+        (phase_in_progress(hop_events().map(|ev| &ev.kind)), hop_events().any(|ev| matches!(ev.kind, EventKind::GotFirstResponseByte {})))
+    });
+    let detail = error_chain(e);
+    let (phase, kind) = if e.is_parse_too_large() {
+        (Phase::Wait, "headers-too-large")
+    } else if e.is_parse() || e.is_parse_status() {
+        (Phase::Wait, "bad-response")
+    } else if let Some(h2e) = h2_error(e) {
+        if h2e.is_go_away() {
+            (phase, "goaway")
+        } else if h2e.is_reset() {
+            (phase, "stream-reset")
+        } else {
+            (phase, "http2")
+        }
+    } else if phase == Phase::Send {
+        (Phase::Send, "send-failed")
+    } else if !got_bytes {
+        (Phase::Wait, "empty-reply")
+    } else {
+        (Phase::Wait, "reset")
+    };
+    let phase = if phase == Phase::Receive { Phase::Wait } else { phase };
+    TraceError { phase, kind: kind.to_string(), during: None, message: detail }
+}
+
+fn classify_body(e: &hyper::Error, received: u64) -> TraceError {
+    let kind = match h2_error(e) {
+        Some(h) if h.is_go_away() => "goaway",
+        Some(h) if h.is_reset() => "stream-reset",
+        _ if e.is_incomplete_message() => "incomplete",
+        _ => "reset",
+    };
+    TraceError { phase: Phase::Receive, kind: kind.into(), during: None, message: format!("after {received} body bytes: {}", error_chain(e)) }
+}
+
+fn h2_error(e: &hyper::Error) -> Option<&h2::Error> {
+    let mut src = e.source();
+    while let Some(s) = src {
+        if let Some(h) = s.downcast_ref::<h2::Error>() {
+            return Some(h);
+        }
+        src = s.source();
+    }
+    None
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}

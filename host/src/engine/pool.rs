@@ -1,0 +1,174 @@
+//! The connection pool, keyed by scheme + host + port: idle HTTP/1.1 connections, one shared
+//! HTTP/2 connection per key. Emits get-conn, got-conn and put-idle-conn.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::dial::{dial, Conn, Sender};
+use super::{Shared, Target};
+use crate::event::{EventKind, Phase, TraceError};
+use crate::trace::Trace;
+
+/// How long a returning HTTP/1.1 connection may take to become ready again.
+const READY_TIMEOUT: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+struct Entry {
+    idle: Vec<Conn>,
+    h2: Option<H2Shared>,
+    /// The server spoke HTTP/1.1 here: concurrent requests dial in parallel.
+    known_h1: bool,
+    dial_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+struct H2Shared {
+    conn: Conn,
+}
+
+impl H2Shared {
+    fn lease(&self) -> Option<Conn> {
+        let Sender::H2(s) = &self.conn.sender else { return None };
+        if !self.conn.is_usable() {
+            return None;
+        }
+        Some(Conn { id: self.conn.id, local: self.conn.local, remote: self.conn.remote, tap: self.conn.tap.clone(), sender: Sender::H2(s.clone()), idle_since: None })
+    }
+}
+
+/// The pool.
+#[derive(Default)]
+pub struct Pool {
+    entries: Mutex<HashMap<Target, Entry>>,
+}
+
+impl Pool {
+    /// Takes a pooled connection or dials a new one, emitting get-conn and got-conn.
+    pub async fn get(&self, shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Result<Conn, TraceError> {
+        trace.emit(None, EventKind::GetConn { host_port: target.host_port() });
+        if let Some(c) = self.take(target) {
+            return Ok(got(trace, c, true));
+        }
+        let lock = {
+            let mut map = self.entries.lock().unwrap();
+            let e = map.entry(target.clone()).or_default();
+            let may_share = !e.known_h1 && target.may_be_h2(shared.opts.http);
+            may_share.then(|| e.dial_lock.clone())
+        };
+        // Requests that may share one HTTP/2 connection wait for the first one's dial.
+        let _guard = match &lock {
+            Some(l) => {
+                let g = l.clone().lock_owned().await;
+                if let Some(c) = self.take(target) {
+                    return Ok(got(trace, c, true));
+                }
+                Some(g)
+            }
+            None => None,
+        };
+        let dialing = dial(shared, trace, target);
+        let conn = match shared.opts.connect_timeout {
+            Some(limit) => match tokio::time::timeout(limit, dialing).await {
+                Ok(r) => r?,
+                Err(_) => return Err(timeout_error(trace, "connect-timeout", limit)),
+            },
+            None => dialing.await?,
+        };
+        let mut map = self.entries.lock().unwrap();
+        let e = map.entry(target.clone()).or_default();
+        match &conn.sender {
+            Sender::H2(s) => {
+                let lease = Conn { id: conn.id, local: conn.local, remote: conn.remote, tap: conn.tap.clone(), sender: Sender::H2(s.clone()), idle_since: None };
+                e.h2 = Some(H2Shared { conn });
+                Ok(got(trace, lease, false))
+            }
+            Sender::H1(_) => {
+                e.known_h1 = true;
+                Ok(got(trace, conn, false))
+            }
+        }
+    }
+
+    fn take(&self, target: &Target) -> Option<Conn> {
+        let mut map = self.entries.lock().unwrap();
+        let e = map.get_mut(target)?;
+        if let Some(h2) = &e.h2 {
+            match h2.lease() {
+                Some(c) => return Some(c),
+                None => e.h2 = None,
+            }
+        }
+        while let Some(c) = e.idle.pop() {
+            if c.is_usable() {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// Returns an HTTP/1.1 connection after its response was read, emitting put-idle-conn.
+    /// `reusable` is false when the response said `connection: close` or was not fully read.
+    pub async fn put(&self, trace: &Trace, target: &Target, mut conn: Conn, hop: u32, reusable: Result<(), String>) {
+        let Sender::H1(sender) = &mut conn.sender else { return };
+        conn.tap.unbind_h1();
+        let outcome = match reusable {
+            Err(why) => Err(why),
+            Ok(()) => match tokio::time::timeout(READY_TIMEOUT, sender.ready()).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(format!("connection closed: {e}")),
+                Err(_) => Err("connection did not become ready".to_string()),
+            },
+        };
+        let error = outcome.as_ref().err().cloned();
+        trace.emit_at(trace.now_ns(), hop, Some(conn.id), EventKind::PutIdleConn { error });
+        if outcome.is_ok() {
+            conn.idle_since = Some(Instant::now());
+            self.entries.lock().unwrap().entry(target.clone()).or_default().idle.push(conn);
+        }
+    }
+}
+
+fn got(trace: &Trace, mut conn: Conn, reused: bool) -> Conn {
+    let idle = conn.idle_since.take().map(|t| t.elapsed());
+    trace.emit(
+        Some(conn.id),
+        EventKind::GotConn {
+            reused,
+            was_idle: idle.is_some(),
+            idle_ns: idle.map_or(0, |d| d.as_nanos() as u64),
+            local_addr: conn.local,
+            remote_addr: conn.remote,
+            protocol: conn.protocol().to_string(),
+        },
+    );
+    conn
+}
+
+/// A timeout error naming the phase that was running (read from the trace's events).
+pub fn timeout_error(trace: &Trace, kind: &str, limit: Duration) -> TraceError {
+    let during = trace.with_events(|evs| phase_in_progress(evs.iter().filter(|e| e.hop == trace.hop()).map(|e| &e.kind)));
+    TraceError {
+        phase: Phase::Timeout,
+        kind: kind.to_string(),
+        during: Some(during),
+        message: format!("{kind} of {} ms reached during {}", limit.as_millis(), during.as_str()),
+    }
+}
+
+/// The phase a hop was in after these events.
+pub fn phase_in_progress<'a>(kinds: impl Iterator<Item = &'a EventKind>) -> Phase {
+    let mut phase = Phase::Dns;
+    for k in kinds {
+        phase = match k {
+            EventKind::RequestStart { .. } | EventKind::GetConn { .. } | EventKind::DnsStart { .. } => Phase::Dns,
+            EventKind::DnsDone { .. } | EventKind::ConnectStart { .. } | EventKind::ConnectDone { .. } => Phase::Connect,
+            EventKind::TlsHandshakeStart { .. } => Phase::Tls,
+            EventKind::TlsHandshakeDone { .. } | EventKind::GotConn { .. } | EventKind::WroteHeaderField { .. } | EventKind::WroteHeaders {} => Phase::Send,
+            EventKind::Wait100Continue {} | EventKind::Got100Continue {} => Phase::Send,
+            EventKind::WroteRequest { .. } | EventKind::GotFirstResponseByte {} | EventKind::Got1xxResponse { .. } => Phase::Wait,
+            EventKind::ResponseHeaders { .. } => Phase::Receive,
+            _ => phase,
+        };
+    }
+    phase
+}

@@ -1,0 +1,401 @@
+//! Trace events: what the engine records about every phase of a request.
+//!
+//! An [`Event`] is a small header (request id, hop, connection id, time since the request
+//! started) plus an [`EventKind`] with the kind's own fields. Kind names (kebab-case) and field
+//! names (snake_case) are part of the public contract: the `ndjson` output prints exactly them,
+//! and the WIT world mirrors them.
+
+use std::net::{IpAddr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::summary::{Marks, Timings};
+
+/// One trace event.
+///
+/// Serialises as one flat JSON object: `event`, `request`, `hop`, `conn`, `at_ns`, then the
+/// kind's own fields.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Event {
+    /// Request id, unique within a run, starting at 1.
+    pub request: u64,
+    /// Hop number within the request: 0 for the first request, +1 for each redirect followed.
+    pub hop: u32,
+    /// Connection id where one is known.
+    pub conn: Option<u64>,
+    /// Nanoseconds since the request started, read from a monotonic clock where it happened.
+    pub at_ns: u64,
+    /// What happened, with the kind's own fields.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// A header name and value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// Header name as sent (lower case for HTTP/2).
+    pub name: String,
+    /// Header value (lossy UTF-8; secrets redacted unless asked otherwise).
+    pub value: String,
+}
+
+/// Summary of one peer certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertSummary {
+    /// Subject distinguished name.
+    pub subject: String,
+    /// Issuer distinguished name.
+    pub issuer: String,
+    /// Start of validity, RFC 3339.
+    pub not_before: String,
+    /// End of validity, RFC 3339.
+    pub not_after: String,
+    /// Subject alternative names (DNS names and IP addresses).
+    pub sans: Vec<String>,
+    /// Serial number, hex.
+    pub serial: String,
+}
+
+/// Which phase of a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Bad input before any network work (URL, scheme, body file).
+    Setup,
+    /// Name resolution.
+    Dns,
+    /// TCP connect.
+    Connect,
+    /// TLS handshake.
+    Tls,
+    /// Writing the request.
+    Send,
+    /// Waiting for the response headers.
+    Wait,
+    /// Reading the response body.
+    Receive,
+    /// A time limit (`--connect-timeout`, `--max-time`) ran out.
+    Timeout,
+    /// More redirects than `--max-redirs`.
+    TooManyRedirects,
+}
+
+impl Phase {
+    /// The kebab-case name used in events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Setup => "setup",
+            Phase::Dns => "dns",
+            Phase::Connect => "connect",
+            Phase::Tls => "tls",
+            Phase::Send => "send",
+            Phase::Wait => "wait",
+            Phase::Receive => "receive",
+            Phase::Timeout => "timeout",
+            Phase::TooManyRedirects => "too-many-redirects",
+        }
+    }
+}
+
+/// A typed failure, as carried by events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceError {
+    /// The phase that failed.
+    pub phase: Phase,
+    /// A stable, kebab-case reason within the phase, e.g. `nxdomain`, `refused`,
+    /// `unknown-issuer`, `name-mismatch`, `expired`, `empty-reply`, `reset`, `max-time`.
+    pub kind: String,
+    /// For timeouts: the phase that was running when time ran out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub during: Option<Phase>,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+/// Per-hop summary carried by `request-done`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HopSummary {
+    /// Hop number.
+    pub hop: u32,
+    /// URL requested on this hop.
+    pub url: String,
+    /// Final status of this hop, if a response arrived.
+    pub status: Option<u16>,
+    /// HAR 1.2 timings of this hop (ms).
+    pub timings: Timings,
+    /// curl marks of this hop (s, from the hop's start).
+    pub marks: Marks,
+}
+
+/// The kinds of event, each with its own fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum EventKind {
+    /// A hop begins (not in Go's list): method, URL and wall-clock start.
+    RequestStart {
+        /// Request method.
+        method: String,
+        /// Absolute URL of this hop.
+        url: String,
+        /// Wall-clock start of this hop, nanoseconds since the Unix epoch (recorded once per
+        /// request and offset by the monotonic clock).
+        wall_unix_ns: u64,
+    },
+    /// About to obtain a connection (new or pooled) for `host_port`.
+    GetConn {
+        /// Target `host:port`.
+        host_port: String,
+    },
+    /// Name resolution begins.
+    DnsStart {
+        /// Host name being resolved.
+        host: String,
+    },
+    /// Name resolution ended.
+    DnsDone {
+        /// Addresses found.
+        addrs: Vec<IpAddr>,
+        /// The answer was shared with a concurrent identical lookup.
+        coalesced: bool,
+        /// Why resolution failed.
+        error: Option<TraceError>,
+    },
+    /// A TCP connect attempt begins (one per address tried).
+    ConnectStart {
+        /// Network, always `tcp`.
+        network: String,
+        /// Address dialled.
+        addr: SocketAddr,
+    },
+    /// A TCP connect attempt ended.
+    ConnectDone {
+        /// Network, always `tcp`.
+        network: String,
+        /// Address dialled.
+        addr: SocketAddr,
+        /// The attempt was abandoned because another one won (Happy Eyeballs).
+        cancelled: bool,
+        /// Why the attempt failed.
+        error: Option<TraceError>,
+    },
+    /// The TLS handshake begins.
+    TlsHandshakeStart {
+        /// SNI server name sent (empty for IP addresses).
+        server_name: String,
+    },
+    /// The TLS handshake ended.
+    TlsHandshakeDone {
+        /// Protocol version, e.g. `TLSv1.3`.
+        version: String,
+        /// Negotiated cipher suite.
+        cipher_suite: String,
+        /// Negotiated ALPN protocol, if any.
+        alpn: Option<String>,
+        /// The session was resumed.
+        resumed: bool,
+        /// Server name the certificate was checked against.
+        server_name: String,
+        /// Peer certificates, end entity first (also on failure, when the server sent them).
+        peer_certificates: Vec<CertSummary>,
+        /// Why the handshake or verification failed.
+        error: Option<TraceError>,
+    },
+    /// A connection was obtained.
+    GotConn {
+        /// Taken from the pool (or an HTTP/2 connection shared with other requests).
+        reused: bool,
+        /// It was idle in the pool.
+        was_idle: bool,
+        /// How long it was idle, in nanoseconds (0 unless `was_idle`).
+        idle_ns: u64,
+        /// Local address.
+        local_addr: SocketAddr,
+        /// Remote address.
+        remote_addr: SocketAddr,
+        /// `http/1.1` or `h2`.
+        protocol: String,
+    },
+    /// One request header field was written to the connection.
+    WroteHeaderField {
+        /// Header name (HTTP/2 pseudo-headers included, e.g. `:path`).
+        name: String,
+        /// Header value.
+        value: String,
+    },
+    /// All request headers were written.
+    WroteHeaders {},
+    /// Headers carried `Expect: 100-continue`; the body waits for the server.
+    Wait100Continue {},
+    /// The server answered `100 Continue`.
+    Got100Continue {},
+    /// An informational (1xx) response arrived; fires for 100 too.
+    Got1xxResponse {
+        /// Status code.
+        status: u16,
+        /// Its headers.
+        headers: Vec<Header>,
+    },
+    /// The whole request (headers and body) was written.
+    WroteRequest {
+        /// Request body bytes written.
+        body_bytes: u64,
+        /// Why writing failed.
+        error: Option<TraceError>,
+    },
+    /// The first byte of the response arrived on the connection.
+    GotFirstResponseByte {},
+    /// The final response's headers.
+    ResponseHeaders {
+        /// Status code.
+        status: u16,
+        /// `HTTP/1.1` or `HTTP/2`.
+        version: String,
+        /// Response headers.
+        headers: Vec<Header>,
+        /// Size of the header block as HTTP/1.1 text (status line included).
+        header_bytes: u64,
+    },
+    /// The response body ended (or failed).
+    ResponseDone {
+        /// Body bytes received.
+        body_bytes: u64,
+        /// Why reading the body failed.
+        error: Option<TraceError>,
+    },
+    /// The connection went back to the pool, or could not.
+    PutIdleConn {
+        /// Why it was not kept (e.g. `connection: close`, error, not fully read).
+        error: Option<String>,
+    },
+    /// A redirect is followed: the next hop starts.
+    Redirect {
+        /// URL of the hop that answered with a redirect.
+        from: String,
+        /// URL of the next hop.
+        to: String,
+        /// Redirect status code.
+        status: u16,
+        /// Method of the next hop.
+        method: String,
+    },
+    /// The request ended, successfully or not: the summary.
+    RequestDone {
+        /// Final URL.
+        url: String,
+        /// Final status, if a response arrived.
+        status: Option<u16>,
+        /// Why the request failed.
+        error: Option<TraceError>,
+        /// HAR 1.2 timings for the whole request (ms; phases summed over hops).
+        timings: Timings,
+        /// curl marks for the whole request (s, from the request start).
+        marks: Marks,
+        /// Per-hop summaries, in hop order.
+        hops: Vec<HopSummary>,
+    },
+}
+
+impl EventKind {
+    /// The kebab-case kind name, as printed in `"event"`.
+    pub fn name(&self) -> &'static str {
+        KIND_NAMES[self.index()]
+    }
+
+    /// Position of this kind in [`KIND_NAMES`] (stable: used for interest masks).
+    pub fn index(&self) -> usize {
+        match self {
+            EventKind::RequestStart { .. } => 0,
+            EventKind::GetConn { .. } => 1,
+            EventKind::DnsStart { .. } => 2,
+            EventKind::DnsDone { .. } => 3,
+            EventKind::ConnectStart { .. } => 4,
+            EventKind::ConnectDone { .. } => 5,
+            EventKind::TlsHandshakeStart { .. } => 6,
+            EventKind::TlsHandshakeDone { .. } => 7,
+            EventKind::GotConn { .. } => 8,
+            EventKind::WroteHeaderField { .. } => 9,
+            EventKind::WroteHeaders {} => 10,
+            EventKind::Wait100Continue {} => 11,
+            EventKind::Got100Continue {} => 12,
+            EventKind::Got1xxResponse { .. } => 13,
+            EventKind::WroteRequest { .. } => 14,
+            EventKind::GotFirstResponseByte {} => 15,
+            EventKind::ResponseHeaders { .. } => 16,
+            EventKind::ResponseDone { .. } => 17,
+            EventKind::PutIdleConn { .. } => 18,
+            EventKind::Redirect { .. } => 19,
+            EventKind::RequestDone { .. } => 20,
+        }
+    }
+}
+
+/// Every kind name, in [`EventKind::index`] order.
+pub const KIND_NAMES: [&str; 21] = [
+    "request-start",
+    "get-conn",
+    "dns-start",
+    "dns-done",
+    "connect-start",
+    "connect-done",
+    "tls-handshake-start",
+    "tls-handshake-done",
+    "got-conn",
+    "wrote-header-field",
+    "wrote-headers",
+    "wait-100-continue",
+    "got-100-continue",
+    "got-1xx-response",
+    "wrote-request",
+    "got-first-response-byte",
+    "response-headers",
+    "response-done",
+    "put-idle-conn",
+    "redirect",
+    "request-done",
+];
+
+/// The index of a kind name, if it is one.
+pub fn kind_index(name: &str) -> Option<usize> {
+    KIND_NAMES.iter().position(|k| *k == name)
+}
+
+impl Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeMap};
+        let kind = serde_json::to_value(&self.kind).map_err(S::Error::custom)?;
+        let serde_json::Value::Object(fields) = kind else { return Err(S::Error::custom("event kind is not an object")) };
+        let mut map = s.serialize_map(Some(fields.len() + 4))?;
+        map.serialize_entry("event", self.kind.name())?;
+        map.serialize_entry("request", &self.request)?;
+        map.serialize_entry("hop", &self.hop)?;
+        map.serialize_entry("conn", &self.conn)?;
+        map.serialize_entry("at_ns", &self.at_ns)?;
+        for (k, v) in fields.iter().filter(|(k, _)| k.as_str() != "event") {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl Event {
+    /// This event as one line of JSON (no trailing newline): the `ndjson` form.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("events always serialise")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_form_starts_with_the_header_and_round_trips() {
+        let ev = Event { request: 3, hop: 1, conn: Some(2), at_ns: 42, kind: EventKind::GetConn { host_port: "a:80".into() } };
+        let line = ev.to_json();
+        assert_eq!(line, r#"{"event":"get-conn","request":3,"hop":1,"conn":2,"at_ns":42,"host_port":"a:80"}"#);
+        let back: Event = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, ev);
+        let empty = Event { kind: EventKind::WroteHeaders {}, ..ev };
+        assert_eq!(serde_json::from_str::<Event>(&empty.to_json()).unwrap(), empty);
+    }
+}

@@ -1,0 +1,260 @@
+//! The endpoints of the local target server. See the [module docs](super) for the list.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response, StatusCode, Version};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::io::RawWriter;
+
+/// Error type of response bodies.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Response body type of every endpoint.
+pub(crate) type RespBody = BoxBody<Bytes, BoxError>;
+
+/// The informational response sent by `/early-hints` on HTTP/1.1.
+const EARLY_HINTS: &[u8] = b"HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\n";
+/// Pause between the 103 and the final response of `/early-hints`.
+const EARLY_HINTS_GAP: Duration = Duration::from_millis(20);
+/// Longest `/drip` duration accepted.
+const MAX_DRIP_MS: u64 = 24 * 60 * 60 * 1000;
+/// Filler for generated bodies.
+static FILLER: [u8; 16 * 1024] = [b'x'; 16 * 1024];
+
+/// Routes one request. `raw` writes to the connection beneath hyper (used for 103 on HTTP/1.1).
+/// An error makes hyper drop the connection.
+pub(crate) async fn handle(req: Request<Incoming>, raw: RawWriter) -> io::Result<Response<RespBody>> {
+    let path = req.uri().path();
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let (head, arg) = match path.split_once('/') {
+        Some((head, arg)) => (head.to_owned(), Some(arg.to_owned())),
+        None => (path.to_owned(), None),
+    };
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let resp = match (head.as_str(), arg.as_deref()) {
+        ("", None) => text(StatusCode::OK, "hello from httptrace serve\n"),
+        ("delay", Some(ms)) => match ms.parse::<u64>() {
+            Ok(ms) => {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                text(StatusCode::OK, format!("delayed {ms} ms\n"))
+            }
+            Err(_) => bad_request("delay must be a number of milliseconds"),
+        },
+        ("bytes", Some(n)) => match n.parse::<u64>() {
+            Ok(n) => sized(StatusCode::OK, n, RepeatBody { remaining: n }.boxed()),
+            Err(_) => bad_request("bytes must be a number"),
+        },
+        ("drip", None) => drip(&query),
+        ("status", Some(code)) => match code.parse::<u16>().ok().filter(|c| (200..=599).contains(c)) {
+            Some(code) => status(code),
+            None => bad_request("status must be in 200..=599"),
+        },
+        ("redirect", Some(n)) => match n.parse::<u32>() {
+            Ok(0) => text(StatusCode::OK, "end of redirect chain\n"),
+            Ok(n) => redirect(StatusCode::FOUND, &format!("/redirect/{}", n - 1)),
+            Err(_) => bad_request("redirect count must be a number"),
+        },
+        ("redirect-to", None) => redirect_to(&query),
+        ("continue", None) => {
+            let body = req.into_body().collect().await.map_err(io::Error::other)?;
+            let n = body.to_bytes().len();
+            text(StatusCode::OK, format!("received {n} bytes\n"))
+        }
+        ("early-hints", None) => {
+            if req.version() == Version::HTTP_11 {
+                raw.write_all(EARLY_HINTS).await?;
+                tokio::time::sleep(EARLY_HINTS_GAP).await;
+            }
+            let mut resp = text(StatusCode::OK, "early hints sent before this response (HTTP/1.1 only)\n");
+            resp.headers_mut()
+                .insert(header::LINK, HeaderValue::from_static("</style.css>; rel=preload"));
+            resp
+        }
+        ("reset", None) => reset(),
+        ("headers", None) => {
+            let mut out = String::new();
+            for (name, value) in req.headers() {
+                out.push_str(&format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes())));
+            }
+            text(StatusCode::OK, out)
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    };
+    Ok(resp)
+}
+
+/// A `text/plain` response with a fixed body.
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<RespBody> {
+    let body: Bytes = body.into();
+    let mut resp = sized(status, body.len() as u64, Full::new(body).map_err(|e| match e {}).boxed());
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp
+}
+
+/// A response with an explicit `content-length`.
+fn sized(status: StatusCode, len: u64, body: RespBody) -> Response<RespBody> {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    resp
+}
+
+fn bad_request(msg: &str) -> Response<RespBody> {
+    text(StatusCode::BAD_REQUEST, format!("{msg}\n"))
+}
+
+/// `/status/{code}`: no body where the status forbids one.
+fn status(code: u16) -> Response<RespBody> {
+    let status = StatusCode::from_u16(code).expect("checked range");
+    match code {
+        204 | 205 | 304 => {
+            let mut resp = Response::new(Full::new(Bytes::new()).map_err(|e| match e {}).boxed());
+            *resp.status_mut() = status;
+            resp
+        }
+        _ => text(status, format!("status {code}\n")),
+    }
+}
+
+fn redirect(status: StatusCode, location: &str) -> Response<RespBody> {
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            let mut resp = text(status, format!("redirecting to {location}\n"));
+            resp.headers_mut().insert(header::LOCATION, value);
+            resp
+        }
+        Err(_) => bad_request("location is not a valid header value"),
+    }
+}
+
+/// Decoded value of a query parameter.
+fn param(query: &str, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// `/redirect-to?url=X&status=S`.
+fn redirect_to(query: &str) -> Response<RespBody> {
+    let Some(url) = param(query, "url") else {
+        return bad_request("missing url parameter");
+    };
+    let status = match param(query, "status") {
+        None => StatusCode::FOUND,
+        Some(s) => match s.parse::<u16>().ok().filter(|c| (200..=599).contains(c)) {
+            Some(code) => StatusCode::from_u16(code).expect("checked range"),
+            None => return bad_request("status must be in 200..=599"),
+        },
+    };
+    redirect(status, &url)
+}
+
+/// `/drip?bytes=N&duration_ms=M` (defaults 10 bytes over 1000 ms): headers at once, then the
+/// body in `min(N, 10)` chunks, chunk `k` sent at `k * M / chunks`.
+fn drip(query: &str) -> Response<RespBody> {
+    let num = |name: &str, default: u64| match param(query, name) {
+        None => Some(default),
+        Some(v) => v.parse::<u64>().ok(),
+    };
+    let (Some(n), Some(ms)) = (num("bytes", 10), num("duration_ms", 1000)) else {
+        return bad_request("bytes and duration_ms must be numbers");
+    };
+    if ms > MAX_DRIP_MS {
+        return bad_request("duration_ms must be at most one day");
+    }
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        let chunks = n.min(10);
+        let start = Instant::now();
+        let total = Duration::from_millis(ms);
+        let mut sent = 0u64;
+        for k in 1..=chunks {
+            tokio::time::sleep_until(start + total * k as u32 / chunks as u32).await;
+            let mut len = (u128::from(n) * u128::from(k) / u128::from(chunks)) as u64 - sent;
+            sent += len;
+            while len > 0 {
+                let piece = len.min(FILLER.len() as u64);
+                len -= piece;
+                if tx.send(Ok(Bytes::from_static(&FILLER[..piece as usize]))).await.is_err() {
+                    return; // client went away
+                }
+            }
+        }
+    });
+    sized(StatusCode::OK, n, ChanBody { rx, remaining: n }.boxed())
+}
+
+/// `/reset`: promises 100000 bytes, sends 1000, then fails the body so hyper aborts the
+/// connection (HTTP/1.1) or resets the stream (HTTP/2).
+fn reset() -> Response<RespBody> {
+    let (tx, rx) = mpsc::channel(2);
+    tokio::spawn(async move {
+        let _ = tx.send(Ok(Bytes::from_static(&FILLER[..1000]))).await;
+        // Let hyper flush the headers and the first chunk before the failure.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = tx.send(Err("deliberate reset".into())).await;
+    });
+    sized(StatusCode::OK, 100_000, ChanBody { rx, remaining: 100_000 }.boxed())
+}
+
+/// A body of `remaining` filler bytes, produced on demand.
+struct RepeatBody {
+    remaining: u64,
+}
+
+impl Body for RepeatBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let n = self.remaining.min(FILLER.len() as u64);
+        self.remaining -= n;
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&FILLER[..n as usize])))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// A body fed by a channel; `remaining` is the announced length.
+struct ChanBody {
+    rx: mpsc::Receiver<Result<Bytes, BoxError>>,
+    remaining: u64,
+}
+
+impl Body for ChanBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Poll::Ready(match ready!(self.rx.poll_recv(cx)) {
+            Some(Ok(data)) => {
+                self.remaining = self.remaining.saturating_sub(data.len() as u64);
+                Some(Ok(Frame::data(data)))
+            }
+            Some(Err(e)) => Some(Err(e)),
+            None => None,
+        })
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}

@@ -1,0 +1,294 @@
+//! Summaries computed from a request's events, in the two vocabularies users know:
+//! HAR 1.2 `timings` and curl's `--write-out` marks. The definitions are those of
+//! `shared/reference/trace-semantics.md`:
+//!
+//! - HAR (ms, not cumulative): `blocked` = hop start → start of DNS, connect or got-conn;
+//!   `dns` = dns-start → dns-done; `connect` = first connect-start → TLS done (or the winning
+//!   connect-done without TLS), so `ssl` is *also* in `connect`; `ssl` = TLS handshake;
+//!   `send` = got-conn → wrote-request; `wait` = wrote-request → first response byte;
+//!   `receive` = first byte → response-done. -1 where a phase did not happen (reused connection,
+//!   IP literal, plain HTTP). `total` = the sum of the others, `ssl` not counted twice.
+//! - curl (s, cumulative from the hop's start): namelookup ⊂ connect ⊂ appconnect ⊂ pretransfer
+//!   ⊂ posttransfer ⊂ starttransfer ⊂ total; `appconnect` is 0 without TLS.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Event, EventKind};
+
+/// HAR 1.2 timings, float milliseconds; -1 where not applicable.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Timings {
+    /// Queued before a connection could be sought (includes nothing else).
+    pub blocked: f64,
+    /// DNS resolution; -1 when there was none (reused connection, IP literal, `--resolve`).
+    pub dns: f64,
+    /// TCP connect plus TLS; -1 for a reused connection.
+    pub connect: f64,
+    /// TLS handshake (also counted in `connect`); -1 without TLS.
+    pub ssl: f64,
+    /// Writing the request.
+    pub send: f64,
+    /// Waiting for the first response byte.
+    pub wait: f64,
+    /// Reading the response.
+    pub receive: f64,
+    /// HAR `entry.time`: sum of the non -1 fields, `ssl` not counted twice.
+    pub total: f64,
+}
+
+/// curl's cumulative timing marks, float seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Marks {
+    /// Name resolution complete.
+    pub namelookup: f64,
+    /// TCP connect complete.
+    pub connect: f64,
+    /// TLS handshake complete (0 for plain HTTP).
+    pub appconnect: f64,
+    /// About to send the request.
+    pub pretransfer: f64,
+    /// Last request byte sent.
+    pub posttransfer: f64,
+    /// First response byte received.
+    pub starttransfer: f64,
+    /// Everything, body included.
+    pub total: f64,
+    /// Time spent in redirect hops before this one (whole-request marks only; 0 per hop).
+    pub redirect: f64,
+}
+
+/// Instants (ns since the request start) of the landmarks of one hop, gathered from its events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HopMarks {
+    /// request-start / get-conn: the hop began.
+    pub start: Option<u64>,
+    /// dns-start.
+    pub dns_start: Option<u64>,
+    /// dns-done.
+    pub dns_done: Option<u64>,
+    /// First connect-start.
+    pub connect_start: Option<u64>,
+    /// connect-done of the winning attempt.
+    pub connect_done: Option<u64>,
+    /// tls-handshake-start.
+    pub tls_start: Option<u64>,
+    /// tls-handshake-done.
+    pub tls_done: Option<u64>,
+    /// got-conn.
+    pub got_conn: Option<u64>,
+    /// got-conn said reused.
+    pub reused: bool,
+    /// wrote-request.
+    pub wrote_request: Option<u64>,
+    /// got-first-response-byte.
+    pub first_byte: Option<u64>,
+    /// response-done.
+    pub response_done: Option<u64>,
+    /// The last event of the hop.
+    pub last: Option<u64>,
+}
+
+impl HopMarks {
+    /// Collects the landmarks of the events of one hop (in order).
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> HopMarks {
+        let mut m = HopMarks::default();
+        for ev in events {
+            m.observe(ev);
+        }
+        m
+    }
+
+    /// Folds one event of the hop in.
+    pub fn observe(&mut self, ev: &Event) {
+        let t = ev.at_ns;
+        match &ev.kind {
+            EventKind::RequestStart { .. } | EventKind::GetConn { .. } => {
+                self.start.get_or_insert(t);
+            }
+            EventKind::DnsStart { .. } => {
+                self.dns_start.get_or_insert(t);
+            }
+            EventKind::DnsDone { .. } => self.dns_done = Some(t),
+            EventKind::ConnectStart { .. } => {
+                self.connect_start.get_or_insert(t);
+            }
+            EventKind::ConnectDone { cancelled, error, .. } => {
+                if !cancelled && error.is_none() {
+                    self.connect_done = Some(t);
+                }
+            }
+            EventKind::TlsHandshakeStart { .. } => self.tls_start = Some(t),
+            EventKind::TlsHandshakeDone { .. } => self.tls_done = Some(t),
+            EventKind::GotConn { reused, .. } => {
+                self.got_conn = Some(t);
+                self.reused = *reused;
+            }
+            EventKind::WroteRequest { .. } => self.wrote_request = Some(t),
+            EventKind::GotFirstResponseByte {} => {
+                self.first_byte.get_or_insert(t);
+            }
+            EventKind::ResponseDone { .. } => self.response_done = Some(t),
+            _ => {}
+        }
+        self.start.get_or_insert(t);
+        self.last = Some(self.last.map_or(t, |e| e.max(t)));
+    }
+
+    /// End of the hop: response-done, or (for a failed hop) its last event. Returning the
+    /// connection to the pool and following a redirect happen after and are not counted.
+    pub fn end(&self) -> Option<u64> {
+        self.response_done.or(self.last)
+    }
+
+    /// HAR timings of this hop.
+    pub fn timings(&self) -> Timings {
+        let start = self.start.unwrap_or(0);
+        let ms = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => ns_to_ms(b.saturating_sub(a)),
+            _ => -1.0,
+        };
+        // `blocked` ends where the first network phase (or got-conn) begins.
+        let end = self.end();
+        let first_net = self.dns_start.or(self.connect_start).or(self.got_conn).or(end);
+        let blocked = ms(Some(start), first_net).max(0.0);
+        let dns = ms(self.dns_start, self.dns_done);
+        let connect_end = self.tls_done.or(self.connect_done);
+        let connect = if self.reused { -1.0 } else { ms(self.connect_start, connect_end) };
+        let ssl = if self.reused { -1.0 } else { ms(self.tls_start, self.tls_done) };
+        let phase = |a: Option<u64>, b: Option<u64>| ms(a, b).max(0.0);
+        // A failed hop still has a defined (partial) send/wait/receive up to where it stopped.
+        let send = phase(self.got_conn, self.wrote_request.or(self.got_conn.and(end)));
+        let wait = phase(self.wrote_request, self.first_byte.or(self.wrote_request.and(end)));
+        let receive = phase(self.first_byte, end);
+        let total = [blocked, dns, connect, send, wait, receive].iter().filter(|v| **v >= 0.0).sum();
+        Timings { blocked, dns, connect, ssl, send, wait, receive, total }
+    }
+
+    /// curl marks of this hop, relative to the hop's start.
+    pub fn marks(&self) -> Marks {
+        let start = self.start.unwrap_or(0);
+        let s = |t: Option<u64>| t.map_or(0.0, |t| ns_to_s(t.saturating_sub(start)));
+        // Each mark falls back to the previous one when its phase did not happen.
+        let namelookup = s(self.dns_done.or(self.connect_start).or(self.got_conn));
+        let connect = if self.connect_done.is_some() { s(self.connect_done) } else { namelookup.max(s(self.got_conn)) };
+        let appconnect = match (self.tls_done, self.reused) {
+            (Some(t), _) => s(Some(t)),
+            _ => 0.0,
+        };
+        let pretransfer = s(self.got_conn).max(connect);
+        let posttransfer = s(self.wrote_request).max(pretransfer);
+        let starttransfer = s(self.first_byte).max(posttransfer);
+        let total = s(self.end()).max(starttransfer);
+        Marks { namelookup, connect, appconnect, pretransfer, posttransfer, starttransfer, total, redirect: 0.0 }
+    }
+}
+
+/// Whole-request timings: each phase summed over hops (-1 when it happened in no hop).
+pub fn sum_timings(hops: &[Timings]) -> Timings {
+    let add = |f: fn(&Timings) -> f64| {
+        let vals: Vec<f64> = hops.iter().map(f).filter(|v| *v >= 0.0).collect();
+        if vals.is_empty() { -1.0 } else { vals.iter().sum() }
+    };
+    Timings {
+        blocked: add(|t| t.blocked),
+        dns: add(|t| t.dns),
+        connect: add(|t| t.connect),
+        ssl: add(|t| t.ssl),
+        send: add(|t| t.send),
+        wait: add(|t| t.wait),
+        receive: add(|t| t.receive),
+        total: hops.iter().map(|t| t.total).sum(),
+    }
+}
+
+/// Whole-request marks: the final hop's marks counted from the request start (t = 0), as
+/// curl's are with `-L`; `redirect` = when the final hop started.
+pub fn request_marks(final_hop: &HopMarks) -> Marks {
+    let hop_start = final_hop.start.unwrap_or(0);
+    let from_zero = HopMarks { start: Some(0), ..*final_hop };
+    let mut m = from_zero.marks();
+    m.redirect = ns_to_s(hop_start);
+    m
+}
+
+fn ns_to_ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+fn ns_to_s(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventKind as K;
+
+    fn ev(at_ms: u64, kind: K) -> Event {
+        Event { request: 1, hop: 0, conn: Some(1), at_ns: at_ms * 1_000_000, kind }
+    }
+
+    fn addr() -> std::net::SocketAddr {
+        "127.0.0.1:443".parse().unwrap()
+    }
+
+    #[test]
+    fn new_tls_connection_phases_follow_har_and_curl() {
+        let events = vec![
+            ev(0, K::GetConn { host_port: "h:443".into() }),
+            ev(1, K::DnsStart { host: "h".into() }),
+            ev(11, K::DnsDone { addrs: vec![], coalesced: false, error: None }),
+            ev(11, K::ConnectStart { network: "tcp".into(), addr: addr() }),
+            ev(21, K::ConnectDone { network: "tcp".into(), addr: addr(), cancelled: false, error: None }),
+            ev(21, K::TlsHandshakeStart { server_name: "h".into() }),
+            ev(51, K::TlsHandshakeDone {
+                version: "TLSv1.3".into(),
+                cipher_suite: "x".into(),
+                alpn: None,
+                resumed: false,
+                server_name: "h".into(),
+                peer_certificates: vec![],
+                error: None,
+            }),
+            ev(52, K::GotConn { reused: false, was_idle: false, idle_ns: 0, local_addr: addr(), remote_addr: addr(), protocol: "h2".into() }),
+            ev(54, K::WroteRequest { body_bytes: 0, error: None }),
+            ev(154, K::GotFirstResponseByte {}),
+            ev(200, K::ResponseDone { body_bytes: 1, error: None }),
+        ];
+        let m = HopMarks::from_events(&events);
+        let t = m.timings();
+        assert_eq!((t.blocked, t.dns, t.connect, t.ssl), (1.0, 10.0, 40.0, 30.0));
+        assert_eq!((t.send, t.wait, t.receive), (2.0, 100.0, 46.0));
+        // 1 + 10 + 40 + 2 + 100 + 46: ssl is inside connect; the 1 ms between TLS done and
+        // got-conn belongs to no HAR phase, as in browsers.
+        assert_eq!(t.total, 199.0);
+        let c = m.marks();
+        assert_eq!((c.namelookup, c.connect, c.appconnect), (0.011, 0.021, 0.051));
+        assert_eq!((c.pretransfer, c.posttransfer, c.starttransfer, c.total), (0.052, 0.054, 0.154, 0.2));
+    }
+
+    #[test]
+    fn reused_connection_has_no_dns_or_connect() {
+        let events = vec![
+            ev(0, K::GetConn { host_port: "h:80".into() }),
+            ev(0, K::GotConn { reused: true, was_idle: true, idle_ns: 5, local_addr: addr(), remote_addr: addr(), protocol: "http/1.1".into() }),
+            ev(1, K::WroteRequest { body_bytes: 0, error: None }),
+            ev(3, K::GotFirstResponseByte {}),
+            ev(4, K::ResponseDone { body_bytes: 1, error: None }),
+        ];
+        let t = HopMarks::from_events(&events).timings();
+        assert_eq!((t.dns, t.connect, t.ssl), (-1.0, -1.0, -1.0));
+        assert_eq!((t.send, t.wait, t.receive, t.total), (1.0, 2.0, 1.0, 4.0));
+        let c = HopMarks::from_events(&events).marks();
+        assert_eq!(c.appconnect, 0.0);
+        assert_eq!(c.starttransfer, 0.003);
+    }
+
+    #[test]
+    fn sums_over_hops_skip_missing_phases() {
+        let a = Timings { blocked: 1.0, dns: 2.0, connect: 3.0, ssl: -1.0, send: 1.0, wait: 1.0, receive: 1.0, total: 9.0 };
+        let b = Timings { dns: -1.0, connect: -1.0, ..a };
+        let s = sum_timings(&[a, b]);
+        assert_eq!((s.dns, s.connect, s.ssl, s.total), (2.0, 3.0, -1.0, 18.0));
+    }
+}

@@ -1,0 +1,178 @@
+//! The recording side of tracing: a per-request [`Trace`] that stamps events at their source and
+//! a [`Sink`] that receives each finished request's events.
+//!
+//! Events are buffered per request and handed to the sink in one batch when the request ends,
+//! so the measured path only pays for a clock read and a push into a vector; the sink (and any
+//! plugin behind it) runs after the request's last timestamp was taken.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::event::{Event, EventKind};
+
+/// Receives the events of each finished request, in order, in one batch.
+///
+/// Implementations must not take long: they run on the engine's task after the request's
+/// measurements are complete. The batch always ends with `request-done`.
+pub trait Sink: Send + Sync + 'static {
+    /// One request's events, in the order they happened.
+    fn request_events(&self, events: Vec<Event>);
+}
+
+/// A sink that forwards batches into a tokio channel (bounded: a slow consumer applies
+/// backpressure to new requests, never drops events).
+#[derive(Clone)]
+pub struct ChannelSink {
+    tx: tokio::sync::mpsc::Sender<Vec<Event>>,
+}
+
+impl ChannelSink {
+    /// A sink and the receiver of its batches; `capacity` is in requests.
+    pub fn new(capacity: usize) -> (ChannelSink, tokio::sync::mpsc::Receiver<Vec<Event>>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+        (ChannelSink { tx }, rx)
+    }
+}
+
+impl Sink for ChannelSink {
+    fn request_events(&self, events: Vec<Event>) {
+        // Called from async code: block_in_place keeps other tasks running while we wait.
+        match self.tx.try_send(events) {
+            Ok(()) => {}
+            Err(tokio::sync::mpsc::error::TrySendError::Full(events)) => {
+                let tx = self.tx.clone();
+                let send = move || {
+                    let _ = tx.blocking_send(events);
+                };
+                if tokio::runtime::Handle::try_current().is_ok() {
+                    tokio::task::block_in_place(send);
+                } else {
+                    send();
+                }
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+/// A sink that keeps everything in memory (tests, library users).
+#[derive(Default, Clone)]
+pub struct MemorySink {
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl MemorySink {
+    /// An empty sink.
+    pub fn new() -> MemorySink {
+        MemorySink::default()
+    }
+
+    /// Everything received so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+impl Sink for MemorySink {
+    fn request_events(&self, events: Vec<Event>) {
+        self.events.lock().unwrap().extend(events);
+    }
+}
+
+static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh connection id, unique in the process.
+pub fn next_conn_id() -> u64 {
+    NEXT_CONN.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The trace of one request: its clock origin, current hop, and buffered events.
+///
+/// Cloned (as `Arc<Trace>`) into every place that observes the request: the connector, the
+/// wire taps, the body reader.
+pub struct Trace {
+    id: u64,
+    start: Instant,
+    wall_start_unix_ns: u64,
+    hop: AtomicU32,
+    events: Mutex<Vec<Event>>,
+}
+
+impl Trace {
+    /// Starts a new request's trace now.
+    pub fn start() -> Arc<Trace> {
+        Self::start_at(Instant::now())
+    }
+
+    /// Starts a trace whose clock origin is `start` (open-loop load: the scheduled start).
+    pub fn start_at(start: Instant) -> Arc<Trace> {
+        let now = Instant::now();
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        let behind = now.saturating_duration_since(start).as_nanos() as u64;
+        Arc::new(Trace {
+            id: NEXT_REQUEST.fetch_add(1, Ordering::Relaxed),
+            start,
+            wall_start_unix_ns: wall.saturating_sub(behind),
+            hop: AtomicU32::new(0),
+            events: Mutex::new(Vec::with_capacity(32)),
+        })
+    }
+
+    /// The request id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The current hop.
+    pub fn hop(&self) -> u32 {
+        self.hop.load(Ordering::Relaxed)
+    }
+
+    /// Moves to the next hop (a redirect is being followed).
+    pub fn next_hop(&self) -> u32 {
+        self.hop.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The monotonic instant the request started (its clock origin).
+    pub fn origin(&self) -> Instant {
+        self.start
+    }
+
+    /// Nanoseconds since the request started, now.
+    pub fn now_ns(&self) -> u64 {
+        self.ns_at(Instant::now())
+    }
+
+    /// Nanoseconds since the request started, at `t`.
+    pub fn ns_at(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.start).as_nanos() as u64
+    }
+
+    /// Wall-clock time (ns since the Unix epoch) at `at_ns` into the request.
+    pub fn wall_unix_ns(&self, at_ns: u64) -> u64 {
+        self.wall_start_unix_ns + at_ns
+    }
+
+    /// Records an event of the current hop, stamped now.
+    pub fn emit(&self, conn: Option<u64>, kind: EventKind) {
+        self.emit_at(self.now_ns(), self.hop(), conn, kind);
+    }
+
+    /// Records an event with an explicit time and hop (for taps that stamped it earlier).
+    pub fn emit_at(&self, at_ns: u64, hop: u32, conn: Option<u64>, kind: EventKind) {
+        let ev = Event { request: self.id, hop, conn, at_ns, kind };
+        self.events.lock().unwrap().push(ev);
+    }
+
+    /// Runs `f` over the events recorded so far.
+    pub fn with_events<R>(&self, f: impl FnOnce(&[Event]) -> R) -> R {
+        f(&self.events.lock().unwrap())
+    }
+
+    /// Takes the recorded events out (the request is over).
+    pub fn take_events(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.events.lock().unwrap())
+    }
+}
