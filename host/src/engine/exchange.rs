@@ -267,10 +267,21 @@ fn classify_body(e: &hyper::Error, received: u64) -> TraceError {
     let kind = match h2_error(e) {
         Some(h) if h.is_go_away() => "goaway",
         Some(h) if h.is_reset() => "stream-reset",
-        _ if e.is_incomplete_message() => "incomplete",
+        _ if e.is_incomplete_message() || io_kind(e) == Some(std::io::ErrorKind::UnexpectedEof) => "incomplete",
         _ => "reset",
     };
     TraceError { phase: Phase::Receive, kind: kind.into(), during: None, message: format!("after {received} body bytes: {}", error_chain(e)) }
+}
+
+fn io_kind(e: &hyper::Error) -> Option<std::io::ErrorKind> {
+    let mut src = e.source();
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        src = s.source();
+    }
+    None
 }
 
 fn h2_error(e: &hyper::Error) -> Option<&h2::Error> {

@@ -121,7 +121,7 @@ impl Resolver {
         };
         let o = builder.options_mut();
         o.ip_strategy = match opts.family {
-            IpFamily::Any => LookupIpStrategy::Ipv4AndIpv6,
+            IpFamily::Any => LookupIpStrategy::Ipv6AndIpv4,
             IpFamily::V4 => LookupIpStrategy::Ipv4Only,
             IpFamily::V6 => LookupIpStrategy::Ipv6Only,
         };
