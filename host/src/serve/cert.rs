@@ -38,7 +38,9 @@ pub(crate) fn generate(cert_dir: Option<&Path>) -> Result<GeneratedCert> {
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, "httptrace serve");
     params.distinguished_name = dn;
-    let cert = params.self_signed(&key).context("self-signing the certificate")?;
+    let cert = params
+        .self_signed(&key)
+        .context("self-signing the certificate")?;
 
     let (dir, temp_dir) = match cert_dir {
         Some(dir) => {
@@ -84,11 +86,17 @@ pub(crate) fn server_config(cert: &GeneratedCert) -> Result<rustls::ServerConfig
 fn fresh_temp_dir() -> Result<PathBuf> {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let base = std::env::temp_dir();
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     let mut last_err = None;
     for _ in 0..100 {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = base.join(format!("httptrace-serve-{}-{nanos:09}-{n}", std::process::id()));
+        let dir = base.join(format!(
+            "httptrace-serve-{}-{nanos:09}-{n}",
+            std::process::id()
+        ));
         match fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(e),

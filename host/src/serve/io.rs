@@ -45,7 +45,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for SharedIo<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for SharedIo<T> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut *lock(&self.0)).poll_write(cx, buf)
     }
 
