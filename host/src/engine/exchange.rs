@@ -106,7 +106,13 @@ pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, sho
             if h2 {
                 conn.tap.forget_h2(trace);
             }
-            let err = classify(trace, hop, &e);
+            let mut err = classify(trace, hop, &e);
+            if h2 && conn.tap.saw_goaway() {
+                err.kind = "goaway".into();
+                if err.phase == Phase::Send {
+                    err.phase = Phase::Wait;
+                }
+            }
             return HopOutcome { status: None, location: None, error: Some(err), reusable: Err("request failed".into()) };
         }
     };
@@ -136,7 +142,11 @@ pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, sho
                 }
             }
             Some(Err(e)) => {
-                error = Some(classify_body(&e, received));
+                let mut err = classify_body(&e, received);
+                if h2 && conn.tap.saw_goaway() {
+                    err.kind = "goaway".into();
+                }
+                error = Some(err);
                 break;
             }
             None => break,

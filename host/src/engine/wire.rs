@@ -91,6 +91,11 @@ impl TapShared {
         }
     }
 
+    /// HTTP/2: whether the server sent GOAWAY on this connection.
+    pub fn saw_goaway(&self) -> bool {
+        matches!(&*self.inner.lock().unwrap(), TapInner::H2(s) if s.goaway)
+    }
+
     fn on_write(&self, bytes: &[u8]) {
         match &mut *self.inner.lock().unwrap() {
             TapInner::H1(s) => s.on_write(self.conn, bytes),
@@ -175,6 +180,7 @@ const PREFACE_LEN: usize = 24;
 const DATA: u8 = 0x0;
 const HEADERS: u8 = 0x1;
 const RST_STREAM: u8 = 0x3;
+const GOAWAY: u8 = 0x7;
 const CONTINUATION: u8 = 0x9;
 const END_STREAM: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
@@ -257,6 +263,7 @@ struct H2State {
     pending: VecDeque<Binding>,
     streams: HashMap<u32, StreamState>,
     last_stream: u32,
+    goaway: bool,
     write: FrameCursor,
     read: FrameCursor,
 }
@@ -267,6 +274,7 @@ impl Default for H2State {
             pending: VecDeque::new(),
             streams: HashMap::new(),
             last_stream: 0,
+            goaway: false,
             write: FrameCursor { skip: PREFACE_LEN, ..FrameCursor::default() },
             read: FrameCursor::default(),
         }
@@ -320,8 +328,9 @@ impl H2State {
     }
 
     fn on_read(&mut self, conn: u64, bytes: &[u8]) {
-        let H2State { streams, read, .. } = self;
+        let H2State { streams, read, goaway, .. } = self;
         read.feed(bytes, |ev| match ev {
+            FrameEvent::Start(h) if h.kind == GOAWAY => *goaway = true,
             FrameEvent::Start(h) if h.kind == HEADERS => {
                 if let Some(st) = streams.get_mut(&h.stream) {
                     if !st.first_byte_seen {
