@@ -161,7 +161,7 @@ impl HopMarks {
         let wait = phase(self.wrote_request, self.first_byte.or(self.wrote_request.and(end)));
         let receive = phase(self.first_byte, end);
         let total = [blocked, dns, connect, send, wait, receive].iter().filter(|v| **v >= 0.0).sum();
-        Timings { blocked, dns, connect, ssl, send, wait, receive, total }
+        Timings { blocked, dns, connect, ssl, send, wait, receive, total }.rounded()
     }
 
     /// curl marks of this hop, relative to the hop's start.
@@ -179,7 +179,7 @@ impl HopMarks {
         let posttransfer = s(self.wrote_request).max(pretransfer);
         let starttransfer = s(self.first_byte).max(posttransfer);
         let total = s(self.end()).max(starttransfer);
-        Marks { namelookup, connect, appconnect, pretransfer, posttransfer, starttransfer, total, redirect: 0.0 }
+        Marks { namelookup, connect, appconnect, pretransfer, posttransfer, starttransfer, total, redirect: 0.0 }.rounded()
     }
 }
 
@@ -199,6 +199,37 @@ pub fn sum_timings(hops: &[Timings]) -> Timings {
         receive: add(|t| t.receive),
         total: hops.iter().map(|t| t.total).sum(),
     }
+    .rounded()
+}
+
+/// Rounds to `decimals` places so printed values carry no binary noise (`0.1 + 0.2`).
+fn round_to(v: f64, scale: f64) -> f64 {
+    (v * scale).round() / scale
+}
+
+impl Timings {
+    /// Rounded to the nanosecond (6 decimals of a millisecond).
+    fn rounded(self) -> Timings {
+        let r = |v: f64| round_to(v, 1e6);
+        Timings { blocked: r(self.blocked), dns: r(self.dns), connect: r(self.connect), ssl: r(self.ssl), send: r(self.send), wait: r(self.wait), receive: r(self.receive), total: r(self.total) }
+    }
+}
+
+impl Marks {
+    /// Rounded to the nanosecond (9 decimals of a second).
+    fn rounded(self) -> Marks {
+        let r = |v: f64| round_to(v, 1e9);
+        Marks {
+            namelookup: r(self.namelookup),
+            connect: r(self.connect),
+            appconnect: r(self.appconnect),
+            pretransfer: r(self.pretransfer),
+            posttransfer: r(self.posttransfer),
+            starttransfer: r(self.starttransfer),
+            total: r(self.total),
+            redirect: r(self.redirect),
+        }
+    }
 }
 
 /// Whole-request marks: the final hop's marks counted from the request start (t = 0), as
@@ -208,7 +239,7 @@ pub fn request_marks(final_hop: &HopMarks) -> Marks {
     let from_zero = HopMarks { start: Some(0), ..*final_hop };
     let mut m = from_zero.marks();
     m.redirect = ns_to_s(hop_start);
-    m
+    m.rounded()
 }
 
 fn ns_to_ms(ns: u64) -> f64 {
