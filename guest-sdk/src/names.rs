@@ -1,0 +1,225 @@
+//! Event kind names (the kebab-case strings of the host's `KIND_NAMES`) and interest sets.
+
+use crate::{EventKind, EventType, Phase};
+
+/// Every kind name, in declaration order (the same list, in the same order, as the host's
+/// `httptrace::event::KIND_NAMES` and the WIT `event-type` enum).
+pub const KIND_NAMES: [&str; 21] = [
+    "request-start",
+    "get-conn",
+    "dns-start",
+    "dns-done",
+    "connect-start",
+    "connect-done",
+    "tls-handshake-start",
+    "tls-handshake-done",
+    "got-conn",
+    "wrote-header-field",
+    "wrote-headers",
+    "wait-100-continue",
+    "got-100-continue",
+    "got-1xx-response",
+    "wrote-request",
+    "got-first-response-byte",
+    "response-headers",
+    "response-done",
+    "put-idle-conn",
+    "redirect",
+    "request-done",
+];
+
+impl EventType {
+    /// Every event type, in declaration order (index `i` is named `KIND_NAMES[i]`).
+    pub const ALL: [EventType; 21] = [
+        EventType::RequestStart,
+        EventType::GetConn,
+        EventType::DnsStart,
+        EventType::DnsDone,
+        EventType::ConnectStart,
+        EventType::ConnectDone,
+        EventType::TlsHandshakeStart,
+        EventType::TlsHandshakeDone,
+        EventType::GotConn,
+        EventType::WroteHeaderField,
+        EventType::WroteHeaders,
+        EventType::Wait100Continue,
+        EventType::Got100Continue,
+        EventType::Got1xxResponse,
+        EventType::WroteRequest,
+        EventType::GotFirstResponseByte,
+        EventType::ResponseHeaders,
+        EventType::ResponseDone,
+        EventType::PutIdleConn,
+        EventType::Redirect,
+        EventType::RequestDone,
+    ];
+
+    /// Position in declaration order (stable; the index into [`KIND_NAMES`]).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The kebab-case name, e.g. `dns-done`.
+    pub fn name(self) -> &'static str {
+        KIND_NAMES[self.index()]
+    }
+
+    /// The type with this kebab-case name.
+    pub fn from_name(name: &str) -> Option<EventType> {
+        KIND_NAMES.iter().position(|k| *k == name).map(|i| EventType::ALL[i])
+    }
+}
+
+impl EventKind {
+    /// The type of this event, for interest sets.
+    pub fn event_type(&self) -> EventType {
+        match self {
+            EventKind::RequestStart(_) => EventType::RequestStart,
+            EventKind::GetConn(_) => EventType::GetConn,
+            EventKind::DnsStart(_) => EventType::DnsStart,
+            EventKind::DnsDone(_) => EventType::DnsDone,
+            EventKind::ConnectStart(_) => EventType::ConnectStart,
+            EventKind::ConnectDone(_) => EventType::ConnectDone,
+            EventKind::TlsHandshakeStart(_) => EventType::TlsHandshakeStart,
+            EventKind::TlsHandshakeDone(_) => EventType::TlsHandshakeDone,
+            EventKind::GotConn(_) => EventType::GotConn,
+            EventKind::WroteHeaderField(_) => EventType::WroteHeaderField,
+            EventKind::WroteHeaders => EventType::WroteHeaders,
+            EventKind::Wait100Continue => EventType::Wait100Continue,
+            EventKind::Got100Continue => EventType::Got100Continue,
+            EventKind::Got1xxResponse(_) => EventType::Got1xxResponse,
+            EventKind::WroteRequest(_) => EventType::WroteRequest,
+            EventKind::GotFirstResponseByte => EventType::GotFirstResponseByte,
+            EventKind::ResponseHeaders(_) => EventType::ResponseHeaders,
+            EventKind::ResponseDone(_) => EventType::ResponseDone,
+            EventKind::PutIdleConn(_) => EventType::PutIdleConn,
+            EventKind::Redirect(_) => EventType::Redirect,
+            EventKind::RequestDone(_) => EventType::RequestDone,
+        }
+    }
+
+    /// The kebab-case kind name, as printed in the JSON form's `"event"`.
+    pub fn name(&self) -> &'static str {
+        self.event_type().name()
+    }
+}
+
+impl Phase {
+    /// The kebab-case name used in events, e.g. `too-many-redirects`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Setup => "setup",
+            Phase::Dns => "dns",
+            Phase::Connect => "connect",
+            Phase::Tls => "tls",
+            Phase::Send => "send",
+            Phase::Wait => "wait",
+            Phase::Receive => "receive",
+            Phase::Timeout => "timeout",
+            Phase::TooManyRedirects => "too-many-redirects",
+        }
+    }
+}
+
+/// The kebab-case name of an event's kind, e.g. `request-done`.
+pub fn kind_name(kind: &EventKind) -> &'static str {
+    kind.name()
+}
+
+/// The event type named `name` (kebab-case, as in [`KIND_NAMES`]).
+pub fn event_type_from_name(name: &str) -> Option<EventType> {
+    EventType::from_name(name)
+}
+
+/// A set of event types: what a plugin asks the host for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Interest(u32);
+
+impl Interest {
+    /// Every kind of event.
+    pub fn all() -> Interest {
+        Interest((1 << EventType::ALL.len()) - 1)
+    }
+
+    /// No events at all (the plugin only uses `init` and `finish`).
+    pub fn none() -> Interest {
+        Interest(0)
+    }
+
+    /// Exactly these types.
+    pub fn of(types: &[EventType]) -> Interest {
+        types.iter().copied().collect()
+    }
+
+    /// Parses kind names (e.g. from config), rejecting unknown ones with a message that lists
+    /// the valid names.
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Interest, String> {
+        let mut set = Interest::none();
+        for name in names {
+            let ty = EventType::from_name(name).ok_or_else(|| {
+                format!("unknown event kind `{name}` (kinds: {})", KIND_NAMES.join(", "))
+            })?;
+            set = set.with(ty);
+        }
+        Ok(set)
+    }
+
+    /// This set plus `ty`.
+    pub fn with(self, ty: EventType) -> Interest {
+        Interest(self.0 | 1 << ty.index())
+    }
+
+    /// This set without `ty`.
+    pub fn without(self, ty: EventType) -> Interest {
+        Interest(self.0 & !(1 << ty.index()))
+    }
+
+    /// Whether `ty` is in the set.
+    pub fn contains(self, ty: EventType) -> bool {
+        self.0 & 1 << ty.index() != 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The types in the set, in declaration order.
+    pub fn types(self) -> Vec<EventType> {
+        EventType::ALL.iter().copied().filter(|t| self.contains(*t)).collect()
+    }
+}
+
+impl FromIterator<EventType> for Interest {
+    fn from_iter<I: IntoIterator<Item = EventType>>(iter: I) -> Interest {
+        iter.into_iter().fold(Interest::none(), Interest::with)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_types_agree() {
+        for (i, ty) in EventType::ALL.iter().enumerate() {
+            assert_eq!(ty.index(), i);
+            assert_eq!(EventType::from_name(ty.name()), Some(*ty));
+        }
+        assert_eq!(event_type_from_name("dns-done"), Some(EventType::DnsDone));
+        assert_eq!(event_type_from_name("dns_done"), None);
+        assert_eq!(kind_name(&EventKind::GotFirstResponseByte), "got-first-response-byte");
+        assert_eq!(EventType::Got1xxResponse.name(), "got-1xx-response");
+    }
+
+    #[test]
+    fn interest_sets() {
+        assert_eq!(Interest::all().types().len(), 21);
+        assert!(Interest::none().is_empty());
+        let i = Interest::of(&[EventType::RequestDone, EventType::DnsDone]);
+        assert_eq!(i.types(), vec![EventType::DnsDone, EventType::RequestDone]);
+        assert!(!i.without(EventType::DnsDone).contains(EventType::DnsDone));
+        assert_eq!(Interest::from_names(["dns-done", "request-done"]), Ok(i));
+        assert!(Interest::from_names(["dns"]).unwrap_err().contains("unknown event kind `dns`"));
+    }
+}

@@ -1,0 +1,184 @@
+// The httptrace conformance plugin in C, on the `wit-bindgen c` bindings in bindings/.
+//
+// Behaviour (the same in every language, see docs/plugins/c.md): interest = every kind; verdict
+// `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at finish,
+// emit the `conformance v1` report and return `pass`. Config: `drop`, `label`, `mode`
+// (`conformance`, or `status`: counts final statuses by class); a repeated key's last value wins.
+//
+// Ownership (canonical ABI, as the bindings expect): arguments belong to us and are freed with
+// the generated *_free functions; returned lists and error strings are malloc'd and freed by the
+// generated post-return functions.
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bindings/plugin.h"
+
+#define KINDS 21
+static const char *const KIND_NAMES[KINDS] = {
+    "request-start", "get-conn", "dns-start", "dns-done", "connect-start", "connect-done",
+    "tls-handshake-start", "tls-handshake-done", "got-conn", "wrote-header-field", "wrote-headers",
+    "wait-100-continue", "got-100-continue", "got-1xx-response", "wrote-request",
+    "got-first-response-byte", "response-headers", "response-done", "put-idle-conn", "redirect",
+    "request-done",
+};
+
+static struct {
+  plugin_string_t label;     // our own copy (may hold any bytes)
+  int status_mode;           // mode=status
+  int drop;                  // kind index to drop
+  uint64_t total, dropped, requests, errors;
+  uint64_t kinds[KINDS];
+  uint64_t statuses[65536];  // by status code (u16)
+  uint64_t no_status;        // request-done without a status
+} st;
+
+// Is `s` (not NUL-terminated) equal to the C string `c`?
+static int eq(const plugin_string_t *s, const char *c) {
+  return s->len == strlen(c) && memcmp(s->ptr, c, s->len) == 0;
+}
+
+static char *cstr(const plugin_string_t *s) {
+  char *c = malloc(s->len + 1);
+  memcpy(c, s->ptr, s->len);
+  c[s->len] = 0;
+  return c;
+}
+
+// Sets *err to "<what> '<value>'" and returns false.
+static bool fail(plugin_string_t *err, const char *what, const plugin_string_t *value) {
+  char *v = cstr(value);
+  size_t n = strlen(what) + value->len + 4;
+  char *msg = malloc(n);
+  snprintf(msg, n, "%s '%s'", what, v);
+  free(v);
+  plugin_string_dup(err, msg);
+  free(msg);
+  return false;
+}
+
+bool exports_plugin_init(plugin_list_tuple2_string_string_t *config, plugin_list_event_type_t *ret, plugin_string_t *err) {
+  memset(&st, 0, sizeof st);
+  st.drop = HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_WROTE_HEADER_FIELD;
+  plugin_string_dup(&st.label, "-");
+  bool ok = true;
+  for (size_t i = 0; ok && i < config->len; i++) {
+    plugin_string_t *key = &config->ptr[i].f0, *value = &config->ptr[i].f1;
+    if (eq(key, "drop")) {
+      int found = -1;
+      for (int k = 0; k < KINDS; k++) if (eq(value, KIND_NAMES[k])) found = k;
+      if (found < 0) ok = fail(err, "unknown event kind", value);
+      else st.drop = found;
+    } else if (eq(key, "label")) {
+      plugin_string_free(&st.label);
+      plugin_string_dup_n(&st.label, (const char *) value->ptr, value->len);
+    } else if (eq(key, "mode")) {
+      if (eq(value, "conformance")) st.status_mode = 0;
+      else if (eq(value, "status")) st.status_mode = 1;
+      else ok = fail(err, "unknown mode", value);
+    } else {
+      ok = fail(err, "unknown config key", key);
+    }
+  }
+  plugin_list_tuple2_string_string_free(config);
+  if (!ok) return false;
+  ret->len = KINDS;
+  ret->ptr = malloc(KINDS * sizeof(plugin_event_type_t));
+  for (int k = 0; k < KINDS; k++) ret->ptr[k] = (plugin_event_type_t) k;
+  return true;
+}
+
+void exports_plugin_on_events(plugin_list_event_t *events, plugin_list_verdict_t *ret) {
+  ret->len = events->len;
+  ret->ptr = malloc(events->len ? events->len : 1);
+  for (size_t i = 0; i < events->len; i++) {
+    httptrace_plugin_types_event_kind_t *kind = &events->ptr[i].kind;
+    st.total++;
+    st.kinds[kind->tag]++;
+    if (kind->tag == HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_REQUEST_DONE) {
+      httptrace_plugin_types_request_done_t *done = &kind->val.request_done;
+      st.requests++;
+      if (done->status.is_some) st.statuses[done->status.val]++;
+      else st.no_status++;
+      if (done->error.is_some) st.errors++;
+    }
+    if (kind->tag == st.drop) {
+      st.dropped++;
+      ret->ptr[i] = HTTPTRACE_PLUGIN_TYPES_VERDICT_DROP;
+    } else {
+      ret->ptr[i] = HTTPTRACE_PLUGIN_TYPES_VERDICT_KEEP;
+    }
+  }
+  plugin_list_event_free(events);
+}
+
+// A growing output buffer.
+static char *out;
+static size_t out_len, out_cap;
+
+static void put(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void put(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (out_len + n + 1 > out_cap) {
+    out_cap = (out_len + n + 1) * 2;
+    out = realloc(out, out_cap);
+  }
+  va_start(ap, fmt);
+  vsnprintf(out + out_len, n + 1, fmt, ap);
+  va_end(ap);
+  out_len += n;
+}
+
+static void put_bytes(const plugin_string_t *s) {
+  if (out_len + s->len + 1 > out_cap) {
+    out_cap = (out_len + s->len + 1) * 2;
+    out = realloc(out, out_cap);
+  }
+  memcpy(out + out_len, s->ptr, s->len);
+  out_len += s->len;
+}
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(KIND_NAMES[*(const int *) a], KIND_NAMES[*(const int *) b]);
+}
+
+bool exports_plugin_finish(plugin_run_outcome_t *ret, plugin_string_t *err) {
+  (void) err;
+  out_len = 0;
+  if (st.status_mode) {
+    // Final statuses by class: `status 2xx <n>`, ..., then `status none <n>`.
+    for (int class = 1; class <= 9; class++) {
+      uint64_t n = 0;
+      for (int code = class * 100; code < class * 100 + 100; code++) n += st.statuses[code];
+      if (n) put("status %dxx %llu\n", class, (unsigned long long) n);
+    }
+    if (st.no_status) put("status none %llu\n", (unsigned long long) st.no_status);
+  } else {
+    put("conformance v1\nlabel ");
+    put_bytes(&st.label);
+    put("\nevents %llu\ndropped %llu\n", (unsigned long long) st.total, (unsigned long long) st.dropped);
+    int order[KINDS];
+    for (int k = 0; k < KINDS; k++) order[k] = k;
+    qsort(order, KINDS, sizeof order[0], by_name);  // strcmp = byte order
+    for (int i = 0; i < KINDS; i++)
+      if (st.kinds[order[i]]) put("kind %s %llu\n", KIND_NAMES[order[i]], (unsigned long long) st.kinds[order[i]]);
+    put("requests %llu\n", (unsigned long long) st.requests);
+    for (int code = 0; code < 65536; code++)
+      if (st.statuses[code]) put("status %d %llu\n", code, (unsigned long long) st.statuses[code]);
+    put("errors %llu\n", (unsigned long long) st.errors);
+  }
+  plugin_string_t text = { (uint8_t *) out, out_len };
+  httptrace_plugin_host_emit(&text);
+  *ret = HTTPTRACE_PLUGIN_TYPES_RUN_OUTCOME_PASS;
+  return true;
+}
+
+// The bindings are generated with --no-object-file (no binary checked in): the WIT type
+// information is embedded afterwards by `componentize new`, so the symbol that would pull in
+// plugin_component_type.o is defined here, empty.
+void __component_type_object_force_link_plugin(void) {}

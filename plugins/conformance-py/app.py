@@ -1,0 +1,105 @@
+"""The httptrace conformance plugin in Python, built into a component by componentize-py.
+
+Behaviour (the same in every language, see docs/plugins/python.md): interest = every kind;
+verdict `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at
+finish, emit the `conformance v1` report and return `pass`. Config: `drop`, `label`, `mode`
+(`conformance`, or `hosts`: a per-host summary, `host <host[:port]> <requests> <mean total ms>`);
+a repeated key's last value wins.
+
+WIT in Python (module `wit_world`, generated at build time): the world's exports are methods of
+a class `WitWorld`; `result` errors are raised as `Err(value)`; variants are one dataclass per
+case (`EventKind_RequestDone(value=...)`); enums are `Enum`s; records are dataclasses with
+snake_case fields; `option<T>` is `Optional[T]`.
+"""
+
+from collections import Counter
+from typing import List, Tuple, get_args
+from urllib.parse import urlsplit
+
+import wit_world
+from componentize_py_types import Err
+from wit_world.imports import types
+from wit_world.imports.host import emit
+
+KINDS = [
+    "request-start", "get-conn", "dns-start", "dns-done", "connect-start", "connect-done",
+    "tls-handshake-start", "tls-handshake-done", "got-conn", "wrote-header-field", "wrote-headers",
+    "wait-100-continue", "got-100-continue", "got-1xx-response", "wrote-request",
+    "got-first-response-byte", "response-headers", "response-done", "put-idle-conn", "redirect",
+    "request-done",
+]
+# The variant's case classes and the enum's members are in WIT order, like KINDS.
+KIND_OF_CLASS = dict(zip(get_args(types.EventKind), KINDS))
+ALL_TYPES = list(types.EventType)
+
+
+class WitWorld(wit_world.WitWorld):
+    def init(self, config: List[Tuple[str, str]]) -> List[types.EventType]:
+        self.label, self.drop, self.mode = "-", "wrote-header-field", "conformance"
+        for key, value in config:
+            if key == "drop":
+                if value not in KINDS:
+                    raise Err(f"unknown event kind '{value}'")
+                self.drop = value
+            elif key == "label":
+                self.label = value
+            elif key == "mode":
+                if value not in ("conformance", "hosts"):
+                    raise Err(f"unknown mode '{value}'")
+                self.mode = value
+            else:
+                raise Err(f"unknown config key '{key}'")
+        self.total = self.dropped = self.requests = self.errors = 0
+        self.kinds: Counter = Counter()
+        self.statuses: Counter = Counter()
+        self.host_of: dict = {}  # request id -> host of its first hop
+        self.per_host: dict = {}  # host -> [requests, sum of total ms]
+        return ALL_TYPES
+
+    def on_events(self, events: List[types.Event]) -> List[types.Verdict]:
+        verdicts = []
+        for ev in events:
+            kind = KIND_OF_CLASS[type(ev.kind)]
+            self.total += 1
+            self.kinds[kind] += 1
+            if isinstance(ev.kind, types.EventKind_RequestStart):
+                if ev.hop == 0:
+                    parts = urlsplit(ev.kind.value.url)
+                    self.host_of[ev.request] = parts.netloc.rpartition("@")[2]
+            elif isinstance(ev.kind, types.EventKind_RequestDone):
+                done = ev.kind.value
+                self.requests += 1
+                if done.status is not None:
+                    self.statuses[done.status] += 1
+                if done.error is not None:
+                    self.errors += 1
+                host = self.host_of.pop(ev.request, "?")
+                n_sum = self.per_host.setdefault(host, [0, 0.0])
+                n_sum[0] += 1
+                n_sum[1] += done.timings.total
+            if kind == self.drop:
+                self.dropped += 1
+                verdicts.append(types.Verdict.DROP)
+            else:
+                verdicts.append(types.Verdict.KEEP)
+        return verdicts
+
+    def finish(self) -> types.RunOutcome:
+        if self.mode == "hosts":
+            lines = [
+                f"host {host} {n} {total / n:.3f}\n"
+                for host, (n, total) in sorted(self.per_host.items(), key=lambda kv: kv[0].encode())
+            ]
+        else:
+            lines = [
+                "conformance v1\n",
+                f"label {self.label}\n",
+                f"events {self.total}\n",
+                f"dropped {self.dropped}\n",
+                *(f"kind {k} {self.kinds[k]}\n" for k in sorted(self.kinds, key=str.encode)),
+                f"requests {self.requests}\n",
+                *(f"status {code} {self.statuses[code]}\n" for code in sorted(self.statuses)),
+                f"errors {self.errors}\n",
+            ]
+        emit("".join(lines))
+        return types.RunOutcome.PASS

@@ -1,0 +1,141 @@
+//! The conformance plugin in Rust, written directly on `wit-bindgen` (no SDK).
+//!
+//! Behaviour (the same in every language, see docs/plugins/): interest = every kind; verdict
+//! `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at
+//! finish, emit the `conformance v1` report and return `pass`. Config keys: `drop`, `label`,
+//! `mode` (only `conformance` here); a repeated key's last value wins; anything else is an error.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
+
+use httptrace::plugin::host::emit;
+// The world `use`s event, event-type, verdict and run-outcome: the macro defines them at the root.
+use httptrace::plugin::types::{EventKind, EventType as T};
+
+/// Every kind name, in WIT order (index = `EventType as usize`).
+const KINDS: [&str; 21] = [
+    "request-start", "get-conn", "dns-start", "dns-done", "connect-start", "connect-done",
+    "tls-handshake-start", "tls-handshake-done", "got-conn", "wrote-header-field", "wrote-headers",
+    "wait-100-continue", "got-100-continue", "got-1xx-response", "wrote-request",
+    "got-first-response-byte", "response-headers", "response-done", "put-idle-conn", "redirect",
+    "request-done",
+];
+
+#[derive(Default)]
+struct State {
+    label: String,
+    drop: usize,
+    total: u64,
+    dropped: u64,
+    kinds: BTreeMap<&'static str, u64>,
+    requests: u64,
+    statuses: BTreeMap<u16, u64>,
+    errors: u64,
+}
+
+thread_local! {
+    static STATE: RefCell<State> = RefCell::new(State::default());
+}
+
+/// The WIT name of an event's kind.
+fn kind_name(kind: &EventKind) -> &'static str {
+    use EventKind::*;
+    let i = match kind {
+        RequestStart(_) => 0, GetConn(_) => 1, DnsStart(_) => 2, DnsDone(_) => 3,
+        ConnectStart(_) => 4, ConnectDone(_) => 5, TlsHandshakeStart(_) => 6,
+        TlsHandshakeDone(_) => 7, GotConn(_) => 8, WroteHeaderField(_) => 9, WroteHeaders => 10,
+        Wait100Continue => 11, Got100Continue => 12, Got1xxResponse(_) => 13, WroteRequest(_) => 14,
+        GotFirstResponseByte => 15, ResponseHeaders(_) => 16, ResponseDone(_) => 17,
+        PutIdleConn(_) => 18, Redirect(_) => 19, RequestDone(_) => 20,
+    };
+    KINDS[i]
+}
+
+/// Every `EventType`, in WIT order.
+fn all_types() -> Vec<EventType> {
+    use T::*;
+    vec![
+        RequestStart, GetConn, DnsStart, DnsDone, ConnectStart, ConnectDone, TlsHandshakeStart,
+        TlsHandshakeDone, GotConn, WroteHeaderField, WroteHeaders, Wait100Continue, Got100Continue,
+        Got1xxResponse, WroteRequest, GotFirstResponseByte, ResponseHeaders, ResponseDone,
+        PutIdleConn, Redirect, RequestDone,
+    ]
+}
+
+struct Conformance;
+
+impl Guest for Conformance {
+    fn init(config: Vec<(String, String)>) -> Result<Vec<EventType>, String> {
+        let mut st = State { label: "-".into(), drop: 9, ..State::default() };
+        for (key, value) in config {
+            match key.as_str() {
+                "drop" => {
+                    st.drop = KINDS
+                        .iter()
+                        .position(|k| *k == value)
+                        .ok_or_else(|| format!("unknown event kind '{value}'"))?
+                }
+                "label" => st.label = value,
+                "mode" if value == "conformance" => {}
+                "mode" => return Err(format!("unknown mode '{value}'")),
+                _ => return Err(format!("unknown config key '{key}'")),
+            }
+        }
+        STATE.with(|s| *s.borrow_mut() = st);
+        Ok(all_types())
+    }
+
+    fn on_events(events: Vec<Event>) -> Vec<Verdict> {
+        STATE.with(|s| {
+            let st = &mut *s.borrow_mut();
+            events
+                .iter()
+                .map(|ev| {
+                    let name = kind_name(&ev.kind);
+                    st.total += 1;
+                    *st.kinds.entry(name).or_default() += 1;
+                    if let EventKind::RequestDone(done) = &ev.kind {
+                        st.requests += 1;
+                        if let Some(code) = done.status {
+                            *st.statuses.entry(code).or_default() += 1;
+                        }
+                        if done.error.is_some() {
+                            st.errors += 1;
+                        }
+                    }
+                    if name == KINDS[st.drop] {
+                        st.dropped += 1;
+                        Verdict::Drop
+                    } else {
+                        Verdict::Keep
+                    }
+                })
+                .collect()
+        })
+    }
+
+    fn finish() -> Result<RunOutcome, String> {
+        let out = STATE.with(|s| report(&s.borrow()));
+        emit(&out);
+        Ok(RunOutcome::Pass)
+    }
+}
+
+/// The `conformance v1` report.
+fn report(st: &State) -> String {
+    let mut out = format!("conformance v1\nlabel {}\nevents {}\ndropped {}\n", st.label, st.total, st.dropped);
+    // BTreeMap<&str, _> iterates in byte order of the names.
+    for (kind, n) in &st.kinds {
+        out.push_str(&format!("kind {kind} {n}\n"));
+    }
+    out.push_str(&format!("requests {}\n", st.requests));
+    for (code, n) in &st.statuses {
+        out.push_str(&format!("status {code} {n}\n"));
+    }
+    out.push_str(&format!("errors {}\n", st.errors));
+    out
+}
+
+export!(Conformance);

@@ -1,0 +1,252 @@
+//! `stats`: per-phase latency histograms (blocked, dns, connect, tls, send, wait, receive,
+//! total) with min, mean, p50, p90, p95, p99, p99.9 and max; requests per second; status and
+//! error distributions; connections opened vs reused. Histograms, not lists: memory stays flat
+//! however many requests run.
+//!
+//! Config: `format=text|json` (default text); `threshold=STAT(PHASE)OP VALUE` (repeatable), e.g.
+//! `threshold=p95(wait)<200ms` — a broken one is reported (output and stderr) and fails the
+//! run (exit 99).
+
+mod threshold;
+
+use std::collections::{BTreeMap, HashMap};
+
+use hdrhistogram::Histogram;
+use httptrace_guest::{emit, log, Config, Event, EventKind, EventType, Interest, Level, Plugin, RunOutcome, Timings, Verdict};
+use threshold::{Stat, Threshold, PHASES};
+
+/// Percentiles in the table, in order.
+const PERCENTILES: [(&str, f64); 5] = [("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p99.9", 99.9)];
+
+struct PhaseStats {
+    hist: Histogram<u64>,
+    sum_ns: u128,
+    min_ns: u64,
+    max_ns: u64,
+}
+
+impl PhaseStats {
+    fn new() -> PhaseStats {
+        // 1 ns .. auto-resized, 3 significant digits: percentiles within 0.1 %.
+        let mut hist = Histogram::new(3).expect("valid histogram");
+        hist.auto(true);
+        PhaseStats { hist, sum_ns: 0, min_ns: u64::MAX, max_ns: 0 }
+    }
+
+    fn record(&mut self, ms: f64) {
+        if ms < 0.0 || !ms.is_finite() {
+            return; // -1: the phase did not happen in this request.
+        }
+        let ns = (ms * 1e6).round() as u64;
+        let _ = self.hist.record(ns);
+        self.sum_ns += u128::from(ns);
+        self.min_ns = self.min_ns.min(ns);
+        self.max_ns = self.max_ns.max(ns);
+    }
+
+    fn count(&self) -> u64 {
+        self.hist.len()
+    }
+
+    /// A statistic in nanoseconds (0 when nothing was recorded).
+    fn stat(&self, s: Stat) -> f64 {
+        if self.count() == 0 {
+            return 0.0;
+        }
+        match s {
+            Stat::Min => self.min_ns as f64,
+            Stat::Max => self.max_ns as f64,
+            Stat::Mean => self.sum_ns as f64 / self.count() as f64,
+            Stat::Percentile(p) => (self.hist.value_at_quantile(p / 100.0) as f64).min(self.max_ns as f64),
+        }
+    }
+}
+
+struct Stats {
+    json: bool,
+    thresholds: Vec<Threshold>,
+    phases: Vec<PhaseStats>,
+    requests: u64,
+    status: BTreeMap<u16, u64>,
+    errors: BTreeMap<String, u64>,
+    opened: u64,
+    reused: u64,
+    /// Wall-clock start of requests still running (request id → ns since the epoch).
+    started: HashMap<u64, u64>,
+    first_start: Option<u64>,
+    last_end: Option<u64>,
+}
+
+fn phase_values(t: &Timings) -> [f64; 8] {
+    [t.blocked, t.dns, if t.connect >= 0.0 && t.ssl >= 0.0 { t.connect - t.ssl } else { t.connect }, t.ssl, t.send, t.wait, t.receive, t.total]
+}
+
+impl Plugin for Stats {
+    fn init(config: &Config) -> Result<Self, String> {
+        config.unknown_keys(&["format", "threshold"])?;
+        let json = match config.get("format").unwrap_or("text") {
+            "text" => false,
+            "json" => true,
+            other => return Err(format!("config `format`: invalid value `{other}`: use text or json")),
+        };
+        let thresholds = config.all("threshold").map(Threshold::parse).collect::<Result<Vec<_>, _>>()?;
+        Ok(Stats {
+            json,
+            thresholds,
+            phases: PHASES.iter().map(|_| PhaseStats::new()).collect(),
+            requests: 0,
+            status: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            opened: 0,
+            reused: 0,
+            started: HashMap::new(),
+            first_start: None,
+            last_end: None,
+        })
+    }
+
+    fn interest(&self) -> Interest {
+        Interest::of(&[EventType::RequestStart, EventType::GotConn, EventType::RequestDone])
+    }
+
+    fn on_event(&mut self, ev: &Event) -> Verdict {
+        match &ev.kind {
+            EventKind::RequestStart(s) if ev.hop == 0 => {
+                let wall_start = s.wall_unix_ns.saturating_sub(ev.at_ns);
+                self.started.insert(ev.request, wall_start);
+                self.first_start = Some(self.first_start.map_or(wall_start, |f| f.min(wall_start)));
+            }
+            EventKind::GotConn(c) => {
+                if c.reused {
+                    self.reused += 1;
+                } else {
+                    self.opened += 1;
+                }
+            }
+            EventKind::RequestDone(d) => {
+                self.requests += 1;
+                for (stats, v) in self.phases.iter_mut().zip(phase_values(&d.timings)) {
+                    stats.record(v);
+                }
+                if let Some(s) = d.status {
+                    *self.status.entry(s).or_default() += 1;
+                }
+                if let Some(e) = &d.error {
+                    *self.errors.entry(format!("{}/{}", e.phase.as_str(), e.kind)).or_default() += 1;
+                }
+                if let Some(start) = self.started.remove(&ev.request) {
+                    let end = start + ev.at_ns;
+                    self.last_end = Some(self.last_end.map_or(end, |l| l.max(end)));
+                }
+            }
+            _ => {}
+        }
+        Verdict::Keep
+    }
+
+    fn finish(&mut self) -> Result<RunOutcome, String> {
+        let results: Vec<(&Threshold, f64, bool)> = self
+            .thresholds
+            .iter()
+            .map(|t| {
+                let v = self.phases[t.phase].stat(t.stat);
+                (t, v, t.holds(v))
+            })
+            .collect();
+        let text = if self.json { self.render_json(&results) } else { self.render_text(&results) };
+        emit(&text);
+        let mut outcome = RunOutcome::Pass;
+        for (t, v, ok) in &results {
+            if !ok {
+                log(Level::Error, &format!("threshold {} failed: measured {:.3}ms", t.text, v / 1e6));
+                outcome = RunOutcome::Fail;
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+impl Stats {
+    fn elapsed_s(&self) -> f64 {
+        match (self.first_start, self.last_end) {
+            (Some(a), Some(b)) if b > a => (b - a) as f64 / 1e9,
+            _ => 0.0,
+        }
+    }
+
+    fn rps(&self) -> f64 {
+        let s = self.elapsed_s();
+        if s > 0.0 { self.requests as f64 / s } else { 0.0 }
+    }
+
+    fn render_text(&self, results: &[(&Threshold, f64, bool)]) -> String {
+        let mut out = String::new();
+        out.push_str(&format!("requests     {} in {:.3} s, {:.1} req/s\n", self.requests, self.elapsed_s(), self.rps()));
+        out.push_str(&format!("connections  {} opened, {} reused\n", self.opened, self.reused));
+        let list = |m: &mut dyn Iterator<Item = String>| {
+            let v: Vec<String> = m.collect();
+            if v.is_empty() { "none".to_string() } else { v.join(", ") }
+        };
+        out.push_str(&format!("status       {}\n", list(&mut self.status.iter().map(|(k, v)| format!("{k}: {v}")))));
+        out.push_str(&format!("errors       {}\n\n", list(&mut self.errors.iter().map(|(k, v)| format!("{k}: {v}")))));
+        out.push_str(&format!("{:<9} {:>7}", "phase (ms)", "count"));
+        for h in ["min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"] {
+            out.push_str(&format!(" {h:>9}"));
+        }
+        out.push('\n');
+        for (name, p) in PHASES.iter().zip(&self.phases) {
+            out.push_str(&format!("{name:<10} {:>7}", p.count()));
+            if p.count() == 0 {
+                out.push_str(&format!("{:>10}\n", "-"));
+                continue;
+            }
+            let mut cells = vec![p.stat(Stat::Min), p.stat(Stat::Mean)];
+            cells.extend(PERCENTILES.iter().map(|(_, q)| p.stat(Stat::Percentile(*q))));
+            cells.push(p.stat(Stat::Max));
+            for c in cells {
+                out.push_str(&format!(" {:>9.3}", c / 1e6));
+            }
+            out.push('\n');
+        }
+        if !results.is_empty() {
+            out.push_str("\nthresholds\n");
+            for (t, v, ok) in results {
+                out.push_str(&format!("  {} {}: {:.3}ms\n", if *ok { "ok  " } else { "FAIL" }, t.text, v / 1e6));
+            }
+        }
+        out
+    }
+
+    fn render_json(&self, results: &[(&Threshold, f64, bool)]) -> String {
+        use serde_json::{json, Map, Value};
+        let ms = |ns: f64| (ns / 1e3).round() / 1e3;
+        let mut phases = Map::new();
+        for (name, p) in PHASES.iter().zip(&self.phases) {
+            let mut o = Map::new();
+            o.insert("count".into(), json!(p.count()));
+            if p.count() > 0 {
+                o.insert("min".into(), json!(ms(p.stat(Stat::Min))));
+                o.insert("mean".into(), json!(ms(p.stat(Stat::Mean))));
+                for (label, q) in PERCENTILES {
+                    o.insert(label.into(), json!(ms(p.stat(Stat::Percentile(q)))));
+                }
+                o.insert("max".into(), json!(ms(p.stat(Stat::Max))));
+            }
+            phases.insert((*name).into(), Value::Object(o));
+        }
+        let doc = json!({
+            "requests": self.requests,
+            "elapsed_s": self.elapsed_s(),
+            "rps": self.rps(),
+            "connections": { "opened": self.opened, "reused": self.reused },
+            "status": self.status.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map<_, _>>(),
+            "errors": self.errors.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<Map<_, _>>(),
+            "unit": "ms",
+            "phases": phases,
+            "thresholds": results.iter().map(|(t, v, ok)| json!({ "threshold": t.text, "measured_ms": ms(*v), "ok": ok })).collect::<Vec<_>>(),
+        });
+        format!("{doc}\n")
+    }
+}
+
+httptrace_guest::export_plugin!(Stats);

@@ -1,0 +1,137 @@
+//! The httpstat table: one column per phase with its duration, and under it the cumulative
+//! curl marks, each placed where its phase ends.
+//!
+//! ```text
+//!   DNS Lookup   TCP Connection   TLS Handshake   Server Processing   Content Transfer
+//! [  1.20 ms   |    0.300 ms    |    5.10 ms    |      12.0 ms      |      0.210 ms    ]
+//!              |                |               |                   |                  |
+//!     namelookup:1.20 ms        |               |                   |                  |
+//!                         connect:1.50 ms       |                   |                  |
+//!                                     pretransfer:6.70 ms           |                  |
+//!                                                       starttransfer:18.8 ms          |
+//!                                                                                  total:19.0 ms
+//! ```
+
+use crate::paint::{Paint, CYAN, GRAY};
+
+/// One phase column.
+pub struct Column {
+    /// Header, e.g. `DNS Lookup`.
+    pub label: &'static str,
+    /// The phase's duration, formatted (`-` when it did not happen).
+    pub cell: String,
+    /// Name of the curl mark where the phase ends, e.g. `namelookup`.
+    pub mark: &'static str,
+    /// That mark's value, formatted.
+    pub mark_value: String,
+}
+
+/// Renders the table, each line indented by `indent`.
+pub fn render(columns: &[Column], indent: &str, p: Paint) -> String {
+    // Column i spans the characters between boundaries b[i] and b[i+1] ('[', '|' or ']').
+    // It must hold its label (+2), its cell (+4), and the previous column's mark value,
+    // which is written starting two characters after b[i] (+3 so it clears the next '|').
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let prev_mark = if i == 0 { 0 } else { columns[i - 1].mark_value.len() + 3 };
+            (c.label.len() + 2).max(c.cell.len() + 4).max(prev_mark)
+        })
+        .collect();
+    let mut bounds = vec![0];
+    for w in &widths {
+        bounds.push(bounds.last().unwrap() + w + 1);
+    }
+    let mut out = String::new();
+
+    let mut header = String::new();
+    let mut bar = String::from("[");
+    let mut ticks = String::new();
+    for (i, (c, w)) in columns.iter().zip(&widths).enumerate() {
+        header.push(' ');
+        header.push_str(&center(c.label, *w));
+        bar.push_str(&p.on(CYAN, &center(&c.cell, *w)));
+        bar.push(if i + 1 == columns.len() { ']' } else { '|' });
+        ticks.push_str(&" ".repeat(*w));
+        ticks.push('|');
+    }
+    for line in [header.trim_end(), &bar, &format!(" {}", ticks)] {
+        out.push_str(indent);
+        out.push_str(line);
+        out.push('\n');
+    }
+
+    // Mark i is written so that its value starts two characters after boundary i+1, followed
+    // by the ticks of the boundaries still to come.
+    for (i, c) in columns.iter().enumerate() {
+        let label = format!("{}:", c.mark);
+        let value_at = bounds[i + 1] + 2;
+        let mut line = " ".repeat(value_at.saturating_sub(label.len()));
+        line.push_str(&p.on(GRAY, &label));
+        line.push_str(&p.on(CYAN, &c.mark_value));
+        let mut col = value_at + c.mark_value.len();
+        for b in &bounds[i + 2..] {
+            line.push_str(&" ".repeat(b.saturating_sub(col)));
+            line.push('|');
+            col = b + 1;
+        }
+        out.push_str(indent);
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// `text` centred in `width` characters; odd padding puts the extra space on the right.
+fn center(text: &str, width: usize) -> String {
+    let pad = width.saturating_sub(text.chars().count());
+    let left = pad / 2;
+    format!("{}{}{}", " ".repeat(left), text, " ".repeat(pad - left))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(label: &'static str, cell: &str, mark: &'static str, value: &str) -> Column {
+        Column { label, cell: cell.into(), mark, mark_value: value.into() }
+    }
+
+    #[test]
+    fn lines_up_like_httpstat() {
+        let cols = [
+            col("DNS Lookup", "12ms", "namelookup", "12ms"),
+            col("TCP Connection", "20ms", "connect", "32ms"),
+            col("TLS Handshake", "45ms", "pretransfer", "77ms"),
+            col("Server Processing", "100ms", "starttransfer", "177ms"),
+            col("Content Transfer", "5ms", "total", "182ms"),
+        ];
+        let text = render(&cols, "", Paint(false));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "  DNS Lookup   TCP Connection   TLS Handshake   Server Processing   Content Transfer");
+        assert_eq!(lines[1], "[    12ms    |      20ms      |     45ms      |       100ms       |       5ms        ]");
+        assert_eq!(lines[2], "             |                |               |                   |                  |");
+        assert_eq!(lines[3], "    namelookup:12ms           |               |                   |                  |");
+        assert_eq!(lines[4], "                        connect:32ms          |                   |                  |");
+        assert_eq!(lines[5], "                                    pretransfer:77ms              |                  |");
+        assert_eq!(lines[6], "                                                      starttransfer:177ms            |");
+        assert_eq!(lines[7], "                                                                                 total:182ms");
+    }
+
+    #[test]
+    fn widens_columns_for_long_values() {
+        let cols = [
+            col("DNS Lookup", "0.042 ms", "namelookup", "0.042 ms"),
+            col("TCP Connection", "12345.6 ms", "connect", "12345.678 ms"),
+        ];
+        let text = render(&cols, "  ", Paint(false));
+        let bar = text.lines().nth(1).unwrap();
+        assert!(bar.starts_with("  [") && bar.ends_with(']'), "{text}");
+        // The connect mark's value never runs into a tick.
+        let connect = text.lines().find(|l| l.contains("connect:")).unwrap();
+        assert!(connect.ends_with("12345.678 ms"), "{text}");
+        let namelookup = text.lines().find(|l| l.contains("namelookup:")).unwrap();
+        assert!(namelookup.contains("0.042 ms ") && namelookup.ends_with('|'), "{text}");
+    }
+}
