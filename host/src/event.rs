@@ -225,10 +225,13 @@ pub enum EventKind {
     /// All request headers were written.
     WroteHeaders {},
     /// Headers carried `Expect: 100-continue`; the body waits for the server.
+    #[serde(rename = "wait-100-continue")]
     Wait100Continue {},
     /// The server answered `100 Continue`.
+    #[serde(rename = "got-100-continue")]
     Got100Continue {},
     /// An informational (1xx) response arrived; fires for 100 too.
+    #[serde(rename = "got-1xx-response")]
     Got1xxResponse {
         /// Status code.
         status: u16,
@@ -395,7 +398,16 @@ mod tests {
         assert_eq!(line, r#"{"event":"get-conn","request":3,"hop":1,"conn":2,"at_ns":42,"host_port":"a:80"}"#);
         let back: Event = serde_json::from_str(&line).unwrap();
         assert_eq!(back, ev);
-        let empty = Event { kind: EventKind::WroteHeaders {}, ..ev };
+        let empty = Event { kind: EventKind::WroteHeaders {}, ..ev.clone() };
         assert_eq!(serde_json::from_str::<Event>(&empty.to_json()).unwrap(), empty);
+        // Every kind's serde name is its kind name (digits included: got-1xx-response).
+        for kind in [EventKind::Wait100Continue {}, EventKind::Got100Continue {}, EventKind::Got1xxResponse { status: 103, headers: vec![] }] {
+            let e = Event { kind, ..ev.clone() };
+            let line = e.to_json();
+            assert!(line.starts_with(&format!("{{\"event\":\"{}\"", e.kind.name())), "{line}");
+            assert_eq!(serde_json::from_str::<Event>(&line).unwrap(), e);
+            let tagged = serde_json::to_value(&e.kind).unwrap();
+            assert_eq!(tagged["event"], e.kind.name());
+        }
     }
 }

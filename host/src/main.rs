@@ -2,11 +2,12 @@
 
 mod cli;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() {
-    let parsed = match cli::args::Cli::try_parse() {
-        Ok(c) => c,
+    let parsed = cli::args::Cli::command().try_get_matches().and_then(|m| cli::args::Cli::from_arg_matches(&m).map(|c| (c, m)));
+    let (parsed, matches) = match parsed {
+        Ok(v) => v,
         Err(e) => {
             let code = if e.use_stderr() { httptrace::exit::USAGE } else { httptrace::exit::OK };
             let _ = e.print();
@@ -15,7 +16,9 @@ fn main() {
     };
     let code = match &parsed.command {
         Some(cli::args::Command::Serve(a)) => cli::run::serve(a),
-        None => cli::run::trace_request(&parsed.request),
+        Some(cli::args::Command::Plugins) => cli::plugins::list(),
+        Some(cli::args::Command::Plugin(cli::args::PluginCommand::Inspect { plugin })) => cli::plugins::inspect(plugin),
+        None => cli::run::trace_request(&parsed.request, &matches),
     };
     std::process::exit(code);
 }

@@ -97,6 +97,7 @@ pub struct Trace {
     start: Instant,
     wall_start_unix_ns: u64,
     hop: AtomicU32,
+    enabled: bool,
     events: Mutex<Vec<Event>>,
 }
 
@@ -108,6 +109,15 @@ impl Trace {
 
     /// Starts a trace whose clock origin is `start` (open-loop load: the scheduled start).
     pub fn start_at(start: Instant) -> Arc<Trace> {
+        Self::new_at(start, true)
+    }
+
+    /// A trace that records nothing: the untraced baseline for measuring tracing's cost.
+    pub fn disabled_at(start: Instant) -> Arc<Trace> {
+        Self::new_at(start, false)
+    }
+
+    fn new_at(start: Instant, enabled: bool) -> Arc<Trace> {
         let now = Instant::now();
         let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
         let behind = now.saturating_duration_since(start).as_nanos() as u64;
@@ -116,8 +126,14 @@ impl Trace {
             start,
             wall_start_unix_ns: wall.saturating_sub(behind),
             hop: AtomicU32::new(0),
-            events: Mutex::new(Vec::with_capacity(32)),
+            enabled,
+            events: Mutex::new(if enabled { Vec::with_capacity(32) } else { Vec::new() }),
         })
+    }
+
+    /// Whether events are recorded.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
     }
 
     /// The request id.
@@ -162,6 +178,9 @@ impl Trace {
 
     /// Records an event with an explicit time and hop (for taps that stamped it earlier).
     pub fn emit_at(&self, at_ns: u64, hop: u32, conn: Option<u64>, kind: EventKind) {
+        if !self.enabled {
+            return;
+        }
         let ev = Event { request: self.id, hop, conn, at_ns, kind };
         self.events.lock().unwrap().push(ev);
     }

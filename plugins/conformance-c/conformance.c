@@ -92,7 +92,7 @@ bool exports_plugin_init(plugin_list_tuple2_string_string_t *config, plugin_list
 
 void exports_plugin_on_events(plugin_list_event_t *events, plugin_list_verdict_t *ret) {
   ret->len = events->len;
-  ret->ptr = malloc(events->len ? events->len : 1);
+  ret->ptr = events->len ? malloc(events->len) : NULL;  // freed by the post-return function
   for (size_t i = 0; i < events->len; i++) {
     httptrace_plugin_types_event_kind_t *kind = &events->ptr[i].kind;
     st.total++;

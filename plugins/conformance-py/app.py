@@ -33,73 +33,87 @@ KIND_OF_CLASS = dict(zip(get_args(types.EventKind), KINDS))
 ALL_TYPES = list(types.EventType)
 
 
-class WitWorld(wit_world.WitWorld):
-    def init(self, config: List[Tuple[str, str]]) -> List[types.EventType]:
+class State:
+    """What the plugin remembers between calls."""
+
+    def __init__(self) -> None:
         self.label, self.drop, self.mode = "-", "wrote-header-field", "conformance"
-        for key, value in config:
-            if key == "drop":
-                if value not in KINDS:
-                    raise Err(f"unknown event kind '{value}'")
-                self.drop = value
-            elif key == "label":
-                self.label = value
-            elif key == "mode":
-                if value not in ("conformance", "hosts"):
-                    raise Err(f"unknown mode '{value}'")
-                self.mode = value
-            else:
-                raise Err(f"unknown config key '{key}'")
         self.total = self.dropped = self.requests = self.errors = 0
         self.kinds: Counter = Counter()
         self.statuses: Counter = Counter()
         self.host_of: dict = {}  # request id -> host of its first hop
         self.per_host: dict = {}  # host -> [requests, sum of total ms]
+
+
+# componentize-py makes a new WitWorld object for every call: state lives at module level.
+st = State()
+
+
+class WitWorld(wit_world.WitWorld):
+    def init(self, config: List[Tuple[str, str]]) -> List[types.EventType]:
+        global st
+        st = s = State()
+        for key, value in config:
+            if key == "drop":
+                if value not in KINDS:
+                    raise Err(f"unknown event kind '{value}'")
+                s.drop = value
+            elif key == "label":
+                s.label = value
+            elif key == "mode":
+                if value not in ("conformance", "hosts"):
+                    raise Err(f"unknown mode '{value}'")
+                s.mode = value
+            else:
+                raise Err(f"unknown config key '{key}'")
         return ALL_TYPES
 
     def on_events(self, events: List[types.Event]) -> List[types.Verdict]:
+        s = st
         verdicts = []
         for ev in events:
             kind = KIND_OF_CLASS[type(ev.kind)]
-            self.total += 1
-            self.kinds[kind] += 1
+            s.total += 1
+            s.kinds[kind] += 1
             if isinstance(ev.kind, types.EventKind_RequestStart):
                 if ev.hop == 0:
                     parts = urlsplit(ev.kind.value.url)
-                    self.host_of[ev.request] = parts.netloc.rpartition("@")[2]
+                    s.host_of[ev.request] = parts.netloc.rpartition("@")[2]
             elif isinstance(ev.kind, types.EventKind_RequestDone):
                 done = ev.kind.value
-                self.requests += 1
+                s.requests += 1
                 if done.status is not None:
-                    self.statuses[done.status] += 1
+                    s.statuses[done.status] += 1
                 if done.error is not None:
-                    self.errors += 1
-                host = self.host_of.pop(ev.request, "?")
-                n_sum = self.per_host.setdefault(host, [0, 0.0])
+                    s.errors += 1
+                host = s.host_of.pop(ev.request, "?")
+                n_sum = s.per_host.setdefault(host, [0, 0.0])
                 n_sum[0] += 1
                 n_sum[1] += done.timings.total
-            if kind == self.drop:
-                self.dropped += 1
+            if kind == s.drop:
+                s.dropped += 1
                 verdicts.append(types.Verdict.DROP)
             else:
                 verdicts.append(types.Verdict.KEEP)
         return verdicts
 
     def finish(self) -> types.RunOutcome:
-        if self.mode == "hosts":
+        s = st
+        if s.mode == "hosts":
             lines = [
                 f"host {host} {n} {total / n:.3f}\n"
-                for host, (n, total) in sorted(self.per_host.items(), key=lambda kv: kv[0].encode())
+                for host, (n, total) in sorted(s.per_host.items(), key=lambda kv: kv[0].encode())
             ]
         else:
             lines = [
                 "conformance v1\n",
-                f"label {self.label}\n",
-                f"events {self.total}\n",
-                f"dropped {self.dropped}\n",
-                *(f"kind {k} {self.kinds[k]}\n" for k in sorted(self.kinds, key=str.encode)),
-                f"requests {self.requests}\n",
-                *(f"status {code} {self.statuses[code]}\n" for code in sorted(self.statuses)),
-                f"errors {self.errors}\n",
+                f"label {s.label}\n",
+                f"events {s.total}\n",
+                f"dropped {s.dropped}\n",
+                *(f"kind {k} {s.kinds[k]}\n" for k in sorted(s.kinds, key=str.encode)),
+                f"requests {s.requests}\n",
+                *(f"status {code} {s.statuses[code]}\n" for code in sorted(s.statuses)),
+                f"errors {s.errors}\n",
             ]
         emit("".join(lines))
         return types.RunOutcome.PASS

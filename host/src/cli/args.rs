@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "httptrace", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 #[command(after_help = "Exit codes follow curl: 6 DNS, 7 connect, 28 timeout, 35 TLS, 47 too many redirects, \
-52 empty reply, 56 receive, 60 certificate; 2 usage, 3 bad URL; 90 a plugin failed.")]
+52 empty reply, 56 receive, 60 certificate; 2 usage, 3 bad URL; 90 a plugin failed; 99 a plugin check (threshold) failed.")]
 pub struct Cli {
     /// Subcommands (`serve`, …); without one, trace a request.
     #[command(subcommand)]
@@ -28,6 +28,23 @@ pub enum Command {
     /// /drip?bytes=N&duration_ms=M, /status/{code}, /redirect/{n}, /continue, /early-hints,
     /// /reset, /headers.
     Serve(ServeArgs),
+    /// List the plugins built into httptrace.
+    Plugins,
+    /// Plugin tools.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+/// `httptrace plugin …` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Say which world and package version a plugin file implements, its imports and exports,
+    /// and whether it fits this httptrace (exit 1 if not).
+    Inspect {
+        /// A component file, or the name of a bundled plugin.
+        #[arg(value_name = "FILE|NAME")]
+        plugin: String,
+    },
 }
 
 /// `httptrace serve` options.
@@ -107,6 +124,74 @@ pub struct RequestArgs {
     /// Show Authorization, Proxy-Authorization, Cookie and Set-Cookie values in events.
     #[arg(long = "show-secrets")]
     pub show_secrets: bool,
+    /// Plugin options.
+    #[command(flatten)]
+    pub plugins: PluginArgs,
+}
+
+/// Plugin options of a traced request.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Plugins")]
+pub struct PluginArgs {
+    /// Plugin to hand the events to (repeatable: a chain, in order). A NAME is a bundled plugin
+    /// (`httptrace plugins`); anything with a `/` or ending in `.wasm` is a component file.
+    /// Default: timeline.
+    #[arg(short = 'p', long = "plugin", value_name = "PATH|NAME")]
+    pub plugin: Vec<String>,
+    /// KEY=VALUE for the nearest --plugin before it (repeatable).
+    #[arg(long = "plugin-config", value_name = "KEY=VALUE")]
+    pub plugin_config: Vec<String>,
+    /// Write plugin output to FILE instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Time limit of each plugin call, e.g. 1s, 500ms.
+    #[arg(long = "plugin-timeout", value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub plugin_timeout: std::time::Duration,
+    /// Memory cap of each plugin, e.g. 64MiB, 512KiB.
+    #[arg(long = "plugin-memory", value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub plugin_memory: usize,
+    /// What a plugin failure (trap, time or memory limit) does: disable that plugin and go on,
+    /// or abort the run. Either way the exit code is 90.
+    #[arg(long = "on-plugin-error", value_name = "WHAT", default_value = "disable", value_parser = ["disable", "abort"])]
+    pub on_plugin_error: String,
+}
+
+/// Parses `1s`, `500ms`, `1.5s`, `2m`, `250us`; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num.parse().map_err(|_| format!("'{s}': expected a duration such as 1s or 500ms"))?;
+    let secs = match unit.trim() {
+        "" | "s" => v,
+        "ms" => v / 1e3,
+        "us" | "µs" => v / 1e6,
+        "m" | "min" => v * 60.0,
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (use ms, s or m)")),
+    };
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(format!("'{s}': expected a positive duration"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// Parses `64MiB`, `512KiB`, `1GiB`, `64M`, `1000000`; a bare number is bytes.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: usize = num.parse().map_err(|_| format!("'{s}': expected a size such as 64MiB"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (use KiB, MiB or GiB)")),
+    };
+    match v.checked_mul(mult) {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(format!("'{s}': expected a positive size")),
+    }
 }
 
 /// Parses `IP` or `IP:PORT` (`[v6]:PORT`), port 53 by default.
@@ -115,9 +200,7 @@ pub fn parse_dns_server(s: &str) -> Result<SocketAddr, String> {
         return Ok(sa);
     }
     let ip = s.trim_start_matches('[').trim_end_matches(']');
-    ip.parse::<std::net::IpAddr>()
-        .map(|ip| SocketAddr::new(ip, 53))
-        .map_err(|_| format!("--dns-server '{s}': expected IP or IP:PORT"))
+    ip.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)).map_err(|_| format!("--dns-server '{s}': expected IP or IP:PORT"))
 }
 
 /// Parses a duration in (fractional) seconds, as curl's timeouts.

@@ -2,5 +2,6 @@
 //! running, and mapping the outcome to an exit code.
 
 pub mod args;
+pub mod plugins;
 pub mod request;
 pub mod run;

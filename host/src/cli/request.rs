@@ -61,6 +61,7 @@ pub fn client_options(a: &RequestArgs) -> Result<ClientOptions, UsageError> {
         follow_redirects: a.location,
         max_redirects: a.max_redirs,
         show_secrets: a.show_secrets,
+        tracing: true,
     })
 }
 

@@ -90,7 +90,7 @@ impl Client {
     /// load), follows redirects if asked, and hands every event to the sink. Never panics on
     /// network trouble: failures come back in [`Outcome::error`] and in `request-done`.
     pub async fn execute_at(&self, spec: &RequestSpec, start: Instant) -> Outcome {
-        let trace = Trace::start_at(start);
+        let trace = if self.shared.opts.tracing { Trace::start_at(start) } else { Trace::disabled_at(start) };
         let run = self.run_hops(&trace, spec);
         let result = match self.shared.opts.max_time {
             Some(limit) => {
@@ -165,6 +165,9 @@ impl Client {
     }
 
     fn finish(&self, trace: &Trace, status: Option<u16>, url: &Url, error: Option<TraceError>) {
+        if !trace.is_enabled() {
+            return;
+        }
         let done_at = trace.now_ns();
         let mut events = trace.take_events();
         // Taps on connection tasks may push a hair out of order: order by time, stably.

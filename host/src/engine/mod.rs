@@ -64,6 +64,9 @@ pub struct ClientOptions {
     pub max_redirects: u32,
     /// Show Authorization, Cookie, … values in events instead of `[redacted]`.
     pub show_secrets: bool,
+    /// Record events (default). Off, requests run the same code but record nothing and the
+    /// sink gets nothing: the untraced baseline for benchmarks; failures then lack phase detail.
+    pub tracing: bool,
 }
 
 impl Default for ClientOptions {
@@ -78,6 +81,7 @@ impl Default for ClientOptions {
             follow_redirects: false,
             max_redirects: 50,
             show_secrets: false,
+            tracing: true,
         }
     }
 }

@@ -1,0 +1,102 @@
+//! In-process benchmarks of tracing's cost, as ratios measured in the same run (absolute times
+//! on shared machines are noise):
+//!
+//! - R1: a keep-alive loop of GETs on loopback with tracing on and the `stats` plugin as the
+//!   only plugin ÷ the same engine with tracing off.
+//! - R4: the amortised host→plugin cost per event (ns) of the default chain (`timeline`) and of
+//!   `stats`, feeding recorded requests through the chain.
+//!
+//! `cargo bench -p httptrace --bench overhead` (or `bench/run.sh` for the whole table).
+//! Environment: `BENCH_REQUESTS` (default 20000), `BENCH_ROUNDS` (default 5).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use httptrace::plugin::{Chain, ChainOptions, Output, PluginSource, PluginSpec, Runtime, RuntimeOptions};
+use httptrace::trace::{ChannelSink, MemorySink, Sink};
+use httptrace::{Client, ClientOptions, Event, RequestSpec};
+
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn chain(rt: &Runtime, plugin: &str) -> Chain {
+    let spec = PluginSpec { source: PluginSource::parse(plugin), config: vec![] };
+    Chain::start(rt, &[spec], Output::writer(std::io::sink()), ChainOptions::default()).expect("chain")
+}
+
+/// Runs `n` sequential keep-alive GETs; returns the wall time.
+async fn keep_alive_loop(client: &Client, spec: &RequestSpec, n: usize) -> Duration {
+    // One warm-up request opens the connection.
+    client.execute(spec).await;
+    let t = Instant::now();
+    for _ in 0..n {
+        let o = client.execute(spec).await;
+        assert!(o.error.is_none(), "{:?}", o.error);
+    }
+    t.elapsed()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    let n = env_num("BENCH_REQUESTS", 20_000);
+    let rounds = env_num("BENCH_ROUNDS", 5);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let plugins = Runtime::new(RuntimeOptions::default()).expect("wasm runtime");
+
+    // R1 -------------------------------------------------------------------------------------
+    let (r1, base_us, traced_us) = rt.block_on(async {
+        let serve = httptrace::serve::start(Default::default()).await.unwrap();
+        let spec = RequestSpec::get(&format!("http://{}/", serve.http_addr)).unwrap();
+        let off = Client::new(ClientOptions { tracing: false, ..ClientOptions::default() }, Arc::new(MemorySink::new())).unwrap();
+        let (sink, rx) = ChannelSink::new(1024);
+        let thread = chain(&plugins, "stats").spawn(rx).unwrap();
+        let on = Client::new(ClientOptions::default(), Arc::new(sink) as Arc<dyn Sink>).unwrap();
+        let (mut base, mut traced) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            base.push(keep_alive_loop(&off, &spec, n).await.as_secs_f64());
+            traced.push(keep_alive_loop(&on, &spec, n).await.as_secs_f64());
+        }
+        drop(on);
+        let report = thread.join();
+        assert!(report.exit_code().is_none(), "stats plugin failed");
+        let (b, t) = (median(base), median(traced));
+        (t / b, b / n as f64 * 1e6, t / n as f64 * 1e6)
+    });
+
+    // R4 -------------------------------------------------------------------------------------
+    let fixture = include_str!("../../tests/fixtures/conformance.ndjson");
+    let batches = httptrace::replay::read_batches(fixture.as_bytes()).unwrap();
+    let per_event = |plugin: &str| {
+        let mut c = chain(&plugins, plugin);
+        let events: usize = batches.iter().map(Vec::len).sum();
+        let reps = (200_000 / events).max(1);
+        let all: Vec<&Vec<Event>> = batches.iter().collect();
+        // Warm up, then time.
+        for b in &all {
+            c.handle(b);
+        }
+        let t = Instant::now();
+        for _ in 0..reps {
+            for b in &all {
+                c.handle(b);
+            }
+        }
+        let ns = t.elapsed().as_nanos() as f64 / (reps * events) as f64;
+        let report = c.finish();
+        assert!(report.exit_code().is_none(), "{plugin} failed");
+        ns
+    };
+    let r4_timeline = per_event("timeline");
+    let r4_stats = per_event("stats");
+
+    println!("| figure | value | target |");
+    println!("|---|---|---|");
+    println!("| R1 traced (stats) ÷ untraced, keep-alive GET | {r1:.3} ({traced_us:.1} µs vs {base_us:.1} µs per request, median of {rounds}×{n}) | ≤ 1.10 |");
+    println!("| R4 host→plugin ns/event, default chain (timeline) | {r4_timeline:.0} | ≤ 150 |");
+    println!("| R4 host→plugin ns/event, stats | {r4_stats:.0} | ≤ 150 |");
+}

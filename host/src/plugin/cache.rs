@@ -1,0 +1,134 @@
+//! The precompiled-component cache on disk.
+//!
+//! Key: sha256 of the component's bytes plus a digest of
+//! [`wasmtime::Engine::precompile_compatibility_hash`] (the wasmtime version, compiler settings
+//! and CPU features), so an artefact is only ever loaded by an engine that can run it. Files are
+//! written to a temporary name and renamed into place, so concurrent runs never see half a file.
+//! A file that fails to load (corrupt, truncated) is recompiled and replaced.
+
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::Engine;
+
+/// Where the cache lives unless told otherwise: `$HTTPTRACE_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/httptrace`, else `~/.cache/httptrace`; `None` if none of them is set.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    nonempty("HTTPTRACE_CACHE_DIR")
+        .or_else(|| nonempty("XDG_CACHE_HOME").map(|d| d.join("httptrace")))
+        .or_else(|| nonempty("HOME").map(|h| h.join(".cache").join("httptrace")))
+}
+
+/// How a component was obtained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadOrigin {
+    /// Deserialised from a precompiled file in the cache.
+    Cached(PathBuf),
+    /// Compiled now and written to the cache.
+    CompiledAndCached(PathBuf),
+    /// Compiled now; not cached (no cache directory, or it could not be written).
+    Compiled,
+}
+
+/// Counters of cache use, for tests and `HTTPTRACE_LOG=debug`.
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    hits: AtomicU64,
+    compiled: AtomicU64,
+}
+
+impl CacheStats {
+    /// Components loaded from the cache.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Components compiled.
+    pub fn compiled(&self) -> u64 {
+        self.compiled.load(Ordering::Relaxed)
+    }
+}
+
+/// A cache directory bound to one engine configuration.
+pub(crate) struct Cache {
+    dir: PathBuf,
+    engine_tag: String,
+}
+
+/// Feeds `Hash` output into sha256.
+struct ShaHasher(Sha256);
+
+impl Hasher for ShaHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+    fn finish(&self) -> u64 {
+        0
+    }
+}
+
+impl Cache {
+    pub(crate) fn new(dir: PathBuf, engine: &Engine) -> Cache {
+        let mut h = ShaHasher(Sha256::new());
+        "httptrace-cwasm-v1".hash(&mut h);
+        engine.precompile_compatibility_hash().hash(&mut h);
+        let engine_tag = hex(&h.0.finalize()[..8]);
+        Cache { dir, engine_tag }
+    }
+
+    /// The file a component with these bytes is cached in.
+    pub(crate) fn path_for(&self, bytes: &[u8]) -> PathBuf {
+        self.dir.join(format!("{}-{}.cwasm", hex(&Sha256::digest(bytes)), self.engine_tag))
+    }
+
+    /// The cached component, if there is a loadable one.
+    pub(crate) fn get(&self, engine: &Engine, path: &Path) -> Option<Component> {
+        // Read into memory rather than `deserialize_file`: that maps the file, and anyone
+        // truncating it while we run would crash us with SIGBUS.
+        let bytes = std::fs::read(path).ok()?;
+        // SAFETY: the file was written by `put` below (Engine::precompile_component output) for
+        // an engine with the same compatibility hash, in a directory the user owns; wasmtime
+        // checks its header and engine settings again before using it.
+        unsafe { Component::deserialize(engine, &bytes) }.ok()
+    }
+
+    /// Writes a precompiled artefact atomically (temp file, then rename).
+    pub(crate) fn put(&self, path: &Path, serialized: &[u8]) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        tmp.write_all(serialized)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+/// Loads a component through the cache: deserialise if cached, else compile, cache, and load
+/// the artefact just written (deserialising is ~0.1 ms, so this costs nothing extra).
+pub(crate) fn load(engine: &Engine, cache: Option<&Cache>, stats: &CacheStats, bytes: &[u8]) -> wasmtime::Result<(Component, LoadOrigin)> {
+    let path = cache.map(|c| c.path_for(bytes));
+    if let (Some(c), Some(p)) = (cache, &path) {
+        if let Some(component) = c.get(engine, p) {
+            stats.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok((component, LoadOrigin::Cached(p.clone())));
+        }
+    }
+    let serialized = engine.precompile_component(bytes)?;
+    stats.compiled.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: `serialized` was produced just now by this engine.
+    let component = unsafe { Component::deserialize(engine, &serialized)? };
+    let origin = match (cache, path) {
+        (Some(c), Some(p)) if c.put(&p, &serialized).is_ok() => LoadOrigin::CompiledAndCached(p),
+        _ => LoadOrigin::Compiled,
+    };
+    Ok((component, origin))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

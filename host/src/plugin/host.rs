@@ -1,0 +1,146 @@
+//! The plugin world's bindings and what the host offers each instance: `log`, `emit`, `color`,
+//! a deny-by-default WASI context, and a memory cap.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::output::Output;
+use super::stderr::StderrTail;
+use super::Verbosity;
+
+/// Bindings generated from `wit/plugin.wit` (sync; `emit` may trap to enforce the output cap).
+pub(crate) mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "plugin",
+        imports: { "httptrace:plugin/host.emit": trappable },
+    });
+}
+
+use bindings::httptrace::plugin::types::Level;
+
+/// The `T` of each plugin's `Store<T>`.
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    /// The last lines the plugin wrote to its (otherwise discarded) stderr.
+    pub(crate) stderr: StderrTail,
+    name: Arc<str>,
+    output: Output,
+    color: bool,
+    verbosity: Verbosity,
+    /// Bytes emitted during the current call.
+    pub(crate) emitted: usize,
+    /// Most bytes one call may emit.
+    pub(crate) emit_limit: usize,
+    /// The current call went over `emit_limit` (and was trapped).
+    pub(crate) emit_exceeded: bool,
+}
+
+impl HostState {
+    /// State for one plugin instance.
+    pub(crate) fn new(name: Arc<str>, output: Output, color: bool, verbosity: Verbosity, memory: usize, emit_limit: usize) -> HostState {
+        let stderr = StderrTail::default();
+        HostState {
+            wasi: sandbox(&stderr),
+            stderr,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter { max: memory, exceeded: false },
+            name,
+            output,
+            color,
+            verbosity,
+            emitted: 0,
+            emit_limit,
+            emit_exceeded: false,
+        }
+    }
+}
+
+/// WASI with nothing granted: no preopened directories, environment, arguments or network;
+/// stdin closed, stdout discarded, stderr kept only as a tail for error messages. Clocks and
+/// random stay (WASI's inert defaults); blocking waits trap (see `runtime::forbid_blocking`).
+fn sandbox(stderr: &StderrTail) -> WasiCtx {
+    let mut b = WasiCtxBuilder::new();
+    b.stderr(stderr.clone());
+    b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    b.socket_addr_check(|_, _| Box::pin(async { false }));
+    b.build()
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl bindings::httptrace::plugin::types::Host for HostState {}
+
+impl bindings::httptrace::plugin::host::Host for HostState {
+    fn log(&mut self, level: Level, message: String) {
+        if !self.verbosity.shows(level_rank(level)) {
+            return;
+        }
+        let level = match level {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        // Plugin output may be buffered for stdout; keep stderr lines whole.
+        eprintln!("httptrace: [plugin {}] {level} {}", self.name, message.trim_end_matches('\n'));
+    }
+
+    fn emit(&mut self, text: String) -> wasmtime::Result<()> {
+        self.emitted = self.emitted.saturating_add(text.len());
+        if self.emitted > self.emit_limit {
+            self.emit_exceeded = true;
+            return Err(wasmtime::Error::msg("output limit exceeded"));
+        }
+        self.output.write(text.as_bytes());
+        Ok(())
+    }
+
+    fn color(&mut self) -> bool {
+        self.color
+    }
+}
+
+/// Rank of a WIT level: 0 trace … 4 error.
+fn level_rank(l: Level) -> u8 {
+    match l {
+        Level::Trace => 0,
+        Level::Debug => 1,
+        Level::Info => 2,
+        Level::Warn => 3,
+        Level::Error => 4,
+    }
+}
+
+/// Caps linear memory; remembers that the cap was hit so the trap can be named.
+pub(crate) struct MemoryLimiter {
+    max: usize,
+    /// A grow was refused.
+    pub(crate) exceeded: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max {
+            self.exceeded = true;
+            // An error (not `false`) traps at once, so the failure is reported as the limit
+            // rather than as whatever the guest's allocator does on a failed grow.
+            return Err(wasmtime::Error::msg("memory limit exceeded"));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}

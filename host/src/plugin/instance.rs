@@ -1,0 +1,157 @@
+//! One running plugin: its `Store` (one per plugin for the whole run) and instance, with each
+//! call under a deadline, and failures turned into typed errors.
+
+use std::sync::Arc;
+
+use wasmtime::Store;
+
+use super::error::{Call, ErrorKind, PluginError, PluginId};
+use super::host::bindings::httptrace::plugin::types as wit;
+use super::host::bindings::Plugin as Bindings;
+use super::host::HostState;
+use super::load::{one_line, LoadedPlugin};
+use super::output::Output;
+use super::runtime::deadline_ticks;
+use super::{Limits, Verbosity};
+
+/// A set of event kinds, by [`crate::event::EventKind::index`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Interest(u32);
+
+impl Interest {
+    /// Every kind.
+    pub const ALL: Interest = Interest((1 << crate::event::KIND_NAMES.len()) - 1);
+
+    /// Whether kind `index` is in the set.
+    pub fn contains(self, index: usize) -> bool {
+        self.0 & (1 << index) != 0
+    }
+
+    /// Adds kind `index`.
+    pub fn insert(&mut self, index: usize) {
+        self.0 |= 1 << index;
+    }
+
+    /// Kinds in either set.
+    pub fn union(self, other: Interest) -> Interest {
+        Interest(self.0 | other.0)
+    }
+
+    /// The kind names in the set.
+    pub fn names(self) -> Vec<&'static str> {
+        crate::event::KIND_NAMES.iter().enumerate().filter(|(i, _)| self.contains(*i)).map(|(_, n)| *n).collect()
+    }
+}
+
+/// Settings each instance is created with.
+#[derive(Clone)]
+pub(crate) struct InstanceSettings {
+    pub limits: Limits,
+    pub output: Output,
+    pub color: bool,
+    pub verbosity: Verbosity,
+}
+
+pub(crate) struct Instance {
+    id: PluginId,
+    store: Store<HostState>,
+    bindings: Bindings,
+    ticks: u64,
+    limits: Limits,
+}
+
+impl Instance {
+    /// Instantiates a loaded plugin in a store of its own.
+    pub(crate) fn new(loaded: &LoadedPlugin, s: &InstanceSettings) -> Result<Instance, PluginError> {
+        let engine = loaded.pre.engine();
+        let name: Arc<str> = loaded.id.name.as_str().into();
+        let state = HostState::new(name, s.output.clone(), s.color, s.verbosity, s.limits.memory, s.limits.output_per_call);
+        let mut store = Store::new(engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        let ticks = deadline_ticks(s.limits.timeout);
+        store.set_epoch_deadline(ticks);
+        let limits = s.limits.clone();
+        match loaded.pre.instantiate(&mut store) {
+            Ok(bindings) => Ok(Instance { id: loaded.id.clone(), store, bindings, ticks, limits }),
+            Err(e) => {
+                let kind = classify(&mut store, &limits, Call::Instantiate, e);
+                Err(PluginError::new(loaded.id.clone(), kind))
+            }
+        }
+    }
+
+    /// Calls `init`: `Ok(Ok(interest))`, `Ok(Err(message))` for a refused configuration, or a
+    /// failure.
+    pub(crate) fn init(&mut self, config: &[(String, String)]) -> Result<Result<Interest, String>, PluginError> {
+        self.before_call();
+        let r = self.bindings.call_init(&mut self.store, config);
+        match self.after_call(Call::Init, r)? {
+            Ok(kinds) => {
+                let mut interest = Interest::default();
+                for k in kinds {
+                    interest.insert(super::convert::type_index(k));
+                }
+                Ok(Ok(interest))
+            }
+            Err(message) => Ok(Err(message)),
+        }
+    }
+
+    /// Calls `on-events`; checks there is one verdict per event.
+    pub(crate) fn on_events(&mut self, events: &[wit::Event]) -> Result<Vec<wit::Verdict>, PluginError> {
+        self.before_call();
+        let r = self.bindings.call_on_events(&mut self.store, events);
+        let verdicts = self.after_call(Call::OnEvents, r)?;
+        if verdicts.len() != events.len() {
+            let message = format!("on-events returned {} verdicts for {} events", verdicts.len(), events.len());
+            return Err(self.error(ErrorKind::Contract { message }));
+        }
+        Ok(verdicts)
+    }
+
+    /// Calls `finish`.
+    pub(crate) fn finish(&mut self) -> Result<wit::RunOutcome, PluginError> {
+        self.before_call();
+        let r = self.bindings.call_finish(&mut self.store);
+        self.after_call(Call::Finish, r)?.map_err(|message| self.error(ErrorKind::Finish { message }))
+    }
+
+    fn before_call(&mut self) {
+        self.store.set_epoch_deadline(self.ticks);
+        let d = self.store.data_mut();
+        d.emitted = 0;
+        d.stderr.clear();
+    }
+
+    fn after_call<T>(&mut self, call: Call, r: wasmtime::Result<T>) -> Result<T, PluginError> {
+        r.map_err(|e| {
+            let kind = classify(&mut self.store, &self.limits, call, e);
+            self.error(kind)
+        })
+    }
+
+    fn error(&self, kind: ErrorKind) -> PluginError {
+        PluginError::new(self.id.clone(), kind)
+    }
+}
+
+/// Names a failed call: the time limit, the memory cap, the output cap, or a plain trap.
+fn classify(store: &mut Store<HostState>, limits: &Limits, call: Call, e: wasmtime::Error) -> ErrorKind {
+    let state = store.data();
+    if state.emit_exceeded {
+        return ErrorKind::Output { call, limit: limits.output_per_call };
+    }
+    if state.limiter.exceeded {
+        return ErrorKind::Memory { call, limit: limits.memory };
+    }
+    let mut message = match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => return ErrorKind::Timeout { call, limit: limits.timeout },
+        Some(t) => t.to_string().trim_start_matches("wasm trap: ").to_string(),
+        None => one_line(&e),
+    };
+    if let Some(said) = state.stderr.summary() {
+        message = format!("{message} (its stderr: {said})");
+    }
+    ErrorKind::Trap { call, message }
+}

@@ -1,0 +1,191 @@
+//! Loading a plugin and checking it before anything runs: the bytes are WebAssembly, a
+//! component (not a core module), of this package version, with every export of the world, and
+//! every import satisfiable by this host.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use wasmtime::component::types::ComponentItem;
+use wasmtime::Engine;
+
+use super::cache::{self, LoadOrigin};
+use super::error::{ErrorKind, PluginError, PluginId};
+use super::host::bindings::PluginPre;
+use super::host::HostState;
+use super::runtime::Runtime;
+use super::{bundled, Verbosity, EXPORTS, WORLD_VERSION};
+
+/// Where a plugin comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSource {
+    /// A plugin built into httptrace, by name.
+    Bundled(String),
+    /// A component file.
+    File(PathBuf),
+}
+
+impl PluginSource {
+    /// `--plugin` syntax: anything with a `/` (or `\`) or ending in `.wasm` is a file, anything
+    /// else the name of a bundled plugin.
+    pub fn parse(arg: &str) -> PluginSource {
+        if arg.contains('/') || arg.contains(std::path::MAIN_SEPARATOR) || arg.ends_with(".wasm") {
+            PluginSource::File(PathBuf::from(arg))
+        } else {
+            PluginSource::Bundled(arg.to_string())
+        }
+    }
+
+    /// The plugin's id (name, and path for files).
+    pub fn id(&self) -> PluginId {
+        match self {
+            PluginSource::Bundled(n) => PluginId::bundled(n),
+            PluginSource::File(p) => PluginId::file(p.clone()),
+        }
+    }
+}
+
+/// A plugin compiled, checked and linked, ready to instantiate.
+pub struct LoadedPlugin {
+    pub(crate) id: PluginId,
+    pub(crate) pre: PluginPre<HostState>,
+    origin: LoadOrigin,
+}
+
+impl LoadedPlugin {
+    /// Which plugin.
+    pub fn id(&self) -> &PluginId {
+        &self.id
+    }
+
+    /// Whether it came from the cache or was compiled.
+    pub fn origin(&self) -> &LoadOrigin {
+        &self.origin
+    }
+}
+
+/// What a file's first bytes say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// Not WebAssembly at all.
+    NotWasm,
+    /// A core module.
+    CoreModule,
+    /// A component.
+    Component,
+}
+
+/// Looks at the preamble: `\0asm`, then a version and a layer (0 core module, 1 component).
+pub fn flavor(bytes: &[u8]) -> Flavor {
+    match bytes {
+        [0, b'a', b's', b'm', _, _, 0, 0, ..] => Flavor::CoreModule,
+        [0, b'a', b's', b'm', _, _, 1, 0, ..] => Flavor::Component,
+        _ => Flavor::NotWasm,
+    }
+}
+
+/// Reads a plugin's bytes.
+pub(crate) fn read(source: &PluginSource) -> Result<std::borrow::Cow<'static, [u8]>, PluginError> {
+    match source {
+        PluginSource::Bundled(name) => bundled::find(name)
+            .map(|b| std::borrow::Cow::Borrowed(b.wasm))
+            .ok_or_else(|| PluginError::new(source.id(), ErrorKind::UnknownBundled)),
+        PluginSource::File(p) => std::fs::read(p)
+            .map(std::borrow::Cow::Owned)
+            .map_err(|e| PluginError::new(source.id(), ErrorKind::Read { message: e.to_string() })),
+    }
+}
+
+/// Reads, checks, compiles (or loads from the cache) and links one plugin.
+pub(crate) fn load(rt: &Runtime, source: &PluginSource) -> Result<LoadedPlugin, PluginError> {
+    let id = source.id();
+    let err = |kind| PluginError::new(id.clone(), kind);
+    let bytes = read(source)?;
+    match flavor(&bytes) {
+        Flavor::NotWasm => return Err(err(ErrorKind::NotWasm)),
+        Flavor::CoreModule => return Err(err(ErrorKind::CoreModule)),
+        Flavor::Component => {}
+    }
+    let started = Instant::now();
+    let (component, origin) =
+        cache::load(rt.engine(), rt.cache(), rt.stats(), &bytes).map_err(|e| err(ErrorKind::Compile { message: one_line(&e) }))?;
+    if rt.verbosity() >= Verbosity::Debug {
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &origin {
+            LoadOrigin::Cached(p) => eprintln!("httptrace: plugin {}: loaded precompiled {} ({ms:.1} ms)", id.name, p.display()),
+            LoadOrigin::CompiledAndCached(p) => {
+                eprintln!("httptrace: plugin {}: compiled and cached {} ({ms:.1} ms)", id.name, p.display())
+            }
+            LoadOrigin::Compiled => eprintln!("httptrace: plugin {}: compiled, not cached ({ms:.1} ms)", id.name),
+        }
+    }
+    check_type(rt.engine(), &component).map_err(err)?;
+    let pre = rt.linker().instantiate_pre(&component).map_err(|e| err(ErrorKind::Incompatible { message: one_line(&e) }))?;
+    let pre = PluginPre::new(pre).map_err(|e| err(ErrorKind::Incompatible { message: one_line(&e) }))?;
+    Ok(LoadedPlugin { id, pre, origin })
+}
+
+/// The httptrace:plugin versions named in a component's imports and exports.
+pub(crate) fn world_versions(engine: &Engine, component: &wasmtime::component::Component) -> Vec<String> {
+    let ty = component.component_type();
+    let mut versions: Vec<String> = ty
+        .imports(engine)
+        .map(|(n, _)| n)
+        .chain(ty.exports(engine).map(|(n, _)| n))
+        .filter_map(|n| n.strip_prefix("httptrace:plugin/"))
+        .map(|rest| rest.split_once('@').map_or("(unversioned)", |(_, v)| v).to_string())
+        .collect();
+    versions.sort();
+    versions.dedup();
+    versions
+}
+
+/// `0.1.x` fits `0.1.0` (semver for 0.x: the minor version must match).
+pub(crate) fn version_fits(v: &str) -> bool {
+    let want: Vec<&str> = WORLD_VERSION.split('.').collect();
+    let got: Vec<&str> = v.split('.').collect();
+    got.len() == 3 && got[0] == want[0] && got[1] == want[1] && got[2].parse::<u32>().is_ok()
+}
+
+/// Version first (a component of another version may well lack our exports), then exports.
+fn check_type(engine: &Engine, component: &wasmtime::component::Component) -> Result<(), ErrorKind> {
+    if let Some(v) = world_versions(engine, component).into_iter().find(|v| !version_fits(v)) {
+        return Err(ErrorKind::VersionMismatch { found: v });
+    }
+    let ty = component.component_type();
+    for export in EXPORTS {
+        match ty.get_export(engine, export).map(|e| e.ty) {
+            Some(ComponentItem::ComponentFunc(_)) => {}
+            _ => return Err(ErrorKind::MissingExport { export: export.to_string() }),
+        }
+    }
+    Ok(())
+}
+
+/// The first line of an error chain's most useful message (wasmtime appends backtraces).
+pub(crate) fn one_line(e: &wasmtime::Error) -> String {
+    let parts: Vec<String> = e
+        .chain()
+        .map(|c| c.to_string())
+        .filter(|m| !m.starts_with("error while executing at wasm backtrace"))
+        .filter_map(|m| m.lines().next().map(|l| l.trim().to_string()))
+        .filter(|l| !l.is_empty())
+        .collect();
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_and_flavors() {
+        assert_eq!(PluginSource::parse("timeline"), PluginSource::Bundled("timeline".into()));
+        assert_eq!(PluginSource::parse("x.wasm"), PluginSource::File("x.wasm".into()));
+        assert_eq!(PluginSource::parse("./x"), PluginSource::File("./x".into()));
+        assert_eq!(flavor(b"\0asm\x01\0\0\0"), Flavor::CoreModule);
+        assert_eq!(flavor(b"\0asm\x0d\0\x01\0"), Flavor::Component);
+        assert_eq!(flavor(b"hello world"), Flavor::NotWasm);
+        assert!(version_fits("0.1.0") && version_fits("0.1.3"));
+        assert!(!version_fits("0.2.0") && !version_fits("1.1.0") && !version_fits("(unversioned)"));
+    }
+}

@@ -1,0 +1,3 @@
+module httptrace.example/conformance-go
+
+go 1.27

@@ -1,0 +1,176 @@
+//! The conformance plugins (Rust, JavaScript, Python, C, Go; `plugins/conformance-*`) replay
+//! `tests/fixtures/conformance.ndjson` through `httptrace replay` and must print byte-identical
+//! reports, equal to `tests/fixtures/conformance.expected` (made by `conformance-expected.py`).
+//! Each language's extra mode is checked against values computed here from the fixture.
+//!
+//! The non-Rust components come from `scripts/build-guests.sh` (run by `scripts/test.sh` before
+//! `cargo test`); a missing one fails its tests with the command that builds it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const LANGS: [&str; 5] = ["rust", "js", "py", "c", "go"];
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn fixture() -> PathBuf {
+    repo().join("tests/fixtures/conformance.ndjson")
+}
+
+/// The component of one language; panics with the way to build it when it is missing.
+fn component(lang: &str) -> PathBuf {
+    let path = if lang == "rust" {
+        let dir = PathBuf::from(httptrace::plugin::bundled::GUEST_DIR);
+        let dashed = dir.join("conformance-rust.wasm");
+        if dashed.is_file() { dashed } else { dir.join("conformance_rust.wasm") }
+    } else {
+        repo().join("target/guests").join(format!("{lang}.wasm"))
+    };
+    assert!(
+        path.is_file(),
+        "the {lang} conformance component {} was not built: run `scripts/build-guests.sh` \
+         (it installs its toolchain; see docs/plugins/) — the Rust one is built by `cargo build`",
+        path.display()
+    );
+    path
+}
+
+/// `httptrace replay FIXTURE -p COMPONENT --plugin-config K=V ...`.
+fn replay(lang: &str, config: &[&str]) -> Output {
+    let mut cmd = Command::new(httptrace_tests::httptrace_bin());
+    cmd.arg("replay").arg(fixture()).arg("-p").arg(component(lang));
+    for kv in config {
+        cmd.args(["--plugin-config", kv]);
+    }
+    cmd.output().expect("running httptrace replay")
+}
+
+/// The stdout of a successful replay.
+fn replay_ok(lang: &str, config: &[&str]) -> String {
+    let out = replay(lang, config);
+    assert!(
+        out.status.success(),
+        "{lang}: httptrace replay {config:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap_or_else(|e| panic!("{lang}: output is not UTF-8: {e}"))
+}
+
+fn events() -> Vec<Value> {
+    let text = std::fs::read_to_string(fixture()).unwrap();
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn request_dones() -> Vec<Value> {
+    events().into_iter().filter(|e| e["event"] == "request-done").collect()
+}
+
+#[test]
+fn every_language_prints_the_same_report_as_expected() {
+    let expected = std::fs::read_to_string(repo().join("tests/fixtures/conformance.expected")).unwrap();
+    // Languages run one after another: each test may compile a 12–18 MB component first.
+    let mut failures = Vec::new();
+    for lang in LANGS {
+        match std::panic::catch_unwind(|| replay_ok(lang, &["label=x"])) {
+            Ok(out) if out == expected => {}
+            Ok(out) => failures.push(format!("{lang}: report differs:\n--- expected\n{expected}--- got\n{out}")),
+            Err(e) => failures.push(format!("{lang}: {}", panic_text(&e))),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_drop_key_and_defaults_behave_alike() {
+    // No config: label `-`; drop=request-start counts those instead.
+    let reference = replay_ok("rust", &["drop=request-start"]);
+    assert!(reference.starts_with("conformance v1\nlabel -\n"), "{reference}");
+    let starts = events().iter().filter(|e| e["event"] == "request-start").count();
+    assert!(reference.contains(&format!("\ndropped {starts}\n")), "{reference}");
+    for lang in &LANGS[1..] {
+        assert_eq!(replay_ok(lang, &["drop=request-start"]), reference, "{lang}");
+    }
+}
+
+#[test]
+fn unknown_keys_and_kinds_are_init_errors_in_every_language() {
+    for lang in LANGS {
+        for (config, message) in [("colour=red", "unknown config key 'colour'"), ("drop=nope", "unknown event kind 'nope'")] {
+            let out = replay(lang, &[config]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{lang} accepted {config}");
+            assert!(stderr.contains(message), "{lang}, {config}: stderr lacks {message:?}: {stderr}");
+            assert!(out.stdout.is_empty(), "{lang}, {config}: printed {:?}", String::from_utf8_lossy(&out.stdout));
+        }
+    }
+}
+
+#[test]
+fn js_slow_mode_lists_requests_over_the_threshold() {
+    let want: String = request_dones()
+        .iter()
+        .filter(|d| d["timings"]["total"].as_f64().unwrap() > 10.0)
+        .map(|d| format!("SLOW {:.3} {}\n", d["timings"]["total"].as_f64().unwrap(), d["url"].as_str().unwrap()))
+        .collect();
+    assert!(!want.is_empty(), "the fixture has a request over 10 ms");
+    assert_eq!(replay_ok("js", &["mode=slow", "threshold=10ms"]), want);
+    assert_eq!(replay_ok("js", &["mode=slow"]), "", "nothing in the fixture takes 200 ms");
+}
+
+#[test]
+fn py_hosts_mode_summarises_per_host() {
+    let mut host_of = BTreeMap::new();
+    let mut per_host: BTreeMap<String, (u32, f64)> = BTreeMap::new();
+    for e in events() {
+        if e["event"] == "request-start" && e["hop"] == 0 {
+            let url = e["url"].as_str().unwrap();
+            let authority = url.split("://").nth(1).unwrap().split('/').next().unwrap().to_string();
+            host_of.insert(e["request"].as_u64().unwrap(), authority);
+        } else if e["event"] == "request-done" {
+            let host = host_of[&e["request"].as_u64().unwrap()].clone();
+            let entry = per_host.entry(host).or_default();
+            entry.0 += 1;
+            entry.1 += e["timings"]["total"].as_f64().unwrap();
+        }
+    }
+    let want: String = per_host.iter().map(|(h, (n, sum))| format!("host {h} {n} {:.3}\n", sum / *n as f64)).collect();
+    assert_eq!(replay_ok("py", &["mode=hosts"]), want);
+}
+
+#[test]
+fn c_status_mode_counts_status_classes() {
+    let mut classes = BTreeMap::new();
+    let mut none = 0;
+    for d in request_dones() {
+        match d["status"].as_u64() {
+            Some(code) => *classes.entry(code / 100).or_insert(0) += 1,
+            None => none += 1,
+        }
+    }
+    let mut want: String = classes.iter().map(|(c, n)| format!("status {c}xx {n}\n")).collect();
+    if none > 0 {
+        want += &format!("status none {none}\n");
+    }
+    assert_eq!(replay_ok("c", &["mode=status"]), want);
+}
+
+#[test]
+fn go_csv_mode_prints_one_row_per_request() {
+    let mut want = String::from("request,url,status,total_ms\n");
+    for d in request_dones() {
+        let status = d["status"].as_u64().map(|s| s.to_string()).unwrap_or_default();
+        let total = d["timings"]["total"].as_f64().unwrap();
+        want += &format!("{},{},{status},{total}\n", d["request"], d["url"].as_str().unwrap());
+    }
+    assert_eq!(replay_ok("go", &["mode=csv"]), want);
+}
+
+fn panic_text(e: &Box<dyn std::any::Any + Send>) -> String {
+    e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+}

@@ -1,0 +1,165 @@
+//! Shared helpers of the `plugins_*` tests: the CLI binary, guest plugin files, a server that
+//! outlives each test, library chains, and synthetic components made from WIT text.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use httptrace::plugin::{
+    Chain, ChainOptions, ChainReport, MemoryOutput, Output, PluginSource, PluginSpec, Runtime, RuntimeOptions, Verbosity,
+};
+use httptrace::serve::ServeHandle;
+use httptrace::trace::{ChannelSink, MemorySink, Sink};
+use httptrace::{Client, ClientOptions, Event, RequestSpec};
+
+/// The local target server, started once per test binary on a runtime of its own.
+pub fn server() -> &'static ServeHandle {
+    static SERVER: OnceLock<ServeHandle> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().expect("runtime");
+            rt.block_on(async move {
+                tx.send(httptrace_tests::start_serve().await).expect("send handle");
+                std::future::pending::<()>().await
+            })
+        });
+        rx.recv().expect("server started")
+    })
+}
+
+/// `http://127.0.0.1:PORT{path}` on the local server.
+pub fn http(path: &str) -> String {
+    format!("http://{}{path}", server().http_addr)
+}
+
+/// A built guest component (`GUEST_DIR/NAME.wasm`; cargo's `_` spelling accepted too).
+pub fn guest(name: &str) -> PathBuf {
+    let dir = std::env::var_os("HTTPTRACE_TEST_GUEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(httptrace::plugin::bundled::GUEST_DIR));
+    for n in [name.to_string(), name.replace('-', "_")] {
+        let p = dir.join(format!("{n}.wasm"));
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("guest plugin {name} not found in {}", dir.display());
+}
+
+/// A cache directory shared by the tests of this build, so bundled plugins compile once.
+pub fn shared_cache() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent().and_then(Path::parent).expect("target dir").join("plugin-test-cache")
+}
+
+/// One CLI run.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code.
+    pub code: i32,
+    /// stdout (plugin output).
+    pub stdout: String,
+    /// stderr (diagnostics).
+    pub stderr: String,
+}
+
+impl Run {
+    /// stderr lines that are not plugin `log` lines.
+    pub fn diagnostics(&self) -> Vec<&str> {
+        self.stderr.lines().filter(|l| !l.starts_with("httptrace: [plugin ")).collect()
+    }
+}
+
+/// Runs `httptrace ARGS` with the shared cache (unless `env` sets another) and no colour.
+pub fn cli(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(httptrace_tests::httptrace_bin());
+    cmd.args(args).env("HTTPTRACE_CACHE_DIR", shared_cache()).env_remove("HTTPTRACE_LOG").env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("running httptrace");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A plugin runtime on the shared cache, quiet.
+pub fn runtime() -> Runtime {
+    Runtime::new(RuntimeOptions { cache_dir: Some(shared_cache()), verbosity: Verbosity::Error }).expect("runtime")
+}
+
+/// A spec from `--plugin` syntax and config pairs.
+pub fn spec(plugin: &str, config: &[(&str, &str)]) -> PluginSpec {
+    let source = if Path::new(plugin).is_absolute() { PluginSource::File(plugin.into()) } else { PluginSource::parse(plugin) };
+    PluginSpec { source, config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+}
+
+/// Records every batch and forwards it to the chain: what the engine recorded, and what the
+/// plugins were given, are the same events.
+pub struct Tee(pub MemorySink, pub ChannelSink);
+
+impl Sink for Tee {
+    fn request_events(&self, events: Vec<Event>) {
+        self.0.request_events(events.clone());
+        self.1.request_events(events);
+    }
+}
+
+/// Runs `requests` (sequentially, one client) through the chain `specs`; returns the chain's
+/// output, its report, and every event the engine recorded.
+pub fn run_chain(
+    specs: &[PluginSpec],
+    opts: ChainOptions,
+    client: ClientOptions,
+    requests: &[RequestSpec],
+) -> (String, ChainReport, Vec<Event>) {
+    let rt = runtime();
+    let (output, text): (Output, MemoryOutput) = Output::memory();
+    let chain = Chain::start(&rt, specs, output, opts).expect("chain starts");
+    let (sink, rx) = ChannelSink::new(4);
+    let thread = chain.spawn(rx).expect("chain thread");
+    let memory = MemorySink::new();
+    let tokio_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
+    tokio_rt.block_on(async {
+        let client = Client::new(client, Arc::new(Tee(memory.clone(), sink))).expect("client");
+        for r in requests {
+            client.execute(r).await;
+        }
+    });
+    drop(tokio_rt);
+    let report = thread.join();
+    (text.text(), report, memory.events())
+}
+
+/// A component built from WIT text with a dummy core module (its functions trap if called):
+/// for checks that look only at a component's type.
+pub fn synth_component(wit: &str) -> Vec<u8> {
+    let mut resolve = wit_parser::Resolve::default();
+    let pkg = resolve.push_str("plugin.wit", wit).expect("WIT parses");
+    let world = resolve.select_world(&[pkg], Some("plugin")).expect("world plugin");
+    let mut module = wit_component::dummy_module(&resolve, world, wit_parser::ManglingAndAbi::Standard32);
+    wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8).expect("embed");
+    wit_component::ComponentEncoder::default().module(&module).expect("module").validate(true).encode().expect("encode")
+}
+
+/// The real `wit/plugin.wit`.
+pub fn plugin_wit() -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/plugin.wit");
+    std::fs::read_to_string(p).expect("wit/plugin.wit")
+}
+
+/// Writes `bytes` to `dir/name`.
+pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).expect("write");
+    p
+}
+
+/// NDJSON lines parsed as events.
+pub fn parse_ndjson(text: &str) -> Vec<Event> {
+    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+}
