@@ -18,6 +18,10 @@ fn main() {
         Some(cli::args::Command::Serve(a)) => cli::run::serve(a),
         Some(cli::args::Command::Plugins) => cli::plugins::list(),
         Some(cli::args::Command::Plugin(cli::args::PluginCommand::Inspect { plugin })) => cli::plugins::inspect(plugin),
+        Some(cli::args::Command::Replay(a)) => {
+            let sub = matches.subcommand_matches("replay").expect("replay matches");
+            cli::run::replay(a, sub)
+        }
         None => cli::run::trace_request(&parsed.request, &matches),
     };
     std::process::exit(code);

@@ -33,6 +33,20 @@ pub enum Command {
     /// Plugin tools.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Feed a recorded event log (the `ndjson` plugin's output) through a plugin chain, with no
+    /// network: deterministic plugin development and tests.
+    Replay(ReplayArgs),
+}
+
+/// `httptrace replay` options.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The recorded log: one JSON event per line (`-` for stdin).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Plugin options.
+    #[command(flatten)]
+    pub plugins: PluginArgs,
 }
 
 /// `httptrace plugin …` subcommands.
@@ -67,9 +81,10 @@ pub struct ServeArgs {
 /// Options of a traced request.
 #[derive(Debug, Args)]
 pub struct RequestArgs {
-    /// URL to request (`http://` or `https://`; no scheme means `http://`).
-    #[arg(required = true)]
-    pub url: Option<String>,
+    /// URL(s) to request (`http://` or `https://`; no scheme means `http://`). Several URLs
+    /// are requested in turn (round-robin in load mode).
+    #[arg(value_name = "URL", required_unless_present = "urls_from_file")]
+    pub urls: Vec<String>,
     /// Request method (default GET, or POST with --data).
     #[arg(short = 'X', long = "request", value_name = "METHOD")]
     pub method: Option<String>,
@@ -124,9 +139,39 @@ pub struct RequestArgs {
     /// Show Authorization, Proxy-Authorization, Cookie and Set-Cookie values in events.
     #[arg(long = "show-secrets")]
     pub show_secrets: bool,
+    /// Load options.
+    #[command(flatten)]
+    pub load: LoadArgs,
     /// Plugin options.
     #[command(flatten)]
     pub plugins: PluginArgs,
+}
+
+/// Load mode: many requests and a summary (with `-p stats`).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Load")]
+pub struct LoadArgs {
+    /// Number of requests to make (with several URLs: in turn).
+    #[arg(short = 'n', long = "requests", value_name = "N")]
+    pub requests: Option<u64>,
+    /// Concurrent workers; with --rate, the most requests in flight. HTTP/2 streams share
+    /// connections (use --http1.1 for a connection per worker).
+    #[arg(short = 'c', long = "concurrency", value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub concurrency: u64,
+    /// Keep starting requests for this long (e.g. 30s, 2m); with -n, whichever ends first.
+    #[arg(long = "duration", value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Open loop: start R requests per second (e.g. 100, 100/s, 600/m) on schedule, whether
+    /// or not earlier ones finished. Latency is measured from each request's *scheduled*
+    /// start, so a slow server's queueing shows in the numbers instead of hiding.
+    #[arg(long = "rate", value_name = "R/s", value_parser = httptrace::load::parse_rate)]
+    pub rate: Option<f64>,
+    /// Read more URLs from FILE, one per line (blank lines and # comments skipped).
+    #[arg(long = "urls-from-file", value_name = "FILE")]
+    pub urls_from_file: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
 }
 
 /// Plugin options of a traced request.

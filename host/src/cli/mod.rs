@@ -3,5 +3,6 @@
 
 pub mod args;
 pub mod plugins;
+pub mod progress;
 pub mod request;
 pub mod run;

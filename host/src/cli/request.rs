@@ -65,13 +65,36 @@ pub fn client_options(a: &RequestArgs) -> Result<ClientOptions, UsageError> {
     })
 }
 
-/// The request from flags: URL, method, headers, body.
-pub fn request_spec(a: &RequestArgs) -> Result<RequestSpec, UsageError> {
-    let raw = a.url.as_deref().ok_or_else(|| UsageError::usage("no URL given".into()))?;
-    let url = parse_url(raw).map_err(|e| UsageError {
+/// The requests from flags: one per URL (positional, then `--urls-from-file`), each with the
+/// method, headers and body given.
+pub fn request_specs(a: &RequestArgs) -> Result<Vec<RequestSpec>, UsageError> {
+    let mut urls = a.urls.clone();
+    if let Some(path) = &a.load.urls_from_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UsageError { code: exit::READ_ERROR, message: format!("--urls-from-file {}: {e}", path.display()) })?;
+        urls.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string));
+    }
+    if urls.is_empty() {
+        return Err(UsageError::usage("no URL given".into()));
+    }
+    let first = request_spec(a, &urls[0])?;
+    let mut specs = vec![first.clone()];
+    for u in &urls[1..] {
+        specs.push(RequestSpec { url: checked_url(u)?, ..first.clone() });
+    }
+    Ok(specs)
+}
+
+fn checked_url(raw: &str) -> Result<url::Url, UsageError> {
+    parse_url(raw).map_err(|e| UsageError {
         code: if e.is_unsupported_scheme() { exit::UNSUPPORTED_PROTOCOL } else { exit::BAD_URL },
         message: e.to_string(),
-    })?;
+    })
+}
+
+/// The request for `raw` from flags: URL, method, headers, body.
+pub fn request_spec(a: &RequestArgs, raw: &str) -> Result<RequestSpec, UsageError> {
+    let url = checked_url(raw)?;
     let mut headers = Vec::new();
     for h in &a.headers {
         headers.push(parse_header(h).map_err(|e| UsageError::usage(e.to_string()))?);

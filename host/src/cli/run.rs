@@ -6,100 +6,52 @@ use std::sync::Arc;
 
 use clap::ArgMatches;
 
-use super::args::{RequestArgs, ServeArgs};
+use super::args::{PluginArgs, ReplayArgs, RequestArgs, ServeArgs};
 use super::plugins;
-use super::request::{client_options, request_spec, UsageError};
-use httptrace::plugin::Chain;
-use httptrace::trace::ChannelSink;
-use httptrace::{exit, Client};
+use super::progress::Progress;
+use super::request::{client_options, request_specs, UsageError};
+use httptrace::load::{Counters, LoadPlan};
+use httptrace::plugin::{Chain, ChainThread};
+use httptrace::trace::{ChannelSink, Sink};
+use httptrace::{exit, Client, Outcome};
 
 /// Batches (requests) the sink may queue before the engine waits for the plugins.
 const SINK_CAPACITY: usize = 64;
 
-/// Traces one request, handing its events to the plugin chain; returns the exit code.
-///
-/// Exit code, most important first: usage and plugin load/config errors (2, before any
-/// request); a plugin failed (90); the request failed (curl's code) or `--fail` (22); a plugin
-/// reported `fail` (99); 0.
-pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
-    let setup = || -> Result<_, UsageError> {
-        let opts = client_options(a)?;
-        let spec = request_spec(a)?;
-        let specs = plugins::specs(matches)?;
-        Ok((opts, spec, specs))
-    };
-    let (opts, spec, specs) = match setup() {
-        Ok(v) => v,
-        Err(e) => return usage_exit(e),
-    };
-    let plugin_rt = match plugins::runtime() {
-        Ok(rt) => rt,
-        Err(e) => return usage_exit(e),
-    };
-    let output = match plugins::output(&a.plugins) {
-        Ok(o) => o,
-        Err(e) => return usage_exit(e),
-    };
-    let chain_opts = plugins::chain_options(&a.plugins);
-    // Every plugin is loaded, checked and initialised before any request is made.
-    let chain = match Chain::start(&plugin_rt, &specs, output, chain_opts) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("httptrace: {e}");
-            return exit::USAGE;
-        }
-    };
-    drop(plugin_rt);
-    let aborted_early = !chain.failures().is_empty() && a.plugins.on_plugin_error == "abort";
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
+/// A started plugin chain: the sink to hand the engine, and the thread to join.
+struct RunningChain {
+    sink: Option<ChannelSink>,
+    thread: ChainThread,
+    aborted_early: bool,
+}
+
+/// Loads, checks and initialises every plugin before anything else happens, then starts the
+/// chain's thread. Errors are printed; the `Err` is the exit code.
+fn start_chain(a: &PluginArgs, matches: &ArgMatches) -> Result<RunningChain, i32> {
+    let specs = plugins::specs(matches).map_err(usage_exit)?;
+    let plugin_rt = plugins::runtime().map_err(usage_exit)?;
+    let output = plugins::output(a).map_err(usage_exit)?;
+    let chain = Chain::start(&plugin_rt, &specs, output, plugins::chain_options(a)).map_err(|e| {
+        eprintln!("httptrace: {e}");
+        exit::USAGE
+    })?;
+    let aborted_early = !chain.failures().is_empty() && a.on_plugin_error == "abort";
     let (sink, rx) = ChannelSink::new(SINK_CAPACITY);
-    let chain = match chain.spawn(rx) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("httptrace: cannot start the plugin thread: {e}");
-            return exit::USAGE;
-        }
-    };
-    let outcome = if aborted_early {
-        drop(sink);
-        Err(None)
-    } else {
-        rt.block_on(async {
-            let client = Client::new(opts, Arc::new(sink)).map_err(|e| Some(e.to_string()))?;
-            if spec.url.scheme() == "https" {
-                client.prepare_tls().map_err(|e| Some(e.to_string()))?;
-            }
-            Ok::<_, Option<String>>(client.execute(&spec).await)
-        })
-    };
-    // The client (and its sink) are gone: the chain drains, calls `finish`, and ends.
-    drop(rt);
-    let report = chain.join();
+    let thread = chain.spawn(rx).map_err(|e| {
+        eprintln!("httptrace: cannot start the plugin thread: {e}");
+        exit::USAGE
+    })?;
+    Ok(RunningChain { sink: Some(sink), thread, aborted_early })
+}
+
+/// Joins the chain and picks the exit code, most important first: a plugin failed (90); the
+/// request failed (curl's code) or `--fail` (22); a plugin reported `fail` (99); 0.
+fn finish_chain(chain: RunningChain, request_code: Option<i32>) -> i32 {
+    drop(chain.sink);
+    let report = chain.thread.join();
     if let Some(kind) = report.output_error.filter(|k| *k != std::io::ErrorKind::BrokenPipe) {
         eprintln!("httptrace: writing the output failed: {kind}");
     }
-    let request_code = match outcome {
-        Err(None) => None,
-        Err(Some(message)) => {
-            eprintln!("httptrace: {message}");
-            return exit::USAGE;
-        }
-        Ok(o) => match &o.error {
-            Some(e) => {
-                let code = exit::for_error(e);
-                eprintln!("httptrace: ({code}) {e}");
-                Some(code)
-            }
-            None if a.fail && o.status.is_some_and(|s| s >= 400) => {
-                eprintln!("httptrace: (22) the server answered {} for {}", o.status.unwrap_or(0), o.url);
-                Some(exit::HTTP_ERROR)
-            }
-            None => None,
-        },
-    };
     if !report.failures.is_empty() {
         return exit::PLUGIN_FAILED;
     }
@@ -112,6 +64,118 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
         return exit::THRESHOLD_FAILED;
     }
     exit::OK
+}
+
+/// Traces the request (or, in load mode, the requests), handing events to the plugin chain;
+/// returns the exit code. Usage and plugin load/config errors (2) come before any request.
+pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
+    let setup = || -> Result<_, UsageError> { Ok((client_options(a)?, request_specs(a)?)) };
+    let (opts, specs) = match setup() {
+        Ok(v) => v,
+        Err(e) => return usage_exit(e),
+    };
+    let mut chain = match start_chain(&a.plugins, matches) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if chain.aborted_early {
+        return finish_chain(chain, None);
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let sink = chain.sink.take().expect("the sink is still here");
+    let load = &a.load;
+    let load_mode = load.requests.is_some_and(|n| n > 1) || load.duration.is_some() || load.rate.is_some() || specs.len() > 1;
+    let result = rt.block_on(async {
+        let client = Client::new(opts, Arc::new(sink)).map_err(|e| e.to_string())?;
+        if specs.iter().any(|s| s.url.scheme() == "https") {
+            client.prepare_tls().map_err(|e| e.to_string())?;
+        }
+        if !load_mode {
+            return Ok(request_exit_code(a, &client.execute(&specs[0]).await));
+        }
+        let plan = LoadPlan {
+            requests: specs.clone(),
+            total: load.requests.or(if load.duration.is_some() { None } else { Some(specs.len() as u64) }),
+            duration: load.duration,
+            concurrency: load.concurrency as usize,
+            rate: load.rate,
+        };
+        let counters = Arc::new(Counters::default());
+        let progress = Progress::start(counters.clone(), plan.total, plan.duration, load.quiet);
+        let report = httptrace::load::run(&client, &plan, counters).await;
+        progress.finish();
+        // Failures are counted by the plugins (e.g. `stats`); the exit code stays 0 unless
+        // every request failed, as oha and hey do.
+        Ok::<_, String>(if report.done > 0 && report.errors == report.done {
+            eprintln!("httptrace: all {} requests failed", report.done);
+            Some(exit::RECEIVE)
+        } else {
+            None
+        })
+    });
+    // The client (and its sink) are gone: the chain drains, calls `finish`, and ends.
+    drop(rt);
+    match result {
+        Err(message) => {
+            eprintln!("httptrace: {message}");
+            drop(chain.thread.join());
+            exit::USAGE
+        }
+        Ok(code) => finish_chain(chain, code),
+    }
+}
+
+/// The exit code a single request's outcome asks for, after saying why on stderr.
+fn request_exit_code(a: &RequestArgs, o: &Outcome) -> Option<i32> {
+    match &o.error {
+        Some(e) => {
+            let code = exit::for_error(e);
+            eprintln!("httptrace: ({code}) {e}");
+            Some(code)
+        }
+        None if a.fail && o.status.is_some_and(|s| s >= 400) => {
+            eprintln!("httptrace: (22) the server answered {} for {}", o.status.unwrap_or(0), o.url);
+            Some(exit::HTTP_ERROR)
+        }
+        None => None,
+    }
+}
+
+/// `httptrace replay FILE`: the recorded events through the plugin chain, no network.
+pub fn replay(a: &ReplayArgs, matches: &ArgMatches) -> i32 {
+    let read = if a.file.as_os_str() == "-" {
+        httptrace::replay::read_batches(std::io::stdin().lock())
+    } else {
+        match std::fs::File::open(&a.file) {
+            Ok(f) => httptrace::replay::read_batches(std::io::BufReader::new(f)),
+            Err(e) => {
+                eprintln!("httptrace: replay {}: {e}", a.file.display());
+                return exit::READ_ERROR;
+            }
+        }
+    };
+    let batches = match read {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("httptrace: replay {}: {e}", a.file.display());
+            return exit::USAGE;
+        }
+    };
+    let mut chain = match start_chain(&a.plugins, matches) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Some(sink) = chain.sink.take() {
+        if !chain.aborted_early {
+            for batch in batches {
+                sink.request_events(batch);
+            }
+        }
+    }
+    finish_chain(chain, None)
 }
 
 fn usage_exit(e: UsageError) -> i32 {
