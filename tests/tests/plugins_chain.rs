@@ -176,29 +176,3 @@ fn memory_limit_obeyed_and_violated() {
     assert_eq!(report.failures[0].kind(), &ErrorKind::Memory { call: Call::OnEvents, limit: 16 << 20 });
     assert_eq!(text.lines().count(), recorded.len());
 }
-
-/// Per-event cost of the chain (conversion, copy into the guest, the plugin, output), without
-/// the network: `cargo test --release -p httptrace-tests --test plugins_chain -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn per_event_cost() {
-    let (_, _, recorded) = run_chain(&[spec("ndjson", &[])], ChainOptions::default(), ClientOptions::default(), &[get("/bytes/10")]);
-    for plugin in ["ndjson", "filter", "kinds"] {
-        let (plugin, config): (String, Vec<(&str, &str)>) = match plugin {
-            "filter" => ("filter".into(), vec![("kind", "request-done")]),
-            "kinds" => (guest("kinds").display().to_string(), vec![]),
-            p => (p.into(), vec![]),
-        };
-        let rt = runtime();
-        let (output, _text) = httptrace::plugin::Output::memory();
-        let mut chain = httptrace::plugin::Chain::start(&rt, &[spec(&plugin, &config)], output, ChainOptions::default()).unwrap();
-        let rounds = 2000;
-        let started = std::time::Instant::now();
-        for _ in 0..rounds {
-            chain.handle(&recorded);
-        }
-        let per = started.elapsed().as_nanos() as f64 / (rounds * recorded.len()) as f64;
-        println!("{plugin}: {per:.0} ns/event ({} events per batch)", recorded.len());
-        assert!(chain.finish().failures.is_empty());
-    }
-}
