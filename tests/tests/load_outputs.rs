@@ -1,0 +1,226 @@
+//! Load mode and the aggregate outputs, end to end through the CLI against the local server:
+//! `stats` counts and percentiles agree with the per-request `ndjson` of the same run; k6-style
+//! thresholds pass and fail with their exit code; `har` validates against the HAR 1.2 schema;
+//! `--rate` keeps its schedule and measures latency from the scheduled start.
+
+mod plugins_support;
+
+use httptrace::{Event, EventKind};
+use plugins_support::{cli, http, parse_ndjson, server};
+use serde_json::Value;
+
+fn https(path: &str) -> String {
+    format!("https://127.0.0.1:{}{path}", server().https_addr.port())
+}
+
+/// Splits one run's output into the ndjson events and the stats JSON document (last line).
+fn events_and_stats(stdout: &str) -> (Vec<Event>, Value) {
+    let (ndjson, stats): (Vec<&str>, Vec<&str>) = stdout.lines().partition(|l| l.starts_with("{\"event\""));
+    assert_eq!(stats.len(), 1, "one stats document: {stats:?}");
+    (parse_ndjson(&ndjson.join("\n")), serde_json::from_str(stats[0]).unwrap())
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let rank = ((q / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank - 1]
+}
+
+fn agree(label: &str, stat: f64, exact: f64) {
+    // 3 significant digits in the histogram, values printed to the microsecond.
+    let tol = exact.abs() * 0.002 + 0.0015;
+    assert!((stat - exact).abs() <= tol, "{label}: stats says {stat} ms, the events say {exact} ms");
+}
+
+fn check_stats_against_events(args: &[&str]) {
+    let mut all = vec!["-n", "1000", "-c", "16", "-q", "-p", "ndjson", "-p", "stats", "--plugin-config", "format=json"];
+    all.extend_from_slice(args);
+    let run = cli(&all, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (events, stats) = events_and_stats(&run.stdout);
+    let done: Vec<&Event> = events.iter().filter(|e| matches!(e.kind, EventKind::RequestDone { .. })).collect();
+    assert_eq!(done.len(), 1000);
+    assert_eq!(stats["requests"], 1000);
+    assert_eq!(stats["status"]["200"], 1000);
+    let phases: [(&str, fn(&httptrace::summary::Timings) -> f64); 4] =
+        [("wait", |t| t.wait), ("send", |t| t.send), ("receive", |t| t.receive), ("total", |t| t.total)];
+    for (name, pick) in phases {
+        let mut values: Vec<f64> = done
+            .iter()
+            .map(|e| match &e.kind {
+                EventKind::RequestDone { timings, .. } => pick(timings),
+                _ => unreachable!(),
+            })
+            .collect();
+        values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let s = &stats["phases"][name];
+        assert_eq!(s["count"], 1000, "{name}");
+        agree(&format!("{name} min"), s["min"].as_f64().unwrap(), values[0]);
+        agree(&format!("{name} max"), s["max"].as_f64().unwrap(), *values.last().unwrap());
+        agree(&format!("{name} mean"), s["mean"].as_f64().unwrap(), values.iter().sum::<f64>() / values.len() as f64);
+        for (label, q) in [("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0)] {
+            agree(&format!("{name} {label}"), s[label].as_f64().unwrap(), percentile(&values, q));
+        }
+    }
+    let opened = events.iter().filter(|e| matches!(e.kind, EventKind::GotConn { reused: false, .. })).count();
+    assert_eq!(stats["connections"]["opened"], opened as u64);
+    assert_eq!(stats["connections"]["reused"], 1000 - opened as u64);
+}
+
+#[test]
+fn stats_over_http1_agrees_with_the_events() {
+    check_stats_against_events(&[&http("/bytes/100")]);
+}
+
+#[test]
+fn stats_over_http2_agrees_with_the_events() {
+    let url = https("/bytes/100");
+    check_stats_against_events(&["-k", &url]);
+}
+
+#[test]
+fn http2_load_shares_one_connection() {
+    let url = https("/");
+    let run = cli(&["-n", "200", "-c", "16", "-q", "-k", "-p", "stats", "--plugin-config", "format=json", &url], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let stats: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(stats["connections"]["opened"], 1, "{stats}");
+    assert_eq!(stats["phases"]["tls"]["count"], 1);
+}
+
+#[test]
+fn stats_text_table_has_every_phase_and_percentile() {
+    let run = cli(&["-n", "50", "-c", "4", "-q", "-p", "stats", &http("/")], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let header = run.stdout.lines().find(|l| l.starts_with("phase")).expect("table header");
+    for col in ["count", "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"] {
+        assert!(header.split_whitespace().any(|w| w == col), "{col} in {header}");
+    }
+    for phase in ["blocked", "dns", "connect", "tls", "send", "wait", "receive", "total"] {
+        assert!(run.stdout.lines().any(|l| l.starts_with(phase)), "{phase} row missing:\n{}", run.stdout);
+    }
+    assert!(run.stdout.contains("requests     50 in "), "{}", run.stdout);
+}
+
+#[test]
+fn thresholds_pass_and_fail_with_their_exit_code() {
+    let pass = cli(&["-n", "20", "-q", "-p", "stats", "--plugin-config", "threshold=p95(total)<10s", "--plugin-config", "threshold=max(wait) <= 5s", &http("/")], &[]);
+    assert_eq!(pass.code, 0, "{}", pass.stderr);
+    assert!(pass.stdout.contains("ok   p95(total)<10s:"), "{}", pass.stdout);
+
+    let fail = cli(&["-n", "5", "-q", "-p", "stats", "--plugin-config", "threshold=p95(wait)<1ms", &http("/delay/30")], &[]);
+    assert_eq!(fail.code, httptrace::exit::THRESHOLD_FAILED, "{}", fail.stderr);
+    assert!(fail.stdout.contains("FAIL p95(wait)<1ms:"), "{}", fail.stdout);
+    let line = fail.stderr.lines().find(|l| l.contains("threshold p95(wait)<1ms failed: measured")).expect(&fail.stderr);
+    let measured: f64 = line.rsplit("measured ").next().unwrap().trim_end_matches("ms").parse().unwrap();
+    assert!(measured >= 30.0, "{line}");
+
+    let bad = cli(&["-p", "stats", "--plugin-config", "threshold=p95(nap)<1ms", &http("/")], &[]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("unknown phase `nap`"), "{}", bad.stderr);
+    assert!(bad.stdout.is_empty());
+}
+
+fn validate_har(text: &str) -> Value {
+    let schema: Value = serde_json::from_str(include_str!("../fixtures/har-1.2.schema.json")).unwrap();
+    let har: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("HAR is not JSON: {e}\n{text}"));
+    let validator = jsonschema::draft6::new(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator.iter_errors(&har).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "HAR 1.2 violations: {errors:?}");
+    har
+}
+
+#[test]
+fn har_is_valid_for_plain_tls_and_redirects() {
+    let url = https("/bytes/10?x=1");
+    let tls = cli(&["-k", "-p", "har", &url], &[]);
+    assert_eq!(tls.code, 0, "{}", tls.stderr);
+    let har = validate_har(&tls.stdout);
+    let e = &har["log"]["entries"][0];
+    assert!(e["timings"]["ssl"].as_f64().unwrap() > 0.0);
+    assert!(e["timings"]["connect"].as_f64().unwrap() >= e["timings"]["ssl"].as_f64().unwrap());
+    assert_eq!(e["serverIPAddress"], "127.0.0.1");
+    assert_eq!(e["response"]["httpVersion"], "HTTP/2");
+    assert_eq!(e["request"]["queryString"][0]["name"], "x");
+    let sum: f64 = ["blocked", "dns", "connect", "send", "wait", "receive"].iter().map(|k| e["timings"][k].as_f64().unwrap()).filter(|v| *v >= 0.0).sum();
+    assert!((sum - e["time"].as_f64().unwrap()).abs() < 1e-6, "time = sum of timings (ssl inside connect)");
+
+    let redirects = cli(&["-L", "-p", "har", &http("/redirect/2")], &[]);
+    assert_eq!(redirects.code, 0, "{}", redirects.stderr);
+    let har = validate_har(&redirects.stdout);
+    let entries = har["log"]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3, "one entry per hop");
+    assert_eq!(entries.iter().map(|e| e["response"]["status"].as_u64().unwrap()).collect::<Vec<_>>(), [302, 302, 200]);
+    assert!(entries[0]["response"]["redirectURL"].as_str().unwrap().ends_with("/redirect/1"));
+    assert_eq!(entries[1]["timings"]["connect"], -1.0, "hop 1 reuses the connection");
+    assert_eq!(entries[0]["connection"], entries[1]["connection"]);
+
+    let many = cli(&["-n", "30", "-c", "3", "-q", "-p", "har", &http("/")], &[]);
+    assert_eq!(validate_har(&many.stdout)["log"]["entries"].as_array().unwrap().len(), 30);
+
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let failed = cli(&["-p", "har", &format!("http://{refused}/")], &[]);
+    assert_eq!(failed.code, 7);
+    let har = validate_har(&failed.stdout);
+    assert_eq!(har["log"]["entries"][0]["_error"]["phase"], "connect");
+}
+
+#[test]
+fn rate_keeps_its_schedule_against_a_slow_server() {
+    // 20/s for 10 requests against a 300 ms server: open loop, so all start on schedule
+    // (~50 ms apart) and the run takes ~0.75 s, not 10 × 0.3 s.
+    let started = std::time::Instant::now();
+    let run = cli(&["--rate", "20/s", "-n", "10", "-c", "100", "-q", "-p", "ndjson", &http("/delay/300")], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(started.elapsed().as_secs_f64() < 2.5, "took {:?}", started.elapsed());
+    let events = parse_ndjson(&run.stdout);
+    let mut starts: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::RequestStart { wall_unix_ns, .. } => Some(wall_unix_ns - e.at_ns),
+            _ => None,
+        })
+        .collect();
+    starts.sort();
+    assert_eq!(starts.len(), 10);
+    for (i, w) in starts.windows(2).enumerate() {
+        let gap_ms = (w[1] - w[0]) as f64 / 1e6;
+        assert!((30.0..=90.0).contains(&gap_ms), "gap {i} is {gap_ms} ms");
+    }
+
+    // One request in flight at a time: later requests wait for a slot, and that wait is part of
+    // their latency because the clock starts at the scheduled time.
+    let run = cli(&["--rate", "20/s", "-n", "6", "-c", "1", "-q", "-p", "ndjson", &http("/delay/100")], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let totals: Vec<f64> = parse_ndjson(&run.stdout)
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::RequestDone { timings, .. } => Some(timings.total),
+            _ => None,
+        })
+        .collect();
+    let last = totals.iter().cloned().fold(0.0, f64::max);
+    assert!(last >= 300.0, "the 6th request queued ~250 ms behind its schedule: totals {totals:?}");
+}
+
+#[test]
+fn duration_bounds_the_run_and_several_urls_alternate() {
+    let started = std::time::Instant::now();
+    let run = cli(&["--duration", "500ms", "-c", "2", "-q", "-p", "stats", "--plugin-config", "format=json", &http("/delay/20")], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(elapsed < 3.0, "{elapsed}");
+    let stats: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let n = stats["requests"].as_u64().unwrap();
+    assert!((20..=60).contains(&n), "~2 workers × 500 ms / 20 ms ≈ 50 requests, got {n}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("urls.txt");
+    std::fs::write(&list, format!("# two more\n{}\n\n{}\n", http("/status/201"), http("/status/202"))).unwrap();
+    let run = cli(&["-n", "9", "-q", "--urls-from-file", list.to_str().unwrap(), "-p", "stats", "--plugin-config", "format=json", &http("/status/200")], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let stats: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    for s in ["200", "201", "202"] {
+        assert_eq!(stats["status"][s], 3, "{stats}");
+    }
+}
