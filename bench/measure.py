@@ -1,0 +1,87 @@
+"""R2, R3 and R5 of the performance table, measured in one run as ratios.
+
+R2: `httptrace -n 20000 -c 32 -p stats` requests/s ÷ `oha -n 20000 -c 32` on the same URL
+    (HTTP/1.1 keep-alive, whole-process wall time for both).
+R3: one request's whole-process wall time, warm plugin cache, default chain ÷ `curl -w`.
+R5: peak RSS of a 100k-request run ÷ a 10k-request run, with `stats`.
+"""
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+BIN = "target/release/httptrace"
+OHA = "target/bench-tools/bin/oha"
+
+
+def start_server():
+    p = subprocess.Popen([BIN, "serve", "--port", "0", "--tls-port", "0"], stdout=subprocess.PIPE, text=True)
+    http = None
+    for line in p.stdout:
+        m = re.match(r"(http://\S+)", line)
+        if m and http is None:
+            http = m.group(1)
+        if line.startswith("certificate:"):
+            break
+    return p, http
+
+
+def wall(cmd):
+    t = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - t
+
+
+def peak_rss_kb(cmd):
+    """Peak RSS of one child, measured in a forked helper so earlier children do not count."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        os.write(w, str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss).encode())
+        os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    return int(os.read(r, 64).decode())
+
+
+def main():
+    server, http = start_server()
+    url = http + "/"
+    try:
+        # Warm the plugin cache and the server.
+        subprocess.run([BIN, "-q", "-n", "100", "-p", "stats", url], stdout=subprocess.DEVNULL, check=True)
+        subprocess.run([BIN, url], stdout=subprocess.DEVNULL, check=True)
+
+        n, c = "20000", "32"
+        ours, theirs = [], []
+        for _ in range(3):
+            ours.append(int(n) / wall([BIN, "-q", "-n", n, "-c", c, "-p", "stats", url]))
+            theirs.append(int(n) / wall([OHA, "--no-tui", "-n", n, "-c", c, url]))
+        r2 = statistics.median(ours) / statistics.median(theirs)
+
+        one, curl = [], []
+        for _ in range(30):
+            one.append(wall([BIN, url]))
+            curl.append(wall(["curl", "-s", "-o", "/dev/null", "-w", "%{time_total}", url]))
+        r3 = statistics.median(one) / statistics.median(curl)
+
+        rss10 = peak_rss_kb([BIN, "-q", "-n", "10000", "-c", c, "-p", "stats", url])
+        rss100 = peak_rss_kb([BIN, "-q", "-n", "100000", "-c", c, "-p", "stats", url])
+        r5 = rss100 / rss10
+    finally:
+        server.terminate()
+
+    print("| figure | value | target |")
+    print("|---|---|---|")
+    print(f"| R2 httptrace ÷ oha req/s, -n {n} -c {c}, HTTP/1.1 | {r2:.2f} ({statistics.median(ours):.0f} vs {statistics.median(theirs):.0f} req/s) | ≥ 1.0 |")
+    print(f"| R3 one request, warm cache ÷ curl, whole process | {r3:.2f} ({statistics.median(one)*1e3:.1f} ms vs {statistics.median(curl)*1e3:.1f} ms) | ≤ 1.5 |")
+    print(f"| R5 peak RSS 100k ÷ 10k requests, stats | {r5:.2f} ({rss100/1024:.1f} MiB vs {rss10/1024:.1f} MiB) | ≤ 1.1 |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
