@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod exit;
+pub mod flags;
 pub mod plugin;
 pub mod load;
 pub mod replay;

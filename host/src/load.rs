@@ -121,6 +121,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs <= 0.0 {
         return Err(format!("'{s}': must be positive"));
     }
+    if secs > crate::flags::MAX_SECONDS {
+        return Err(format!("'{s}': too long (at most {:e} seconds)", crate::flags::MAX_SECONDS));
+    }
     Ok(Duration::from_secs_f64(secs))
 }
 
@@ -136,6 +139,10 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
     };
     if !per_s.is_finite() || per_s <= 0.0 {
         return Err(format!("--rate '{s}': must be positive"));
+    }
+    // The interval between requests must stay a representable time limit.
+    if 1.0 / per_s > crate::flags::MAX_SECONDS {
+        return Err(format!("--rate '{s}': too slow (at least one request per {:e} seconds)", crate::flags::MAX_SECONDS));
     }
     Ok(per_s)
 }
@@ -155,5 +162,8 @@ mod tests {
         assert_eq!(parse_rate("100/s").unwrap(), 100.0);
         assert_eq!(parse_rate("60/m").unwrap(), 1.0);
         assert!(parse_rate("0").is_err());
+        // Used to panic: a duration or an interval too long for `Duration`.
+        assert!(parse_rate("1e-300").is_err() && parse_duration("1e300").is_err());
+        assert!(parse_duration("99999999999999999999999999h").is_err());
     }
 }

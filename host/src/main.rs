@@ -8,10 +8,14 @@ fn main() {
     let parsed = cli::args::Cli::command().try_get_matches().and_then(|m| cli::args::Cli::from_arg_matches(&m).map(|c| (c, m)));
     let (parsed, matches) = match parsed {
         Ok(v) => v,
+        Err(e) if e.use_stderr() => {
+            eprintln!("httptrace: {}", one_line(&e.render().to_string()));
+            std::process::exit(httptrace::exit::USAGE);
+        }
         Err(e) => {
-            let code = if e.use_stderr() { httptrace::exit::USAGE } else { httptrace::exit::OK };
+            // --help, --version.
             let _ = e.print();
-            std::process::exit(code);
+            std::process::exit(httptrace::exit::OK);
         }
     };
     let code = match &parsed.command {
@@ -25,4 +29,24 @@ fn main() {
         None => cli::run::trace_request(&parsed.request, &matches),
     };
     std::process::exit(code);
+}
+
+/// A clap error as one line: its text up to the usage block, lines joined, the `error: `
+/// prefix dropped, and a pointer to `--help`. Scripts and the tests count on one line.
+fn one_line(rendered: &str) -> String {
+    let lines: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut text = String::new();
+    for l in lines {
+        if !text.is_empty() {
+            // A list continues its heading; anything else (a tip) is a new clause.
+            text.push_str(if text.ends_with(':') { " " } else { "; " });
+        }
+        text.push_str(l);
+    }
+    format!("{} (see --help)", text.trim_start_matches("error: "))
 }

@@ -1,9 +1,9 @@
 //! Command-line arguments, shaped like curl's where they overlap.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use httptrace::flags::{parse_duration, parse_size};
 
 /// Trace HTTP(S) requests: every phase (DNS, connect, TLS, send, wait, receive) as an event,
 /// handed to WebAssembly plugins that filter, format or aggregate them.
@@ -195,63 +195,11 @@ pub struct PluginArgs {
     /// Memory cap of each plugin, e.g. 64MiB, 512KiB.
     #[arg(long = "plugin-memory", value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
     pub plugin_memory: usize,
+    /// Most output (emit and log together) of each plugin call, e.g. 64MiB.
+    #[arg(long = "plugin-output-limit", value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub plugin_output_limit: usize,
     /// What a plugin failure (trap, time or memory limit) does: disable that plugin and go on,
     /// or abort the run. Either way the exit code is 90.
     #[arg(long = "on-plugin-error", value_name = "WHAT", default_value = "disable", value_parser = ["disable", "abort"])]
     pub on_plugin_error: String,
-}
-
-/// Parses `1s`, `500ms`, `1.5s`, `2m`, `250us`; a bare number is seconds.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let v: f64 = num.parse().map_err(|_| format!("'{s}': expected a duration such as 1s or 500ms"))?;
-    let secs = match unit.trim() {
-        "" | "s" => v,
-        "ms" => v / 1e3,
-        "us" | "µs" => v / 1e6,
-        "m" | "min" => v * 60.0,
-        _ => return Err(format!("'{s}': unknown unit '{unit}' (use ms, s or m)")),
-    };
-    if !secs.is_finite() || secs <= 0.0 {
-        return Err(format!("'{s}': expected a positive duration"));
-    }
-    Ok(std::time::Duration::from_secs_f64(secs))
-}
-
-/// Parses `64MiB`, `512KiB`, `1GiB`, `64M`, `1000000`; a bare number is bytes.
-pub fn parse_size(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let v: usize = num.parse().map_err(|_| format!("'{s}': expected a size such as 64MiB"))?;
-    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(format!("'{s}': unknown unit '{unit}' (use KiB, MiB or GiB)")),
-    };
-    match v.checked_mul(mult) {
-        Some(n) if n > 0 => Ok(n),
-        _ => Err(format!("'{s}': expected a positive size")),
-    }
-}
-
-/// Parses `IP` or `IP:PORT` (`[v6]:PORT`), port 53 by default.
-pub fn parse_dns_server(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(sa) = s.parse::<SocketAddr>() {
-        return Ok(sa);
-    }
-    let ip = s.trim_start_matches('[').trim_end_matches(']');
-    ip.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)).map_err(|_| format!("--dns-server '{s}': expected IP or IP:PORT"))
-}
-
-/// Parses a duration in (fractional) seconds, as curl's timeouts.
-pub fn seconds(flag: &str, v: f64) -> Result<std::time::Duration, String> {
-    if !v.is_finite() || v <= 0.0 {
-        return Err(format!("{flag} {v}: expected a positive number of seconds"));
-    }
-    Ok(std::time::Duration::from_secs_f64(v))
 }

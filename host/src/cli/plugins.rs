@@ -54,7 +54,7 @@ pub fn chain_options(a: &PluginArgs) -> ChainOptions {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let color = a.output.is_none() && std::io::stdout().is_terminal() && !no_color;
     ChainOptions {
-        limits: Limits { timeout: a.plugin_timeout, memory: a.plugin_memory, ..Limits::default() },
+        limits: Limits { timeout: a.plugin_timeout, memory: a.plugin_memory, output_per_call: a.plugin_output_limit },
         color,
         verbosity: Verbosity::from_env(),
         on_error: if a.on_plugin_error == "abort" { OnError::Abort } else { OnError::Disable },

@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::Context;
 use bytes::Bytes;
 use http::Method;
 
-use super::args::{parse_dns_server, seconds, RequestArgs};
+use super::args::RequestArgs;
 use httptrace::engine::client::parse_url;
+use httptrace::flags::{parse_dns_server, parse_header, seconds};
 use httptrace::engine::{DnsOptions, IpFamily, ResolveOverride};
 use httptrace::{exit, ClientOptions, HttpVersion, RequestSpec};
 
@@ -97,7 +98,7 @@ pub fn request_spec(a: &RequestArgs, raw: &str) -> Result<RequestSpec, UsageErro
     let url = checked_url(raw)?;
     let mut headers = Vec::new();
     for h in &a.headers {
-        headers.push(parse_header(h).map_err(|e| UsageError::usage(e.to_string()))?);
+        headers.push(parse_header(h).map_err(UsageError::usage)?);
     }
     let body = match a.data.as_deref() {
         None => Bytes::new(),
@@ -121,12 +122,3 @@ pub fn request_spec(a: &RequestArgs, raw: &str) -> Result<RequestSpec, UsageErro
     Ok(RequestSpec { method, url, headers, body })
 }
 
-/// Parses `Name: value`; `Name:` (empty value) removes a default header.
-pub fn parse_header(h: &str) -> Result<(String, String)> {
-    let (name, value) = h.split_once(':').ok_or_else(|| anyhow!("-H '{h}': expected 'Name: value'"))?;
-    let name = name.trim();
-    http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| anyhow!("-H '{h}': '{name}' is not a valid header name"))?;
-    let value = value.trim();
-    http::HeaderValue::from_str(value).map_err(|_| anyhow!("-H '{h}': the value has characters a header cannot carry"))?;
-    Ok((name.to_ascii_lowercase(), value.to_string()))
-}

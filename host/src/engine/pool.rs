@@ -46,7 +46,7 @@ impl Pool {
     /// Takes a pooled connection or dials a new one, emitting get-conn and got-conn.
     pub async fn get(&self, shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Result<Conn, TraceError> {
         trace.emit(None, EventKind::GetConn { host_port: target.host_port() });
-        if let Some(c) = self.take(target) {
+        if let Some(c) = self.take_ready(target).await {
             return Ok(got(trace, c, true));
         }
         let lock = {
@@ -59,7 +59,7 @@ impl Pool {
         let _guard = match &lock {
             Some(l) => {
                 let g = l.clone().lock_owned().await;
-                if let Some(c) = self.take(target) {
+                if let Some(c) = self.take_ready(target).await {
                     return Ok(got(trace, c, true));
                 }
                 Some(g)
@@ -89,35 +89,43 @@ impl Pool {
         }
     }
 
-    fn take(&self, target: &Target) -> Option<Conn> {
-        let mut map = self.entries.lock().unwrap();
-        let e = map.get_mut(target)?;
-        if let Some(h2) = &e.h2 {
-            match h2.lease() {
-                Some(c) => return Some(c),
-                None => e.h2 = None,
+    /// A pooled connection that is ready for a request: the shared HTTP/2 one, or an idle
+    /// HTTP/1.1 one (which went back to the pool as soon as its response was read, and is
+    /// awaited here until hyper has finished with the previous exchange).
+    async fn take_ready(&self, target: &Target) -> Option<Conn> {
+        loop {
+            let mut c = {
+                let mut map = self.entries.lock().unwrap();
+                let e = map.get_mut(target)?;
+                if let Some(h2) = &e.h2 {
+                    match h2.lease() {
+                        Some(c) => return Some(c),
+                        None => e.h2 = None,
+                    }
+                }
+                e.idle.pop()?
+            };
+            if let Sender::H1(s) = &mut c.sender {
+                if s.is_closed() {
+                    continue;
+                }
+                if let Ok(Ok(())) = tokio::time::timeout(READY_TIMEOUT, s.ready()).await {
+                    return Some(c);
+                }
             }
         }
-        while let Some(c) = e.idle.pop() {
-            if c.is_usable() {
-                return Some(c);
-            }
-        }
-        None
     }
 
     /// Returns an HTTP/1.1 connection after its response was read, emitting put-idle-conn.
     /// `reusable` is false when the response said `connection: close` or was not fully read.
+    /// The connection goes back at once; the next user waits for it to be ready.
     pub async fn put(&self, trace: &Trace, target: &Target, mut conn: Conn, hop: u32, reusable: Result<(), String>) {
         let Sender::H1(sender) = &mut conn.sender else { return };
         conn.tap.unbind_h1();
         let outcome = match reusable {
             Err(why) => Err(why),
-            Ok(()) => match tokio::time::timeout(READY_TIMEOUT, sender.ready()).await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(format!("connection closed: {e}")),
-                Err(_) => Err("connection did not become ready".to_string()),
-            },
+            Ok(()) if sender.is_closed() => Err("connection closed by the server".to_string()),
+            Ok(()) => Ok(()),
         };
         let error = outcome.as_ref().err().cloned();
         trace.emit_at(trace.now_ns(), hop, Some(conn.id), EventKind::PutIdleConn { error });

@@ -82,6 +82,15 @@ pub enum ErrorKind {
         /// The I/O error.
         message: String,
     },
+    /// The file is empty.
+    Empty,
+    /// The file is larger than [`crate::plugin::MAX_PLUGIN_FILE`].
+    TooLarge {
+        /// Its size, when the file system says (`None`: it kept going past the limit).
+        size: Option<u64>,
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// The file is not WebAssembly (bad magic bytes).
     NotWasm,
     /// The file is a core WebAssembly module, not a component.
@@ -133,7 +142,7 @@ pub enum ErrorKind {
         /// The memory cap in bytes.
         limit: usize,
     },
-    /// One call emitted more output than allowed.
+    /// One call wrote more output (`emit` and `log` together) than allowed.
     Output {
         /// The call.
         call: Call,
@@ -159,6 +168,8 @@ impl ErrorKind {
             self,
             ErrorKind::UnknownBundled
                 | ErrorKind::Read { .. }
+                | ErrorKind::Empty
+                | ErrorKind::TooLarge { .. }
                 | ErrorKind::NotWasm
                 | ErrorKind::CoreModule
                 | ErrorKind::VersionMismatch { .. }
@@ -206,6 +217,13 @@ impl PluginError {
                 "is not a bundled plugin (see `httptrace plugins`; a file path needs a `/` or a `.wasm` suffix)".into()
             }
             ErrorKind::Read { message } => format!("cannot be read: {message}"),
+            ErrorKind::Empty => "is an empty file, not a WebAssembly component".into(),
+            ErrorKind::TooLarge { size: Some(size), limit } => {
+                format!("is too large to be a plugin: {} bytes, the limit is {}", size, fmt_size(*limit as usize))
+            }
+            ErrorKind::TooLarge { size: None, limit } => {
+                format!("is too large to be a plugin: more than the limit of {}", fmt_size(*limit as usize))
+            }
             ErrorKind::NotWasm => "is not a WebAssembly file (bad magic bytes)".into(),
             ErrorKind::CoreModule => {
                 "is a core WebAssembly module, not a component — build for wasm32-wasip2 or run wasm-tools component new".into()
@@ -222,7 +240,7 @@ impl PluginError {
             ErrorKind::Trap { call, message } => format!("{call} trapped: {message}"),
             ErrorKind::Timeout { call, limit } => format!("{call} exceeded its {} time limit", fmt_duration(*limit)),
             ErrorKind::Memory { call, limit } => format!("{call} exceeded its {} memory limit", fmt_size(*limit)),
-            ErrorKind::Output { call, limit } => format!("{call} emitted more than its {} output limit", fmt_size(*limit)),
+            ErrorKind::Output { call, limit } => format!("{call} wrote more than its {} output limit (emit and log)", fmt_size(*limit)),
             ErrorKind::Contract { message } => message.clone(),
             ErrorKind::Finish { message } => format!("finish failed: {message}"),
         }

@@ -11,12 +11,13 @@ use super::output::Output;
 use super::stderr::StderrTail;
 use super::Verbosity;
 
-/// Bindings generated from `wit/plugin.wit` (sync; `emit` may trap to enforce the output cap).
+/// Bindings generated from `wit/plugin.wit` (sync; `emit` and `log` may trap to enforce the
+/// output cap).
 pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "plugin",
-        imports: { "httptrace:plugin/host.emit": trappable },
+        imports: { "httptrace:plugin/host.emit": trappable, "httptrace:plugin/host.log": trappable },
     });
 }
 
@@ -33,9 +34,9 @@ pub(crate) struct HostState {
     output: Output,
     color: bool,
     verbosity: Verbosity,
-    /// Bytes emitted during the current call.
+    /// Bytes emitted or logged during the current call.
     pub(crate) emitted: usize,
-    /// Most bytes one call may emit.
+    /// Most bytes one call may emit and log together.
     pub(crate) emit_limit: usize,
     /// The current call went over `emit_limit` (and was trapped).
     pub(crate) emit_exceeded: bool,
@@ -72,6 +73,19 @@ fn sandbox(stderr: &StderrTail) -> WasiCtx {
     b.build()
 }
 
+impl HostState {
+    /// Adds `len` bytes to the current call's output; past the limit, traps (nothing of the
+    /// over-long write is written).
+    fn count_output(&mut self, len: usize) -> wasmtime::Result<()> {
+        self.emitted = self.emitted.saturating_add(len);
+        if self.emitted > self.emit_limit {
+            self.emit_exceeded = true;
+            return Err(wasmtime::Error::msg("output limit exceeded"));
+        }
+        Ok(())
+    }
+}
+
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
@@ -81,9 +95,12 @@ impl WasiView for HostState {
 impl bindings::httptrace::plugin::types::Host for HostState {}
 
 impl bindings::httptrace::plugin::host::Host for HostState {
-    fn log(&mut self, level: Level, message: String) {
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        // Log lines count against the output limit too (shown or not, so the limit does not
+        // depend on HTTPTRACE_LOG): a plugin must not flood stderr either.
+        self.count_output(message.len())?;
         if !self.verbosity.shows(level_rank(level)) {
-            return;
+            return Ok(());
         }
         let level = match level {
             Level::Trace => "trace",
@@ -94,14 +111,11 @@ impl bindings::httptrace::plugin::host::Host for HostState {
         };
         // Plugin output may be buffered for stdout; keep stderr lines whole.
         eprintln!("httptrace: [plugin {}] {level} {}", self.name, message.trim_end_matches('\n'));
+        Ok(())
     }
 
     fn emit(&mut self, text: String) -> wasmtime::Result<()> {
-        self.emitted = self.emitted.saturating_add(text.len());
-        if self.emitted > self.emit_limit {
-            self.emit_exceeded = true;
-            return Err(wasmtime::Error::msg("output limit exceeded"));
-        }
+        self.count_output(text.len())?;
         self.output.write(text.as_bytes());
         Ok(())
     }

@@ -83,16 +83,48 @@ pub fn flavor(bytes: &[u8]) -> Flavor {
     }
 }
 
-/// Reads a plugin's bytes.
+/// The largest plugin file read (256 MiB; components built from JavaScript or Python are
+/// 12–18 MiB). Larger files are refused before they are read.
+pub const MAX_PLUGIN_FILE: u64 = 256 << 20;
+
+/// Reads a plugin's bytes: a bundled one's, or a file's. Of a file that does not start with a
+/// component preamble only the preamble is read (enough to say what it is); a component is
+/// read up to [`MAX_PLUGIN_FILE`], so neither a huge file nor an endless one (`/dev/zero`, a
+/// FIFO) is ever buffered.
 pub(crate) fn read(source: &PluginSource) -> Result<std::borrow::Cow<'static, [u8]>, PluginError> {
     match source {
         PluginSource::Bundled(name) => bundled::find(name)
             .map(|b| std::borrow::Cow::Borrowed(b.wasm))
             .ok_or_else(|| PluginError::new(source.id(), ErrorKind::UnknownBundled)),
-        PluginSource::File(p) => std::fs::read(p)
-            .map(std::borrow::Cow::Owned)
-            .map_err(|e| PluginError::new(source.id(), ErrorKind::Read { message: e.to_string() })),
+        PluginSource::File(p) => read_file(p, MAX_PLUGIN_FILE).map(std::borrow::Cow::Owned).map_err(|kind| PluginError::new(source.id(), kind)),
     }
+}
+
+fn read_file(path: &std::path::Path, max: u64) -> Result<Vec<u8>, ErrorKind> {
+    use std::io::Read;
+    let read_err = |e: std::io::Error| ErrorKind::Read { message: e.to_string() };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let meta = file.metadata().map_err(read_err)?;
+    if meta.is_dir() {
+        return Err(ErrorKind::Read { message: "is a directory".into() });
+    }
+    if meta.len() > max {
+        return Err(ErrorKind::TooLarge { size: Some(meta.len()), limit: max });
+    }
+    let mut reader = file.take(max + 1);
+    let mut bytes = Vec::with_capacity(meta.len().min(max) as usize);
+    (&mut reader).take(8).read_to_end(&mut bytes).map_err(read_err)?;
+    if bytes.is_empty() {
+        return Err(ErrorKind::Empty);
+    }
+    if flavor(&bytes) != Flavor::Component {
+        return Ok(bytes);
+    }
+    reader.read_to_end(&mut bytes).map_err(read_err)?;
+    if bytes.len() as u64 > max {
+        return Err(ErrorKind::TooLarge { size: None, limit: max });
+    }
+    Ok(bytes)
 }
 
 /// Reads, checks, compiles (or loads from the cache) and links one plugin.
@@ -187,5 +219,29 @@ mod tests {
         assert_eq!(flavor(b"hello world"), Flavor::NotWasm);
         assert!(version_fits("0.1.0") && version_fits("0.1.3"));
         assert!(!version_fits("0.2.0") && !version_fits("1.1.0") && !version_fits("(unversioned)"));
+    }
+
+    #[test]
+    fn files_are_read_only_as_far_as_needed() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            p
+        };
+        assert_eq!(read_file(&write("empty", b""), 100), Err(ErrorKind::Empty));
+        // Not a component: the preamble is enough.
+        assert_eq!(read_file(&write("text", &[b'x'; 50]), 100).unwrap(), [b'x'; 8]);
+        let mut component = b"\0asm\x0d\0\x01\0".to_vec();
+        component.resize(100, 0);
+        assert_eq!(read_file(&write("fits", &component), 100).unwrap(), component);
+        component.push(0);
+        let big = write("big", &component);
+        assert_eq!(read_file(&big, 100), Err(ErrorKind::TooLarge { size: Some(101), limit: 100 }));
+        assert!(matches!(read_file(dir.path(), 100), Err(ErrorKind::Read { .. })));
+        // An endless file (its size says 0): the component preamble, then zeros forever.
+        if std::path::Path::new("/dev/zero").exists() {
+            assert_eq!(read_file(std::path::Path::new("/dev/zero"), 100).unwrap(), [0; 8]);
+        }
     }
 }

@@ -40,7 +40,7 @@ pub use chain::{Chain, ChainOptions, ChainReport, ChainThread, OnError, PluginSp
 pub use error::{fmt_duration, fmt_size, Call, ErrorKind, PluginError, PluginId};
 pub use inspect::Inspection;
 pub use instance::Interest;
-pub use load::{flavor, Flavor, LoadedPlugin, PluginSource};
+pub use load::{flavor, Flavor, LoadedPlugin, PluginSource, MAX_PLUGIN_FILE};
 pub use output::{MemoryOutput, Output};
 pub use runtime::{Runtime, RuntimeOptions, EPOCH_TICK};
 
@@ -57,12 +57,12 @@ pub struct Limits {
     pub timeout: Duration,
     /// Linear memory cap in bytes (default 64 MiB).
     pub memory: usize,
-    /// Most bytes one call may `emit` (default 64 MiB).
+    /// Most bytes one call may `emit` and `log` together (default 64 MiB).
     pub output_per_call: usize,
 }
 
 impl Default for Limits {
-    /// 1 s per call, 64 MiB of memory, 64 MiB of output per call.
+    /// 1 s per call, 64 MiB of memory, 64 MiB of output (emit and log) per call.
     fn default() -> Limits {
         Limits { timeout: Duration::from_secs(1), memory: 64 << 20, output_per_call: 64 << 20 }
     }
