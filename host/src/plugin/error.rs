@@ -100,6 +100,12 @@ pub enum ErrorKind {
         /// The version it implements, e.g. `0.2.0`.
         found: String,
     },
+    /// A component of some other world: it names no version of `httptrace:plugin` and has
+    /// none of the world's exports.
+    OtherWorld {
+        /// What it exports instead.
+        exports: Vec<String>,
+    },
     /// A component without one of the world's exports.
     MissingExport {
         /// The missing export, e.g. `finish`.
@@ -173,6 +179,7 @@ impl ErrorKind {
                 | ErrorKind::NotWasm
                 | ErrorKind::CoreModule
                 | ErrorKind::VersionMismatch { .. }
+                | ErrorKind::OtherWorld { .. }
                 | ErrorKind::MissingExport { .. }
                 | ErrorKind::Incompatible { .. }
                 | ErrorKind::Compile { .. }
@@ -230,6 +237,19 @@ impl PluginError {
             }
             ErrorKind::VersionMismatch { found } => {
                 format!("implements httptrace:plugin@{found}, this httptrace supports @{WORLD_VERSION}")
+            }
+            ErrorKind::OtherWorld { exports } => {
+                let what = match exports.len() {
+                    0 => "nothing".to_string(),
+                    n => {
+                        let mut names: Vec<String> = exports.iter().take(5).map(|e| format!("`{e}`")).collect();
+                        if n > 5 {
+                            names.push(format!("{} more", n - 5));
+                        }
+                        names.join(", ")
+                    }
+                };
+                format!("is a component of another world: it exports {what}, not init, on-events and finish of httptrace:plugin/plugin@{WORLD_VERSION}")
             }
             ErrorKind::MissingExport { export } => {
                 format!("does not export `{export}` (world httptrace:plugin/plugin@{WORLD_VERSION} needs init, on-events and finish)")

@@ -178,19 +178,23 @@ pub(crate) fn version_fits(v: &str) -> bool {
     got.len() == 3 && got[0] == want[0] && got[1] == want[1] && got[2].parse::<u32>().is_ok()
 }
 
-/// Version first (a component of another version may well lack our exports), then exports.
+/// Version first (a component of another version may well lack our exports), then exports: a
+/// component naming no version of the package and lacking every export is of another world.
 fn check_type(engine: &Engine, component: &wasmtime::component::Component) -> Result<(), ErrorKind> {
-    if let Some(v) = world_versions(engine, component).into_iter().find(|v| !version_fits(v)) {
-        return Err(ErrorKind::VersionMismatch { found: v });
+    let versions = world_versions(engine, component);
+    if let Some(v) = versions.iter().find(|v| !version_fits(v)) {
+        return Err(ErrorKind::VersionMismatch { found: v.clone() });
     }
     let ty = component.component_type();
-    for export in EXPORTS {
-        match ty.get_export(engine, export).map(|e| e.ty) {
-            Some(ComponentItem::ComponentFunc(_)) => {}
-            _ => return Err(ErrorKind::MissingExport { export: export.to_string() }),
-        }
+    let missing: Vec<&str> =
+        EXPORTS.into_iter().filter(|e| !matches!(ty.get_export(engine, e).map(|e| e.ty), Some(ComponentItem::ComponentFunc(_)))).collect();
+    if versions.is_empty() && missing.len() == EXPORTS.len() {
+        return Err(ErrorKind::OtherWorld { exports: ty.exports(engine).map(|(n, _)| n.to_string()).collect() });
     }
-    Ok(())
+    match missing.first() {
+        Some(export) => Err(ErrorKind::MissingExport { export: export.to_string() }),
+        None => Ok(()),
+    }
 }
 
 /// The first line of an error chain's most useful message (wasmtime appends backtraces).

@@ -163,3 +163,105 @@ pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 pub fn parse_ndjson(text: &str) -> Vec<Event> {
     text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
 }
+
+/// A listener nobody serves: a request (or a plugin's connection) would show up as a pending
+/// connection, so [`Silent::assert_untouched`] proves nothing reached it.
+pub struct Silent {
+    listener: std::net::TcpListener,
+    /// `127.0.0.1:PORT`.
+    pub addr: std::net::SocketAddr,
+}
+
+impl Silent {
+    /// Binds a free port on loopback.
+    pub fn new() -> Silent {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("local_addr");
+        Silent { listener, addr }
+    }
+
+    /// `http://127.0.0.1:PORT/`.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Panics if anyone connected.
+    pub fn assert_untouched(&self, what: &str) {
+        match self.listener.accept() {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Ok((_, peer)) => panic!("{what}: a connection from {peer} reached the listener"),
+            Err(e) => panic!("{what}: accept: {e}"),
+        }
+    }
+}
+
+/// Like [`cli`], and also the child's peak resident set size in bytes (from `wait4`).
+pub fn cli_measured(args: &[&str], env: &[(&str, &str)]) -> (Run, u64) {
+    use std::io::Read;
+    let mut cmd = Command::new(httptrace_tests::httptrace_bin());
+    cmd.args(args).env("HTTPTRACE_CACHE_DIR", shared_cache()).env_remove("HTTPTRACE_LOG").env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawning httptrace");
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            String::from_utf8_lossy(&v).into_owned()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("stderr")));
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value; wait4 fills it for our own child, which
+    // `Child` has not waited for (it never will: it is dropped unwaited below).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: valid pointers to locals; pid is our child.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if r == pid {
+            break;
+        }
+        assert_eq!(std::io::Error::last_os_error().kind(), std::io::ErrorKind::Interrupted, "wait4 failed");
+    }
+    drop(child);
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    let run = Run { code, stdout: out.join().expect("stdout thread"), stderr: err.join().expect("stderr thread") };
+    // Linux reports ru_maxrss in KiB.
+    (run, usage.ru_maxrss as u64 * 1024)
+}
+
+/// Runs `-p PLUGIN [--plugin-config C]… -p ndjson EXTRA… URL` against the local server and
+/// checks the misbehaving plugin was contained: exit 90, exactly one diagnostic line on stderr
+/// naming the plugin and its file, saying ` disabled: ` and `needle`; ndjson after it printed
+/// the whole request (request-start … request-done, status 200). Returns the run.
+pub fn assert_contained(plugin: &str, config: &[&str], extra: &[&str], env: &[(&str, &str)], needle: &str) -> Run {
+    let path = guest(plugin);
+    let mut args = vec!["-p", path.to_str().unwrap()];
+    for c in config {
+        args.extend(["--plugin-config", c]);
+    }
+    args.extend(["-p", "ndjson"]);
+    args.extend_from_slice(extra);
+    let url = http("/");
+    args.push(&url);
+    let run = cli(&args, env);
+    assert_eq!(run.code, 90, "{plugin}: {}", run.stderr.chars().take(2000).collect::<String>());
+    let diag = run.diagnostics();
+    assert_eq!(diag.len(), 1, "{plugin}: {diag:?}");
+    let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+    assert!(diag[0].starts_with(&format!("httptrace: plugin {name} ({}) disabled: ", path.display())), "{plugin}: {diag:?}");
+    assert!(diag[0].contains(needle), "{plugin}: {needle:?} not in {diag:?}");
+    let json: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with('{')).collect();
+    let events = parse_ndjson(&json.join("\n"));
+    assert_eq!(events.first().map(|e| e.kind.name()), Some("request-start"), "{plugin}: {json:?}");
+    match events.last().map(|e| &e.kind) {
+        Some(httptrace::EventKind::RequestDone { status: Some(200), error: None, .. }) => {}
+        other => panic!("{plugin}: the request did not end well: {other:?}"),
+    }
+    run
+}
