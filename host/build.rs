@@ -1,8 +1,9 @@
 //! Builds the guest plugins and embeds the shipped ones.
 //!
 //! The `plugins/` cargo workspace (shipped plugins under `plugins/`, test plugins under
-//! `tests/plugins/`) is built for `wasm32-wasip2` into `target/wasm-guests` by a nested
-//! `cargo build --release`. Every component is then copied to `$OUT_DIR/guests/NAME.wasm`
+//! `tests/plugins/`) is built for `wasm32-wasip2` into `target/wasm-guests` (or
+//! `$HTTPTRACE_GUEST_TARGET_DIR`) by a nested `cargo build --release`. Every component is
+//! then copied to `$OUT_DIR/guests/NAME.wasm`
 //! (`GUEST_DIR`), and `$OUT_DIR/bundled.rs` embeds the plugins named in
 //! `[workspace.metadata.httptrace] bundled` of `plugins/Cargo.toml`, each with its crate's
 //! `description` as summary. See `src/plugin/bundled.rs`.
@@ -67,7 +68,10 @@ fn main() {
     if !target_installed() {
         fail(&format!("the {TARGET} target is not installed: run `rustup target add {TARGET}`"));
     }
-    let target_dir = root.join("target/wasm-guests");
+    // `HTTPTRACE_GUEST_TARGET_DIR` keeps builds by another toolchain (the nightly fuzz build,
+    // scripts/fuzz.sh) from rebuilding over the stable build's guests.
+    println!("cargo:rerun-if-env-changed=HTTPTRACE_GUEST_TARGET_DIR");
+    let target_dir = env::var_os("HTTPTRACE_GUEST_TARGET_DIR").map_or_else(|| root.join("target/wasm-guests"), PathBuf::from);
     build(&workspace, &target_dir);
 
     let built = target_dir.join(TARGET).join("release");

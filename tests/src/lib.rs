@@ -1,6 +1,7 @@
 //! Shared support for the end-to-end tests: real servers on loopback.
 
 pub mod dns;
+pub mod fuzz;
 
 /// Starts the local target server (`httptrace serve`) with default options: loopback, free
 /// ports, certificate in a fresh temp dir. Panics if it cannot start.

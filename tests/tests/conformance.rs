@@ -174,3 +174,19 @@ fn go_csv_mode_prints_one_row_per_request() {
 fn panic_text(e: &Box<dyn std::any::Any + Send>) -> String {
     e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
 }
+
+#[test]
+fn real_world_imports_load_and_stay_denied() {
+    // The JavaScript component is a default componentize-js build: it imports wasi:http, and
+    // the Python one imports wasi:sockets. Both fit, because the host links those interfaces
+    // with every request or socket denied.
+    for (lang, import) in [("js", "wasi:http/outgoing-handler"), ("py", "wasi:sockets/tcp")] {
+        let out = Command::new(httptrace_tests::httptrace_bin())
+            .args(["plugin", "inspect", component(lang).to_str().unwrap()])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{lang} does not fit:\n{text}");
+        assert!(text.contains(import), "{lang} should import {import}:\n{text}");
+    }
+}

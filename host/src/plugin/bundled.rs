@@ -58,7 +58,20 @@ mod tests {
             let path = std::path::Path::new(GUEST_DIR).join(format!("{name}.wasm"));
             assert!(path.is_file(), "{} missing", path.display());
         }
-        for name in ["trap-on-events", "trap-in-init", "spin", "alloc", "kinds"] {
+        for name in [
+            "trap-on-events",
+            "trap-in-init",
+            "trap-in-finish",
+            "spin",
+            "alloc",
+            "kinds",
+            "read-file",
+            "read-env",
+            "open-socket",
+            "recurse",
+            "emit-flood",
+            "soak-check",
+        ] {
             assert!(GUESTS.contains(&name), "{name} not built");
         }
     }

@@ -40,6 +40,32 @@ pub(crate) struct HostState {
     pub(crate) emit_limit: usize,
     /// The current call went over `emit_limit` (and was trapped).
     pub(crate) emit_exceeded: bool,
+    /// wasi:http is linked so real-world components load, but every request is denied.
+    http: wasmtime_wasi_http::WasiHttpCtx,
+    http_hooks: DeniedHttp,
+}
+
+/// `wasi:http` hooks that refuse every outgoing request: a plugin has no network.
+struct DeniedHttp;
+
+type HttpResult<T> = Result<T, wasmtime_wasi_http::Error>;
+type HttpFuture<T> = Box<dyn std::future::Future<Output = HttpResult<T>> + Send>;
+
+impl wasmtime_wasi_http::WasiHttpHooks for DeniedHttp {
+    fn send_request(
+        &mut self,
+        _request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: HttpFuture<()>,
+    ) -> HttpFuture<(http::Response<wasmtime_wasi_http::WasiBody>, HttpFuture<()>)> {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for HostState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView { hooks: &mut self.http_hooks, table: &mut self.table, ctx: &mut self.http }
+    }
 }
 
 impl HostState {
@@ -50,6 +76,8 @@ impl HostState {
             wasi: sandbox(&stderr),
             stderr,
             table: ResourceTable::new(),
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            http_hooks: DeniedHttp,
             limiter: MemoryLimiter { max: memory, exceeded: false },
             name,
             output,

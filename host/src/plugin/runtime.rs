@@ -59,6 +59,9 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        // Linked so components that import it (a default componentize-js build) load; every
+        // request is refused (`DeniedHttp`).
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
         forbid_blocking(&mut linker)?;
         bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let cache = opts.cache_dir.map(|d| Cache::new(d, &engine));

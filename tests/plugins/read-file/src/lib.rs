@@ -1,7 +1,8 @@
 //! Test plugin: in its first `on-events` call, tries to read files of the host (`path=FILE`,
 //! repeatable, default `/etc/passwd`), list `/` and `.`, and create a file. Whatever it gets
 //! is emitted as `LEAK …` lines (a sandbox escape the tests look for); when everything is
-//! refused, it panics with the errors, so the host names it and disables it.
+//! refused, it panics with a count of the refusals and the first error, e.g. `denied: 2 reads,
+//! 2 lists, 1 write (first: read /etc/passwd: …)`, so the host names it and disables it.
 
 use httptrace_guest::{emit, Config, Event, Plugin, Verdict};
 
@@ -21,6 +22,7 @@ impl Plugin for ReadFile {
 
     fn on_events(&mut self, evs: &[Event]) -> Vec<Verdict> {
         let mut denied = Vec::new();
+        let mut counts = [0usize; 3];
         let mut leaked = false;
         for p in &self.paths {
             match std::fs::read(p) {
@@ -28,7 +30,10 @@ impl Plugin for ReadFile {
                     emit(&format!("LEAK read {p}: {}\n", String::from_utf8_lossy(&bytes)));
                     leaked = true;
                 }
-                Err(e) => denied.push(format!("read {p}: {e}")),
+                Err(e) => {
+                    counts[0] += 1;
+                    denied.push(format!("read {p}: {e}"));
+                }
             }
         }
         for dir in ["/", "."] {
@@ -38,7 +43,10 @@ impl Plugin for ReadFile {
                     emit(&format!("LEAK list {dir}: {}\n", names.join(" ")));
                     leaked = true;
                 }
-                Err(e) => denied.push(format!("list {dir}: {e}")),
+                Err(e) => {
+                    counts[1] += 1;
+                    denied.push(format!("list {dir}: {e}"));
+                }
             }
         }
         match std::fs::write("/tmp/httptrace-read-file-was-here", b"owned") {
@@ -46,10 +54,13 @@ impl Plugin for ReadFile {
                 emit("LEAK wrote /tmp/httptrace-read-file-was-here\n");
                 leaked = true;
             }
-            Err(e) => denied.push(format!("write /tmp: {e}")),
+            Err(e) => {
+                counts[2] += 1;
+                denied.push(format!("write /tmp: {e}"));
+            }
         }
         if !leaked {
-            panic!("denied: {}", denied.join("; "));
+            panic!("denied: {} reads, {} lists, {} write (first: {})", counts[0], counts[1], counts[2], denied[0]);
         }
         vec![Verdict::Keep; evs.len()]
     }
