@@ -1,12 +1,12 @@
 //! Builds the guest plugins and embeds the shipped ones.
 //!
 //! The `plugins/` cargo workspace (shipped plugins under `plugins/`, test plugins under
-//! `tests/plugins/`) is built for `wasm32-wasip2` into `target/wasm-guests` (or
-//! `$HTTPTRACE_GUEST_TARGET_DIR`) by a nested `cargo build --release`. Every component is
-//! then copied to `$OUT_DIR/guests/NAME.wasm`
-//! (`GUEST_DIR`), and `$OUT_DIR/bundled.rs` embeds the plugins named in
-//! `[workspace.metadata.httptrace] bundled` of `plugins/Cargo.toml`, each with its crate's
-//! `description` as summary. See `src/plugin/bundled.rs`.
+//! `tests/plugins/`) is built for `wasm32-wasip2` into `target/wasm-guests` by a nested
+//! `cargo build --release` (or taken from `$HTTPTRACE_PREBUILT_GUESTS`, see below). Every
+//! component is then copied to `$OUT_DIR/guests/NAME.wasm` (`GUEST_DIR`), and
+//! `$OUT_DIR/bundled.rs` embeds the plugins named in `[workspace.metadata.httptrace] bundled` of
+//! `plugins/Cargo.toml`, each with its crate's `description` as summary. See
+//! `src/plugin/bundled.rs`.
 
 use std::env;
 use std::fs;
@@ -65,16 +65,21 @@ fn main() {
         .unwrap_or_else(|| fail(&format!("{}: no `bundled = [...]` list", workspace.display())));
 
     watch(&root, &members);
-    if !target_installed() {
-        fail(&format!("the {TARGET} target is not installed: run `rustup target add {TARGET}`"));
-    }
-    // `HTTPTRACE_GUEST_TARGET_DIR` keeps builds by another toolchain (the nightly fuzz build,
-    // scripts/fuzz.sh) from rebuilding over the stable build's guests.
-    println!("cargo:rerun-if-env-changed=HTTPTRACE_GUEST_TARGET_DIR");
-    let target_dir = env::var_os("HTTPTRACE_GUEST_TARGET_DIR").map_or_else(|| root.join("target/wasm-guests"), PathBuf::from);
-    build(&workspace, &target_dir);
-
-    let built = target_dir.join(TARGET).join("release");
+    // `HTTPTRACE_PREBUILT_GUESTS`: a directory of components already built by the stable
+    // toolchain (`target/wasm-guests/wasm32-wasip2/release`), for builds by a toolchain without
+    // the wasm target, such as the nightly fuzz build (scripts/fuzz.sh).
+    println!("cargo:rerun-if-env-changed=HTTPTRACE_PREBUILT_GUESTS");
+    let built = match env::var_os("HTTPTRACE_PREBUILT_GUESTS") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            if !target_installed() {
+                fail(&format!("the {TARGET} target is not installed: run `rustup target add {TARGET}`"));
+            }
+            let target_dir = root.join("target/wasm-guests");
+            build(&workspace, &target_dir);
+            target_dir.join(TARGET).join("release")
+        }
+    };
     let guest_dir = out_dir.join("guests");
     fs::create_dir_all(&guest_dir).expect("create $OUT_DIR/guests");
     for m in &members {

@@ -1,6 +1,7 @@
 //! The library's error type: opaque, with queries (in the manner of hyper's `Error`), so the
 //! internals can change without breaking users.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::event::{Phase, TraceError};
@@ -83,5 +84,24 @@ impl std::error::Error for Error {}
 impl fmt::Display for TraceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({}): {}", self.phase.as_str(), self.kind, self.message)
+    }
+}
+
+/// `s` with its control characters (newlines, carriage returns, terminal escapes, …) written as
+/// escapes (`\n`, `\u{1b}`), for messages that quote input, servers or plugins: each stays one
+/// line on stderr, and none can forge a line of its own or steer the terminal.
+pub fn one_line(s: &str) -> Cow<'_, str> {
+    if !s.contains(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_line_escapes_control_characters_only() {
+        assert_eq!(super::one_line("plain 'text' é"), "plain 'text' é");
+        assert_eq!(super::one_line("a\nhttptrace: fake\r\u{1b}[2J"), "a\\nhttptrace: fake\\r\\u{1b}[2J");
     }
 }

@@ -29,6 +29,8 @@ fn bad_command_lines_are_one_line_errors_with_curls_exit_codes() {
         (&["-H", "Bad Name: v", u], 2, "'Bad Name' is not a valid header name"),
         (&["-H", "X-Bell: a\u{7}b", u], 2, "the value has characters a header cannot carry"),
         (&["-H"], 2, "a value is required for '--header <HEADER>'"),
+        // Input quoted in a message stays on its line.
+        (&["-H", "X-Forged\nhttptrace: (0) ok: v", u], 2, r"-H 'X-Forged\nhttptrace: (0) ok: v': 'X-Forged\nhttptrace' is not a valid header name"),
         (&["-X", "BAD METHOD", u], 2, "-X 'BAD METHOD': not a valid HTTP method"),
         (&["-d", "@/nonexistent/body", u], 26, "--data @/nonexistent/body: "),
         // Name resolution

@@ -60,6 +60,14 @@ fn a_plugin_that_recurses_without_end_is_stopped() {
 }
 
 #[test]
+fn a_plugin_that_sleeps_traps_at_once() {
+    // A blocking wait cannot be interrupted by the deadline, so it is not allowed at all.
+    let started = std::time::Instant::now();
+    assert_contained("sleep", &[], &[], &[], "on-events trapped: plugins may not block (wasi:io/poll: sleeping or waiting)");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
+}
+
+#[test]
 fn a_plugin_that_traps_in_finish_is_named_after_the_output_is_complete() {
     let run = assert_contained("trap-in-finish", &[], &[], &[], "finish trapped: ");
     assert!(run.stderr.contains("trap-in-finish: trapping on purpose"), "{}", run.stderr);
@@ -121,4 +129,24 @@ fn abort_on_a_hostile_plugin_stops_the_chain_but_the_request_still_ends() {
     assert!(run.stdout.is_empty(), "{}", run.stdout);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.contains("failed, run aborted: on-events trapped: ") && run.stderr.contains("denied: "), "{}", run.stderr);
+}
+
+#[test]
+fn a_plugin_cannot_forge_host_lines_on_stderr() {
+    // Its log line and its finish error each stay one line, control characters escaped.
+    let run = assert_contained("forge-lines", &[], &[], &[], r"finish failed: innocent\nhttptrace: plugin ndjson disabled: forged\r\u{1b}[2J");
+    let logged: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("httptrace: [plugin forge-lines] error ")).collect();
+    assert_eq!(logged.len(), 1, "{}", run.stderr);
+    assert!(logged[0].ends_with(r"innocent\nhttptrace: plugin ndjson disabled: forged\r\u{1b}[2Jhttptrace: (0) all good"), "{logged:?}");
+    assert!(!run.stderr.contains('\u{1b}') && !run.stderr.contains('\r'), "{:?}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 2, "{}", run.stderr);
+
+    // A refused configuration: one line, exit 2, no request.
+    let silent = Silent::new();
+    let path = guest("forge-lines");
+    let run = cli(&["-p", path.to_str().unwrap(), "--plugin-config", "at=init", &silent.url()], &[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(run.stderr.lines().count(), 1, "{:?}", run.stderr);
+    assert!(run.stderr.contains(r"rejected its configuration: innocent\nhttptrace: plugin ndjson"), "{:?}", run.stderr);
+    silent.assert_untouched("forge-lines at init");
 }

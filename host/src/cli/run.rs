@@ -10,6 +10,7 @@ use super::args::{PluginArgs, ReplayArgs, RequestArgs, ServeArgs};
 use super::plugins;
 use super::progress::Progress;
 use super::request::{client_options, request_specs, UsageError};
+use httptrace::error::one_line;
 use httptrace::load::{Counters, LoadPlan};
 use httptrace::plugin::{Chain, ChainThread};
 use httptrace::trace::{ChannelSink, Sink};
@@ -60,7 +61,7 @@ fn finish_chain(chain: RunningChain, request_code: Option<i32>) -> i32 {
     }
     if !report.failed_checks.is_empty() {
         let names: Vec<String> = report.failed_checks.iter().map(|p| p.to_string()).collect();
-        eprintln!("httptrace: ({}) plugin check failed: {}", exit::THRESHOLD_FAILED, names.join(", "));
+        eprintln!("httptrace: ({}) plugin check failed: {}", exit::THRESHOLD_FAILED, one_line(&names.join(", ")));
         return exit::THRESHOLD_FAILED;
     }
     exit::OK
@@ -120,7 +121,7 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
     drop(rt);
     match result {
         Err(message) => {
-            eprintln!("httptrace: {message}");
+            eprintln!("httptrace: {}", one_line(&message));
             drop(chain.thread.join());
             exit::USAGE
         }
@@ -133,7 +134,7 @@ fn request_exit_code(a: &RequestArgs, o: &Outcome) -> Option<i32> {
     match &o.error {
         Some(e) => {
             let code = exit::for_error(e);
-            eprintln!("httptrace: ({code}) {e}");
+            eprintln!("httptrace: ({code}) {}", one_line(&e.to_string()));
             Some(code)
         }
         None if a.fail && o.status.is_some_and(|s| s >= 400) => {
@@ -160,7 +161,7 @@ pub fn replay(a: &ReplayArgs, matches: &ArgMatches) -> i32 {
     let batches = match read {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("httptrace: replay {}: {e}", a.file.display());
+            eprintln!("httptrace: replay {}: {}", a.file.display(), one_line(&e.to_string()));
             return exit::USAGE;
         }
     };
@@ -179,7 +180,7 @@ pub fn replay(a: &ReplayArgs, matches: &ArgMatches) -> i32 {
 }
 
 fn usage_exit(e: UsageError) -> i32 {
-    eprintln!("httptrace: {}", e.message);
+    eprintln!("httptrace: {}", one_line(&e.message));
     e.code
 }
 

@@ -71,6 +71,8 @@ mod tests {
             "recurse",
             "emit-flood",
             "soak-check",
+            "forge-lines",
+            "sleep",
         ] {
             assert!(GUESTS.contains(&name), "{name} not built");
         }

@@ -193,6 +193,9 @@ impl ErrorKind {
     }
 }
 
+/// The most characters of a failure's detail that are printed.
+const MAX_DETAIL: usize = 1000;
+
 /// A plugin error: which plugin, and what went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginError {
@@ -216,8 +219,21 @@ impl PluginError {
         &self.kind
     }
 
-    /// The message without the plugin's name, e.g. `on-events exceeded its 1s time limit`.
+    /// The message without the plugin's name, e.g. `on-events exceeded its 1s time limit`; one
+    /// line whatever the plugin said (control characters escaped).
     pub fn detail(&self) -> String {
+        let raw = self.raw_detail();
+        let mut line = crate::error::one_line(&raw).into_owned();
+        // A plugin's own message (a refused configuration, a `finish` error) can be as long as
+        // its memory: keep the line readable.
+        if let Some((cut, _)) = line.char_indices().nth(MAX_DETAIL) {
+            line.truncate(cut);
+            line.push_str(&format!("… ({} bytes in all)", raw.len()));
+        }
+        line
+    }
+
+    fn raw_detail(&self) -> String {
         use crate::plugin::WORLD_VERSION;
         match &self.kind {
             ErrorKind::UnknownBundled => {
@@ -271,7 +287,8 @@ impl PluginError {
 impl fmt::Display for PluginError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sep = if self.kind.is_runtime() { ": " } else { " " };
-        write!(f, "plugin {}{sep}{}", self.plugin, self.detail())
+        let plugin = self.plugin.to_string();
+        write!(f, "plugin {}{sep}{}", crate::error::one_line(&plugin), self.detail())
     }
 }
 
@@ -316,5 +333,15 @@ mod tests {
         assert_eq!(e.to_string(), "plugin spin (./spin.wasm) implements httptrace:plugin@0.2.0, this httptrace supports @0.1.0");
         assert_eq!(fmt_duration(Duration::from_millis(500)), "500ms");
         assert_eq!(fmt_size(64 << 20), "64 MiB");
+    }
+
+    #[test]
+    fn plugin_text_is_one_line_and_bounded() {
+        let id = PluginId::bundled("p");
+        let e = PluginError::new(id.clone(), ErrorKind::Finish { message: "a\nhttptrace: forged".into() });
+        assert_eq!(e.to_string(), "plugin p: finish failed: a\\nhttptrace: forged");
+        let e = PluginError::new(id, ErrorKind::Init { message: "x".repeat(1 << 20) });
+        let d = e.detail();
+        assert!(d.chars().count() < MAX_DETAIL + 40 && d.ends_with(&format!("… ({} bytes in all)", "rejected its configuration: ".len() + (1 << 20))), "{}", &d[d.len() - 60..]);
     }
 }

@@ -138,7 +138,8 @@ impl bindings::httptrace::plugin::host::Host for HostState {
             Level::Error => "error",
         };
         // Plugin output may be buffered for stdout; keep stderr lines whole.
-        eprintln!("httptrace: [plugin {}] {level} {}", self.name, message.trim_end_matches('\n'));
+        // One line per call, whatever the message holds: a plugin cannot forge host lines.
+        eprintln!("httptrace: [plugin {}] {level} {}", self.name, crate::error::one_line(message.trim_end_matches('\n')));
         Ok(())
     }
 
