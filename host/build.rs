@@ -155,15 +155,13 @@ fn generate(members: &[Member], bundled: &[String], guest_dir: &Path) -> String 
          pub const BUNDLED: &[BundledPlugin] = &[\n",
     );
     for name in bundled {
-        let m = members.iter().find(|m| &m.name == name).unwrap_or_else(|| {
-            fail(&format!("plugins/Cargo.toml: bundled plugin `{name}` is not a member of the workspace"))
-        });
+        let m = members
+            .iter()
+            .find(|m| &m.name == name)
+            .unwrap_or_else(|| fail(&format!("plugins/Cargo.toml: bundled plugin `{name}` is not a member of the workspace")));
         let wasm = guest_dir.join(format!("{name}.wasm"));
-        code += &format!(
-            "    BundledPlugin {{ name: {name:?}, summary: {:?}, wasm: include_bytes!({:?}) }},\n",
-            m.description,
-            utf8(&wasm)
-        );
+        code +=
+            &format!("    BundledPlugin {{ name: {name:?}, summary: {:?}, wasm: include_bytes!({:?}) }},\n", m.description, utf8(&wasm));
     }
     code += "];\n\n";
     code += "/// The directory holding every guest component built from this repository (shipped and\n\
@@ -177,15 +175,13 @@ fn generate(members: &[Member], bundled: &[String], guest_dir: &Path) -> String 
 
 /// The members of the plugins workspace (`members = [...]`; `dir/*` globs expanded), in order.
 fn members(plugins: &Path, workspace_text: &str) -> Vec<Member> {
-    let globs = toml_string_array(workspace_text, "members")
-        .unwrap_or_else(|| fail("plugins/Cargo.toml: no `members = [...]` list"));
+    let globs = toml_string_array(workspace_text, "members").unwrap_or_else(|| fail("plugins/Cargo.toml: no `members = [...]` list"));
     let mut dirs = Vec::new();
     for g in globs {
         match g.strip_suffix("/*") {
             Some(parent) => {
-                let mut found: Vec<PathBuf> = fs::read_dir(plugins.join(parent))
-                    .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-                    .unwrap_or_default();
+                let mut found: Vec<PathBuf> =
+                    fs::read_dir(plugins.join(parent)).map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
                 found.retain(|d| d.join("Cargo.toml").is_file());
                 found.sort();
                 dirs.extend(found);
@@ -208,9 +204,7 @@ fn members(plugins: &Path, workspace_text: &str) -> Vec<Member> {
 
 /// The strings of `key = ["a", "b", ...]` (possibly over several lines) at the start of a line.
 fn toml_string_array(text: &str, key: &str) -> Option<Vec<String>> {
-    let start = text.lines().position(|l| {
-        l.trim_start().strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
-    })?;
+    let start = text.lines().position(|l| l.trim_start().strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('=')))?;
     let mut items = Vec::new();
     for line in text.lines().skip(start) {
         let line = line.split_once(" #").map_or(line, |(code, _)| code);

@@ -106,10 +106,7 @@ fn kind_fields<M: SerializeMap>(kind: &EventKind, m: &mut M) -> Result<(), M::Er
             m.serialize_entry("name", &h.name)?;
             m.serialize_entry("value", &h.value)
         }
-        EventKind::WroteHeaders
-        | EventKind::Wait100Continue
-        | EventKind::Got100Continue
-        | EventKind::GotFirstResponseByte => Ok(()),
+        EventKind::WroteHeaders | EventKind::Wait100Continue | EventKind::Got100Continue | EventKind::GotFirstResponseByte => Ok(()),
         EventKind::Got1xxResponse(k) => {
             m.serialize_entry("status", &k.status)?;
             m.serialize_entry("headers", &Seq(&k.headers))
@@ -249,8 +246,22 @@ mod tests {
     #[test]
     fn request_done_floats_nulls_and_during() {
         let timings = Timings { blocked: 1.0, dns: -1.0, connect: 0.011, ssl: -1.0, send: 2.5, wait: 100.0, receive: 46.0, total: 199.0 };
-        let marks = Marks { namelookup: 0.0, connect: 0.021, appconnect: 0.0, pretransfer: 0.052, posttransfer: 0.054, starttransfer: 0.154, total: 0.2, redirect: 0.0 };
-        let error = TraceError { phase: Phase::Timeout, kind: "max-time".into(), during: Some(Phase::TooManyRedirects), message: "a \"b\"\n".into() };
+        let marks = Marks {
+            namelookup: 0.0,
+            connect: 0.021,
+            appconnect: 0.0,
+            pretransfer: 0.052,
+            posttransfer: 0.054,
+            starttransfer: 0.154,
+            total: 0.2,
+            redirect: 0.0,
+        };
+        let error = TraceError {
+            phase: Phase::Timeout,
+            kind: "max-time".into(),
+            during: Some(Phase::TooManyRedirects),
+            message: "a \"b\"\n".into(),
+        };
         let done = RequestDone {
             url: "http://h/".into(),
             status: None,

@@ -103,9 +103,8 @@ pub mod bindings {
 }
 
 pub use bindings::httptrace::plugin::types::{
-    CertSummary, ConnectDone, ConnectStart, DnsDone, DnsStart, Event, EventKind, EventType, GetConn,
-    Got1xxResponse, GotConn, Header, HopSummary, Level, Marks, Phase, PutIdleConn, Redirect,
-    RequestDone, RequestStart, ResponseDone, ResponseHeaders, RunOutcome, Timings,
+    CertSummary, ConnectDone, ConnectStart, DnsDone, DnsStart, Event, EventKind, EventType, GetConn, Got1xxResponse, GotConn, Header,
+    HopSummary, Level, Marks, Phase, PutIdleConn, Redirect, RequestDone, RequestStart, ResponseDone, ResponseHeaders, RunOutcome, Timings,
     TlsHandshakeDone, TlsHandshakeStart, TraceError, Verdict, WroteRequest,
 };
 pub use config::Config;
@@ -209,7 +208,7 @@ macro_rules! export_plugin {
                 }
             }
 
-            $crate::__export_plugin_impl!(HttptraceGuestExports with_types_in $crate::bindings);
+    $crate::__export_plugin_impl!(HttptraceGuestExports with_types_in $crate::bindings);
         };
     };
 }

@@ -156,9 +156,7 @@ impl Interest {
     pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Interest, String> {
         let mut set = Interest::none();
         for name in names {
-            let ty = EventType::from_name(name).ok_or_else(|| {
-                format!("unknown event kind `{name}` (kinds: {})", KIND_NAMES.join(", "))
-            })?;
+            let ty = EventType::from_name(name).ok_or_else(|| format!("unknown event kind `{name}` (kinds: {})", KIND_NAMES.join(", ")))?;
             set = set.with(ty);
         }
         Ok(set)

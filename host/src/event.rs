@@ -401,7 +401,9 @@ mod tests {
         let empty = Event { kind: EventKind::WroteHeaders {}, ..ev.clone() };
         assert_eq!(serde_json::from_str::<Event>(&empty.to_json()).unwrap(), empty);
         // Every kind's serde name is its kind name (digits included: got-1xx-response).
-        for kind in [EventKind::Wait100Continue {}, EventKind::Got100Continue {}, EventKind::Got1xxResponse { status: 103, headers: vec![] }] {
+        for kind in
+            [EventKind::Wait100Continue {}, EventKind::Got100Continue {}, EventKind::Got1xxResponse { status: 103, headers: vec![] }]
+        {
             let e = Event { kind, ..ev.clone() };
             let line = e.to_json();
             assert!(line.starts_with(&format!("{{\"event\":\"{}\"", e.kind.name())), "{line}");

@@ -29,7 +29,8 @@ impl std::error::Error for ReplayError {}
 /// Parses one line of a log.
 pub fn parse_line(line: &str) -> Result<Event, String> {
     serde_json::from_str::<Event>(line).map_err(|e| {
-        let kind = serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v.get("event").and_then(|k| k.as_str()).map(str::to_string));
+        let kind =
+            serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v.get("event").and_then(|k| k.as_str()).map(str::to_string));
         match kind {
             Some(k) if crate::event::kind_index(&k).is_none() => format!("unknown event kind '{k}'"),
             _ => format!("not an httptrace event: {e}"),

@@ -187,7 +187,11 @@ impl HopMarks {
 pub fn sum_timings(hops: &[Timings]) -> Timings {
     let add = |f: fn(&Timings) -> f64| {
         let vals: Vec<f64> = hops.iter().map(f).filter(|v| *v >= 0.0).collect();
-        if vals.is_empty() { -1.0 } else { vals.iter().sum() }
+        if vals.is_empty() {
+            -1.0
+        } else {
+            vals.iter().sum()
+        }
     };
     Timings {
         blocked: add(|t| t.blocked),
@@ -211,7 +215,16 @@ impl Timings {
     /// Rounded to the nanosecond (6 decimals of a millisecond).
     fn rounded(self) -> Timings {
         let r = |v: f64| round_to(v, 1e6);
-        Timings { blocked: r(self.blocked), dns: r(self.dns), connect: r(self.connect), ssl: r(self.ssl), send: r(self.send), wait: r(self.wait), receive: r(self.receive), total: r(self.total) }
+        Timings {
+            blocked: r(self.blocked),
+            dns: r(self.dns),
+            connect: r(self.connect),
+            ssl: r(self.ssl),
+            send: r(self.send),
+            wait: r(self.wait),
+            receive: r(self.receive),
+            total: r(self.total),
+        }
     }
 }
 
@@ -272,16 +285,22 @@ mod tests {
             ev(11, K::ConnectStart { network: "tcp".into(), addr: addr() }),
             ev(21, K::ConnectDone { network: "tcp".into(), addr: addr(), cancelled: false, error: None }),
             ev(21, K::TlsHandshakeStart { server_name: "h".into() }),
-            ev(51, K::TlsHandshakeDone {
-                version: "TLSv1.3".into(),
-                cipher_suite: "x".into(),
-                alpn: None,
-                resumed: false,
-                server_name: "h".into(),
-                peer_certificates: vec![],
-                error: None,
-            }),
-            ev(52, K::GotConn { reused: false, was_idle: false, idle_ns: 0, local_addr: addr(), remote_addr: addr(), protocol: "h2".into() }),
+            ev(
+                51,
+                K::TlsHandshakeDone {
+                    version: "TLSv1.3".into(),
+                    cipher_suite: "x".into(),
+                    alpn: None,
+                    resumed: false,
+                    server_name: "h".into(),
+                    peer_certificates: vec![],
+                    error: None,
+                },
+            ),
+            ev(
+                52,
+                K::GotConn { reused: false, was_idle: false, idle_ns: 0, local_addr: addr(), remote_addr: addr(), protocol: "h2".into() },
+            ),
             ev(54, K::WroteRequest { body_bytes: 0, error: None }),
             ev(154, K::GotFirstResponseByte {}),
             ev(200, K::ResponseDone { body_bytes: 1, error: None }),
@@ -302,7 +321,17 @@ mod tests {
     fn reused_connection_has_no_dns_or_connect() {
         let events = vec![
             ev(0, K::GetConn { host_port: "h:80".into() }),
-            ev(0, K::GotConn { reused: true, was_idle: true, idle_ns: 5, local_addr: addr(), remote_addr: addr(), protocol: "http/1.1".into() }),
+            ev(
+                0,
+                K::GotConn {
+                    reused: true,
+                    was_idle: true,
+                    idle_ns: 5,
+                    local_addr: addr(),
+                    remote_addr: addr(),
+                    protocol: "http/1.1".into(),
+                },
+            ),
             ev(1, K::WroteRequest { body_bytes: 0, error: None }),
             ev(3, K::GotFirstResponseByte {}),
             ev(4, K::ResponseDone { body_bytes: 1, error: None }),

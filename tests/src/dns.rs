@@ -56,21 +56,14 @@ impl DnsServer {
         let addr = udp.local_addr().context("reading the DNS socket address")?;
         let state = Arc::new(State::default());
         let udp = Arc::new(udp);
-        let tasks = vec![
-            tokio::spawn(serve_udp(udp, state.clone())),
-            tokio::spawn(serve_tcp(tcp, state.clone())),
-        ];
+        let tasks = vec![tokio::spawn(serve_udp(udp, state.clone())), tokio::spawn(serve_tcp(tcp, state.clone()))];
         Ok(DnsServer { addr, state, tasks })
     }
 
     /// Sets the answer for a name (case-insensitive, with or without trailing dot). Unknown
     /// names get NXDOMAIN.
     pub fn set(&self, name: &str, answer: DnsAnswer) {
-        self.state
-            .answers
-            .lock()
-            .unwrap()
-            .insert(normalize(name), answer);
+        self.state.answers.lock().unwrap().insert(normalize(name), answer);
     }
 
     /// Sets a delay applied before every answer.
@@ -100,9 +93,7 @@ fn normalize(name: &str) -> String {
 async fn bind_pair() -> Result<(UdpSocket, TcpListener)> {
     let mut last_err = None;
     for _ in 0..50 {
-        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .context("binding the DNS UDP socket")?;
+        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.context("binding the DNS UDP socket")?;
         let addr = udp.local_addr().context("reading the DNS UDP address")?;
         match TcpListener::bind(addr).await {
             Ok(tcp) => return Ok((udp, tcp)),
@@ -154,9 +145,7 @@ async fn serve_tcp_conn(stream: TcpStream, state: Arc<State>) {
                     return;
                 };
                 let mut wr = wr.lock().await;
-                let _ = wr
-                    .write_all(&[&len.to_be_bytes()[..], &reply].concat())
-                    .await;
+                let _ = wr.write_all(&[&len.to_be_bytes()[..], &reply].concat()).await;
             }
         });
     }
@@ -179,16 +168,9 @@ async fn answer(state: &State, query: &[u8]) -> Option<Vec<u8>> {
     reply.metadata.authoritative = true;
     for q in &request.queries {
         reply.add_query(q.clone());
-        let entry = state
-            .answers
-            .lock()
-            .unwrap()
-            .get(&normalize(&q.name().to_ascii()))
-            .cloned();
+        let entry = state.answers.lock().unwrap().get(&normalize(&q.name().to_ascii())).cloned();
         match entry {
-            None | Some(DnsAnswer::NxDomain) => {
-                reply.metadata.response_code = ResponseCode::NXDomain
-            }
+            None | Some(DnsAnswer::NxDomain) => reply.metadata.response_code = ResponseCode::NXDomain,
             Some(DnsAnswer::ServFail) => reply.metadata.response_code = ResponseCode::ServFail,
             Some(DnsAnswer::Drop) => return None,
             Some(DnsAnswer::Addrs(addrs)) => {
@@ -220,15 +202,9 @@ mod tests {
         let mut msg = Message::query();
         msg.metadata.recursion_desired = true;
         msg.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
-        socket
-            .send_to(&msg.to_vec().unwrap(), server.addr)
-            .await
-            .unwrap();
+        socket.send_to(&msg.to_vec().unwrap(), server.addr).await.unwrap();
         let mut buf = vec![0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf)).await.unwrap().unwrap();
         let reply = Message::from_vec(&buf[..n]).unwrap();
         assert_eq!(reply.metadata.id, msg.metadata.id);
         reply
@@ -249,10 +225,7 @@ mod tests {
     #[tokio::test]
     async fn answers_nxdomain_and_delay() {
         let server = DnsServer::start().await.unwrap();
-        server.set(
-            "Example.Test.",
-            DnsAnswer::Addrs(vec!["10.1.2.3".parse().unwrap(), "::1".parse().unwrap()]),
-        );
+        server.set("Example.Test.", DnsAnswer::Addrs(vec!["10.1.2.3".parse().unwrap(), "::1".parse().unwrap()]));
 
         let reply = query(&server, "example.test.", RecordType::A).await;
         assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
@@ -270,16 +243,10 @@ mod tests {
 
         server.set_delay(Duration::from_millis(300));
         let started = Instant::now();
-        let (a, b) = tokio::join!(
-            query(&server, "example.test.", RecordType::A),
-            query(&server, "example.test.", RecordType::AAAA)
-        );
+        let (a, b) = tokio::join!(query(&server, "example.test.", RecordType::A), query(&server, "example.test.", RecordType::AAAA));
         let took = started.elapsed();
         assert!(took >= Duration::from_millis(300), "took {took:?}");
-        assert!(
-            took < Duration::from_millis(550),
-            "delayed answers ran one after the other: {took:?}"
-        );
+        assert!(took < Duration::from_millis(550), "delayed answers ran one after the other: {took:?}");
         assert_eq!(addrs(&a).len() + addrs(&b).len(), 2);
         assert_eq!(server.queries(), 6);
     }
@@ -287,21 +254,12 @@ mod tests {
     #[tokio::test]
     async fn answers_over_tcp() {
         let server = DnsServer::start().await.unwrap();
-        server.set(
-            "tcp.test",
-            DnsAnswer::Addrs(vec!["192.0.2.7".parse().unwrap()]),
-        );
+        server.set("tcp.test", DnsAnswer::Addrs(vec!["192.0.2.7".parse().unwrap()]));
         let mut stream = TcpStream::connect(server.addr).await.unwrap();
         let mut msg = Message::query();
-        msg.add_query(Query::query(
-            Name::from_ascii("tcp.test.").unwrap(),
-            RecordType::A,
-        ));
+        msg.add_query(Query::query(Name::from_ascii("tcp.test.").unwrap(), RecordType::A));
         let bytes = msg.to_vec().unwrap();
-        stream
-            .write_all(&(bytes.len() as u16).to_be_bytes())
-            .await
-            .unwrap();
+        stream.write_all(&(bytes.len() as u16).to_be_bytes()).await.unwrap();
         stream.write_all(&bytes).await.unwrap();
         let len = stream.read_u16().await.unwrap();
         let mut buf = vec![0u8; len as usize];

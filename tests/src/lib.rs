@@ -6,9 +6,7 @@ pub mod fuzz;
 /// Starts the local target server (`httptrace serve`) with default options: loopback, free
 /// ports, certificate in a fresh temp dir. Panics if it cannot start.
 pub async fn start_serve() -> httptrace::serve::ServeHandle {
-    httptrace::serve::start(httptrace::serve::ServeOptions::default())
-        .await
-        .expect("starting httptrace serve")
+    httptrace::serve::start(httptrace::serve::ServeOptions::default()).await.expect("starting httptrace serve")
 }
 
 use std::sync::Arc;
@@ -47,10 +45,6 @@ pub fn httptrace_bin() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
     let bin = dir.join(format!("httptrace{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build -p httptrace` first, or test with `cargo test --workspace`",
-        bin.display()
-    );
+    assert!(bin.is_file(), "{} is missing: run `cargo build -p httptrace` first, or test with `cargo test --workspace`", bin.display());
     bin
 }

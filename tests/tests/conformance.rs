@@ -27,7 +27,11 @@ fn component(lang: &str) -> PathBuf {
     let path = if lang == "rust" {
         let dir = PathBuf::from(httptrace::plugin::bundled::GUEST_DIR);
         let dashed = dir.join("conformance-rust.wasm");
-        if dashed.is_file() { dashed } else { dir.join("conformance_rust.wasm") }
+        if dashed.is_file() {
+            dashed
+        } else {
+            dir.join("conformance_rust.wasm")
+        }
     } else {
         repo().join("target/guests").join(format!("{lang}.wasm"))
     };
@@ -53,12 +57,7 @@ fn replay(lang: &str, config: &[&str]) -> Output {
 /// The stdout of a successful replay.
 fn replay_ok(lang: &str, config: &[&str]) -> String {
     let out = replay(lang, config);
-    assert!(
-        out.status.success(),
-        "{lang}: httptrace replay {config:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{lang}: httptrace replay {config:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap_or_else(|e| panic!("{lang}: output is not UTF-8: {e}"))
 }
 
@@ -181,10 +180,8 @@ fn real_world_imports_load_and_stay_denied() {
     // the Python one imports wasi:sockets. Both fit, because the host links those interfaces
     // with every request or socket denied.
     for (lang, import) in [("js", "wasi:http/outgoing-handler"), ("py", "wasi:sockets/tcp")] {
-        let out = Command::new(httptrace_tests::httptrace_bin())
-            .args(["plugin", "inspect", component(lang).to_str().unwrap()])
-            .output()
-            .unwrap();
+        let out =
+            Command::new(httptrace_tests::httptrace_bin()).args(["plugin", "inspect", component(lang).to_str().unwrap()]).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{lang} does not fit:\n{text}");
         assert!(text.contains(import), "{lang} should import {import}:\n{text}");

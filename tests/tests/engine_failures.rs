@@ -30,7 +30,10 @@ async fn dns_with(name: &str, answer: DnsAnswer) -> DnsServer {
 }
 
 fn via(dns: &DnsServer) -> ClientOptions {
-    ClientOptions { dns: DnsOptions { server: Some(dns.addr), timeout: Some(Duration::from_millis(300)), ..DnsOptions::default() }, ..ClientOptions::default() }
+    ClientOptions {
+        dns: DnsOptions { server: Some(dns.addr), timeout: Some(Duration::from_millis(300)), ..DnsOptions::default() },
+        ..ClientOptions::default()
+    }
 }
 
 #[tokio::test]

@@ -33,9 +33,21 @@ async fn http1_sequence_and_fields() {
     assert_eq!(
         kinds(&events),
         [
-            "request-start", "get-conn", "connect-start", "connect-done", "got-conn",
-            "wrote-header-field", "wrote-header-field", "wrote-header-field", "wrote-headers", "wrote-request",
-            "got-first-response-byte", "response-headers", "response-done", "put-idle-conn", "request-done",
+            "request-start",
+            "get-conn",
+            "connect-start",
+            "connect-done",
+            "got-conn",
+            "wrote-header-field",
+            "wrote-header-field",
+            "wrote-header-field",
+            "wrote-headers",
+            "wrote-request",
+            "got-first-response-byte",
+            "response-headers",
+            "response-done",
+            "put-idle-conn",
+            "request-done",
         ]
     );
     assert_eq!(field_names(&events), ["host", "user-agent", "accept"]);
@@ -87,15 +99,37 @@ async fn http1_sequence_and_fields() {
 async fn http2_over_tls_sequence_and_fields() {
     let serve = start_serve().await;
     let url = format!("https://localhost:{}/", serve.https_addr.port());
-    let opts = ClientOptions { dns: httptrace::engine::DnsOptions { overrides: vec![format!("localhost:{}:127.0.0.1", serve.https_addr.port()).parse().unwrap()], ..Default::default() }, ..trusting(&serve) };
+    let opts = ClientOptions {
+        dns: httptrace::engine::DnsOptions {
+            overrides: vec![format!("localhost:{}:127.0.0.1", serve.https_addr.port()).parse().unwrap()],
+            ..Default::default()
+        },
+        ..trusting(&serve)
+    };
     let (outcome, events) = trace_one(opts, &url).await;
     assert_eq!(outcome.status, Some(200), "{:?}", outcome.error);
     assert_eq!(
         kinds(&events),
         [
-            "request-start", "get-conn", "connect-start", "connect-done", "tls-handshake-start", "tls-handshake-done", "got-conn",
-            "wrote-header-field", "wrote-header-field", "wrote-header-field", "wrote-header-field", "wrote-header-field", "wrote-header-field",
-            "wrote-headers", "wrote-request", "got-first-response-byte", "response-headers", "response-done", "request-done",
+            "request-start",
+            "get-conn",
+            "connect-start",
+            "connect-done",
+            "tls-handshake-start",
+            "tls-handshake-done",
+            "got-conn",
+            "wrote-header-field",
+            "wrote-header-field",
+            "wrote-header-field",
+            "wrote-header-field",
+            "wrote-header-field",
+            "wrote-header-field",
+            "wrote-headers",
+            "wrote-request",
+            "got-first-response-byte",
+            "response-headers",
+            "response-done",
+            "request-done",
         ]
     );
     assert_eq!(field_names(&events), [":method", ":scheme", ":authority", ":path", "user-agent", "accept"]);

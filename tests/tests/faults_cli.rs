@@ -30,7 +30,11 @@ fn bad_command_lines_are_one_line_errors_with_curls_exit_codes() {
         (&["-H", "X-Bell: a\u{7}b", u], 2, "the value has characters a header cannot carry"),
         (&["-H"], 2, "a value is required for '--header <HEADER>'"),
         // Input quoted in a message stays on its line.
-        (&["-H", "X-Forged\nhttptrace: (0) ok: v", u], 2, r"-H 'X-Forged\nhttptrace: (0) ok: v': 'X-Forged\nhttptrace' is not a valid header name"),
+        (
+            &["-H", "X-Forged\nhttptrace: (0) ok: v", u],
+            2,
+            r"-H 'X-Forged\nhttptrace: (0) ok: v': 'X-Forged\nhttptrace' is not a valid header name",
+        ),
         (&["-X", "BAD METHOD", u], 2, "-X 'BAD METHOD': not a valid HTTP method"),
         (&["-d", "@/nonexistent/body", u], 26, "--data @/nonexistent/body: "),
         // Name resolution
@@ -53,7 +57,11 @@ fn bad_command_lines_are_one_line_errors_with_curls_exit_codes() {
         (&["--plugin-config", "a=b", u], 2, "--plugin-config a=b: no --plugin before it"),
         (&["-p", "ndjson", "--plugin-config", "novalue", u], 2, "--plugin-config novalue: expected KEY=VALUE"),
         (&["-p", "ndjson", "--plugin-config", "=v", u], 2, "--plugin-config =v: the key is empty"),
-        (&["-p", "stats", "--plugin-config", "threshold=p95(wait)<<1ms", u], 2, "plugin stats rejected its configuration: threshold `p95(wait)<<1ms`"),
+        (
+            &["-p", "stats", "--plugin-config", "threshold=p95(wait)<<1ms", u],
+            2,
+            "plugin stats rejected its configuration: threshold `p95(wait)<<1ms`",
+        ),
         (&["-p", "stats", "--plugin-config", "threshold=p95(nope)<1ms", u], 2, "unknown phase `nope`"),
         (&["-p", "stats", "--plugin-config", "threshold=q5(wait)<1ms", u], 2, "unknown statistic `q5`"),
         (&["--on-plugin-error", "ignore", u], 2, "invalid value 'ignore' for '--on-plugin-error <WHAT>'"),
@@ -83,7 +91,8 @@ fn set_cookie_server() -> std::net::SocketAddr {
                     Ok(n) => seen.extend_from_slice(&buf[..n]),
                 }
             }
-            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nset-cookie: session=srv-s3cret\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+            let _ =
+                conn.write_all(b"HTTP/1.1 200 OK\r\nset-cookie: session=srv-s3cret\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
         }
     });
     addr

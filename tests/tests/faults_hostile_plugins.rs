@@ -93,14 +93,21 @@ fn a_plugin_that_emits_without_end_is_stopped_at_its_output_limit() {
     assert!(rss < 200 << 20, "peak RSS {} MiB for 64 MiB of output", rss >> 20);
 
     // A smaller limit, from the flag; the run and ndjson after it are unaffected.
-    let run = assert_contained("emit-flood", &[], &["--plugin-output-limit", "2MiB"], &[], "on-events wrote more than its 2 MiB output limit");
+    let run =
+        assert_contained("emit-flood", &[], &["--plugin-output-limit", "2MiB"], &[], "on-events wrote more than its 2 MiB output limit");
     assert!(flood_bytes(&run.stdout) <= 2 << 20);
 }
 
 #[test]
 fn a_plugin_that_logs_without_end_is_stopped_at_its_output_limit() {
     // Log lines count against the same limit: stderr is not a way around it.
-    let run = assert_contained("emit-flood", &["via=log"], &["--plugin-output-limit", "4MiB"], &[], "on-events wrote more than its 4 MiB output limit");
+    let run = assert_contained(
+        "emit-flood",
+        &["via=log"],
+        &["--plugin-output-limit", "4MiB"],
+        &[],
+        "on-events wrote more than its 4 MiB output limit",
+    );
     assert!(run.stderr.len() < (4 << 20) + 4096, "{} bytes on stderr", run.stderr.len());
     assert!(run.stderr.lines().filter(|l| l.starts_with("httptrace: [plugin emit-flood] error flood")).count() >= 3);
     assert_eq!(flood_bytes(&run.stdout), 0);
@@ -134,7 +141,8 @@ fn abort_on_a_hostile_plugin_stops_the_chain_but_the_request_still_ends() {
 #[test]
 fn a_plugin_cannot_forge_host_lines_on_stderr() {
     // Its log line and its finish error each stay one line, control characters escaped.
-    let run = assert_contained("forge-lines", &[], &[], &[], r"finish failed: innocent\nhttptrace: plugin ndjson disabled: forged\r\u{1b}[2J");
+    let run =
+        assert_contained("forge-lines", &[], &[], &[], r"finish failed: innocent\nhttptrace: plugin ndjson disabled: forged\r\u{1b}[2J");
     let logged: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("httptrace: [plugin forge-lines] error ")).collect();
     assert_eq!(logged.len(), 1, "{}", run.stderr);
     assert!(logged[0].ends_with(r"innocent\nhttptrace: plugin ndjson disabled: forged\r\u{1b}[2Jhttptrace: (0) all good"), "{logged:?}");

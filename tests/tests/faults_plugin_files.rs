@@ -38,10 +38,8 @@ fn other_world() -> Vec<u8> {
 
 /// Right package version and export names, wrong types.
 fn wrong_types() -> Vec<u8> {
-    let wit = plugin_wit().replace(
-        "export on-events: func(events: list<event>) -> list<verdict>;",
-        "export on-events: func(events: list<event>) -> u32;",
-    );
+    let wit = plugin_wit()
+        .replace("export on-events: func(events: list<event>) -> list<verdict>;", "export on-events: func(events: list<event>) -> u32;");
     assert!(wit.contains("-> u32;"));
     synth_component(&wit)
 }
@@ -84,11 +82,7 @@ fn bad_plugin_files_are_refused_before_any_request() {
             |k| matches!(k, ErrorKind::OtherWorld { exports } if exports == &["run"]),
             "is a component of another world: it exports `run`, not init, on-events and finish of httptrace:plugin/plugin@0.1.0".into(),
         ),
-        (
-            write(d, "types.wasm", &wrong_types()),
-            |k| matches!(k, ErrorKind::Incompatible { .. }),
-            "does not fit this httptrace: ".into(),
-        ),
+        (write(d, "types.wasm", &wrong_types()), |k| matches!(k, ErrorKind::Incompatible { .. }), "does not fit this httptrace: ".into()),
         (
             write(d, "v2.wasm", &synth_component(&v2)),
             |k| matches!(k, ErrorKind::VersionMismatch { found } if found == "0.2.0"),
@@ -105,7 +99,11 @@ fn bad_plugin_files_are_refused_before_any_request() {
         // Endless (its size says 0): the same.
         (PathBuf::from("/dev/zero"), |k| *k == ErrorKind::NotWasm, "is not a WebAssembly file (bad magic bytes)".into()),
         (d.join("absent.wasm"), |k| matches!(k, ErrorKind::Read { .. }), "cannot be read: ".into()),
-        (d.to_path_buf(), |k| matches!(k, ErrorKind::Read { message } if message == "is a directory"), "cannot be read: is a directory".into()),
+        (
+            d.to_path_buf(),
+            |k| matches!(k, ErrorKind::Read { message } if message == "is a directory"),
+            "cannot be read: is a directory".into(),
+        ),
     ];
 
     let rt = runtime();

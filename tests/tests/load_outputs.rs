@@ -104,7 +104,21 @@ fn stats_text_table_has_every_phase_and_percentile() {
 
 #[test]
 fn thresholds_pass_and_fail_with_their_exit_code() {
-    let pass = cli(&["-n", "20", "-q", "-p", "stats", "--plugin-config", "threshold=p95(total)<10s", "--plugin-config", "threshold=max(wait) <= 5s", &http("/")], &[]);
+    let pass = cli(
+        &[
+            "-n",
+            "20",
+            "-q",
+            "-p",
+            "stats",
+            "--plugin-config",
+            "threshold=p95(total)<10s",
+            "--plugin-config",
+            "threshold=max(wait) <= 5s",
+            &http("/"),
+        ],
+        &[],
+    );
     assert_eq!(pass.code, 0, "{}", pass.stderr);
     assert!(pass.stdout.contains("ok   p95(total)<10s:"), "{}", pass.stdout);
 
@@ -142,7 +156,11 @@ fn har_is_valid_for_plain_tls_and_redirects() {
     assert_eq!(e["serverIPAddress"], "127.0.0.1");
     assert_eq!(e["response"]["httpVersion"], "HTTP/2");
     assert_eq!(e["request"]["queryString"][0]["name"], "x");
-    let sum: f64 = ["blocked", "dns", "connect", "send", "wait", "receive"].iter().map(|k| e["timings"][k].as_f64().unwrap()).filter(|v| *v >= 0.0).sum();
+    let sum: f64 = ["blocked", "dns", "connect", "send", "wait", "receive"]
+        .iter()
+        .map(|k| e["timings"][k].as_f64().unwrap())
+        .filter(|v| *v >= 0.0)
+        .sum();
     assert!((sum - e["time"].as_f64().unwrap()).abs() < 1e-6, "time = sum of timings (ssl inside connect)");
 
     let redirects = cli(&["-L", "-p", "har", &http("/redirect/2")], &[]);
@@ -217,7 +235,21 @@ fn duration_bounds_the_run_and_several_urls_alternate() {
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("urls.txt");
     std::fs::write(&list, format!("# two more\n{}\n\n{}\n", http("/status/201"), http("/status/202"))).unwrap();
-    let run = cli(&["-n", "9", "-q", "--urls-from-file", list.to_str().unwrap(), "-p", "stats", "--plugin-config", "format=json", &http("/status/200")], &[]);
+    let run = cli(
+        &[
+            "-n",
+            "9",
+            "-q",
+            "--urls-from-file",
+            list.to_str().unwrap(),
+            "-p",
+            "stats",
+            "--plugin-config",
+            "format=json",
+            &http("/status/200"),
+        ],
+        &[],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let stats: Value = serde_json::from_str(run.stdout.trim()).unwrap();
     for s in ["200", "201", "202"] {

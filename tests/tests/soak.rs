@@ -53,7 +53,8 @@ fn soak(requests: u64, https: bool) -> Soak {
     let (run, rss) = cli_measured(&args, &[]);
     let elapsed = started.elapsed();
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let line = run.stdout.lines().find_map(|l| l.strip_prefix("soak-check: ")).unwrap_or_else(|| panic!("no soak-check line:\n{}", run.stdout));
+    let line =
+        run.stdout.lines().find_map(|l| l.strip_prefix("soak-check: ")).unwrap_or_else(|| panic!("no soak-check line:\n{}", run.stdout));
     assert!(!line.contains(" first="), "soak-check reported a violation: {line}");
     let check = line
         .split(' ')

@@ -8,8 +8,8 @@ use http::Method;
 
 use super::args::RequestArgs;
 use httptrace::engine::client::parse_url;
-use httptrace::flags::{parse_dns_server, parse_header, seconds};
 use httptrace::engine::{DnsOptions, IpFamily, ResolveOverride};
+use httptrace::flags::{parse_dns_server, parse_header, seconds};
 use httptrace::{exit, ClientOptions, HttpVersion, RequestSpec};
 
 /// A flag or input problem, with the exit code it deserves.
@@ -29,12 +29,7 @@ impl UsageError {
 
 /// Client options from flags.
 pub fn client_options(a: &RequestArgs) -> Result<ClientOptions, UsageError> {
-    let overrides = a
-        .resolve
-        .iter()
-        .map(|r| r.parse::<ResolveOverride>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(UsageError::usage)?;
+    let overrides = a.resolve.iter().map(|r| r.parse::<ResolveOverride>()).collect::<Result<Vec<_>, _>>().map_err(UsageError::usage)?;
     let server = a.dns_server.as_deref().map(parse_dns_server).transpose().map_err(UsageError::usage)?;
     let family = if a.ipv4 {
         IpFamily::V4
@@ -43,7 +38,9 @@ pub fn client_options(a: &RequestArgs) -> Result<ClientOptions, UsageError> {
     } else {
         IpFamily::Any
     };
-    let dur = |flag: &str, v: Option<f64>| -> Result<Option<Duration>, UsageError> { v.map(|v| seconds(flag, v)).transpose().map_err(UsageError::usage) };
+    let dur = |flag: &str, v: Option<f64>| -> Result<Option<Duration>, UsageError> {
+        v.map(|v| seconds(flag, v)).transpose().map_err(UsageError::usage)
+    };
     Ok(ClientOptions {
         dns: DnsOptions { server, overrides, family, timeout: None },
         cacert: a.cacert.clone(),
@@ -121,4 +118,3 @@ pub fn request_spec(a: &RequestArgs, raw: &str) -> Result<RequestSpec, UsageErro
     };
     Ok(RequestSpec { method, url, headers, body })
 }
-

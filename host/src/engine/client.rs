@@ -112,11 +112,19 @@ impl Client {
 
     async fn run_hops(&self, trace: &Arc<Trace>, spec: &RequestSpec) -> (Option<u16>, Url, Option<TraceError>) {
         let opts: &ClientOptions = &self.shared.opts;
-        let mut hop_req = HopRequest { method: spec.method.clone(), url: spec.url.clone(), headers: spec.headers.clone(), body: spec.body.clone() };
+        let mut hop_req =
+            HopRequest { method: spec.method.clone(), url: spec.url.clone(), headers: spec.headers.clone(), body: spec.body.clone() };
         let mut redirects = 0u32;
         loop {
             let hop = trace.hop();
-            trace.emit(None, EventKind::RequestStart { method: hop_req.method.to_string(), url: hop_req.url.to_string(), wall_unix_ns: trace.wall_unix_ns(trace.now_ns()) });
+            trace.emit(
+                None,
+                EventKind::RequestStart {
+                    method: hop_req.method.to_string(),
+                    url: hop_req.url.to_string(),
+                    wall_unix_ns: trace.wall_unix_ns(trace.now_ns()),
+                },
+            );
             let target = Target {
                 tls: hop_req.url.scheme() == "https",
                 host: hop_req.url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string(),
@@ -158,7 +166,10 @@ impl Client {
             if next.host_str() != hop_req.url.host_str() || next.port_or_known_default() != hop_req.url.port_or_known_default() {
                 hop_req.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("authorization") && !n.eq_ignore_ascii_case("cookie"));
             }
-            trace.emit(None, EventKind::Redirect { from: hop_req.url.to_string(), to: next.to_string(), status, method: hop_req.method.to_string() });
+            trace.emit(
+                None,
+                EventKind::Redirect { from: hop_req.url.to_string(), to: next.to_string(), status, method: hop_req.method.to_string() },
+            );
             hop_req.url = next;
             trace.next_hop();
         }

@@ -103,7 +103,12 @@ pub async fn connect(trace: &Trace, conn: u64, addrs: &[IpAddr], port: u16) -> R
             }
             Err(e) => {
                 let err = classify(addr, &e);
-                trace.emit_at(at, trace.hop(), Some(conn), EventKind::ConnectDone { network: tcp(), addr, cancelled: false, error: Some(err.clone()) });
+                trace.emit_at(
+                    at,
+                    trace.hop(),
+                    Some(conn),
+                    EventKind::ConnectDone { network: tcp(), addr, cancelled: false, error: Some(err.clone()) },
+                );
                 last_error = Some(err);
                 if pending.is_empty() && next >= order.len() {
                     return Err(last_error.unwrap());

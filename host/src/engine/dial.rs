@@ -91,7 +91,12 @@ async fn handshake<I>(io: I, h2: bool) -> Result<Sender, TraceError>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let fail = |e: hyper::Error| TraceError { phase: Phase::Connect, kind: "handshake".into(), during: None, message: format!("HTTP handshake failed: {e}") };
+    let fail = |e: hyper::Error| TraceError {
+        phase: Phase::Connect,
+        kind: "handshake".into(),
+        during: None,
+        message: format!("HTTP handshake failed: {e}"),
+    };
     if h2 {
         let (sender, conn) = http2::Builder::new(TokioExecutor::new()).handshake(io).await.map_err(fail)?;
         tokio::spawn(async move {

@@ -49,7 +49,9 @@ pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, sho
     let redact: &'static [&'static str] = if show_secrets { &[] } else { SECRET_HEADERS };
     let h2 = matches!(conn.sender, Sender::H2(_));
     let headers = request_headers(req, h2);
-    let expect_continue = !h2 && !req.body.is_empty() && headers.get(http::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let expect_continue = !h2
+        && !req.body.is_empty()
+        && headers.get(http::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let (body, signal) = if expect_continue {
         let (b, s) = ReqBody::gated(req.body.clone());
         (b, Some(s))
@@ -231,7 +233,8 @@ pub fn header_list(map: &HeaderMap, redact: &[&str]) -> Vec<Header> {
     map.iter()
         .map(|(k, v)| {
             let name = k.as_str().to_string();
-            let value = if redact.contains(&k.as_str()) { "[redacted]".to_string() } else { String::from_utf8_lossy(v.as_bytes()).into_owned() };
+            let value =
+                if redact.contains(&k.as_str()) { "[redacted]".to_string() } else { String::from_utf8_lossy(v.as_bytes()).into_owned() };
             Header { name, value }
         })
         .collect()
@@ -280,7 +283,12 @@ fn classify_body(e: &hyper::Error, received: u64) -> TraceError {
         _ if e.is_incomplete_message() || io_kind(e) == Some(std::io::ErrorKind::UnexpectedEof) => "incomplete",
         _ => "reset",
     };
-    TraceError { phase: Phase::Receive, kind: kind.into(), during: None, message: format!("after {received} body bytes: {}", error_chain(e)) }
+    TraceError {
+        phase: Phase::Receive,
+        kind: kind.into(),
+        during: None,
+        message: format!("after {received} body bytes: {}", error_chain(e)),
+    }
 }
 
 fn io_kind(e: &hyper::Error) -> Option<std::io::ErrorKind> {

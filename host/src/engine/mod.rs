@@ -141,9 +141,7 @@ impl Shared {
 
     /// Loads TLS settings (roots) once; call before timing starts.
     pub fn prepare_tls(&self) -> Result<Arc<tls::TlsSettings>, String> {
-        self.tls
-            .get_or_init(|| tls::TlsSettings::new(self.opts.cacert.as_deref(), self.opts.insecure).map(Arc::new))
-            .clone()
+        self.tls.get_or_init(|| tls::TlsSettings::new(self.opts.cacert.as_deref(), self.opts.insecure).map(Arc::new)).clone()
     }
 
     fn tls(&self) -> Result<Arc<tls::TlsSettings>, TraceError> {

@@ -32,7 +32,14 @@ impl H2Shared {
         if !self.conn.is_usable() {
             return None;
         }
-        Some(Conn { id: self.conn.id, local: self.conn.local, remote: self.conn.remote, tap: self.conn.tap.clone(), sender: Sender::H2(s.clone()), idle_since: None })
+        Some(Conn {
+            id: self.conn.id,
+            local: self.conn.local,
+            remote: self.conn.remote,
+            tap: self.conn.tap.clone(),
+            sender: Sender::H2(s.clone()),
+            idle_since: None,
+        })
     }
 }
 
@@ -78,7 +85,14 @@ impl Pool {
         let e = map.entry(target.clone()).or_default();
         match &conn.sender {
             Sender::H2(s) => {
-                let lease = Conn { id: conn.id, local: conn.local, remote: conn.remote, tap: conn.tap.clone(), sender: Sender::H2(s.clone()), idle_since: None };
+                let lease = Conn {
+                    id: conn.id,
+                    local: conn.local,
+                    remote: conn.remote,
+                    tap: conn.tap.clone(),
+                    sender: Sender::H2(s.clone()),
+                    idle_since: None,
+                };
                 e.h2 = Some(H2Shared { conn });
                 Ok(got(trace, lease, false))
             }
@@ -171,7 +185,10 @@ pub fn phase_in_progress<'a>(kinds: impl Iterator<Item = &'a EventKind>) -> Phas
             EventKind::RequestStart { .. } | EventKind::GetConn { .. } | EventKind::DnsStart { .. } => Phase::Dns,
             EventKind::DnsDone { .. } | EventKind::ConnectStart { .. } | EventKind::ConnectDone { .. } => Phase::Connect,
             EventKind::TlsHandshakeStart { .. } => Phase::Tls,
-            EventKind::TlsHandshakeDone { .. } | EventKind::GotConn { .. } | EventKind::WroteHeaderField { .. } | EventKind::WroteHeaders {} => Phase::Send,
+            EventKind::TlsHandshakeDone { .. }
+            | EventKind::GotConn { .. }
+            | EventKind::WroteHeaderField { .. }
+            | EventKind::WroteHeaders {} => Phase::Send,
             EventKind::Wait100Continue {} | EventKind::Got100Continue {} => Phase::Send,
             EventKind::WroteRequest { .. } | EventKind::GotFirstResponseByte {} | EventKind::Got1xxResponse { .. } => Phase::Wait,
             EventKind::ResponseHeaders { .. } => Phase::Receive,

@@ -116,8 +116,7 @@ impl Resolver {
                     TokioRuntimeProvider::default(),
                 )
             }
-            None => hickory_resolver::Resolver::builder_tokio()
-                .map_err(|e| format!("cannot read the system DNS configuration: {e}"))?,
+            None => hickory_resolver::Resolver::builder_tokio().map_err(|e| format!("cannot read the system DNS configuration: {e}"))?,
         };
         let o = builder.options_mut();
         o.ip_strategy = match opts.family {

@@ -164,11 +164,21 @@ impl ServerCertVerifier for RecordingVerifier {
         }
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
@@ -202,7 +212,9 @@ fn classify(host: &str, e: &io::Error) -> TraceError {
         rustls::Error::AlertReceived(_) => "alert",
         rustls::Error::NoApplicationProtocol => "no-alpn",
         rustls::Error::PeerIncompatible(_) => "incompatible",
-        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } | rustls::Error::InappropriateHandshakeMessage { .. } => "protocol",
+        rustls::Error::InvalidMessage(_)
+        | rustls::Error::InappropriateMessage { .. }
+        | rustls::Error::InappropriateHandshakeMessage { .. } => "protocol",
         _ => "failed",
     };
     tls_error(kind, format!("TLS handshake with {host} failed: {rustls_err}"))
@@ -214,7 +226,15 @@ impl TraceError {
         self.phase == Phase::Tls
             && matches!(
                 self.kind.as_str(),
-                "unknown-issuer" | "name-mismatch" | "expired" | "not-yet-valid" | "revoked" | "bad-signature" | "invalid-purpose" | "invalid-certificate" | "no-certificate"
+                "unknown-issuer"
+                    | "name-mismatch"
+                    | "expired"
+                    | "not-yet-valid"
+                    | "revoked"
+                    | "bad-signature"
+                    | "invalid-purpose"
+                    | "invalid-certificate"
+                    | "no-certificate"
             )
     }
 }

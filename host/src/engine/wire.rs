@@ -169,7 +169,8 @@ impl H1State {
             } else {
                 let text = String::from_utf8_lossy(line);
                 let (name, value) = text.split_once(':').unwrap_or((&text, ""));
-                let value = if b.redact.iter().any(|r| name.eq_ignore_ascii_case(r)) { "[redacted]".to_string() } else { value.trim().to_string() };
+                let value =
+                    if b.redact.iter().any(|r| name.eq_ignore_ascii_case(r)) { "[redacted]".to_string() } else { value.trim().to_string() };
                 emit(EventKind::WroteHeaderField { name: name.to_string(), value });
             }
         }
@@ -226,7 +227,8 @@ impl FrameCursor {
                     if self.header_len == 9 {
                         let h = self.header;
                         let len = (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
-                        let head = FrameHead { kind: h[3], flags: h[4], stream: u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff };
+                        let head =
+                            FrameHead { kind: h[3], flags: h[4], stream: u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff };
                         self.header_len = 0;
                         self.payload_left = len;
                         f(FrameEvent::Start(head));
@@ -399,17 +401,27 @@ mod tests {
     use crate::event::Event;
 
     fn names(events: &[Event]) -> Vec<String> {
-        events.iter().map(|e| match &e.kind {
-            EventKind::WroteHeaderField { name, value } => format!("{name}={value}"),
-            k => k.name().to_string(),
-        }).collect()
+        events
+            .iter()
+            .map(|e| match &e.kind {
+                EventKind::WroteHeaderField { name, value } => format!("{name}={value}"),
+                k => k.name().to_string(),
+            })
+            .collect()
     }
 
     #[test]
     fn h1_head_split_across_writes_gives_fields_in_order() {
         let trace = Trace::start();
         let tap = TapShared::new(7, false);
-        tap.bind_h1(Binding { trace: trace.clone(), hop: 0, body_len: 3, expect_continue: false, h2_fields: vec![], redact: &["authorization"] });
+        tap.bind_h1(Binding {
+            trace: trace.clone(),
+            hop: 0,
+            body_len: 3,
+            expect_continue: false,
+            h2_fields: vec![],
+            redact: &["authorization"],
+        });
         for chunk in ["POST / HTTP/1.1\r\nhost: a\r", "\nauthorization: Bearer x\r\n\r\nab", "c"] {
             tap.on_write(chunk.as_bytes());
         }
@@ -431,7 +443,14 @@ mod tests {
     fn h2_frames_map_to_requests_in_submission_order() {
         let (a, b) = (Trace::start(), Trace::start());
         let tap = TapShared::new(1, true);
-        let bind = |t: &Arc<Trace>| Binding { trace: t.clone(), hop: 0, body_len: 0, expect_continue: false, h2_fields: vec![(":method".into(), "GET".into())], redact: &[] };
+        let bind = |t: &Arc<Trace>| Binding {
+            trace: t.clone(),
+            hop: 0,
+            body_len: 0,
+            expect_continue: false,
+            h2_fields: vec![(":method".into(), "GET".into())],
+            redact: &[],
+        };
         tap.submit_h2(bind(&a), || ());
         tap.submit_h2(bind(&b), || ());
         let mut w = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();

@@ -342,6 +342,11 @@ mod tests {
         assert_eq!(e.to_string(), "plugin p: finish failed: a\\nhttptrace: forged");
         let e = PluginError::new(id, ErrorKind::Init { message: "x".repeat(1 << 20) });
         let d = e.detail();
-        assert!(d.chars().count() < MAX_DETAIL + 40 && d.ends_with(&format!("… ({} bytes in all)", "rejected its configuration: ".len() + (1 << 20))), "{}", &d[d.len() - 60..]);
+        assert!(
+            d.chars().count() < MAX_DETAIL + 40
+                && d.ends_with(&format!("… ({} bytes in all)", "rejected its configuration: ".len() + (1 << 20))),
+            "{}",
+            &d[d.len() - 60..]
+        );
     }
 }

@@ -96,7 +96,9 @@ pub(crate) fn read(source: &PluginSource) -> Result<std::borrow::Cow<'static, [u
         PluginSource::Bundled(name) => bundled::find(name)
             .map(|b| std::borrow::Cow::Borrowed(b.wasm))
             .ok_or_else(|| PluginError::new(source.id(), ErrorKind::UnknownBundled)),
-        PluginSource::File(p) => read_file(p, MAX_PLUGIN_FILE).map(std::borrow::Cow::Owned).map_err(|kind| PluginError::new(source.id(), kind)),
+        PluginSource::File(p) => {
+            read_file(p, MAX_PLUGIN_FILE).map(std::borrow::Cow::Owned).map_err(|kind| PluginError::new(source.id(), kind))
+        }
     }
 }
 

@@ -33,19 +33,16 @@ pub(crate) struct GeneratedCert {
 /// the system temp dir when `cert_dir` is `None`.
 pub(crate) fn generate(cert_dir: Option<&Path>) -> Result<GeneratedCert> {
     let key = KeyPair::generate().context("generating the TLS key pair")?;
-    let mut params = CertificateParams::new(SANS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .context("building the certificate parameters")?;
+    let mut params =
+        CertificateParams::new(SANS.iter().map(|s| s.to_string()).collect::<Vec<_>>()).context("building the certificate parameters")?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, "httptrace serve");
     params.distinguished_name = dn;
-    let cert = params
-        .self_signed(&key)
-        .context("self-signing the certificate")?;
+    let cert = params.self_signed(&key).context("self-signing the certificate")?;
 
     let (dir, temp_dir) = match cert_dir {
         Some(dir) => {
-            fs::create_dir_all(dir)
-                .with_context(|| format!("creating certificate directory {}", dir.display()))?;
+            fs::create_dir_all(dir).with_context(|| format!("creating certificate directory {}", dir.display()))?;
             (dir.to_path_buf(), None)
         }
         None => {
@@ -55,10 +52,8 @@ pub(crate) fn generate(cert_dir: Option<&Path>) -> Result<GeneratedCert> {
     };
     let cert_path = dir.join("cert.pem");
     let key_path = dir.join("key.pem");
-    fs::write(&cert_path, cert.pem())
-        .with_context(|| format!("writing certificate {}", cert_path.display()))?;
-    write_private(&key_path, key.serialize_pem().as_bytes())
-        .with_context(|| format!("writing private key {}", key_path.display()))?;
+    fs::write(&cert_path, cert.pem()).with_context(|| format!("writing certificate {}", cert_path.display()))?;
+    write_private(&key_path, key.serialize_pem().as_bytes()).with_context(|| format!("writing private key {}", key_path.display()))?;
 
     Ok(GeneratedCert {
         cert_der: cert.der().clone(),
@@ -86,23 +81,15 @@ pub(crate) fn server_config(cert: &GeneratedCert) -> Result<rustls::ServerConfig
 fn fresh_temp_dir() -> Result<PathBuf> {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let base = std::env::temp_dir();
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     let mut last_err = None;
     for _ in 0..100 {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = base.join(format!(
-            "httptrace-serve-{}-{nanos:09}-{n}",
-            std::process::id()
-        ));
+        let dir = base.join(format!("httptrace-serve-{}-{nanos:09}-{n}", std::process::id()));
         match fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(e),
-            Err(e) => {
-                return Err(e).with_context(|| format!("creating temp directory {}", dir.display()))
-            }
+            Err(e) => return Err(e).with_context(|| format!("creating temp directory {}", dir.display())),
         }
     }
     Err(last_err.expect("loop ran")).context("creating a temp directory for the certificate")

@@ -31,10 +31,7 @@ static FILLER: [u8; 16 * 1024] = [b'x'; 16 * 1024];
 
 /// Routes one request. `raw` writes to the connection beneath hyper (used for 103 on HTTP/1.1).
 /// An error makes hyper drop the connection.
-pub(crate) async fn handle(
-    req: Request<Incoming>,
-    raw: RawWriter,
-) -> io::Result<Response<RespBody>> {
+pub(crate) async fn handle(req: Request<Incoming>, raw: RawWriter) -> io::Result<Response<RespBody>> {
     let path = req.uri().path();
     let path = path.strip_prefix('/').unwrap_or(path);
     let (head, arg) = match path.split_once('/') {
@@ -56,12 +53,10 @@ pub(crate) async fn handle(
             Err(_) => bad_request("bytes must be a number"),
         },
         ("drip", None) => drip(&query),
-        ("status", Some(code)) => {
-            match code.parse::<u16>().ok().filter(|c| (200..=599).contains(c)) {
-                Some(code) => status(code),
-                None => bad_request("status must be in 200..=599"),
-            }
-        }
+        ("status", Some(code)) => match code.parse::<u16>().ok().filter(|c| (200..=599).contains(c)) {
+            Some(code) => status(code),
+            None => bad_request("status must be in 200..=599"),
+        },
         ("redirect", Some(n)) => match n.parse::<u32>() {
             Ok(0) => text(StatusCode::OK, "end of redirect chain\n"),
             Ok(n) => redirect(StatusCode::FOUND, &format!("/redirect/{}", n - 1)),
@@ -78,24 +73,15 @@ pub(crate) async fn handle(
                 raw.write_all(EARLY_HINTS).await?;
                 tokio::time::sleep(EARLY_HINTS_GAP).await;
             }
-            let mut resp = text(
-                StatusCode::OK,
-                "early hints sent before this response (HTTP/1.1 only)\n",
-            );
-            resp.headers_mut().insert(
-                header::LINK,
-                HeaderValue::from_static("</style.css>; rel=preload"),
-            );
+            let mut resp = text(StatusCode::OK, "early hints sent before this response (HTTP/1.1 only)\n");
+            resp.headers_mut().insert(header::LINK, HeaderValue::from_static("</style.css>; rel=preload"));
             resp
         }
         ("reset", None) => reset(),
         ("headers", None) => {
             let mut out = String::new();
             for (name, value) in req.headers() {
-                out.push_str(&format!(
-                    "{name}: {}\n",
-                    String::from_utf8_lossy(value.as_bytes())
-                ));
+                out.push_str(&format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes())));
             }
             text(StatusCode::OK, out)
         }
@@ -107,15 +93,8 @@ pub(crate) async fn handle(
 /// A `text/plain` response with a fixed body.
 fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<RespBody> {
     let body: Bytes = body.into();
-    let mut resp = sized(
-        status,
-        body.len() as u64,
-        Full::new(body).map_err(|e| match e {}).boxed(),
-    );
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    let mut resp = sized(status, body.len() as u64, Full::new(body).map_err(|e| match e {}).boxed());
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     resp
 }
 
@@ -123,8 +102,7 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<RespBody> {
 fn sized(status: StatusCode, len: u64, body: RespBody) -> Response<RespBody> {
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     resp
 }
 
@@ -158,9 +136,7 @@ fn redirect(status: StatusCode, location: &str) -> Response<RespBody> {
 
 /// Decoded value of a query parameter.
 fn param(query: &str, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+    url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 /// `/redirect-to?url=X&status=S`.
@@ -204,11 +180,7 @@ fn drip(query: &str) -> Response<RespBody> {
             while len > 0 {
                 let piece = len.min(FILLER.len() as u64);
                 len -= piece;
-                if tx
-                    .send(Ok(Bytes::from_static(&FILLER[..piece as usize])))
-                    .await
-                    .is_err()
-                {
+                if tx.send(Ok(Bytes::from_static(&FILLER[..piece as usize]))).await.is_err() {
                     return; // client went away
                 }
             }
@@ -227,15 +199,7 @@ fn reset() -> Response<RespBody> {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let _ = tx.send(Err("deliberate reset".into())).await;
     });
-    sized(
-        StatusCode::OK,
-        100_000,
-        ChanBody {
-            rx,
-            remaining: 100_000,
-        }
-        .boxed(),
-    )
+    sized(StatusCode::OK, 100_000, ChanBody { rx, remaining: 100_000 }.boxed())
 }
 
 /// A body of `remaining` filler bytes, produced on demand.
@@ -247,18 +211,13 @@ impl Body for RepeatBody {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         if self.remaining == 0 {
             return Poll::Ready(None);
         }
         let n = self.remaining.min(FILLER.len() as u64);
         self.remaining -= n;
-        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
-            &FILLER[..n as usize],
-        )))))
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&FILLER[..n as usize])))))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -280,10 +239,7 @@ impl Body for ChanBody {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         Poll::Ready(match ready!(self.rx.poll_recv(cx)) {
             Some(Ok(data)) => {
                 self.remaining = self.remaining.saturating_sub(data.len() as u64);

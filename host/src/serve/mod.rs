@@ -63,12 +63,7 @@ pub struct ServeOptions {
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        ServeOptions {
-            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            http_port: 0,
-            https_port: 0,
-            cert_dir: None,
-        }
+        ServeOptions { bind: IpAddr::V4(Ipv4Addr::LOCALHOST), http_port: 0, https_port: 0, cert_dir: None }
     }
 }
 
@@ -116,51 +111,24 @@ pub async fn start(opts: ServeOptions) -> Result<ServeHandle> {
         e
     };
     let tls = cert::server_config(&cert).map_err(cleanup)?;
-    let http = bind(opts.bind, opts.http_port, "HTTP")
-        .await
-        .map_err(cleanup)?;
-    let https = bind(opts.bind, opts.https_port, "HTTPS")
-        .await
-        .map_err(cleanup)?;
-    let http_addr = http
-        .local_addr()
-        .context("reading the HTTP listener address")
-        .map_err(cleanup)?;
-    let https_addr = https
-        .local_addr()
-        .context("reading the HTTPS listener address")
-        .map_err(cleanup)?;
+    let http = bind(opts.bind, opts.http_port, "HTTP").await.map_err(cleanup)?;
+    let https = bind(opts.bind, opts.https_port, "HTTPS").await.map_err(cleanup)?;
+    let http_addr = http.local_addr().context("reading the HTTP listener address").map_err(cleanup)?;
+    let https_addr = https.local_addr().context("reading the HTTPS listener address").map_err(cleanup)?;
 
     let (stop_tx, stop_rx) = watch::channel(());
     tokio::spawn(accept_loop(http, None, stop_rx.clone()));
-    tokio::spawn(accept_loop(
-        https,
-        Some(TlsAcceptor::from(Arc::new(tls))),
-        stop_rx,
-    ));
-    Ok(ServeHandle {
-        http_addr,
-        https_addr,
-        cert_path: cert.cert_path,
-        key_path: cert.key_path,
-        _stop: stop_tx,
-        temp_dir: cert.temp_dir,
-    })
+    tokio::spawn(accept_loop(https, Some(TlsAcceptor::from(Arc::new(tls))), stop_rx));
+    Ok(ServeHandle { http_addr, https_addr, cert_path: cert.cert_path, key_path: cert.key_path, _stop: stop_tx, temp_dir: cert.temp_dir })
 }
 
 async fn bind(ip: IpAddr, port: u16, what: &str) -> Result<TcpListener> {
     let addr = SocketAddr::new(ip, port);
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding the {what} listener to {addr}"))
+    TcpListener::bind(addr).await.with_context(|| format!("binding the {what} listener to {addr}"))
 }
 
 /// Accepts connections until the handle is dropped, then aborts the open ones.
-async fn accept_loop(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    mut stop: watch::Receiver<()>,
-) {
+async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, mut stop: watch::Receiver<()>) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -191,9 +159,7 @@ async fn serve_conn(tcp: TcpStream, tls: Option<TlsAcceptor>) {
     match tls {
         None => serve_io(tcp, Proto::Auto).await,
         Some(acceptor) => {
-            let Ok(Ok(stream)) =
-                tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
-            else {
+            let Ok(Ok(stream)) = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
                 return;
             };
             let proto = match stream.get_ref().1.alpn_protocol() {
@@ -233,14 +199,9 @@ mod tests {
 
     async fn get_h1(addr: SocketAddr, path: &str) -> (StatusCode, Bytes) {
         let tcp = TcpStream::connect(addr).await.unwrap();
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.unwrap();
         tokio::spawn(conn);
-        let req = Request::get(path)
-            .header("host", addr.to_string())
-            .body(Empty::<Bytes>::new())
-            .unwrap();
+        let req = Request::get(path).header("host", addr.to_string()).body(Empty::<Bytes>::new()).unwrap();
         let resp = sender.send_request(req).await.unwrap();
         let status = resp.status();
         (status, resp.into_body().collect().await.unwrap().to_bytes())
@@ -258,10 +219,7 @@ mod tests {
         let (status, body) = get_h1(server.http_addr, "/bytes/10").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body.len(), 10);
-        assert_eq!(
-            get_h1(server.http_addr, "/nope").await.0,
-            StatusCode::NOT_FOUND
-        );
+        assert_eq!(get_h1(server.http_addr, "/nope").await.0, StatusCode::NOT_FOUND);
         assert!(server.cert_path.exists() && server.key_path.exists());
     }
 
@@ -269,9 +227,7 @@ mod tests {
     async fn h2_over_tls() {
         let server = start(ServeOptions::default()).await.unwrap();
         let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from_pem_file(&server.cert_path).unwrap())
-            .unwrap();
+        roots.add(CertificateDer::from_pem_file(&server.cert_path).unwrap()).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -280,22 +236,14 @@ mod tests {
             .with_no_client_auth();
         config.alpn_protocols = vec![b"h2".to_vec()];
         let tcp = TcpStream::connect(server.https_addr).await.unwrap();
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-            .connect(ServerName::try_from("localhost").unwrap(), tcp)
-            .await
-            .unwrap();
+        let tls =
+            tokio_rustls::TlsConnector::from(Arc::new(config)).connect(ServerName::try_from("localhost").unwrap(), tcp).await.unwrap();
         assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-        let (mut sender, conn) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
-                .await
-                .unwrap();
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await.unwrap();
         tokio::spawn(conn);
         let uri = format!("https://localhost:{}/delay/50", server.https_addr.port());
         let started = Instant::now();
-        let resp = sender
-            .send_request(Request::get(uri).body(Empty::<Bytes>::new()).unwrap())
-            .await
-            .unwrap();
+        let resp = sender.send_request(Request::get(uri).body(Empty::<Bytes>::new()).unwrap()).await.unwrap();
         assert!(started.elapsed() >= Duration::from_millis(50));
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(resp.version(), hyper::Version::HTTP_2);
@@ -307,9 +255,7 @@ mod tests {
     async fn early_hints_before_final_response() {
         let server = start(ServeOptions::default()).await.unwrap();
         let mut tcp = TcpStream::connect(server.http_addr).await.unwrap();
-        tcp.write_all(b"GET /early-hints HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-            .await
-            .unwrap();
+        tcp.write_all(b"GET /early-hints HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
         let started = Instant::now();
         let (mut buf, mut seen_103, mut seen_200) = (Vec::new(), None, None);
         let mut chunk = [0u8; 4096];
@@ -329,14 +275,8 @@ mod tests {
         }
         let text = String::from_utf8_lossy(&buf);
         let (t103, t200) = (seen_103.expect("103 seen"), seen_200.expect("200 seen"));
-        assert!(
-            text.find("HTTP/1.1 103").unwrap() < text.find("HTTP/1.1 200").unwrap(),
-            "{text}"
-        );
+        assert!(text.find("HTTP/1.1 103").unwrap() < text.find("HTTP/1.1 200").unwrap(), "{text}");
         assert!(text.contains("link: </style.css>; rel=preload"), "{text}");
-        assert!(
-            t200 >= t103 + Duration::from_millis(5),
-            "103 at {t103:?}, 200 at {t200:?}"
-        );
+        assert!(t200 >= t103 + Duration::from_millis(5), "103 at {t103:?}, 200 at {t200:?}");
     }
 }

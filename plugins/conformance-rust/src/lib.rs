@@ -16,10 +16,26 @@ use httptrace::plugin::types::{EventKind, EventType as T};
 
 /// Every kind name, in WIT order (index = `EventType as usize`).
 const KINDS: [&str; 21] = [
-    "request-start", "get-conn", "dns-start", "dns-done", "connect-start", "connect-done",
-    "tls-handshake-start", "tls-handshake-done", "got-conn", "wrote-header-field", "wrote-headers",
-    "wait-100-continue", "got-100-continue", "got-1xx-response", "wrote-request",
-    "got-first-response-byte", "response-headers", "response-done", "put-idle-conn", "redirect",
+    "request-start",
+    "get-conn",
+    "dns-start",
+    "dns-done",
+    "connect-start",
+    "connect-done",
+    "tls-handshake-start",
+    "tls-handshake-done",
+    "got-conn",
+    "wrote-header-field",
+    "wrote-headers",
+    "wait-100-continue",
+    "got-100-continue",
+    "got-1xx-response",
+    "wrote-request",
+    "got-first-response-byte",
+    "response-headers",
+    "response-done",
+    "put-idle-conn",
+    "redirect",
     "request-done",
 ];
 
@@ -43,12 +59,27 @@ thread_local! {
 fn kind_name(kind: &EventKind) -> &'static str {
     use EventKind::*;
     let i = match kind {
-        RequestStart(_) => 0, GetConn(_) => 1, DnsStart(_) => 2, DnsDone(_) => 3,
-        ConnectStart(_) => 4, ConnectDone(_) => 5, TlsHandshakeStart(_) => 6,
-        TlsHandshakeDone(_) => 7, GotConn(_) => 8, WroteHeaderField(_) => 9, WroteHeaders => 10,
-        Wait100Continue => 11, Got100Continue => 12, Got1xxResponse(_) => 13, WroteRequest(_) => 14,
-        GotFirstResponseByte => 15, ResponseHeaders(_) => 16, ResponseDone(_) => 17,
-        PutIdleConn(_) => 18, Redirect(_) => 19, RequestDone(_) => 20,
+        RequestStart(_) => 0,
+        GetConn(_) => 1,
+        DnsStart(_) => 2,
+        DnsDone(_) => 3,
+        ConnectStart(_) => 4,
+        ConnectDone(_) => 5,
+        TlsHandshakeStart(_) => 6,
+        TlsHandshakeDone(_) => 7,
+        GotConn(_) => 8,
+        WroteHeaderField(_) => 9,
+        WroteHeaders => 10,
+        Wait100Continue => 11,
+        Got100Continue => 12,
+        Got1xxResponse(_) => 13,
+        WroteRequest(_) => 14,
+        GotFirstResponseByte => 15,
+        ResponseHeaders(_) => 16,
+        ResponseDone(_) => 17,
+        PutIdleConn(_) => 18,
+        Redirect(_) => 19,
+        RequestDone(_) => 20,
     };
     KINDS[i]
 }
@@ -57,10 +88,27 @@ fn kind_name(kind: &EventKind) -> &'static str {
 fn all_types() -> Vec<EventType> {
     use T::*;
     vec![
-        RequestStart, GetConn, DnsStart, DnsDone, ConnectStart, ConnectDone, TlsHandshakeStart,
-        TlsHandshakeDone, GotConn, WroteHeaderField, WroteHeaders, Wait100Continue, Got100Continue,
-        Got1xxResponse, WroteRequest, GotFirstResponseByte, ResponseHeaders, ResponseDone,
-        PutIdleConn, Redirect, RequestDone,
+        RequestStart,
+        GetConn,
+        DnsStart,
+        DnsDone,
+        ConnectStart,
+        ConnectDone,
+        TlsHandshakeStart,
+        TlsHandshakeDone,
+        GotConn,
+        WroteHeaderField,
+        WroteHeaders,
+        Wait100Continue,
+        Got100Continue,
+        Got1xxResponse,
+        WroteRequest,
+        GotFirstResponseByte,
+        ResponseHeaders,
+        ResponseDone,
+        PutIdleConn,
+        Redirect,
+        RequestDone,
     ]
 }
 
@@ -71,12 +119,7 @@ impl Guest for Conformance {
         let mut st = State { label: "-".into(), drop: 9, ..State::default() };
         for (key, value) in config {
             match key.as_str() {
-                "drop" => {
-                    st.drop = KINDS
-                        .iter()
-                        .position(|k| *k == value)
-                        .ok_or_else(|| format!("unknown event kind '{value}'"))?
-                }
+                "drop" => st.drop = KINDS.iter().position(|k| *k == value).ok_or_else(|| format!("unknown event kind '{value}'"))?,
                 "label" => st.label = value,
                 "mode" if value == "conformance" => {}
                 "mode" => return Err(format!("unknown mode '{value}'")),

@@ -90,9 +90,7 @@ impl Criteria {
     /// Parses and checks the configuration; errors name the key and the value.
     pub fn from_config(config: &Config) -> Result<Criteria, String> {
         config.unknown_keys(KEYS)?;
-        let list = |key: &'static str| {
-            config.all(key).flat_map(|v| v.split(',')).map(str::trim).filter(|v| !v.is_empty())
-        };
+        let list = |key: &'static str| config.all(key).flat_map(|v| v.split(',')).map(str::trim).filter(|v| !v.is_empty());
         let kinds = if config.contains("kind") {
             Interest::from_names(list("kind")).map_err(|e| format!("config `kind`: {e}"))?
         } else {
@@ -100,9 +98,8 @@ impl Criteria {
         };
         let statuses = list("status")
             .map(|s| {
-                StatusSpec::parse(s).ok_or_else(|| {
-                    format!("config `status`: invalid value `{s}`: expected a code such as 404 or a class such as 4xx")
-                })
+                StatusSpec::parse(s)
+                    .ok_or_else(|| format!("config `status`: invalid value `{s}`: expected a code such as 404 or a class such as 4xx"))
             })
             .collect::<Result<_, _>>()?;
         let ms = |key: &str| config.duration(key).map(|d| d.map(|ns| ns as f64 / 1e6));
@@ -135,13 +132,11 @@ impl Criteria {
 
     /// Whether a request passes every request criterion (each key: any of its values).
     pub fn matches(&self, r: &RequestFacts) -> bool {
-        let any_url = |pats: &[String], f: &dyn Fn(&str, &str) -> bool| {
-            pats.is_empty() || r.urls.iter().any(|u| pats.iter().any(|p| f(p, u)))
-        };
+        let any_url =
+            |pats: &[String], f: &dyn Fn(&str, &str) -> bool| pats.is_empty() || r.urls.iter().any(|u| pats.iter().any(|p| f(p, u)));
         let host_ok = any_url(&self.hosts, &|p, u| url_host(u).is_some_and(|h| glob(p, &h.to_ascii_lowercase())));
         let url_ok = any_url(&self.urls, &|p, u| glob(p, u));
-        let status_ok =
-            self.statuses.is_empty() || r.status.is_some_and(|s| self.statuses.iter().any(|spec| spec.matches(s)));
+        let status_ok = self.statuses.is_empty() || r.status.is_some_and(|s| self.statuses.iter().any(|spec| spec.matches(s)));
         let needs_done = self.failed.is_some() || self.min_total_ms.is_some() || !self.min_phase_ms.is_empty();
         let done_ok = match (&r.done, needs_done) {
             (_, false) => true,

@@ -53,7 +53,11 @@ impl Plugin for Filter {
             .map(|ev| {
                 let kind_ok = self.criteria.kinds.contains(ev.kind.event_type());
                 let request_ok = !judge || self.requests.get(&ev.request).is_some_and(|r| self.criteria.matches(r));
-                if kind_ok && request_ok { Verdict::Keep } else { Verdict::Drop }
+                if kind_ok && request_ok {
+                    Verdict::Keep
+                } else {
+                    Verdict::Drop
+                }
             })
             .collect();
         // Requests that ended in this batch are decided for good.

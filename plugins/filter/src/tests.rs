@@ -1,4 +1,4 @@
-use httptrace_guest::{Marks, RequestDone, RequestStart, ResponseHeaders, Timings, TraceError, Phase};
+use httptrace_guest::{Marks, Phase, RequestDone, RequestStart, ResponseHeaders, Timings, TraceError};
 
 use super::criteria::{glob, url_host};
 use super::*;
@@ -13,11 +13,24 @@ fn ev(request: u64, kind: EventKind) -> Event {
 
 /// The events of one request: start, headers (if a status), done.
 fn request(id: u64, url: &str, status: Option<u16>, total_ms: f64, failed: bool) -> Vec<Event> {
-    let timings = Timings { blocked: 0.0, dns: 5.0, connect: -1.0, ssl: -1.0, send: 1.0, wait: total_ms - 6.0, receive: 0.0, total: total_ms };
-    let marks = Marks { namelookup: 0.0, connect: 0.0, appconnect: 0.0, pretransfer: 0.0, posttransfer: 0.0, starttransfer: 0.0, total: total_ms / 1e3, redirect: 0.0 };
+    let timings =
+        Timings { blocked: 0.0, dns: 5.0, connect: -1.0, ssl: -1.0, send: 1.0, wait: total_ms - 6.0, receive: 0.0, total: total_ms };
+    let marks = Marks {
+        namelookup: 0.0,
+        connect: 0.0,
+        appconnect: 0.0,
+        pretransfer: 0.0,
+        posttransfer: 0.0,
+        starttransfer: 0.0,
+        total: total_ms / 1e3,
+        redirect: 0.0,
+    };
     let mut evs = vec![ev(id, EventKind::RequestStart(RequestStart { method: "GET".into(), url: url.into(), wall_unix_ns: 0 }))];
     if let Some(status) = status {
-        evs.push(ev(id, EventKind::ResponseHeaders(ResponseHeaders { status, version: "HTTP/1.1".into(), headers: vec![], header_bytes: 0 })));
+        evs.push(ev(
+            id,
+            EventKind::ResponseHeaders(ResponseHeaders { status, version: "HTTP/1.1".into(), headers: vec![], header_bytes: 0 }),
+        ));
     }
     let error = failed.then(|| TraceError { phase: Phase::Connect, kind: "refused".into(), during: None, message: "refused".into() });
     evs.push(ev(id, EventKind::RequestDone(RequestDone { url: url.into(), status, error, timings, marks, hops: vec![] })));

@@ -78,7 +78,16 @@ struct Stats {
 }
 
 fn phase_values(t: &Timings) -> [f64; 8] {
-    [t.blocked, t.dns, if t.connect >= 0.0 && t.ssl >= 0.0 { t.connect - t.ssl } else { t.connect }, t.ssl, t.send, t.wait, t.receive, t.total]
+    [
+        t.blocked,
+        t.dns,
+        if t.connect >= 0.0 && t.ssl >= 0.0 { t.connect - t.ssl } else { t.connect },
+        t.ssl,
+        t.send,
+        t.wait,
+        t.receive,
+        t.total,
+    ]
 }
 
 impl Plugin for Stats {
@@ -176,7 +185,11 @@ impl Stats {
 
     fn rps(&self) -> f64 {
         let s = self.elapsed_s();
-        if s > 0.0 { self.requests as f64 / s } else { 0.0 }
+        if s > 0.0 {
+            self.requests as f64 / s
+        } else {
+            0.0
+        }
     }
 
     fn render_text(&self, results: &[(&Threshold, f64, bool)]) -> String {
@@ -185,7 +198,11 @@ impl Stats {
         out.push_str(&format!("connections  {} opened, {} reused\n", self.opened, self.reused));
         let list = |m: &mut dyn Iterator<Item = String>| {
             let v: Vec<String> = m.collect();
-            if v.is_empty() { "none".to_string() } else { v.join(", ") }
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
         };
         out.push_str(&format!("status       {}\n", list(&mut self.status.iter().map(|(k, v)| format!("{k}: {v}")))));
         out.push_str(&format!("errors       {}\n\n", list(&mut self.errors.iter().map(|(k, v)| format!("{k}: {v}")))));

@@ -65,7 +65,8 @@ impl Threshold {
         };
         let name = &t[open + 1..close];
         let name = if name == "ssl" { "tls" } else { name };
-        let phase = PHASES.iter().position(|p| *p == name).ok_or_else(|| bad(format!("unknown phase `{name}` (use {})", PHASES.join(", "))))?;
+        let phase =
+            PHASES.iter().position(|p| *p == name).ok_or_else(|| bad(format!("unknown phase `{name}` (use {})", PHASES.join(", "))))?;
         let rest = &t[close + 1..];
         let (op, value) = if let Some(v) = rest.strip_prefix("<=") {
             (Op::Le, v)

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use httptrace_guest::{
-    fmt_ms, Event, EventKind, GotConn, HopSummary, Redirect, RequestDone, RequestStart, ResponseDone,
-    ResponseHeaders, TlsHandshakeDone, TraceError,
+    fmt_ms, Event, EventKind, GotConn, HopSummary, Redirect, RequestDone, RequestStart, ResponseDone, ResponseHeaders, TlsHandshakeDone,
+    TraceError,
 };
 
 use crate::paint::{Paint, BOLD, GRAY, GREEN, RED, YELLOW};
@@ -125,14 +125,7 @@ fn render_hop(
             (true, true) => format!("reused connection{id}, idle {}", fmt_ms(g.idle_ns as f64 / 1e6)),
             (true, false) => format!("reused connection{id}"),
         };
-        let _ = writeln!(
-            out,
-            "  {} {} from {} ({}, {how})",
-            p.on(GRAY, "Connected to"),
-            g.remote_addr,
-            g.local_addr,
-            g.protocol
-        );
+        let _ = writeln!(out, "  {} {} from {} ({}, {how})", p.on(GRAY, "Connected to"), g.remote_addr, g.local_addr, g.protocol);
     } else if let Some(addr) = hop.tcp_addr {
         let _ = writeln!(out, "  {} {addr}", p.on(GRAY, "Connected to"));
     }

@@ -121,10 +121,8 @@ mod tests {
 
     #[test]
     fn widens_columns_for_long_values() {
-        let cols = [
-            col("DNS Lookup", "0.042 ms", "namelookup", "0.042 ms"),
-            col("TCP Connection", "12345.6 ms", "connect", "12345.678 ms"),
-        ];
+        let cols =
+            [col("DNS Lookup", "0.042 ms", "namelookup", "0.042 ms"), col("TCP Connection", "12345.6 ms", "connect", "12345.678 ms")];
         let text = render(&cols, "  ", Paint(false));
         let bar = text.lines().nth(1).unwrap();
         assert!(bar.starts_with("  [") && bar.ends_with(']'), "{text}");

@@ -1,6 +1,4 @@
-use httptrace_guest::{
-    CertSummary, ConnectDone, DnsDone, Marks, Phase, Timings, WroteRequest,
-};
+use httptrace_guest::{CertSummary, ConnectDone, DnsDone, Marks, Phase, Timings, WroteRequest};
 
 use super::*;
 
@@ -17,7 +15,16 @@ fn timings() -> Timings {
 }
 
 fn marks() -> Marks {
-    Marks { namelookup: 0.011, connect: 0.021, appconnect: 0.051, pretransfer: 0.052, posttransfer: 0.054, starttransfer: 0.154, total: 0.2, redirect: 0.0 }
+    Marks {
+        namelookup: 0.011,
+        connect: 0.021,
+        appconnect: 0.051,
+        pretransfer: 0.052,
+        posttransfer: 0.054,
+        starttransfer: 0.154,
+        total: 0.2,
+        redirect: 0.0,
+    }
 }
 
 fn got_conn(reused: bool) -> EventKind {
@@ -167,11 +174,32 @@ fn certificate_days() {
 #[test]
 fn failed_connect_attempts_are_listed() {
     let url = "http://localhost:1/";
-    let err = TraceError { phase: Phase::Connect, kind: "refused".into(), during: None, message: "failed to connect to 127.0.0.1:1: refused".into() };
+    let err = TraceError {
+        phase: Phase::Connect,
+        kind: "refused".into(),
+        during: None,
+        message: "failed to connect to 127.0.0.1:1: refused".into(),
+    };
     let events = vec![
         ev(0, start(url)),
-        ev(0, EventKind::ConnectDone(ConnectDone { network: "tcp".into(), addr: "[::1]:1".into(), cancelled: false, error: Some(err.clone()) })),
-        ev(0, EventKind::ConnectDone(ConnectDone { network: "tcp".into(), addr: "127.0.0.1:1".into(), cancelled: true, error: Some(err.clone()) })),
+        ev(
+            0,
+            EventKind::ConnectDone(ConnectDone {
+                network: "tcp".into(),
+                addr: "[::1]:1".into(),
+                cancelled: false,
+                error: Some(err.clone()),
+            }),
+        ),
+        ev(
+            0,
+            EventKind::ConnectDone(ConnectDone {
+                network: "tcp".into(),
+                addr: "127.0.0.1:1".into(),
+                cancelled: true,
+                error: Some(err.clone()),
+            }),
+        ),
     ];
     let text = request(&events, &done(url, None, Some(err), vec![]), Paint(false));
     assert_eq!(

@@ -23,7 +23,11 @@ impl Plugin for Kinds {
     fn on_event(&mut self, ev: &Event) -> Verdict {
         let ty = ev.kind.event_type();
         self.seen[ty.index()] += 1;
-        if self.drop.contains(ty) { Verdict::Drop } else { Verdict::Keep }
+        if self.drop.contains(ty) {
+            Verdict::Drop
+        } else {
+            Verdict::Keep
+        }
     }
 
     fn finish(&mut self) -> Result<httptrace_guest::RunOutcome, String> {
