@@ -74,7 +74,9 @@ pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, sho
         let trace = trace.clone();
         hyper::ext::on_informational(&mut request, move |res| {
             let status = res.status().as_u16();
-            trace.emit(Some(conn_id), EventKind::Got1xxResponse { status, headers: header_list(res.headers(), redact) });
+            // Stamp first: copying the headers is not part of the measured moment.
+            let at = trace.now_ns();
+            trace.emit_at(at, hop, Some(conn_id), EventKind::Got1xxResponse { status, headers: header_list(res.headers(), redact) });
             if status == 100 {
                 trace.emit(Some(conn_id), EventKind::Got100Continue {});
                 if let Some(s) = &signal {
@@ -102,6 +104,7 @@ pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, sho
             fut.await
         }
     };
+    let headers_at = trace.now_ns();
     let response = match response {
         Ok(r) => r,
         Err(e) => {
@@ -128,7 +131,9 @@ pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, sho
     let header_bytes = head_size(version, response.status(), response.headers());
     let location = response.headers().get(http::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
     let close = response.headers().get(http::header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-    trace.emit(
+    trace.emit_at(
+        headers_at,
+        hop,
         Some(conn_id),
         EventKind::ResponseHeaders { status, version: version.to_string(), headers: header_list(response.headers(), redact), header_bytes },
     );
