@@ -135,7 +135,7 @@ impl Client {
                 Err(e) => return (None, hop_req.url, Some(e)),
             };
             let out = exchange(trace, &mut conn, &hop_req, opts.show_secrets).await;
-            self.shared.pool.put(trace, &target, conn, hop, out.reusable.clone()).await;
+            self.shared.pool.put(trace, &target, conn, hop, out.reusable);
             if let Some(e) = out.error {
                 return (out.status, hop_req.url, Some(e));
             }

@@ -133,17 +133,18 @@ impl Pool {
     /// Returns an HTTP/1.1 connection after its response was read, emitting put-idle-conn.
     /// `reusable` is false when the response said `connection: close` or was not fully read.
     /// The connection goes back at once; the next user waits for it to be ready.
-    pub async fn put(&self, trace: &Trace, target: &Target, mut conn: Conn, hop: u32, reusable: Result<(), String>) {
-        let Sender::H1(sender) = &mut conn.sender else { return };
+    pub fn put(&self, trace: &Trace, target: &Target, mut conn: Conn, hop: u32, reusable: Result<(), String>) {
+        let Sender::H1(sender) = &conn.sender else { return };
+        let closed = sender.is_closed();
         conn.tap.unbind_h1();
-        let outcome = match reusable {
-            Err(why) => Err(why),
-            Ok(()) if sender.is_closed() => Err("connection closed by the server".to_string()),
-            Ok(()) => Ok(()),
+        let error = match reusable {
+            Err(why) => Some(why),
+            Ok(()) if closed => Some("connection closed by the server".to_string()),
+            Ok(()) => None,
         };
-        let error = outcome.as_ref().err().cloned();
+        let keep = error.is_none();
         trace.emit_at(trace.now_ns(), hop, Some(conn.id), EventKind::PutIdleConn { error });
-        if outcome.is_ok() {
+        if keep {
             conn.idle_since = Some(Instant::now());
             self.entries.lock().unwrap().entry(target.clone()).or_default().idle.push(conn);
         }
