@@ -10,6 +10,7 @@ pub mod error;
 pub mod event;
 pub mod exit;
 pub mod flags;
+pub mod handoff;
 pub mod load;
 pub mod plugin;
 pub mod replay;

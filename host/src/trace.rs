@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::event::{Event, EventKind};
+use crate::handoff;
 
 /// Receives the events of each finished request, in order, in one batch.
 ///
@@ -20,39 +21,35 @@ pub trait Sink: Send + Sync + 'static {
     fn request_events(&self, events: Vec<Event>);
 }
 
-/// A sink that forwards batches into a tokio channel (bounded: a slow consumer applies
-/// backpressure to new requests, never drops events).
+/// A sink that hands batches to a consumer thread through a bounded [`handoff`] queue: a slow
+/// consumer applies backpressure to new requests, events are never dropped.
 #[derive(Clone)]
 pub struct ChannelSink {
-    tx: tokio::sync::mpsc::Sender<Vec<Event>>,
+    tx: handoff::Sender,
 }
 
 impl ChannelSink {
     /// A sink and the receiver of its batches; `capacity` is in requests.
-    pub fn new(capacity: usize) -> (ChannelSink, tokio::sync::mpsc::Receiver<Vec<Event>>) {
-        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+    pub fn new(capacity: usize) -> (ChannelSink, handoff::Receiver) {
+        let (tx, rx) = handoff::channel(capacity);
         (ChannelSink { tx }, rx)
     }
 }
 
 impl Sink for ChannelSink {
     fn request_events(&self, events: Vec<Event>) {
-        // Called from async code: block_in_place keeps other tasks running while we wait.
-        match self.tx.try_send(events) {
-            Ok(()) => {}
-            Err(tokio::sync::mpsc::error::TrySendError::Full(events)) => {
-                let tx = self.tx.clone();
-                let send = move || {
-                    let _ = tx.blocking_send(events);
-                };
-                if tokio::runtime::Handle::try_current().is_ok() {
-                    tokio::task::block_in_place(send);
-                } else {
-                    send();
-                }
+        self.tx.send(events, |wait| {
+            // On a multi-thread runtime, block_in_place lets the worker's other tasks move on
+            // while this one waits for room; elsewhere the thread simply waits (the consumer
+            // is a thread of its own, so it cannot deadlock).
+            let multi_thread =
+                tokio::runtime::Handle::try_current().is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+            if multi_thread {
+                tokio::task::block_in_place(wait);
+            } else {
+                wait();
             }
-            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {}
-        }
+        });
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::thread::JoinHandle;
 
-use tokio::sync::mpsc::Receiver;
+use crate::handoff::Receiver;
 
 use super::convert;
 use super::error::{PluginError, PluginId};
@@ -224,15 +224,11 @@ impl Chain {
 
     /// Receives batches until the sending side is gone (coalescing queued batches up to
     /// [`COALESCE_EVENTS`] events per call), then finishes.
-    pub fn run(mut self, mut rx: Receiver<Vec<Event>>) -> ChainReport {
-        while let Some(mut batch) = rx.blocking_recv() {
-            while batch.len() < COALESCE_EVENTS {
-                match rx.try_recv() {
-                    Ok(more) => batch.extend(more),
-                    Err(_) => break,
-                }
-            }
+    pub fn run(mut self, rx: Receiver) -> ChainReport {
+        let mut batch = Vec::new();
+        while rx.recv_into(&mut batch, COALESCE_EVENTS) {
             self.handle(&batch);
+            batch.clear();
             if self.report.aborted {
                 break;
             }
@@ -243,7 +239,7 @@ impl Chain {
     }
 
     /// [`Chain::run`] on a thread of its own.
-    pub fn spawn(self, rx: Receiver<Vec<Event>>) -> std::io::Result<ChainThread> {
+    pub fn spawn(self, rx: Receiver) -> std::io::Result<ChainThread> {
         let handle = std::thread::Builder::new().name("httptrace-plugins".into()).spawn(move || self.run(rx))?;
         Ok(ChainThread { handle })
     }
