@@ -307,29 +307,124 @@ impl EventKind {
     /// Position of this kind in [`KIND_NAMES`] (stable: used for interest masks).
     pub fn index(&self) -> usize {
         match self {
-            EventKind::RequestStart { .. } => 0,
-            EventKind::GetConn { .. } => 1,
-            EventKind::DnsStart { .. } => 2,
-            EventKind::DnsDone { .. } => 3,
-            EventKind::ConnectStart { .. } => 4,
-            EventKind::ConnectDone { .. } => 5,
-            EventKind::TlsHandshakeStart { .. } => 6,
-            EventKind::TlsHandshakeDone { .. } => 7,
-            EventKind::GotConn { .. } => 8,
-            EventKind::WroteHeaderField { .. } => 9,
-            EventKind::WroteHeaders {} => 10,
-            EventKind::Wait100Continue {} => 11,
-            EventKind::Got100Continue {} => 12,
-            EventKind::Got1xxResponse { .. } => 13,
-            EventKind::WroteRequest { .. } => 14,
-            EventKind::GotFirstResponseByte {} => 15,
-            EventKind::ResponseHeaders { .. } => 16,
-            EventKind::ResponseDone { .. } => 17,
-            EventKind::PutIdleConn { .. } => 18,
-            EventKind::Redirect { .. } => 19,
-            EventKind::RequestDone { .. } => 20,
+            EventKind::RequestStart { .. } => kind::REQUEST_START,
+            EventKind::GetConn { .. } => kind::GET_CONN,
+            EventKind::DnsStart { .. } => kind::DNS_START,
+            EventKind::DnsDone { .. } => kind::DNS_DONE,
+            EventKind::ConnectStart { .. } => kind::CONNECT_START,
+            EventKind::ConnectDone { .. } => kind::CONNECT_DONE,
+            EventKind::TlsHandshakeStart { .. } => kind::TLS_HANDSHAKE_START,
+            EventKind::TlsHandshakeDone { .. } => kind::TLS_HANDSHAKE_DONE,
+            EventKind::GotConn { .. } => kind::GOT_CONN,
+            EventKind::WroteHeaderField { .. } => kind::WROTE_HEADER_FIELD,
+            EventKind::WroteHeaders {} => kind::WROTE_HEADERS,
+            EventKind::Wait100Continue {} => kind::WAIT_100_CONTINUE,
+            EventKind::Got100Continue {} => kind::GOT_100_CONTINUE,
+            EventKind::Got1xxResponse { .. } => kind::GOT_1XX_RESPONSE,
+            EventKind::WroteRequest { .. } => kind::WROTE_REQUEST,
+            EventKind::GotFirstResponseByte {} => kind::GOT_FIRST_RESPONSE_BYTE,
+            EventKind::ResponseHeaders { .. } => kind::RESPONSE_HEADERS,
+            EventKind::ResponseDone { .. } => kind::RESPONSE_DONE,
+            EventKind::PutIdleConn { .. } => kind::PUT_IDLE_CONN,
+            EventKind::Redirect { .. } => kind::REDIRECT,
+            EventKind::RequestDone { .. } => kind::REQUEST_DONE,
         }
     }
+}
+
+/// A set of event kinds, by [`EventKind::index`]: a plugin's interest, or the kinds a
+/// [`Client`](crate::Client) records in full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindSet(u32);
+
+impl KindSet {
+    /// Every kind.
+    pub const ALL: KindSet = KindSet((1 << KIND_NAMES.len()) - 1);
+
+    /// The kinds the `request-done` summaries are computed from (their times, the hop's URL
+    /// and status): a client records these even when no one asked for them.
+    pub const SUMMARY: KindSet = KindSet(
+        1 << kind::REQUEST_START
+            | 1 << kind::GET_CONN
+            | 1 << kind::DNS_START
+            | 1 << kind::DNS_DONE
+            | 1 << kind::CONNECT_START
+            | 1 << kind::CONNECT_DONE
+            | 1 << kind::TLS_HANDSHAKE_START
+            | 1 << kind::TLS_HANDSHAKE_DONE
+            | 1 << kind::GOT_CONN
+            | 1 << kind::WROTE_REQUEST
+            | 1 << kind::GOT_FIRST_RESPONSE_BYTE
+            | 1 << kind::RESPONSE_HEADERS
+            | 1 << kind::RESPONSE_DONE
+            | 1 << kind::REQUEST_DONE,
+    );
+
+    /// Whether kind `index` is in the set.
+    pub fn contains(self, index: usize) -> bool {
+        index < 32 && self.0 & (1 << index) != 0
+    }
+
+    /// Adds kind `index`.
+    pub fn insert(&mut self, index: usize) {
+        self.0 |= 1 << index;
+    }
+
+    /// Kinds in either set.
+    pub fn union(self, other: KindSet) -> KindSet {
+        KindSet(self.0 | other.0)
+    }
+
+    /// The kind names in the set.
+    pub fn names(self) -> Vec<&'static str> {
+        KIND_NAMES.iter().enumerate().filter(|(i, _)| self.contains(*i)).map(|(_, n)| *n).collect()
+    }
+}
+
+/// [`EventKind::index`] of each kind, by name.
+pub mod kind {
+    /// `request-start`
+    pub const REQUEST_START: usize = 0;
+    /// `get-conn`
+    pub const GET_CONN: usize = 1;
+    /// `dns-start`
+    pub const DNS_START: usize = 2;
+    /// `dns-done`
+    pub const DNS_DONE: usize = 3;
+    /// `connect-start`
+    pub const CONNECT_START: usize = 4;
+    /// `connect-done`
+    pub const CONNECT_DONE: usize = 5;
+    /// `tls-handshake-start`
+    pub const TLS_HANDSHAKE_START: usize = 6;
+    /// `tls-handshake-done`
+    pub const TLS_HANDSHAKE_DONE: usize = 7;
+    /// `got-conn`
+    pub const GOT_CONN: usize = 8;
+    /// `wrote-header-field`
+    pub const WROTE_HEADER_FIELD: usize = 9;
+    /// `wrote-headers`
+    pub const WROTE_HEADERS: usize = 10;
+    /// `wait-100-continue`
+    pub const WAIT_100_CONTINUE: usize = 11;
+    /// `got-100-continue`
+    pub const GOT_100_CONTINUE: usize = 12;
+    /// `got-1xx-response`
+    pub const GOT_1XX_RESPONSE: usize = 13;
+    /// `wrote-request`
+    pub const WROTE_REQUEST: usize = 14;
+    /// `got-first-response-byte`
+    pub const GOT_FIRST_RESPONSE_BYTE: usize = 15;
+    /// `response-headers`
+    pub const RESPONSE_HEADERS: usize = 16;
+    /// `response-done`
+    pub const RESPONSE_DONE: usize = 17;
+    /// `put-idle-conn`
+    pub const PUT_IDLE_CONN: usize = 18;
+    /// `redirect`
+    pub const REDIRECT: usize = 19;
+    /// `request-done`
+    pub const REQUEST_DONE: usize = 20;
 }
 
 /// Every kind name, in [`EventKind::index`] order.

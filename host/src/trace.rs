@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::event::{Event, EventKind};
+use crate::event::{Event, EventKind, KindSet};
 use crate::handoff;
 
 /// Receives the events of each finished request, in order, in one batch.
@@ -95,6 +95,10 @@ pub struct Trace {
     wall_start_unix_ns: u64,
     hop: AtomicU32,
     enabled: bool,
+    /// Kinds recorded in full.
+    full: KindSet,
+    /// Kinds recorded at all: `full` and what the summaries need.
+    kept: KindSet,
     events: Mutex<Vec<Event>>,
 }
 
@@ -106,15 +110,21 @@ impl Trace {
 
     /// Starts a trace whose clock origin is `start` (open-loop load: the scheduled start).
     pub fn start_at(start: Instant) -> Arc<Trace> {
-        Self::new_at(start, true)
+        Self::new_at(start, true, KindSet::ALL)
+    }
+
+    /// Like [`start_at`](Trace::start_at), recording only the kinds in `full` in full (see
+    /// [`ClientOptions::record`](crate::ClientOptions::record)).
+    pub fn recording_at(start: Instant, full: KindSet) -> Arc<Trace> {
+        Self::new_at(start, true, full)
     }
 
     /// A trace that records nothing: the untraced baseline for measuring tracing's cost.
     pub fn disabled_at(start: Instant) -> Arc<Trace> {
-        Self::new_at(start, false)
+        Self::new_at(start, false, KindSet::default())
     }
 
-    fn new_at(start: Instant, enabled: bool) -> Arc<Trace> {
+    fn new_at(start: Instant, enabled: bool, full: KindSet) -> Arc<Trace> {
         let now = Instant::now();
         let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
         let behind = now.saturating_duration_since(start).as_nanos() as u64;
@@ -124,6 +134,8 @@ impl Trace {
             wall_start_unix_ns: wall.saturating_sub(behind),
             hop: AtomicU32::new(0),
             enabled,
+            full,
+            kept: full.union(KindSet::SUMMARY),
             events: Mutex::new(if enabled { Vec::with_capacity(32) } else { Vec::new() }),
         })
     }
@@ -131,6 +143,12 @@ impl Trace {
     /// Whether events are recorded.
     pub fn is_enabled(&self) -> bool {
         self.enabled
+    }
+
+    /// Whether events of kind `index` ([`EventKind::index`]) are recorded in full: check before
+    /// building costly fields (header lists, certificates) or events no one will read.
+    pub fn records(&self, index: usize) -> bool {
+        self.enabled && self.full.contains(index)
     }
 
     /// The request id.
@@ -175,7 +193,7 @@ impl Trace {
 
     /// Records an event with an explicit time and hop (for taps that stamped it earlier).
     pub fn emit_at(&self, at_ns: u64, hop: u32, conn: Option<u64>, kind: EventKind) {
-        if !self.enabled {
+        if !self.enabled || !self.kept.contains(kind.index()) {
             return;
         }
         let ev = Event { request: self.id, hop, conn, at_ns, kind };

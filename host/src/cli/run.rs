@@ -11,6 +11,7 @@ use super::plugins;
 use super::progress::Progress;
 use super::request::{client_options, request_specs, UsageError};
 use httptrace::error::one_line;
+use httptrace::event::KindSet;
 use httptrace::load::{Counters, LoadPlan};
 use httptrace::plugin::{Chain, ChainThread};
 use httptrace::trace::{ChannelSink, Sink};
@@ -24,6 +25,8 @@ struct RunningChain {
     sink: Option<ChannelSink>,
     thread: ChainThread,
     aborted_early: bool,
+    /// The kinds some plugin asked for: all the engine needs to record in full.
+    wanted: KindSet,
 }
 
 /// Loads, checks and initialises every plugin before anything else happens, then starts the
@@ -37,12 +40,13 @@ fn start_chain(a: &PluginArgs, matches: &ArgMatches) -> Result<RunningChain, i32
         exit::USAGE
     })?;
     let aborted_early = !chain.failures().is_empty() && a.on_plugin_error == "abort";
+    let wanted = chain.plugins().iter().fold(KindSet::default(), |acc, (_, interest)| acc.union(*interest));
     let (sink, rx) = ChannelSink::new(SINK_CAPACITY);
     let thread = chain.spawn(rx).map_err(|e| {
         eprintln!("httptrace: cannot start the plugin thread: {e}");
         exit::USAGE
     })?;
-    Ok(RunningChain { sink: Some(sink), thread, aborted_early })
+    Ok(RunningChain { sink: Some(sink), thread, aborted_early, wanted })
 }
 
 /// Joins the chain and picks the exit code, most important first: a plugin failed (90); the
@@ -71,7 +75,7 @@ fn finish_chain(chain: RunningChain, request_code: Option<i32>) -> i32 {
 /// returns the exit code. Usage and plugin load/config errors (2) come before any request.
 pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
     let setup = || -> Result<_, UsageError> { Ok((client_options(a)?, request_specs(a)?)) };
-    let (opts, specs) = match setup() {
+    let (mut opts, specs) = match setup() {
         Ok(v) => v,
         Err(e) => return usage_exit(e),
     };
@@ -82,6 +86,7 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
     if chain.aborted_early {
         return finish_chain(chain, None);
     }
+    opts.record = chain.wanted;
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,

@@ -12,7 +12,7 @@ use super::exchange::{exchange, HopRequest};
 use super::pool::timeout_error;
 use super::{ClientOptions, Shared, Target};
 use crate::error::Error;
-use crate::event::{EventKind, HopSummary, Phase, TraceError};
+use crate::event::{kind, EventKind, HopSummary, Phase, TraceError};
 use crate::summary::{request_marks, sum_timings, HopMarks};
 use crate::trace::{Sink, Trace};
 
@@ -90,7 +90,7 @@ impl Client {
     /// load), follows redirects if asked, and hands every event to the sink. Never panics on
     /// network trouble: failures come back in [`Outcome::error`] and in `request-done`.
     pub async fn execute_at(&self, spec: &RequestSpec, start: Instant) -> Outcome {
-        let trace = if self.shared.opts.tracing { Trace::start_at(start) } else { Trace::disabled_at(start) };
+        let trace = if self.shared.opts.tracing { Trace::recording_at(start, self.shared.opts.record) } else { Trace::disabled_at(start) };
         let run = self.run_hops(&trace, spec);
         let result = match self.shared.opts.max_time {
             Some(limit) => {
@@ -166,10 +166,12 @@ impl Client {
             if next.host_str() != hop_req.url.host_str() || next.port_or_known_default() != hop_req.url.port_or_known_default() {
                 hop_req.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("authorization") && !n.eq_ignore_ascii_case("cookie"));
             }
-            trace.emit(
-                None,
-                EventKind::Redirect { from: hop_req.url.to_string(), to: next.to_string(), status, method: hop_req.method.to_string() },
-            );
+            if trace.records(kind::REDIRECT) {
+                trace.emit(
+                    None,
+                    EventKind::Redirect { from: hop_req.url.to_string(), to: next.to_string(), status, method: hop_req.method.to_string() },
+                );
+            }
             hop_req.url = next;
             trace.next_hop();
         }

@@ -15,7 +15,7 @@ use super::dial::{Conn, Sender};
 use super::pool::phase_in_progress;
 use super::wire::Binding;
 use super::SECRET_HEADERS;
-use crate::event::{EventKind, Header, Phase, TraceError};
+use crate::event::{kind, EventKind, Header, Phase, TraceError};
 use crate::trace::Trace;
 
 /// What to send on one hop.
@@ -76,7 +76,8 @@ pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, sho
             let status = res.status().as_u16();
             // Stamp first: copying the headers is not part of the measured moment.
             let at = trace.now_ns();
-            trace.emit_at(at, hop, Some(conn_id), EventKind::Got1xxResponse { status, headers: header_list(res.headers(), redact) });
+            let headers = if trace.records(kind::GOT_1XX_RESPONSE) { header_list(res.headers(), redact) } else { Vec::new() };
+            trace.emit_at(at, hop, Some(conn_id), EventKind::Got1xxResponse { status, headers });
             if status == 100 {
                 trace.emit(Some(conn_id), EventKind::Got100Continue {});
                 if let Some(s) = &signal {
@@ -91,7 +92,7 @@ pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, sho
         hop,
         body_len: req.body.len() as u64,
         expect_continue,
-        h2_fields: if h2 { h2_fields(&request, redact) } else { Vec::new() },
+        h2_fields: if h2 && trace.records(kind::WROTE_HEADER_FIELD) { h2_fields(&request, redact) } else { Vec::new() },
         redact,
     };
     let response = match &mut conn.sender {
@@ -135,7 +136,12 @@ pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, sho
         headers_at,
         hop,
         Some(conn_id),
-        EventKind::ResponseHeaders { status, version: version.to_string(), headers: header_list(response.headers(), redact), header_bytes },
+        EventKind::ResponseHeaders {
+            status,
+            version: version.to_string(),
+            headers: if trace.records(kind::RESPONSE_HEADERS) { header_list(response.headers(), redact) } else { Vec::new() },
+            header_bytes,
+        },
     );
 
     let mut body = response.into_body();

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::event::{Phase, TraceError};
+use crate::event::{KindSet, Phase, TraceError};
 use crate::trace::Sink;
 
 pub use client::{Client, Outcome, RequestSpec};
@@ -67,6 +67,12 @@ pub struct ClientOptions {
     /// Record events (default). Off, requests run the same code but record nothing and the
     /// sink gets nothing: the untraced baseline for benchmarks; failures then lack phase detail.
     pub tracing: bool,
+    /// The kinds recorded in full (default: all). Kinds outside the set are not built at all,
+    /// except those the `request-done` summaries need ([`KindSet::SUMMARY`]), which are kept
+    /// for their times, URL and status but without their header lists or certificates. Set
+    /// it to the kinds the consumers want (the CLI passes its plugins' interests) to spare the
+    /// engine work no one reads.
+    pub record: KindSet,
 }
 
 impl Default for ClientOptions {
@@ -82,6 +88,7 @@ impl Default for ClientOptions {
             max_redirects: 50,
             show_secrets: false,
             tracing: true,
+            record: KindSet::ALL,
         }
     }
 }

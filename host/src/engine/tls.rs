@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use crate::event::{CertSummary, EventKind, Phase, TraceError};
+use crate::event::{kind, CertSummary, EventKind, Phase, TraceError};
 use crate::trace::Trace;
 
 /// TLS settings shared by all connections of a client.
@@ -94,7 +94,8 @@ impl TlsSettings {
         let result = TlsConnector::from(Arc::new(config)).connect(server_name, tcp).await;
         let done_at = trace.now_ns();
         // Work after the timestamp: certificate parsing stays outside the measured phase.
-        let certs = seen.lock().unwrap().iter().map(|c| summarize(c)).collect();
+        let certs =
+            if trace.records(kind::TLS_HANDSHAKE_DONE) { seen.lock().unwrap().iter().map(|c| summarize(c)).collect() } else { Vec::new() };
         let (ev, out) = match result {
             Ok(stream) => {
                 let (_, c) = stream.get_ref();

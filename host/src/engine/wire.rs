@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::event::EventKind;
+use crate::event::{kind, EventKind};
 use crate::trace::Trace;
 
 /// The request a connection is currently carrying (HTTP/1.1) or about to open a stream for (h2).
@@ -152,8 +152,9 @@ impl H1State {
             };
             self.line.extend_from_slice(&bytes[..nl]);
             bytes = &bytes[nl + 1..];
-            let line = std::mem::take(&mut self.line);
-            let line = line.strip_suffix(b"\r").unwrap_or(&line);
+            // The line buffer is reused from line to line (no allocation per header).
+            let buf = std::mem::take(&mut self.line);
+            let line = buf.strip_suffix(b"\r").unwrap_or(&buf);
             if !self.request_line_done {
                 self.request_line_done = true;
             } else if line.is_empty() {
@@ -166,13 +167,15 @@ impl H1State {
                     self.done = true;
                     emit(EventKind::WroteRequest { body_bytes: 0, error: None });
                 }
-            } else {
+            } else if b.trace.records(kind::WROTE_HEADER_FIELD) {
                 let text = String::from_utf8_lossy(line);
                 let (name, value) = text.split_once(':').unwrap_or((&text, ""));
                 let value =
                     if b.redact.iter().any(|r| name.eq_ignore_ascii_case(r)) { "[redacted]".to_string() } else { value.trim().to_string() };
                 emit(EventKind::WroteHeaderField { name: name.to_string(), value });
             }
+            self.line = buf;
+            self.line.clear();
         }
     }
 }

@@ -14,34 +14,8 @@ use super::output::Output;
 use super::runtime::deadline_ticks;
 use super::{Limits, Verbosity};
 
-/// A set of event kinds, by [`crate::event::EventKind::index`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Interest(u32);
-
-impl Interest {
-    /// Every kind.
-    pub const ALL: Interest = Interest((1 << crate::event::KIND_NAMES.len()) - 1);
-
-    /// Whether kind `index` is in the set.
-    pub fn contains(self, index: usize) -> bool {
-        self.0 & (1 << index) != 0
-    }
-
-    /// Adds kind `index`.
-    pub fn insert(&mut self, index: usize) {
-        self.0 |= 1 << index;
-    }
-
-    /// Kinds in either set.
-    pub fn union(self, other: Interest) -> Interest {
-        Interest(self.0 | other.0)
-    }
-
-    /// The kind names in the set.
-    pub fn names(self) -> Vec<&'static str> {
-        crate::event::KIND_NAMES.iter().enumerate().filter(|(i, _)| self.contains(*i)).map(|(_, n)| *n).collect()
-    }
-}
+/// The kinds a plugin asked for: a [`KindSet`](crate::event::KindSet).
+pub type Interest = crate::event::KindSet;
 
 /// Settings each instance is created with.
 #[derive(Clone)]
