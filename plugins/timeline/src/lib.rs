@@ -55,14 +55,30 @@ impl Plugin for Timeline {
     }
 
     fn on_events(&mut self, evs: &[Event]) -> Vec<Verdict> {
+        // The host hands over whole requests, so a request is rendered from references into
+        // this batch, without copying its events; only a request whose events began in an
+        // earlier batch (a host that splits requests) goes through the `pending` buffer.
+        let paint = paint::Paint(color());
         let mut out = String::new();
+        let mut open: Vec<(u64, Vec<&Event>)> = Vec::new();
         for ev in evs {
+            let slot = match open.iter().position(|(r, _)| *r == ev.request) {
+                Some(i) => i,
+                None => {
+                    open.push((ev.request, Vec::new()));
+                    open.len() - 1
+                }
+            };
             if let EventKind::RequestDone(done) = &ev.kind {
-                let events = self.pending.remove(&ev.request).unwrap_or_default();
-                out.push_str(&render::request(&events, done, paint::Paint(color())));
+                let (_, refs) = open.swap_remove(slot);
+                let earlier = self.pending.remove(&ev.request).unwrap_or_default();
+                out.push_str(&render::request(earlier.iter().chain(refs), done, paint));
             } else {
-                self.pending.entry(ev.request).or_default().push(ev.clone());
+                open[slot].1.push(ev);
             }
+        }
+        for (request, refs) in open {
+            self.pending.entry(request).or_default().extend(refs.into_iter().cloned());
         }
         if !out.is_empty() {
             emit(&out);

@@ -74,7 +74,7 @@ impl<'a> Hop<'a> {
 }
 
 /// The whole request: every hop, then a total line if it was redirected.
-pub fn request(events: &[Event], done: &RequestDone, p: Paint) -> String {
+pub fn request<'a>(events: impl IntoIterator<Item = &'a Event>, done: &RequestDone, p: Paint) -> String {
     let mut hops: BTreeMap<u32, Hop> = BTreeMap::new();
     for ev in events {
         hops.entry(ev.hop).or_default().observe(ev);
