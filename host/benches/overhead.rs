@@ -2,7 +2,8 @@
 //! on shared machines are noise):
 //!
 //! - R1: a keep-alive loop of GETs on loopback with tracing on and the `stats` plugin as the
-//!   only plugin ÷ the same engine with tracing off.
+//!   only plugin (recording what it asks for, as the CLI does) ÷ the same engine with tracing
+//!   off; also the engine's recording alone, into a sink that drops every batch.
 //! - R4: the amortised host→plugin cost per event (ns) of the default chain (`timeline`) and of
 //!   `stats`, feeding recorded requests through the chain.
 //!
@@ -12,6 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use httptrace::event::KindSet;
 use httptrace::plugin::{Chain, ChainOptions, Output, PluginSource, PluginSpec, Runtime, RuntimeOptions, COALESCE_EVENTS};
 use httptrace::trace::{ChannelSink, MemorySink, Sink};
 use httptrace::{Client, ClientOptions, Event, RequestSpec};
@@ -63,9 +65,13 @@ fn main() {
         let spec = RequestSpec::get(&format!("http://{}/", serve.http_addr)).unwrap();
         let off = Client::new(ClientOptions { tracing: false, ..ClientOptions::default() }, Arc::new(MemorySink::new())).unwrap();
         let (sink, rx) = ChannelSink::new(1024);
-        let thread = chain(&plugins, "stats").spawn(rx).unwrap();
-        let on = Client::new(ClientOptions::default(), Arc::new(sink) as Arc<dyn Sink>).unwrap();
-        let recording = Client::new(ClientOptions::default(), Arc::new(DropSink)).unwrap();
+        let stats = chain(&plugins, "stats");
+        // As the CLI does: the engine records in full only what the chain's plugins asked for.
+        let record = stats.plugins().iter().fold(KindSet::default(), |acc, (_, interest)| acc.union(*interest));
+        let thread = stats.spawn(rx).unwrap();
+        let traced = ClientOptions { record, ..ClientOptions::default() };
+        let on = Client::new(traced.clone(), Arc::new(sink) as Arc<dyn Sink>).unwrap();
+        let recording = Client::new(traced, Arc::new(DropSink)).unwrap();
         let (mut base, mut traced, mut recorded) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
             base.push(keep_alive_loop(&off, &spec, n).await.as_secs_f64());

@@ -240,7 +240,10 @@ impl Chain {
 
     /// [`Chain::run`] on a thread of its own.
     pub fn spawn(self, rx: Receiver) -> std::io::Result<ChainThread> {
-        let handle = std::thread::Builder::new().name("httptrace-plugins".into()).spawn(move || self.run(rx))?;
+        let handle = std::thread::Builder::new().name("httptrace-plugins".into()).spawn(move || {
+            yield_to_the_engine();
+            self.run(rx)
+        })?;
         Ok(ChainThread { handle })
     }
 
@@ -258,6 +261,18 @@ impl Chain {
             self.report.aborted = true;
         }
         self.report.failures.push(e);
+    }
+}
+
+/// Lowers the calling thread's scheduling priority (nice +10, Linux): plugin work is background
+/// work, so when the cores are contended the engine's threads, whose timestamps are the
+/// product, run first. The chain cannot starve: when its queue fills, the engine waits for it.
+fn yield_to_the_engine() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain syscalls on the calling thread's own id; no memory is passed.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
     }
 }
 
