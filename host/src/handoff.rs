@@ -9,8 +9,10 @@
 //! - a producer wakes it at once when the queue is half full, or when the consumer has gone to
 //!   sleep for good (no batch for [`IDLE_BEFORE_SLEEP`]): a lone request, or the first one of a
 //!   run, is handed over immediately;
-//! - the queue is bounded: when it is full the producer waits (backpressure), events are never
-//!   dropped; when the receiver is gone, sends are no-ops.
+//! - the queue is bounded: a client waits for room *before* it starts a request
+//!   ([`Sender::wait_for_room`], asynchronously, outside any measured phase); a send never
+//!   waits unless the queue holds twice its capacity (senders that did not wait first). Events
+//!   are never dropped; when the receiver is gone, sends are no-ops.
 //!
 //! So a request's events reach the chain at most [`PICKUP_INTERVAL`] after its `request-done`,
 //! always whole and in order; the timestamps were taken at the source long before.
@@ -42,6 +44,8 @@ struct Shared {
     state: Mutex<State>,
     consumer: Condvar,
     producers: Condvar,
+    /// Wakes [`Sender::wait_for_room`] after the consumer took batches out.
+    room: tokio::sync::Notify,
     capacity: usize,
 }
 
@@ -74,24 +78,45 @@ pub fn channel(capacity: usize) -> (Sender, Receiver) {
         }),
         consumer: Condvar::new(),
         producers: Condvar::new(),
+        room: tokio::sync::Notify::new(),
         capacity: capacity.max(1),
     });
     (Sender { shared: shared.clone() }, Receiver { shared })
 }
 
 impl Sender {
-    /// Queues one request's events. Returns at once unless the queue is full; then it waits
-    /// for room, running `wait` around the blocking part (e.g. `tokio::task::block_in_place`).
+    /// Whether the queue has room for another batch (or nobody reads it any more).
+    pub fn has_room(&self) -> bool {
+        let st = self.shared.lock();
+        st.queue.len() < self.shared.capacity || !st.receiver_alive
+    }
+
+    /// Waits, without blocking the thread, until the queue has room for another batch.
+    pub async fn wait_for_room(&self) {
+        loop {
+            // Created before the check, so a wake-up between the check and the await counts.
+            let notified = self.shared.room.notified();
+            if self.has_room() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Queues one request's events. Returns at once unless the queue holds twice its capacity
+    /// (callers that did not [`wait_for_room`](Sender::wait_for_room) first); then it waits,
+    /// running `wait` around the blocking part (e.g. `tokio::task::block_in_place`).
     pub fn send(&self, batch: Vec<Event>, wait: impl FnOnce(&mut dyn FnMut())) {
         let shared = &*self.shared;
+        let hard_limit = 2 * shared.capacity;
         let mut st = shared.lock();
-        if st.queue.len() >= shared.capacity && st.receiver_alive {
+        if st.queue.len() >= hard_limit && st.receiver_alive {
             drop(st);
             let mut slot = None;
             wait(&mut || {
                 let mut st = shared.lock();
                 st.producers_waiting += 1;
-                while st.queue.len() >= shared.capacity && st.receiver_alive {
+                while st.queue.len() >= hard_limit && st.receiver_alive {
                     st = shared.producers.wait(st).unwrap_or_else(|p| p.into_inner());
                 }
                 st.producers_waiting -= 1;
@@ -143,6 +168,7 @@ impl Receiver {
         let idle_since = Instant::now();
         loop {
             if let Some(first) = st.queue.pop_front() {
+                let was_full = st.queue.len() + 1 >= shared.capacity;
                 out.extend(first);
                 while out.len() < max_events {
                     match st.queue.pop_front() {
@@ -154,6 +180,9 @@ impl Receiver {
                 drop(st);
                 if wake_producers {
                     shared.producers.notify_all();
+                }
+                if was_full {
+                    shared.room.notify_waiters();
                 }
                 return true;
             }
@@ -178,6 +207,7 @@ impl Drop for Receiver {
         st.queue.clear();
         drop(st);
         self.shared.producers.notify_all();
+        self.shared.room.notify_waiters();
     }
 }
 
@@ -231,20 +261,42 @@ mod tests {
     }
 
     #[test]
-    fn a_full_queue_makes_the_producer_wait_and_a_dropped_receiver_releases_it() {
+    fn a_client_waits_for_room_before_sending_without_blocking_its_thread() {
         let (tx, rx) = channel(2);
         tx.send(batch(1), no_wait);
         tx.send(batch(2), no_wait);
+        assert!(!tx.has_room());
+        let consumer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            let mut out = Vec::new();
+            assert!(rx.recv_into(&mut out, 256));
+            (rx, out.len())
+        });
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(10), tx.wait_for_room()).await.expect("never woken after the consumer made room")
+        });
+        assert!(tx.has_room());
+        let (_rx, taken) = consumer.join().unwrap();
+        assert_eq!(taken, 2);
+    }
+
+    #[test]
+    fn past_twice_the_capacity_a_send_waits_and_a_dropped_receiver_releases_it() {
+        let (tx, rx) = channel(2);
+        for i in 1..=4 {
+            tx.send(batch(i), |_| panic!("send {i} waited below twice the capacity"));
+        }
         let waited = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = waited.clone();
         let producer = std::thread::spawn(move || {
-            tx.send(batch(3), |f| {
+            tx.send(batch(5), |f| {
                 flag.store(true, std::sync::atomic::Ordering::SeqCst);
                 f()
             })
         });
         std::thread::sleep(Duration::from_millis(50));
-        assert!(waited.load(std::sync::atomic::Ordering::SeqCst), "a full queue did not make the producer wait");
+        assert!(waited.load(std::sync::atomic::Ordering::SeqCst), "a send past twice the capacity did not wait");
         drop(rx);
         producer.join().unwrap();
     }

@@ -5,6 +5,8 @@
 //! so the measured path only pays for a clock read and a push into a vector; the sink (and any
 //! plugin behind it) runs after the request's last timestamp was taken.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -19,10 +21,17 @@ use crate::handoff;
 pub trait Sink: Send + Sync + 'static {
     /// One request's events, in the order they happened.
     fn request_events(&self, events: Vec<Event>);
+
+    /// Backpressure: `Some` future that resolves once the sink can take another request's
+    /// events. The client awaits it before a request starts, outside any measured phase.
+    /// `None` (the default) means ready now.
+    fn room(&self) -> Option<Pin<Box<dyn Future<Output = ()> + Send + '_>>> {
+        None
+    }
 }
 
 /// A sink that hands batches to a consumer thread through a bounded [`handoff`] queue: a slow
-/// consumer applies backpressure to new requests, events are never dropped.
+/// consumer holds back new requests ([`Sink::room`]), events are never dropped.
 #[derive(Clone)]
 pub struct ChannelSink {
     tx: handoff::Sender,
@@ -37,6 +46,14 @@ impl ChannelSink {
 }
 
 impl Sink for ChannelSink {
+    fn room(&self) -> Option<Pin<Box<dyn Future<Output = ()> + Send + '_>>> {
+        if self.tx.has_room() {
+            None
+        } else {
+            Some(Box::pin(self.tx.wait_for_room()))
+        }
+    }
+
     fn request_events(&self, events: Vec<Event>) {
         self.tx.send(events, |wait| {
             // On a multi-thread runtime, block_in_place lets the worker's other tasks move on
@@ -149,6 +166,11 @@ impl Trace {
     /// building costly fields (header lists, certificates) or events no one will read.
     pub fn records(&self, index: usize) -> bool {
         self.enabled && self.full.contains(index)
+    }
+
+    /// The kinds recorded in full (and handed to the sink).
+    pub fn full(&self) -> KindSet {
+        self.full
     }
 
     /// The request id.

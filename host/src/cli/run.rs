@@ -18,7 +18,7 @@ use httptrace::trace::{ChannelSink, Sink};
 use httptrace::{exit, Client, Outcome};
 
 /// Batches (requests) the sink may queue before the engine waits for the plugins.
-const SINK_CAPACITY: usize = 256;
+const SINK_CAPACITY: usize = 64;
 
 /// A started plugin chain: the sink to hand the engine, and the thread to join.
 struct RunningChain {

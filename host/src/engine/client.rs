@@ -12,7 +12,7 @@ use super::exchange::{exchange, HopRequest};
 use super::pool::timeout_error;
 use super::{ClientOptions, Shared, Target};
 use crate::error::Error;
-use crate::event::{kind, EventKind, HopSummary, Phase, TraceError};
+use crate::event::{kind, EventKind, HopSummary, KindSet, Phase, TraceError};
 use crate::summary::{request_marks, sum_timings, HopMarks};
 use crate::trace::{Sink, Trace};
 
@@ -83,13 +83,26 @@ impl Client {
 
     /// Makes the request now; see [`Client::execute_at`].
     pub async fn execute(&self, spec: &RequestSpec) -> Outcome {
-        self.execute_at(spec, Instant::now()).await
+        self.wait_for_sink().await;
+        self.run(spec, Instant::now()).await
     }
 
     /// Makes the request with its clock starting at `start` (the scheduled start, for open-loop
     /// load), follows redirects if asked, and hands every event to the sink. Never panics on
     /// network trouble: failures come back in [`Outcome::error`] and in `request-done`.
     pub async fn execute_at(&self, spec: &RequestSpec, start: Instant) -> Outcome {
+        self.wait_for_sink().await;
+        self.run(spec, start).await
+    }
+
+    /// Backpressure from a slow sink, before the request's clock starts.
+    async fn wait_for_sink(&self) {
+        if let Some(room) = self.shared.sink.room() {
+            room.await;
+        }
+    }
+
+    async fn run(&self, spec: &RequestSpec, start: Instant) -> Outcome {
         let trace = if self.shared.opts.tracing { Trace::recording_at(start, self.shared.opts.record) } else { Trace::disabled_at(start) };
         let run = self.run_hops(&trace, spec);
         let result = match self.shared.opts.max_time {
@@ -213,6 +226,13 @@ impl Client {
         }
         let timings = sum_timings(&hops.iter().map(|h| h.timings).collect::<Vec<_>>());
         let marks = request_marks(&final_marks);
+        // Events kept only for the summaries go no further; the batch waits in the plugins'
+        // queue, so it gives back the room it does not use.
+        let full = trace.full();
+        if full != KindSet::ALL {
+            events.retain(|e| full.contains(e.kind.index()));
+            events.shrink_to(events.len() + 1);
+        }
         events.push(crate::event::Event {
             request: trace.id(),
             hop: last_hop,
