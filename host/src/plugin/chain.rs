@@ -1,8 +1,8 @@
 //! The plugin chain: plugins in command-line order, each seeing the events the ones before it
 //! kept, only of the kinds it asked for. Runs on a thread of its own, fed per-request batches
-//! by the engine's [`ChannelSink`](crate::trace::ChannelSink), so plugin time never falls inside
-//! a measured phase and a slow plugin slows new requests (bounded channel) instead of losing
-//! events.
+//! by the engine's [`ChannelSink`](crate::trace::ChannelSink) through the [`handoff`](crate::handoff)
+//! queue, so plugin time never falls inside a measured phase and a slow plugin holds back new
+//! requests (bounded queue) instead of losing events.
 
 use std::thread::JoinHandle;
 
@@ -267,6 +267,8 @@ impl Chain {
 /// Lowers the calling thread's scheduling priority (nice +10, Linux): plugin work is background
 /// work, so when the cores are contended the engine's threads, whose timestamps are the
 /// product, run first. The chain cannot starve: when its queue fills, the engine waits for it.
+/// (`SCHED_IDLE` measured a little better on R1 but would let any other busy process on the
+/// machine stall the chain, and with it the run.)
 fn yield_to_the_engine() {
     #[cfg(target_os = "linux")]
     // SAFETY: plain syscalls on the calling thread's own id; no memory is passed.
