@@ -73,6 +73,7 @@ mod tests {
             "soak-check",
             "forge-lines",
             "sleep",
+            "keep",
         ] {
             assert!(GUESTS.contains(&name), "{name} not built");
         }
