@@ -159,15 +159,32 @@ impl Chain {
         &self.report.failures
     }
 
-    /// Runs one batch of events through the chain and flushes the output.
+    /// Runs one batch of events through the chain and flushes the output (copies the events
+    /// plugins asked for; [`handle_owned`](Chain::handle_owned) moves them instead).
     pub fn handle(&mut self, events: &[Event]) {
+        let wanted = self.wanted_by_any();
         self.report.events += events.len() as u64;
-        if self.report.aborted || events.is_empty() {
+        self.run_batch(events.iter().filter(|e| wanted.contains(e.kind.index())).cloned().map(convert::event).collect());
+    }
+
+    /// Runs one batch of events through the chain, moving their strings into the plugins'
+    /// form, and flushes the output.
+    pub fn handle_owned(&mut self, events: Vec<Event>) {
+        let wanted = self.wanted_by_any();
+        self.report.events += events.len() as u64;
+        self.run_batch(events.into_iter().filter(|e| wanted.contains(e.kind.index())).map(convert::event).collect());
+    }
+
+    /// The kinds some live plugin asked for: events of other kinds are never seen by anyone,
+    /// so they are not converted.
+    fn wanted_by_any(&self) -> Interest {
+        self.members.iter().filter(|m| m.instance.is_some()).fold(Interest::default(), |acc, m| acc.union(m.interest))
+    }
+
+    fn run_batch(&mut self, mut live: Vec<wit::Event>) {
+        if self.report.aborted {
             return;
         }
-        // Events no live plugin asked for are never seen by anyone: skip converting them.
-        let wanted_by_any = self.members.iter().filter(|m| m.instance.is_some()).fold(Interest::default(), |acc, m| acc.union(m.interest));
-        let mut live: Vec<wit::Event> = events.iter().filter(|e| wanted_by_any.contains(e.kind.index())).map(convert::event).collect();
         for i in 0..self.members.len() {
             if live.is_empty() || self.report.aborted {
                 break;
@@ -225,10 +242,12 @@ impl Chain {
     /// Receives batches until the sending side is gone (coalescing queued batches up to
     /// [`COALESCE_EVENTS`] events per call), then finishes.
     pub fn run(mut self, rx: Receiver) -> ChainReport {
-        let mut batch = Vec::new();
-        while rx.recv_into(&mut batch, COALESCE_EVENTS) {
-            self.handle(&batch);
-            batch.clear();
+        loop {
+            let mut batch = Vec::with_capacity(COALESCE_EVENTS);
+            if !rx.recv_into(&mut batch, COALESCE_EVENTS) {
+                break;
+            }
+            self.handle_owned(batch);
             if self.report.aborted {
                 break;
             }

@@ -5,100 +5,82 @@ use super::host::bindings::httptrace::plugin::types as wit;
 use crate::event::{CertSummary, Event, EventKind, Header, HopSummary, Phase, TraceError};
 use crate::summary::{Marks, Timings};
 
-/// One event in WIT form.
-pub(crate) fn event(e: &Event) -> wit::Event {
-    wit::Event { request: e.request, hop: e.hop, conn: e.conn, at_ns: e.at_ns, kind: kind(&e.kind) }
+/// One event in WIT form, its strings moved rather than copied.
+pub(crate) fn event(e: Event) -> wit::Event {
+    wit::Event { request: e.request, hop: e.hop, conn: e.conn, at_ns: e.at_ns, kind: kind(e.kind) }
 }
 
-fn kind(k: &EventKind) -> wit::EventKind {
+fn kind(k: EventKind) -> wit::EventKind {
     use wit::EventKind as W;
     match k {
-        EventKind::RequestStart { method, url, wall_unix_ns } => {
-            W::RequestStart(wit::RequestStart { method: method.clone(), url: url.clone(), wall_unix_ns: *wall_unix_ns })
+        EventKind::RequestStart { method, url, wall_unix_ns } => W::RequestStart(wit::RequestStart { method, url, wall_unix_ns }),
+        EventKind::GetConn { host_port } => W::GetConn(wit::GetConn { host_port }),
+        EventKind::DnsStart { host } => W::DnsStart(wit::DnsStart { host }),
+        EventKind::DnsDone { addrs, coalesced, error } => {
+            W::DnsDone(wit::DnsDone { addrs: addrs.iter().map(|a| a.to_string()).collect(), coalesced, error: error.map(trace_error) })
         }
-        EventKind::GetConn { host_port } => W::GetConn(wit::GetConn { host_port: host_port.clone() }),
-        EventKind::DnsStart { host } => W::DnsStart(wit::DnsStart { host: host.clone() }),
-        EventKind::DnsDone { addrs, coalesced, error } => W::DnsDone(wit::DnsDone {
-            addrs: addrs.iter().map(|a| a.to_string()).collect(),
-            coalesced: *coalesced,
-            error: error.as_ref().map(trace_error),
-        }),
-        EventKind::ConnectStart { network, addr } => {
-            W::ConnectStart(wit::ConnectStart { network: network.clone(), addr: addr.to_string() })
+        EventKind::ConnectStart { network, addr } => W::ConnectStart(wit::ConnectStart { network, addr: addr.to_string() }),
+        EventKind::ConnectDone { network, addr, cancelled, error } => {
+            W::ConnectDone(wit::ConnectDone { network, addr: addr.to_string(), cancelled, error: error.map(trace_error) })
         }
-        EventKind::ConnectDone { network, addr, cancelled, error } => W::ConnectDone(wit::ConnectDone {
-            network: network.clone(),
-            addr: addr.to_string(),
-            cancelled: *cancelled,
-            error: error.as_ref().map(trace_error),
-        }),
-        EventKind::TlsHandshakeStart { server_name } => W::TlsHandshakeStart(wit::TlsHandshakeStart { server_name: server_name.clone() }),
+        EventKind::TlsHandshakeStart { server_name } => W::TlsHandshakeStart(wit::TlsHandshakeStart { server_name }),
         EventKind::TlsHandshakeDone { version, cipher_suite, alpn, resumed, server_name, peer_certificates, error } => {
             W::TlsHandshakeDone(wit::TlsHandshakeDone {
-                version: version.clone(),
-                cipher_suite: cipher_suite.clone(),
-                alpn: alpn.clone(),
-                resumed: *resumed,
-                server_name: server_name.clone(),
-                peer_certificates: peer_certificates.iter().map(cert).collect(),
-                error: error.as_ref().map(trace_error),
+                version,
+                cipher_suite,
+                alpn,
+                resumed,
+                server_name,
+                peer_certificates: peer_certificates.into_iter().map(cert).collect(),
+                error: error.map(trace_error),
             })
         }
         EventKind::GotConn { reused, was_idle, idle_ns, local_addr, remote_addr, protocol } => W::GotConn(wit::GotConn {
-            reused: *reused,
-            was_idle: *was_idle,
-            idle_ns: *idle_ns,
+            reused,
+            was_idle,
+            idle_ns,
             local_addr: local_addr.to_string(),
             remote_addr: remote_addr.to_string(),
-            protocol: protocol.clone(),
+            protocol,
         }),
-        EventKind::WroteHeaderField { name, value } => W::WroteHeaderField(wit::Header { name: name.clone(), value: value.clone() }),
+        EventKind::WroteHeaderField { name, value } => W::WroteHeaderField(wit::Header { name, value }),
         EventKind::WroteHeaders {} => W::WroteHeaders,
         EventKind::Wait100Continue {} => W::Wait100Continue,
         EventKind::Got100Continue {} => W::Got100Continue,
         EventKind::Got1xxResponse { status, headers } => {
-            W::Got1xxResponse(wit::Got1xxResponse { status: *status, headers: headers.iter().map(header).collect() })
+            W::Got1xxResponse(wit::Got1xxResponse { status, headers: headers.into_iter().map(header).collect() })
         }
-        EventKind::WroteRequest { body_bytes, error } => {
-            W::WroteRequest(wit::WroteRequest { body_bytes: *body_bytes, error: error.as_ref().map(trace_error) })
-        }
+        EventKind::WroteRequest { body_bytes, error } => W::WroteRequest(wit::WroteRequest { body_bytes, error: error.map(trace_error) }),
         EventKind::GotFirstResponseByte {} => W::GotFirstResponseByte,
-        EventKind::ResponseHeaders { status, version, headers, header_bytes } => W::ResponseHeaders(wit::ResponseHeaders {
-            status: *status,
-            version: version.clone(),
-            headers: headers.iter().map(header).collect(),
-            header_bytes: *header_bytes,
-        }),
-        EventKind::ResponseDone { body_bytes, error } => {
-            W::ResponseDone(wit::ResponseDone { body_bytes: *body_bytes, error: error.as_ref().map(trace_error) })
+        EventKind::ResponseHeaders { status, version, headers, header_bytes } => {
+            W::ResponseHeaders(wit::ResponseHeaders { status, version, headers: headers.into_iter().map(header).collect(), header_bytes })
         }
-        EventKind::PutIdleConn { error } => W::PutIdleConn(wit::PutIdleConn { error: error.clone() }),
-        EventKind::Redirect { from, to, status, method } => {
-            W::Redirect(wit::Redirect { from: from.clone(), to: to.clone(), status: *status, method: method.clone() })
-        }
+        EventKind::ResponseDone { body_bytes, error } => W::ResponseDone(wit::ResponseDone { body_bytes, error: error.map(trace_error) }),
+        EventKind::PutIdleConn { error } => W::PutIdleConn(wit::PutIdleConn { error }),
+        EventKind::Redirect { from, to, status, method } => W::Redirect(wit::Redirect { from, to, status, method }),
         EventKind::RequestDone { url, status, error, timings: t, marks: m, hops } => W::RequestDone(wit::RequestDone {
-            url: url.clone(),
-            status: *status,
-            error: error.as_ref().map(trace_error),
-            timings: timings(t),
-            marks: marks(m),
-            hops: hops.iter().map(hop).collect(),
+            url,
+            status,
+            error: error.map(trace_error),
+            timings: timings(&t),
+            marks: marks(&m),
+            hops: hops.into_iter().map(hop).collect(),
         }),
     }
 }
 
-fn header(h: &Header) -> wit::Header {
-    wit::Header { name: h.name.clone(), value: h.value.clone() }
+fn header(h: Header) -> wit::Header {
+    wit::Header { name: h.name, value: h.value }
 }
 
-fn cert(c: &CertSummary) -> wit::CertSummary {
+fn cert(c: CertSummary) -> wit::CertSummary {
     wit::CertSummary {
-        subject: c.subject.clone(),
-        issuer: c.issuer.clone(),
-        not_before: c.not_before.clone(),
-        not_after: c.not_after.clone(),
-        sans: c.sans.clone(),
-        serial: c.serial.clone(),
+        subject: c.subject,
+        issuer: c.issuer,
+        not_before: c.not_before,
+        not_after: c.not_after,
+        sans: c.sans,
+        serial: c.serial,
     }
 }
 
@@ -116,8 +98,8 @@ fn phase(p: Phase) -> wit::Phase {
     }
 }
 
-fn trace_error(e: &TraceError) -> wit::TraceError {
-    wit::TraceError { phase: phase(e.phase), kind: e.kind.clone(), during: e.during.map(phase), message: e.message.clone() }
+fn trace_error(e: TraceError) -> wit::TraceError {
+    wit::TraceError { phase: phase(e.phase), kind: e.kind, during: e.during.map(phase), message: e.message }
 }
 
 fn timings(t: &Timings) -> wit::Timings {
@@ -146,8 +128,8 @@ fn marks(m: &Marks) -> wit::Marks {
     }
 }
 
-fn hop(h: &HopSummary) -> wit::HopSummary {
-    wit::HopSummary { hop: h.hop, url: h.url.clone(), status: h.status, timings: timings(&h.timings), marks: marks(&h.marks) }
+fn hop(h: HopSummary) -> wit::HopSummary {
+    wit::HopSummary { hop: h.hop, url: h.url, status: h.status, timings: timings(&h.timings), marks: marks(&h.marks) }
 }
 
 /// The [`EventKind::index`] of a WIT event's kind.
