@@ -252,12 +252,12 @@ mod tests {
         for (i, k) in kinds.into_iter().enumerate() {
             assert_eq!(k.index(), i);
             let e = Event { request: 4, hop: 1, conn: Some(9), at_ns: 123, kind: k };
-            let w = event(&e);
+            let w = event(e);
             assert_eq!((w.request, w.hop, w.conn, w.at_ns), (4, 1, Some(9), 123));
             assert_eq!(kind_index(&w.kind), i, "{}", KIND_NAMES[i]);
         }
         let e = Event { request: 1, hop: 0, conn: None, at_ns: 0, kind: every_kind().swap_remove(3) };
-        let wit::EventKind::DnsDone(d) = event(&e).kind else { panic!() };
+        let wit::EventKind::DnsDone(d) = event(e).kind else { panic!() };
         assert_eq!(d.addrs, ["127.0.0.1", "::1"]);
         assert!(matches!(d.error, Some(wit::TraceError { phase: wit::Phase::Timeout, during: Some(wit::Phase::Wait), .. })));
     }
