@@ -112,6 +112,8 @@ pub struct Chain {
     output: Output,
     opts: ChainOptions,
     report: ChainReport,
+    /// Text of the socket addresses seen (every request's `got-conn` carries two).
+    addrs: convert::AddrText,
     _ticker: std::sync::Arc<Ticker>,
 }
 
@@ -121,7 +123,8 @@ impl Chain {
     /// that traps or overruns in `init` is disabled and reported, and the chain goes on.
     pub fn start(rt: &Runtime, specs: &[PluginSpec], output: Output, opts: ChainOptions) -> Result<Chain, PluginError> {
         let loaded = specs.iter().map(|s| rt.load(&s.source)).collect::<Result<Vec<LoadedPlugin>, _>>()?;
-        let mut chain = Chain { members: Vec::new(), output, opts, report: ChainReport::default(), _ticker: rt.ticker() };
+        let mut chain =
+            Chain { members: Vec::new(), output, opts, report: ChainReport::default(), addrs: Default::default(), _ticker: rt.ticker() };
         let settings = InstanceSettings {
             limits: chain.opts.limits.clone(),
             output: chain.output.clone(),
@@ -164,7 +167,8 @@ impl Chain {
     pub fn handle(&mut self, events: &[Event]) {
         let wanted = self.wanted_by_any();
         self.report.events += events.len() as u64;
-        self.run_batch(events.iter().filter(|e| wanted.contains(e.kind.index())).cloned().map(convert::event).collect());
+        let live = events.iter().filter(|e| wanted.contains(e.kind.index())).map(|e| convert::event(e.clone(), &mut self.addrs)).collect();
+        self.run_batch(live);
     }
 
     /// Runs one batch of events through the chain, moving their strings into the plugins'
@@ -172,7 +176,8 @@ impl Chain {
     pub fn handle_owned(&mut self, events: Vec<Event>) {
         let wanted = self.wanted_by_any();
         self.report.events += events.len() as u64;
-        self.run_batch(events.into_iter().filter(|e| wanted.contains(e.kind.index())).map(convert::event).collect());
+        let live = events.into_iter().filter(|e| wanted.contains(e.kind.index())).map(|e| convert::event(e, &mut self.addrs)).collect();
+        self.run_batch(live);
     }
 
     /// The kinds some live plugin asked for: events of other kinds are never seen by anyone,

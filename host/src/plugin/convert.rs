@@ -2,15 +2,34 @@
 //! addresses become their text form (`IpAddr` / `SocketAddr` `Display`).
 
 use super::host::bindings::httptrace::plugin::types as wit;
+use std::net::SocketAddr;
+
 use crate::event::{CertSummary, Event, EventKind, Header, HopSummary, Phase, TraceError};
 use crate::summary::{Marks, Timings};
 
 /// One event in WIT form, its strings moved rather than copied.
-pub(crate) fn event(e: Event) -> wit::Event {
-    wit::Event { request: e.request, hop: e.hop, conn: e.conn, at_ns: e.at_ns, kind: kind(e.kind) }
+pub(crate) fn event(e: Event, addrs: &mut AddrText) -> wit::Event {
+    wit::Event { request: e.request, hop: e.hop, conn: e.conn, at_ns: e.at_ns, kind: kind(e.kind, addrs) }
 }
 
-fn kind(k: EventKind) -> wit::EventKind {
+/// The text form of socket addresses already seen: formatting one costs more than copying it,
+/// and every request's `got-conn` carries the same two of its connection.
+#[derive(Default)]
+pub(crate) struct AddrText(std::collections::HashMap<SocketAddr, String>);
+
+impl AddrText {
+    /// Most addresses remembered (a run with more connections starts over).
+    const MAX: usize = 4096;
+
+    fn of(&mut self, addr: SocketAddr) -> String {
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        self.0.entry(addr).or_insert_with(|| addr.to_string()).clone()
+    }
+}
+
+fn kind(k: EventKind, addrs: &mut AddrText) -> wit::EventKind {
     use wit::EventKind as W;
     match k {
         EventKind::RequestStart { method, url, wall_unix_ns } => W::RequestStart(wit::RequestStart { method, url, wall_unix_ns }),
@@ -39,8 +58,8 @@ fn kind(k: EventKind) -> wit::EventKind {
             reused,
             was_idle,
             idle_ns,
-            local_addr: local_addr.to_string(),
-            remote_addr: remote_addr.to_string(),
+            local_addr: addrs.of(local_addr),
+            remote_addr: addrs.of(remote_addr),
             protocol,
         }),
         EventKind::WroteHeaderField { name, value } => W::WroteHeaderField(wit::Header { name, value }),
@@ -252,12 +271,12 @@ mod tests {
         for (i, k) in kinds.into_iter().enumerate() {
             assert_eq!(k.index(), i);
             let e = Event { request: 4, hop: 1, conn: Some(9), at_ns: 123, kind: k };
-            let w = event(e);
+            let w = event(e, &mut AddrText::default());
             assert_eq!((w.request, w.hop, w.conn, w.at_ns), (4, 1, Some(9), 123));
             assert_eq!(kind_index(&w.kind), i, "{}", KIND_NAMES[i]);
         }
         let e = Event { request: 1, hop: 0, conn: None, at_ns: 0, kind: every_kind().swap_remove(3) };
-        let wit::EventKind::DnsDone(d) = event(e).kind else { panic!() };
+        let wit::EventKind::DnsDone(d) = event(e, &mut AddrText::default()).kind else { panic!() };
         assert_eq!(d.addrs, ["127.0.0.1", "::1"]);
         assert!(matches!(d.error, Some(wit::TraceError { phase: wit::Phase::Timeout, during: Some(wit::Phase::Wait), .. })));
     }
