@@ -107,6 +107,10 @@ impl Sink for Tee {
         self.0.request_events(events.clone());
         self.1.request_events(events);
     }
+
+    fn room(&self) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>> {
+        self.1.room()
+    }
 }
 
 /// Runs `requests` (sequentially, one client) through the chain `specs`; returns the chain's
