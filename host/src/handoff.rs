@@ -169,15 +169,23 @@ impl Receiver {
         loop {
             if let Some(first) = st.queue.pop_front() {
                 let was_full = st.queue.len() + 1 >= shared.capacity;
-                out.extend(first);
-                while out.len() < max_events {
+                // Take the batches out under the lock, copy their events after it.
+                let mut events = out.len() + first.len();
+                let mut taken = vec![first];
+                while events < max_events {
                     match st.queue.pop_front() {
-                        Some(more) => out.extend(more),
+                        Some(more) => {
+                            events += more.len();
+                            taken.push(more);
+                        }
                         None => break,
                     }
                 }
                 let wake_producers = st.producers_waiting > 0;
                 drop(st);
+                for batch in taken {
+                    out.extend(batch);
+                }
                 if wake_producers {
                     shared.producers.notify_all();
                 }
