@@ -70,7 +70,7 @@ fn main() {
         let serve = httptrace::serve::start(Default::default()).await.unwrap();
         let spec = RequestSpec::get(&format!("http://{}/", serve.http_addr)).unwrap();
         let off = Client::new(ClientOptions { tracing: false, ..ClientOptions::default() }, Arc::new(MemorySink::new())).unwrap();
-        let (sink, rx) = ChannelSink::new(1024);
+        let (sink, rx) = ChannelSink::new(64);
         let stats = chain(&plugins, "stats");
         // As the CLI does: the engine records in full only what the chain's plugins asked for.
         let record = stats.plugins().iter().fold(KindSet::default(), |acc, (_, interest)| acc.union(*interest));
