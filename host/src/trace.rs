@@ -112,10 +112,8 @@ pub struct Trace {
     wall_start_unix_ns: u64,
     hop: AtomicU32,
     enabled: bool,
-    /// Kinds recorded in full.
+    /// Kinds recorded in full (the summaries' kinds are recorded too, see `emit_at`).
     full: KindSet,
-    /// Kinds recorded at all: `full` and what the summaries need.
-    kept: KindSet,
     events: Mutex<Vec<Event>>,
 }
 
@@ -152,7 +150,6 @@ impl Trace {
             hop: AtomicU32::new(0),
             enabled,
             full,
-            kept: full.union(KindSet::SUMMARY),
             events: Mutex::new(if enabled { Vec::with_capacity(32) } else { Vec::new() }),
         })
     }
@@ -215,7 +212,7 @@ impl Trace {
 
     /// Records an event with an explicit time and hop (for taps that stamped it earlier).
     pub fn emit_at(&self, at_ns: u64, hop: u32, conn: Option<u64>, kind: EventKind) {
-        if !self.enabled || !self.kept.contains(kind.index()) {
+        if !self.enabled || !self.full.union(KindSet::SUMMARY).contains(kind.index()) {
             return;
         }
         let ev = Event { request: self.id, hop, conn, at_ns, kind };
