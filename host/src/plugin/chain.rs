@@ -162,13 +162,10 @@ impl Chain {
         &self.report.failures
     }
 
-    /// Runs one batch of events through the chain and flushes the output (copies the events
-    /// plugins asked for; [`handle_owned`](Chain::handle_owned) moves them instead).
+    /// Runs one batch of events through the chain and flushes the output (a copy of
+    /// [`handle_owned`](Chain::handle_owned), which moves the events instead).
     pub fn handle(&mut self, events: &[Event]) {
-        let wanted = self.wanted_by_any();
-        self.report.events += events.len() as u64;
-        let live = events.iter().filter(|e| wanted.contains(e.kind.index())).map(|e| convert::event(e.clone(), &mut self.addrs)).collect();
-        self.run_batch(live);
+        self.handle_owned(events.to_vec());
     }
 
     /// Runs one batch of events through the chain, moving their strings into the plugins'
