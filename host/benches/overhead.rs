@@ -10,7 +10,7 @@
 //!   with its rendering) and `stats`.
 //!
 //! `cargo bench -p httptrace --bench overhead` (or `bench/run.sh` for the whole table).
-//! Environment: `BENCH_REQUESTS` (default 20000), `BENCH_ROUNDS` (default 5).
+//! Environment: `BENCH_REQUESTS` (default 20000), `BENCH_ROUNDS` (default 5), `BENCH_ONLY=r4` or `crossing` (for profiling).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,30 +66,37 @@ fn main() {
     let plugins = Runtime::new(RuntimeOptions::default()).expect("wasm runtime");
 
     // R1 -------------------------------------------------------------------------------------
-    let (r1, base_us, traced_us, record_us) = rt.block_on(async {
-        let serve = httptrace::serve::start(Default::default()).await.unwrap();
-        let spec = RequestSpec::get(&format!("http://{}/", serve.http_addr)).unwrap();
-        let off = Client::new(ClientOptions { tracing: false, ..ClientOptions::default() }, Arc::new(MemorySink::new())).unwrap();
-        let (sink, rx) = ChannelSink::new(64);
-        let stats = chain(&plugins, "stats");
-        // As the CLI does: the engine records in full only what the chain's plugins asked for.
-        let record = stats.plugins().iter().fold(KindSet::default(), |acc, (_, interest)| acc.union(*interest));
-        let thread = stats.spawn(rx).unwrap();
-        let traced = ClientOptions { record, ..ClientOptions::default() };
-        let on = Client::new(traced.clone(), Arc::new(sink) as Arc<dyn Sink>).unwrap();
-        let recording = Client::new(traced, Arc::new(DropSink)).unwrap();
-        let (mut base, mut traced, mut recorded) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..rounds {
-            base.push(keep_alive_loop(&off, &spec, n).await.as_secs_f64());
-            traced.push(keep_alive_loop(&on, &spec, n).await.as_secs_f64());
-            recorded.push(keep_alive_loop(&recording, &spec, n).await.as_secs_f64());
-        }
-        drop(on);
-        let report = thread.join();
-        assert!(report.exit_code().is_none(), "stats plugin failed");
-        let (b, t, r) = (median(base), median(traced), median(recorded));
-        (t / b, b / n as f64 * 1e6, t / n as f64 * 1e6, r / n as f64 * 1e6)
-    });
+    // `BENCH_ONLY=r4` skips R1 (for profiling the crossing).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let only_r4 = only == "r4" || only == "crossing";
+    let (r1, base_us, traced_us, record_us) = if only_r4 {
+        (f64::NAN, f64::NAN, f64::NAN, f64::NAN)
+    } else {
+        rt.block_on(async {
+            let serve = httptrace::serve::start(Default::default()).await.unwrap();
+            let spec = RequestSpec::get(&format!("http://{}/", serve.http_addr)).unwrap();
+            let off = Client::new(ClientOptions { tracing: false, ..ClientOptions::default() }, Arc::new(MemorySink::new())).unwrap();
+            let (sink, rx) = ChannelSink::new(64);
+            let stats = chain(&plugins, "stats");
+            // As the CLI does: the engine records in full only what the chain's plugins asked for.
+            let record = stats.plugins().iter().fold(KindSet::default(), |acc, (_, interest)| acc.union(*interest));
+            let thread = stats.spawn(rx).unwrap();
+            let traced = ClientOptions { record, ..ClientOptions::default() };
+            let on = Client::new(traced.clone(), Arc::new(sink) as Arc<dyn Sink>).unwrap();
+            let recording = Client::new(traced, Arc::new(DropSink)).unwrap();
+            let (mut base, mut traced, mut recorded) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                base.push(keep_alive_loop(&off, &spec, n).await.as_secs_f64());
+                traced.push(keep_alive_loop(&on, &spec, n).await.as_secs_f64());
+                recorded.push(keep_alive_loop(&recording, &spec, n).await.as_secs_f64());
+            }
+            drop(on);
+            let report = thread.join();
+            assert!(report.exit_code().is_none(), "stats plugin failed");
+            let (b, t, r) = (median(base), median(traced), median(recorded));
+            (t / b, b / n as f64 * 1e6, t / n as f64 * 1e6, r / n as f64 * 1e6)
+        })
+    };
 
     // R4 -------------------------------------------------------------------------------------
     // Each chain gets what the engine hands it in a run: the kinds its plugins asked for and
@@ -134,6 +141,10 @@ fn main() {
     let keep = format!("{}/keep.wasm", httptrace::plugin::bundled::GUEST_DIR);
     let keep_config: Vec<(String, String)> = default_kinds.iter().map(|k| ("kind".to_string(), k.to_string())).collect();
     let crossing = per_event(chain_with(&plugins, &keep, keep_config), true);
+    if only == "crossing" {
+        println!("R4 crossing: {:.0} ns per traced event ({:.0} per event handed over)", crossing.0, crossing.1);
+        return;
+    }
     let timeline = per_event(chain(&plugins, "timeline"), true);
     let stats = per_event(chain(&plugins, "stats"), true);
     let timeline_single = per_event(chain(&plugins, "timeline"), false);

@@ -162,31 +162,31 @@ impl Chain {
         &self.report.failures
     }
 
-    /// Runs one batch of events through the chain and flushes the output (a copy of
-    /// [`handle_owned`](Chain::handle_owned), which moves the events instead).
+    /// Runs one batch of events through the chain and flushes the output. The events are
+    /// written into each plugin's memory from here, without copies of their own.
     pub fn handle(&mut self, events: &[Event]) {
-        self.handle_owned(events.to_vec());
-    }
-
-    /// Runs one batch of events through the chain, moving their strings into the plugins'
-    /// form, and flushes the output.
-    pub fn handle_owned(&mut self, events: Vec<Event>) {
         let wanted = self.wanted_by_any();
         self.report.events += events.len() as u64;
-        let live = events.into_iter().filter(|e| wanted.contains(e.kind.index())).map(|e| convert::event(e, &mut self.addrs)).collect();
+        let live: Vec<&Event> = events.iter().filter(|e| wanted.contains(e.kind.index())).collect();
+        self.addrs.learn(&live);
         self.run_batch(live);
     }
 
-    /// The kinds some live plugin asked for: events of other kinds are never seen by anyone,
-    /// so they are not converted.
+    /// [`Chain::handle`] for a batch the caller is done with.
+    pub fn handle_owned(&mut self, events: Vec<Event>) {
+        self.handle(&events);
+    }
+
+    /// The kinds some live plugin asked for: events of other kinds are never seen by anyone.
     fn wanted_by_any(&self) -> Interest {
         self.members.iter().filter(|m| m.instance.is_some()).fold(Interest::default(), |acc, m| acc.union(m.interest))
     }
 
-    fn run_batch(&mut self, mut live: Vec<wit::Event>) {
+    fn run_batch(&mut self, mut live: Vec<&Event>) {
         if self.report.aborted {
             return;
         }
+        let mut subset: Vec<&Event> = Vec::new();
         for i in 0..self.members.len() {
             if live.is_empty() || self.report.aborted {
                 break;
@@ -194,17 +194,18 @@ impl Chain {
             let m = &mut self.members[i];
             let Some(inst) = m.instance.as_mut() else { continue };
             let interest = m.interest;
-            let wanted: Vec<bool> = live.iter().map(|e| interest.contains(convert::kind_index(&e.kind))).collect();
+            let wanted: Vec<bool> = live.iter().map(|e| interest.contains(e.kind.index())).collect();
             let n = wanted.iter().filter(|w| **w).count();
             if n == 0 {
                 continue;
             }
             self.report.calls += 1;
             let result = if n == live.len() {
-                inst.on_events(&live)
+                inst.on_events(&live, &self.addrs)
             } else {
-                let subset: Vec<wit::Event> = live.iter().zip(&wanted).filter(|(_, w)| **w).map(|(e, _)| e.clone()).collect();
-                inst.on_events(&subset)
+                subset.clear();
+                subset.extend(live.iter().zip(&wanted).filter(|(_, w)| **w).map(|(e, _)| *e));
+                inst.on_events(&subset, &self.addrs)
             };
             match result {
                 Ok(verdicts) => {

@@ -1,13 +1,19 @@
-//! Engine events → the WIT types plugins receive. Every kind and every field is carried;
-//! addresses become their text form (`IpAddr` / `SocketAddr` `Display`).
+//! Engine events and the bindings' WIT types: event-type indices, the text of socket addresses
+//! (`SocketAddr` `Display`), and, for tests, whole events in the bindings' form (the run writes
+//! events into plugins directly, see [`lower`](super::lower)).
 
 use super::host::bindings::httptrace::plugin::types as wit;
 use std::net::SocketAddr;
 
-use crate::event::{CertSummary, Event, EventKind, Header, HopSummary, Phase, TraceError};
+#[cfg(test)]
+use crate::event::{CertSummary, Header, HopSummary, Phase, TraceError};
+use crate::event::{Event, EventKind};
+#[cfg(test)]
 use crate::summary::{Marks, Timings};
 
-/// One event in WIT form, its strings moved rather than copied.
+/// One event in the bindings' WIT form, its strings moved rather than copied: what
+/// [`lower`](super::lower) writes directly, kept to check it against.
+#[cfg(test)]
 pub(crate) fn event(e: Event, addrs: &mut AddrText) -> wit::Event {
     wit::Event { request: e.request, hop: e.hop, conn: e.conn, at_ns: e.at_ns, kind: kind(e.kind, addrs) }
 }
@@ -21,14 +27,40 @@ impl AddrText {
     /// Most addresses remembered (a run with more connections starts over).
     const MAX: usize = 4096;
 
-    fn of(&mut self, addr: SocketAddr) -> String {
-        if self.0.len() >= Self::MAX {
-            self.0.clear();
+    /// Remembers the text of every socket address in `events`.
+    pub(crate) fn learn(&mut self, events: &[&Event]) {
+        for e in events {
+            if let EventKind::GotConn { local_addr: a, remote_addr: b, .. } = &e.kind {
+                self.remember(*a);
+                self.remember(*b);
+            } else if let EventKind::ConnectStart { addr, .. } | EventKind::ConnectDone { addr, .. } = &e.kind {
+                self.remember(*addr);
+            }
         }
-        self.0.entry(addr).or_insert_with(|| addr.to_string()).clone()
+    }
+
+    fn remember(&mut self, addr: SocketAddr) {
+        if !self.0.contains_key(&addr) {
+            if self.0.len() >= Self::MAX {
+                self.0.clear();
+            }
+            self.0.insert(addr, addr.to_string());
+        }
+    }
+
+    /// The text of an address [`learn`](AddrText::learn)t.
+    pub(crate) fn get(&self, addr: SocketAddr) -> Option<&str> {
+        self.0.get(&addr).map(String::as_str)
+    }
+
+    #[cfg(test)]
+    fn of(&mut self, addr: SocketAddr) -> String {
+        self.remember(addr);
+        self.0[&addr].clone()
     }
 }
 
+#[cfg(test)]
 fn kind(k: EventKind, addrs: &mut AddrText) -> wit::EventKind {
     use wit::EventKind as W;
     match k {
@@ -88,10 +120,12 @@ fn kind(k: EventKind, addrs: &mut AddrText) -> wit::EventKind {
     }
 }
 
+#[cfg(test)]
 fn header(h: Header) -> wit::Header {
     wit::Header { name: h.name, value: h.value }
 }
 
+#[cfg(test)]
 fn cert(c: CertSummary) -> wit::CertSummary {
     wit::CertSummary {
         subject: c.subject,
@@ -103,6 +137,7 @@ fn cert(c: CertSummary) -> wit::CertSummary {
     }
 }
 
+#[cfg(test)]
 fn phase(p: Phase) -> wit::Phase {
     match p {
         Phase::Setup => wit::Phase::Setup,
@@ -117,10 +152,12 @@ fn phase(p: Phase) -> wit::Phase {
     }
 }
 
+#[cfg(test)]
 fn trace_error(e: TraceError) -> wit::TraceError {
     wit::TraceError { phase: phase(e.phase), kind: e.kind, during: e.during.map(phase), message: e.message }
 }
 
+#[cfg(test)]
 fn timings(t: &Timings) -> wit::Timings {
     wit::Timings {
         blocked: t.blocked,
@@ -134,6 +171,7 @@ fn timings(t: &Timings) -> wit::Timings {
     }
 }
 
+#[cfg(test)]
 fn marks(m: &Marks) -> wit::Marks {
     wit::Marks {
         namelookup: m.namelookup,
@@ -147,11 +185,13 @@ fn marks(m: &Marks) -> wit::Marks {
     }
 }
 
+#[cfg(test)]
 fn hop(h: HopSummary) -> wit::HopSummary {
     wit::HopSummary { hop: h.hop, url: h.url, status: h.status, timings: timings(&h.timings), marks: marks(&h.marks) }
 }
 
 /// The [`EventKind::index`] of a WIT event's kind.
+#[cfg(test)]
 pub(crate) fn kind_index(k: &wit::EventKind) -> usize {
     use wit::EventKind as W;
     match k {
@@ -208,12 +248,12 @@ pub(crate) fn type_index(t: wit::EventType) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::event::KIND_NAMES;
 
     /// A sample of every kind, in index order.
-    fn every_kind() -> Vec<EventKind> {
+    pub(crate) fn every_kind() -> Vec<EventKind> {
         let sa: std::net::SocketAddr = "[::1]:443".parse().unwrap();
         let err = Some(TraceError { phase: Phase::Timeout, kind: "max-time".into(), during: Some(Phase::Wait), message: "m".into() });
         let hdr = vec![Header { name: "a".into(), value: "b".into() }];

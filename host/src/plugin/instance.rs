@@ -3,16 +3,20 @@
 
 use std::sync::Arc;
 
+use wasmtime::component::{Func, TypedFunc};
 use wasmtime::Store;
 
+use super::convert::AddrText;
 use super::error::{Call, ErrorKind, PluginError, PluginId};
 use super::host::bindings::httptrace::plugin::types as wit;
 use super::host::bindings::Plugin as Bindings;
 use super::host::HostState;
 use super::load::{one_line, LoadedPlugin};
+use super::lower::EventList;
 use super::output::Output;
 use super::runtime::deadline_ticks;
 use super::{Limits, Verbosity};
+use crate::event::Event;
 
 /// The kinds a plugin asked for: a [`KindSet`](crate::event::KindSet).
 pub type Interest = crate::event::KindSet;
@@ -30,6 +34,9 @@ pub(crate) struct Instance {
     id: PluginId,
     store: Store<HostState>,
     bindings: Bindings,
+    /// `on-events`, type-checked as taking an [`EventList`] (called through it, see
+    /// [`Instance::on_events`]).
+    on_events: Func,
     ticks: u64,
     limits: Limits,
 }
@@ -46,8 +53,15 @@ impl Instance {
         let ticks = deadline_ticks(s.limits.timeout);
         store.set_epoch_deadline(ticks);
         let limits = s.limits.clone();
-        match loaded.pre.instantiate(&mut store) {
-            Ok(bindings) => Ok(Instance { id: loaded.id.clone(), store, bindings, ticks, limits }),
+        let started = loaded.pre.instance_pre().instantiate(&mut store).and_then(|instance| {
+            let bindings = Bindings::new(&mut store, &instance)?;
+            let on_events =
+                instance.get_func(&mut store, "on-events").ok_or_else(|| wasmtime::Error::msg("the component exports no `on-events`"))?;
+            on_events.typed::<(EventList<'static>,), (Vec<wit::Verdict>,)>(&store)?;
+            Ok((bindings, on_events))
+        });
+        match started {
+            Ok((bindings, on_events)) => Ok(Instance { id: loaded.id.clone(), store, bindings, on_events, ticks, limits }),
             Err(e) => {
                 let kind = classify(&mut store, &limits, Call::Instantiate, e);
                 Err(PluginError::new(loaded.id.clone(), kind))
@@ -72,13 +86,28 @@ impl Instance {
         }
     }
 
-    /// Calls `on-events`; checks there is one verdict per event.
-    pub(crate) fn on_events(&mut self, events: &[wit::Event]) -> Result<Vec<wit::Verdict>, PluginError> {
+    /// Calls `on-events`, writing the events straight into the plugin's memory
+    /// ([`EventList`]); checks there is one verdict per event.
+    pub(crate) fn on_events(&mut self, events: &[&Event], addrs: &AddrText) -> Result<Vec<wit::Verdict>, PluginError> {
+        self.before_call();
+        // SAFETY: `Instance::new` type-checked this function with these parameter and result types.
+        let func = unsafe { TypedFunc::<(EventList<'_>,), (Vec<wit::Verdict>,)>::new_unchecked(self.on_events) };
+        let r = func.call(&mut self.store, (EventList { events, addrs },)).map(|(v,)| v);
+        self.check_verdicts(r, events.len())
+    }
+
+    /// [`Instance::on_events`] through the bindings' own lowering, to check it against.
+    #[cfg(test)]
+    pub(crate) fn on_events_bindings(&mut self, events: &[wit::Event]) -> Result<Vec<wit::Verdict>, PluginError> {
         self.before_call();
         let r = self.bindings.call_on_events(&mut self.store, events);
+        self.check_verdicts(r, events.len())
+    }
+
+    fn check_verdicts(&mut self, r: wasmtime::Result<Vec<wit::Verdict>>, events: usize) -> Result<Vec<wit::Verdict>, PluginError> {
         let verdicts = self.after_call(Call::OnEvents, r)?;
-        if verdicts.len() != events.len() {
-            let message = format!("on-events returned {} verdicts for {} events", verdicts.len(), events.len());
+        if verdicts.len() != events {
+            let message = format!("on-events returned {} verdicts for {events} events", verdicts.len());
             return Err(self.error(ErrorKind::Contract { message }));
         }
         Ok(verdicts)

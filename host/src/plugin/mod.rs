@@ -29,6 +29,7 @@ mod host;
 mod inspect;
 mod instance;
 mod load;
+mod lower;
 mod output;
 mod runtime;
 mod stderr;
