@@ -10,7 +10,8 @@
 //!   with its rendering) and `stats`.
 //!
 //! `cargo bench -p httptrace --bench overhead` (or `bench/run.sh` for the whole table).
-//! Environment: `BENCH_REQUESTS` (default 20000), `BENCH_ROUNDS` (default 5), `BENCH_ONLY=r4` or `crossing` (for profiling).
+//! Environment: `BENCH_REQUESTS` (default 20000), `BENCH_ROUNDS` (default 5), `BENCH_ONLY=r4`, `crossing` or
+//! `timeline` (for profiling; `BENCH_TIMELINE=FILE` loads that build of `timeline`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,7 +69,7 @@ fn main() {
     // R1 -------------------------------------------------------------------------------------
     // `BENCH_ONLY=r4` skips R1 (for profiling the crossing).
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    let only_r4 = only == "r4" || only == "crossing";
+    let only_r4 = only == "r4" || only == "crossing" || only == "timeline";
     let (r1, base_us, traced_us, record_us) = if only_r4 {
         (f64::NAN, f64::NAN, f64::NAN, f64::NAN)
     } else {
@@ -141,6 +142,13 @@ fn main() {
     let keep = format!("{}/keep.wasm", httptrace::plugin::bundled::GUEST_DIR);
     let keep_config: Vec<(String, String)> = default_kinds.iter().map(|k| ("kind".to_string(), k.to_string())).collect();
     let crossing = per_event(chain_with(&plugins, &keep, keep_config), true);
+    if only == "timeline" {
+        // `BENCH_TIMELINE=path/to/timeline.wasm`: an unstripped build, for profiling.
+        let source = std::env::var("BENCH_TIMELINE").unwrap_or_else(|_| "timeline".into());
+        let t = per_event(chain(&plugins, &source), true);
+        println!("R4 timeline: {:.0} ns per traced event ({:.0} per event handed over)", t.0, t.1);
+        return;
+    }
     if only == "crossing" {
         println!("R4 crossing: {:.0} ns per traced event ({:.0} per event handed over)", crossing.0, crossing.1);
         return;

@@ -56,6 +56,10 @@ impl Runtime {
         config.epoch_interruption(true);
         // Plugins are synchronous; concurrency support roughly doubles the cost of a call.
         config.concurrency_support(false);
+        // For profiling plugins with `perf` (docs/PERFORMANCE.md): names for the compiled code.
+        if std::env::var_os("HTTPTRACE_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
