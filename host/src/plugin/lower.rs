@@ -12,6 +12,10 @@
 //! types' canonical-ABI sizes and alignments, field by field in WIT order (see [`Fields`]). The
 //! test `lowered_events_read_back_the_same_as_the_bindings` compares the two lowerings through a
 //! real guest, field for field.
+//!
+//! The traits implemented here (`ComponentType`, `Lower`, `LowerContext`) are wasmtime's
+//! documented-hidden internals: a wasmtime upgrade may change them, which shows as a compile
+//! error here (and a layout change as a failure of that test), never as silent misreads.
 
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;

@@ -72,7 +72,7 @@ impl Plugin for Timeline {
             if let EventKind::RequestDone(done) = &ev.kind {
                 let (_, refs) = open.swap_remove(slot);
                 let earlier = self.pending.remove(&ev.request).unwrap_or_default();
-                out.push_str(&render::request(earlier.iter().chain(refs), done, paint));
+                render::request_into(&mut out, earlier.iter().chain(refs), done, paint);
             } else {
                 open[slot].1.push(ev);
             }

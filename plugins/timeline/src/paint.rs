@@ -20,10 +20,26 @@ pub struct Paint(pub bool);
 impl Paint {
     /// `text` in the SGR style `code` (e.g. [`RED`]), or as is.
     pub fn on(self, code: &str, text: &str) -> String {
+        let mut out = String::with_capacity(text.len() + 9);
+        self.push(&mut out, code, text);
+        out
+    }
+
+    /// Appends `text` in the SGR style `code` to `out`, or as is.
+    pub fn push(self, out: &mut String, code: &str, text: &str) {
         if self.0 && !text.is_empty() {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            out.push_str("\x1b[");
+            out.push_str(code);
+            out.push('m');
+            out.push_str(text);
+            out.push_str("\x1b[0m");
         } else {
-            text.to_string()
+            out.push_str(text);
         }
     }
+}
+
+/// Appends `n` spaces.
+pub fn spaces(out: &mut String, n: usize) {
+    out.extend(std::iter::repeat_n(' ', n));
 }

@@ -74,7 +74,15 @@ impl<'a> Hop<'a> {
 }
 
 /// The whole request: every hop, then a total line if it was redirected.
+#[cfg(test)]
 pub fn request<'a>(events: impl IntoIterator<Item = &'a Event>, done: &RequestDone, p: Paint) -> String {
+    let mut out = String::new();
+    request_into(&mut out, events, done, p);
+    out
+}
+
+/// Appends the whole request to `out`: every hop, then a total line if it was redirected.
+pub fn request_into<'a>(out: &mut String, events: impl IntoIterator<Item = &'a Event>, done: &RequestDone, p: Paint) {
     let mut hops: BTreeMap<u32, Hop> = BTreeMap::new();
     for ev in events {
         hops.entry(ev.hop).or_default().observe(ev);
@@ -86,24 +94,22 @@ pub fn request<'a>(events: impl IntoIterator<Item = &'a Event>, done: &RequestDo
     let last = *hops.keys().next_back().unwrap_or(&0);
     let wall_ns = hops.values().find_map(|h| h.start.map(|s| s.wall_unix_ns));
 
-    let mut out = String::new();
     for (n, hop) in &hops {
         let summary = done.hops.iter().find(|h| h.hop == *n);
         let error = if *n == last { done.error.as_ref() } else { None };
         let url = hop.start.map(|s| s.url.as_str()).or(summary.map(|s| s.url.as_str())).unwrap_or(&done.url);
-        render_hop(&mut out, hop, url, summary, error, wall_ns, p);
+        render_hop(out, hop, url, summary, error, wall_ns, p);
     }
     if done.hops.len() > 1 {
+        p.push(out, BOLD, "Total");
         let _ = writeln!(
             out,
-            "{} {} over {} hops, {} in redirects\n",
-            p.on(BOLD, "Total"),
+            " {} over {} hops, {} in redirects\n",
             fmt_ms(done.marks.total * 1e3),
             done.hops.len(),
             fmt_ms(done.marks.redirect * 1e3),
         );
     }
-    out
 }
 
 fn render_hop(
@@ -116,22 +122,40 @@ fn render_hop(
     p: Paint,
 ) {
     let method = hop.start.map_or("", |s| s.method.as_str());
-    let _ = writeln!(out, "{}", p.on(BOLD, format!("{method} {url}").trim_start()));
+    if p.0 {
+        p.push(out, BOLD, format!("{method} {url}").trim_start());
+    } else if method.is_empty() {
+        out.push_str(url.trim_start());
+    } else {
+        out.push_str(method);
+        out.push(' ');
+        out.push_str(url);
+    }
+    out.push('\n');
 
     if let Some((g, conn)) = hop.got_conn {
-        let id = conn.map(|c| format!(" #{c}")).unwrap_or_default();
-        let how = match (g.reused, g.was_idle) {
-            (false, _) => format!("new connection{id}"),
-            (true, true) => format!("reused connection{id}, idle {}", fmt_ms(g.idle_ns as f64 / 1e6)),
-            (true, false) => format!("reused connection{id}"),
-        };
-        let _ = writeln!(out, "  {} {} from {} ({}, {how})", p.on(GRAY, "Connected to"), g.remote_addr, g.local_addr, g.protocol);
+        out.push_str("  ");
+        p.push(out, GRAY, "Connected to");
+        let _ = write!(out, " {} from {} ({}, ", g.remote_addr, g.local_addr, g.protocol);
+        out.push_str(if g.reused { "reused connection" } else { "new connection" });
+        if let Some(c) = conn {
+            let _ = write!(out, " #{c}");
+        }
+        if g.reused && g.was_idle {
+            out.push_str(", idle ");
+            out.push_str(&fmt_ms(g.idle_ns as f64 / 1e6));
+        }
+        out.push_str(")\n");
     } else if let Some(addr) = hop.tcp_addr {
-        let _ = writeln!(out, "  {} {addr}", p.on(GRAY, "Connected to"));
+        out.push_str("  ");
+        p.push(out, GRAY, "Connected to");
+        let _ = writeln!(out, " {addr}");
     }
     for (addr, e) in &hop.connect_failures {
         // The message repeats the address; the kind (`refused`, `timeout`...) says it all.
-        let _ = writeln!(out, "  {} {addr} ({})", p.on(GRAY, "Could not connect to"), e.kind);
+        out.push_str("  ");
+        p.push(out, GRAY, "Could not connect to");
+        let _ = writeln!(out, " {addr} ({})", e.kind);
     }
     if let Some(tls) = hop.tls {
         render_tls(out, tls, wall_ns, p);
@@ -142,8 +166,16 @@ fn render_hop(
             300..=399 => YELLOW,
             _ => RED,
         };
-        let size = hop.body.map(|b| format!(", {} bytes", b.body_bytes)).unwrap_or_default();
-        let _ = writeln!(out, "  {} {}{size}", r.version, p.on(code, &r.status.to_string()));
+        let _ = write!(out, "  {} ", r.version);
+        if p.0 {
+            p.push(out, code, &r.status.to_string());
+        } else {
+            let _ = write!(out, "{}", r.status);
+        }
+        if let Some(b) = hop.body {
+            let _ = write!(out, ", {} bytes", b.body_bytes);
+        }
+        out.push('\n');
     }
     if let Some(e) = error {
         let during = e.during.map(|d| format!(" during {}", d.as_str())).unwrap_or_default();
@@ -155,7 +187,7 @@ fn render_hop(
     }
     if let Some(s) = summary {
         out.push('\n');
-        out.push_str(&waterfall::render(&columns(hop, s, url), "  ", p));
+        waterfall::render_into(out, &columns(hop, s, url), "  ", p);
     }
     if let Some(r) = hop.redirect {
         let _ = writeln!(out, "\n  {} {} → {} {}", p.on(GRAY, "Redirect"), r.status, r.method, r.to);

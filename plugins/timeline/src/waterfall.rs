@@ -12,7 +12,7 @@
 //!                                                                                  total:19.0 ms
 //! ```
 
-use crate::paint::{Paint, CYAN, GRAY};
+use crate::paint::{spaces, Paint, CYAN, GRAY};
 
 /// One phase column.
 pub struct Column {
@@ -27,7 +27,15 @@ pub struct Column {
 }
 
 /// Renders the table, each line indented by `indent`.
+#[cfg(test)]
 pub fn render(columns: &[Column], indent: &str, p: Paint) -> String {
+    let mut out = String::new();
+    render_into(&mut out, columns, indent, p);
+    out
+}
+
+/// Appends the table to `out`, each line indented by `indent`.
+pub fn render_into(out: &mut String, columns: &[Column], indent: &str, p: Paint) {
     // Column i spans the characters between boundaries b[i] and b[i+1] ('[', '|' or ']').
     // It must hold its label (+2), its cell (+4), and the previous column's mark value,
     // which is written starting two characters after b[i] (+3 so it clears the next '|').
@@ -39,55 +47,76 @@ pub fn render(columns: &[Column], indent: &str, p: Paint) -> String {
             (c.label.len() + 2).max(c.cell.len() + 4).max(prev_mark)
         })
         .collect();
-    let mut bounds = vec![0];
+    let mut bounds = Vec::with_capacity(widths.len() + 1);
+    bounds.push(0);
     for w in &widths {
         bounds.push(bounds.last().unwrap() + w + 1);
     }
-    let mut out = String::new();
 
-    let mut header = String::new();
-    let mut bar = String::from("[");
-    let mut ticks = String::new();
+    // The header, without trailing spaces.
+    out.push_str(indent);
+    let line_start = out.len();
+    for (c, w) in columns.iter().zip(&widths) {
+        out.push(' ');
+        center(out, c.label, *w);
+    }
+    let trimmed = line_start + out[line_start..].trim_end().len();
+    out.truncate(trimmed);
+    out.push('\n');
+    // The bar.
+    out.push_str(indent);
+    out.push('[');
     for (i, (c, w)) in columns.iter().zip(&widths).enumerate() {
-        header.push(' ');
-        header.push_str(&center(c.label, *w));
-        bar.push_str(&p.on(CYAN, &center(&c.cell, *w)));
-        bar.push(if i + 1 == columns.len() { ']' } else { '|' });
-        ticks.push_str(&" ".repeat(*w));
-        ticks.push('|');
+        if p.0 {
+            let mut cell = String::with_capacity(*w);
+            center(&mut cell, &c.cell, *w);
+            p.push(out, CYAN, &cell);
+        } else {
+            center(out, &c.cell, *w);
+        }
+        out.push(if i + 1 == columns.len() { ']' } else { '|' });
     }
-    for line in [header.trim_end(), &bar, &format!(" {}", ticks)] {
-        out.push_str(indent);
-        out.push_str(line);
-        out.push('\n');
+    out.push('\n');
+    // The ticks.
+    out.push_str(indent);
+    out.push(' ');
+    for w in &widths {
+        spaces(out, *w);
+        out.push('|');
     }
+    out.push('\n');
 
     // Mark i is written so that its value starts two characters after boundary i+1, followed
     // by the ticks of the boundaries still to come.
     for (i, c) in columns.iter().enumerate() {
-        let label = format!("{}:", c.mark);
+        let label_len = c.mark.len() + 1;
         let value_at = bounds[i + 1] + 2;
-        let mut line = " ".repeat(value_at.saturating_sub(label.len()));
-        line.push_str(&p.on(GRAY, &label));
-        line.push_str(&p.on(CYAN, &c.mark_value));
+        out.push_str(indent);
+        spaces(out, value_at.saturating_sub(label_len));
+        if p.0 {
+            p.push(out, GRAY, &format!("{}:", c.mark));
+        } else {
+            out.push_str(c.mark);
+            out.push(':');
+        }
+        p.push(out, CYAN, &c.mark_value);
         let mut col = value_at + c.mark_value.len();
         for b in &bounds[i + 2..] {
-            line.push_str(&" ".repeat(b.saturating_sub(col)));
-            line.push('|');
+            spaces(out, b.saturating_sub(col));
+            out.push('|');
             col = b + 1;
         }
-        out.push_str(indent);
-        out.push_str(&line);
         out.push('\n');
     }
-    out
 }
 
-/// `text` centred in `width` characters; odd padding puts the extra space on the right.
-fn center(text: &str, width: usize) -> String {
+/// Appends `text` centred in `width` characters; odd padding puts the extra space on the right.
+fn center(out: &mut String, text: &str, width: usize) {
     let pad = width.saturating_sub(text.chars().count());
     let left = pad / 2;
-    format!("{}{}{}", " ".repeat(left), text, " ".repeat(pad - left))
+    spaces(out, left);
+    out.push_str(text);
+    spaces(out, pad - left);
 }
 
 #[cfg(test)]
