@@ -20,8 +20,10 @@ pub(crate) fn event(e: Event, addrs: &mut AddrText) -> wit::Event {
 
 /// The text form of socket addresses already seen: formatting one costs more than copying it,
 /// and every request's `got-conn` carries the same two of its connection.
+/// (A fast non-keyed hash: the keys are the run's own connections, and this is on the
+/// per-event path.)
 #[derive(Default)]
-pub(crate) struct AddrText(std::collections::HashMap<SocketAddr, String>);
+pub(crate) struct AddrText(rustc_hash::FxHashMap<SocketAddr, String>);
 
 impl AddrText {
     /// Most addresses remembered (a run with more connections starts over).
