@@ -10,7 +10,7 @@
 //!   with its rendering) and `stats`.
 //!
 //! `cargo bench -p httptrace --bench overhead` (or `bench/run.sh` for the whole table).
-//! Environment: `BENCH_REQUESTS` (default 20000), `BENCH_ROUNDS` (default 5), `BENCH_ONLY=r4`, `crossing` or
+//! Environment: `BENCH_REQUESTS` (default 20000), `BENCH_ROUNDS` (default 5), `BENCH_R4_EVENTS` (default 200000), `BENCH_ONLY=r4`, `crossing` or
 //! `timeline` (for profiling; `BENCH_TIMELINE=FILE` loads that build of `timeline`).
 
 use std::sync::Arc;
@@ -108,7 +108,7 @@ fn main() {
     let fixture = include_str!("../../tests/fixtures/conformance.ndjson");
     let batches = httptrace::replay::read_batches(fixture.as_bytes()).unwrap();
     let full_events: usize = batches.iter().map(Vec::len).sum();
-    let reps = (200_000 / full_events).max(1);
+    let reps = (env_num("BENCH_R4_EVENTS", 200_000) / full_events).max(1);
     let per_event = |mut c: Chain, coalesce: bool| -> (f64, f64) {
         let mut wanted = c.plugins().iter().fold(KindSet::default(), |acc, (_, interest)| acc.union(*interest));
         wanted.insert(kind::REQUEST_DONE);
