@@ -73,7 +73,9 @@ impl Pool {
             }
             None => None,
         };
-        let dialing = dial(shared, trace, target);
+        // Boxed: dialing (DNS, TCP, TLS, handshake) is a large future and rare once the pool is
+        // warm; inline, it made every request's future ~8 KB, copied a few times per request.
+        let dialing = Box::pin(dial(shared, trace, target));
         let conn = match shared.opts.connect_timeout {
             Some(limit) => match tokio::time::timeout(limit, dialing).await {
                 Ok(r) => r?,
