@@ -112,11 +112,8 @@ impl HopMarks {
             EventKind::ConnectStart { .. } => {
                 self.connect_start.get_or_insert(t);
             }
-            EventKind::ConnectDone { cancelled, error, .. } => {
-                if !cancelled && error.is_none() {
-                    self.connect_done = Some(t);
-                }
-            }
+            // A cancelled or failed attempt (Happy Eyeballs) does not end the connect phase.
+            EventKind::ConnectDone { cancelled: false, error: None, .. } => self.connect_done = Some(t),
             EventKind::TlsHandshakeStart { .. } => self.tls_start = Some(t),
             EventKind::TlsHandshakeDone { .. } => self.tls_done = Some(t),
             EventKind::GotConn { reused, .. } => {
