@@ -182,13 +182,9 @@ impl HopMarks {
 
 /// Whole-request timings: each phase summed over hops (-1 when it happened in no hop).
 pub fn sum_timings(hops: &[Timings]) -> Timings {
+    // Per phase: the sum of the hops where it happened, -1 if it happened in none.
     let add = |f: fn(&Timings) -> f64| {
-        let vals: Vec<f64> = hops.iter().map(f).filter(|v| *v >= 0.0).collect();
-        if vals.is_empty() {
-            -1.0
-        } else {
-            vals.iter().sum()
-        }
+        hops.iter().map(f).filter(|v| *v >= 0.0).fold(None, |acc: Option<f64>, v| Some(acc.unwrap_or(0.0) + v)).unwrap_or(-1.0)
     };
     Timings {
         blocked: add(|t| t.blocked),

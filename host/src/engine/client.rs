@@ -199,7 +199,7 @@ impl Client {
         // Taps on connection tasks may push a hair out of order: order by time, stably.
         events.sort_by_key(|e| (e.hop, e.at_ns));
         let last_hop = events.last().map_or(0, |e| e.hop);
-        let mut hops = Vec::new();
+        let mut hops = Vec::with_capacity(last_hop as usize + 1);
         let mut final_marks = HopMarks::default();
         for hop in 0..=last_hop {
             let mut m = HopMarks::from_events(events.iter().filter(|e| e.hop == hop));

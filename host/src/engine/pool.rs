@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::dial::{dial, Conn, Sender};
 use super::{Shared, Target};
-use crate::event::{EventKind, Phase, TraceError};
+use crate::event::{kind, EventKind, Phase, TraceError};
 use crate::trace::Trace;
 
 /// How long a returning HTTP/1.1 connection may take to become ready again.
@@ -52,7 +52,9 @@ pub struct Pool {
 impl Pool {
     /// Takes a pooled connection or dials a new one, emitting get-conn and got-conn.
     pub async fn get(&self, shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Result<Conn, TraceError> {
-        trace.emit(None, EventKind::GetConn { host_port: target.host_port() });
+        // Recorded for the summaries' clock even when no one reads it: the text only if asked.
+        let host_port = if trace.records(kind::GET_CONN) { target.host_port() } else { String::new() };
+        trace.emit(None, EventKind::GetConn { host_port });
         if let Some(c) = self.take_ready(target).await {
             return Ok(got(trace, c, true));
         }
