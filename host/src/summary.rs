@@ -182,9 +182,13 @@ impl HopMarks {
 
 /// Whole-request timings: each phase summed over hops (-1 when it happened in no hop).
 pub fn sum_timings(hops: &[Timings]) -> Timings {
-    // Per phase: the sum of the hops where it happened, -1 if it happened in none.
     let add = |f: fn(&Timings) -> f64| {
-        hops.iter().map(f).filter(|v| *v >= 0.0).fold(None, |acc: Option<f64>, v| Some(acc.unwrap_or(0.0) + v)).unwrap_or(-1.0)
+        let mut happened = hops.iter().map(f).filter(|v| *v >= 0.0).peekable();
+        if happened.peek().is_none() {
+            -1.0
+        } else {
+            happened.sum()
+        }
     };
     Timings {
         blocked: add(|t| t.blocked),

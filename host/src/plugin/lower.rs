@@ -371,7 +371,7 @@ fn put_marks(out: &mut [u8], at: usize, m: &Marks) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::convert::{self, tests::every_kind};
+    use super::super::convert::reference::{self, tests::every_kind};
     use super::super::instance::{Instance, InstanceSettings};
     use super::super::output::{MemoryOutput, Output};
     use super::super::{Limits, PluginSource, Runtime, RuntimeOptions, Verbosity};
@@ -490,7 +490,7 @@ mod tests {
             let refs: Vec<&Event> = batch.iter().collect();
             addrs.learn(&refs);
             let verdicts = direct.on_events(&refs, &addrs).unwrap();
-            let converted: Vec<wit::Event> = batch.iter().map(|e| convert::event(e.clone(), &mut AddrText::default())).collect();
+            let converted: Vec<wit::Event> = batch.iter().map(|e| reference::event(e.clone(), &mut AddrText::default())).collect();
             assert_eq!(verdicts, bindings.on_events_bindings(&converted).unwrap());
             events += batch.len();
         }

@@ -122,15 +122,7 @@ fn render_hop(
     p: Paint,
 ) {
     let method = hop.start.map_or("", |s| s.method.as_str());
-    if p.0 {
-        p.push(out, BOLD, format!("{method} {url}").trim_start());
-    } else if method.is_empty() {
-        out.push_str(url.trim_start());
-    } else {
-        out.push_str(method);
-        out.push(' ');
-        out.push_str(url);
-    }
+    p.push(out, BOLD, format!("{method} {url}").trim_start());
     out.push('\n');
 
     if let Some((g, conn)) = hop.got_conn {
@@ -167,11 +159,7 @@ fn render_hop(
             _ => RED,
         };
         let _ = write!(out, "  {} ", r.version);
-        if p.0 {
-            p.push(out, code, &r.status.to_string());
-        } else {
-            let _ = write!(out, "{}", r.status);
-        }
+        p.push(out, code, &r.status.to_string());
         if let Some(b) = hop.body {
             let _ = write!(out, ", {} bytes", b.body_bytes);
         }
