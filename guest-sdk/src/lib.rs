@@ -83,6 +83,7 @@
 //!
 #![deny(missing_docs)]
 
+mod compact;
 mod config;
 mod format;
 mod json;
@@ -94,7 +95,7 @@ pub mod bindings {
     //! Bindings generated from `wit/plugin.wit`. Use the re-exports at the crate root.
     wit_bindgen::generate!({
         path: "../wit",
-        world: "plugin",
+        world: "compact-plugin",
         pub_export_macro: true,
         export_macro_name: "__export_plugin_world",
         default_bindings_module: "$crate::bindings",
@@ -167,7 +168,9 @@ pub fn color() -> bool {
     bindings::httptrace::plugin::host::color()
 }
 
-/// Exports a [`Plugin`] implementation as the component's `plugin` world.
+/// Exports a [`Plugin`] implementation as the component's `plugin` world, with the optional
+/// `on-batch` of `compact-plugin` (`wit/compact.wit`): the host then hands events over in the
+/// compact form, which costs less per string; your plugin sees the same [`Event`]s either way.
 ///
 /// Call it once, at the top level of the plugin crate (a `cdylib`):
 ///
@@ -203,12 +206,16 @@ macro_rules! export_plugin {
                     $crate::__rt::on_events::<$plugin>(events)
                 }
 
+                fn on_batch(batch: $crate::__rt::Batch) -> ::std::vec::Vec<$crate::Verdict> {
+                    $crate::__rt::on_batch::<$plugin>(batch)
+                }
+
                 fn finish() -> ::std::result::Result<$crate::RunOutcome, ::std::string::String> {
                     $crate::__rt::finish::<$plugin>()
                 }
             }
 
-    $crate::__export_plugin_impl!(HttptraceGuestExports with_types_in $crate::bindings);
+    $crate::__export_compact_plugin_impl!(HttptraceGuestExports with_types_in $crate::bindings);
         };
     };
 }
@@ -219,6 +226,7 @@ pub mod __rt {
     use std::any::Any;
     use std::cell::RefCell;
 
+    pub use crate::bindings::httptrace::plugin::compact::Batch;
     pub use crate::bindings::Guest;
     use crate::{Config, Event, EventType, Plugin, RunOutcome, Verdict};
 
@@ -257,6 +265,11 @@ pub mod __rt {
             events.len()
         );
         verdicts
+    }
+
+    /// `on-batch` export: the same, from the compact form.
+    pub fn on_batch<P: Plugin>(batch: Batch) -> Vec<Verdict> {
+        on_events::<P>(crate::compact::expand(batch))
     }
 
     /// `finish` export.

@@ -21,6 +21,19 @@ pub(crate) mod bindings {
     });
 }
 
+/// The compact form of events (`wit/compact.wit`), for plugins that also export `on-batch`.
+/// Only its types are used (to type-check `on-batch`); the plain world's bindings do the rest.
+pub(crate) mod compact_bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "compact-plugin",
+        with: {
+            "httptrace:plugin/types": super::bindings::httptrace::plugin::types,
+            "httptrace:plugin/host": super::bindings::httptrace::plugin::host,
+        },
+    });
+}
+
 use bindings::httptrace::plugin::types::Level;
 
 /// The `T` of each plugin's `Store<T>`.

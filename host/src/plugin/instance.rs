@@ -12,7 +12,7 @@ use super::host::bindings::httptrace::plugin::types as wit;
 use super::host::bindings::Plugin as Bindings;
 use super::host::HostState;
 use super::load::{one_line, LoadedPlugin};
-use super::lower::EventList;
+use super::lower::{CompactBatch, EventList};
 use super::output::Output;
 use super::runtime::deadline_ticks;
 use super::{Limits, Verbosity};
@@ -37,6 +37,9 @@ pub(crate) struct Instance {
     /// `on-events`, type-checked as taking an [`EventList`] (called through it, see
     /// [`Instance::on_events`]).
     on_events: Func,
+    /// `on-batch`, if the plugin exports it, type-checked as taking a [`CompactBatch`]: then
+    /// called instead of `on-events`.
+    on_batch: Option<Func>,
     ticks: u64,
     limits: Limits,
 }
@@ -58,10 +61,17 @@ impl Instance {
             let on_events =
                 instance.get_func(&mut store, "on-events").ok_or_else(|| wasmtime::Error::msg("the component exports no `on-events`"))?;
             on_events.typed::<(EventList<'static>,), (Vec<wit::Verdict>,)>(&store)?;
-            Ok((bindings, on_events))
+            let on_batch = instance.get_func(&mut store, "on-batch");
+            if let Some(f) = on_batch {
+                f.typed::<(CompactBatch<'static>,), (Vec<wit::Verdict>,)>(&store)
+                    .map_err(|e| e.context("its `on-batch` is not the one of httptrace:plugin/compact-plugin"))?;
+            }
+            Ok((bindings, on_events, on_batch))
         });
         match started {
-            Ok((bindings, on_events)) => Ok(Instance { id: loaded.id.clone(), store, bindings, on_events, ticks, limits }),
+            Ok((bindings, on_events, on_batch)) => {
+                Ok(Instance { id: loaded.id.clone(), store, bindings, on_events, on_batch, ticks, limits })
+            }
             Err(e) => {
                 let kind = classify(&mut store, &limits, Call::Instantiate, e);
                 Err(PluginError::new(loaded.id.clone(), kind))
@@ -86,14 +96,31 @@ impl Instance {
         }
     }
 
-    /// Calls `on-events`, writing the events straight into the plugin's memory
-    /// ([`EventList`]); checks there is one verdict per event.
+    /// Hands a batch over: `on-batch` in the compact form ([`CompactBatch`]) if the plugin has
+    /// it, else `on-events` ([`EventList`]), writing the events straight into the plugin's
+    /// memory; checks there is one verdict per event.
     pub(crate) fn on_events(&mut self, events: &[&Event], addrs: &AddrText) -> Result<Vec<wit::Verdict>, PluginError> {
+        let Some(on_batch) = self.on_batch else { return self.on_events_plain(events, addrs) };
+        self.before_call();
+        // SAFETY: `Instance::new` type-checked this function with these parameter and result types.
+        let func = unsafe { TypedFunc::<(CompactBatch<'_>,), (Vec<wit::Verdict>,)>::new_unchecked(on_batch) };
+        let r = func.call(&mut self.store, (CompactBatch { events, addrs },)).map(|(v,)| v);
+        self.check_verdicts(r, events.len())
+    }
+
+    /// Calls `on-events` (every plugin has it, even those with `on-batch`).
+    pub(crate) fn on_events_plain(&mut self, events: &[&Event], addrs: &AddrText) -> Result<Vec<wit::Verdict>, PluginError> {
         self.before_call();
         // SAFETY: `Instance::new` type-checked this function with these parameter and result types.
         let func = unsafe { TypedFunc::<(EventList<'_>,), (Vec<wit::Verdict>,)>::new_unchecked(self.on_events) };
         let r = func.call(&mut self.store, (EventList { events, addrs },)).map(|(v,)| v);
         self.check_verdicts(r, events.len())
+    }
+
+    /// Whether batches go to `on-batch` (the compact form).
+    #[cfg(test)]
+    pub(crate) fn compact(&self) -> bool {
+        self.on_batch.is_some()
     }
 
     /// [`Instance::on_events`] through the bindings' own lowering, to check it against.

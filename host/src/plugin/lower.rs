@@ -1,5 +1,6 @@
 //! Engine events written straight into a plugin's memory as the WIT `list<event>` of
-//! `on-events`, without first building the bindings' `wit::Event` values.
+//! `on-events` ([`EventList`]), or as the compact `batch` of `on-batch` ([`CompactBatch`]),
+//! without first building the bindings' `wit::Event` values.
 //!
 //! Why: wasmtime 48's derived lowering looks the guest memory up again for every scalar it
 //! stores (a quarter of the crossing's time went to `options_memory_mut`), and building the
@@ -10,8 +11,14 @@
 //! Safety of the layout: [`EventList`] type-checks as `list<event>` exactly as the bindings'
 //! `[wit::Event]` does (it delegates), and every offset below is computed from the bindings'
 //! types' canonical-ABI sizes and alignments, field by field in WIT order (see [`Fields`]). The
-//! test `lowered_events_read_back_the_same_as_the_bindings` compares the two lowerings through a
+//! test `lowered_events_read_back_the_same_as_the_bindings` compares the lowerings through a
 //! real guest, field for field.
+//!
+//! The compact form (`wit/compact.wit`) is the same layout with every `string` replaced by a
+//! `span` (`record { start: u32, len: u32 }`: the same size and alignment as a string's pointer
+//! and length, asserted below), so one writer does both: in compact mode a string is appended
+//! to the batch's text instead of being copied into its own guest allocation, and the text is
+//! copied in once at the end. That saves a call into the guest's `realloc` per string.
 //!
 //! The traits implemented here (`ComponentType`, `Lower`, `LowerContext`) are wasmtime's
 //! documented-hidden internals: a wasmtime upgrade may change them, which shows as a compile
@@ -20,12 +27,14 @@
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 
+use wasmtime::component::__internal::wasmtime_environ::component::StringEncoding;
 use wasmtime::component::__internal::{CanonicalAbiInfo, ComponentVariant, InstanceType, InterfaceType, LowerContext};
 use wasmtime::component::{ComponentType, Lower};
 use wasmtime::ValRaw;
 
 use super::convert::AddrText;
 use super::host::bindings::httptrace::plugin::types as wit;
+use super::host::compact_bindings::httptrace::plugin::compact as wc;
 use crate::event::{CertSummary, Event, EventKind, Header, HopSummary, Phase, TraceError};
 use crate::summary::{Marks, Timings};
 
@@ -57,18 +66,97 @@ unsafe impl Lower for EventList<'_> {
         _ty: InterfaceType,
         dst: &mut MaybeUninit<[ValRaw; 2]>,
     ) -> wasmtime::Result<()> {
-        let mut w = Writer { cx, addrs: self.addrs };
+        let mut w = Writer { cx, addrs: self.addrs, text: None };
         let (ptr, len) = w.list::<wit::Event, _>(self.events, |w, e, out| w.event(e, out))?;
         dst.write([ValRaw::i64(ptr as i64), ValRaw::i64(len as i64)]);
         Ok(())
     }
 
     fn linear_lower_to_memory<T>(&self, cx: &mut LowerContext<'_, T>, _ty: InterfaceType, offset: usize) -> wasmtime::Result<()> {
-        let mut w = Writer { cx, addrs: self.addrs };
+        let mut w = Writer { cx, addrs: self.addrs, text: None };
         let (ptr, len) = w.list::<wit::Event, _>(self.events, |w, e, out| w.event(e, out))?;
         let mut pair = [0u8; 8];
         put_pair(&mut pair, 0, ptr, len);
         w.cx.as_slice_mut()[offset..offset + 8].copy_from_slice(&pair);
+        Ok(())
+    }
+}
+
+/// A batch of events as the compact `batch` argument of `on-batch` (`wit/compact.wit`).
+pub(crate) struct CompactBatch<'a> {
+    /// The events, in order.
+    pub events: &'a [&'a Event],
+    /// Text of the socket addresses in `events` (see [`AddrText::learn`]).
+    pub addrs: &'a AddrText,
+}
+
+// The compact form's layout is the plain one's: a span is laid out as a string.
+const _: () = {
+    assert!(<wc::Span as ComponentType>::SIZE32 == <String as ComponentType>::SIZE32);
+    assert!(<wc::Span as ComponentType>::ALIGN32 == <String as ComponentType>::ALIGN32);
+    assert!(<wc::Event as ComponentType>::SIZE32 == <wit::Event as ComponentType>::SIZE32);
+    assert!(<wc::Event as ComponentType>::ALIGN32 == <wit::Event as ComponentType>::ALIGN32);
+    assert!(<wc::EventKind as ComponentVariant>::PAYLOAD_OFFSET32 == <wit::EventKind as ComponentVariant>::PAYLOAD_OFFSET32);
+    assert!(<wc::Header as ComponentType>::SIZE32 == <wit::Header as ComponentType>::SIZE32);
+    assert!(<wc::CertSummary as ComponentType>::SIZE32 == <wit::CertSummary as ComponentType>::SIZE32);
+    assert!(<wc::HopSummary as ComponentType>::SIZE32 == <wit::HopSummary as ComponentType>::SIZE32);
+    assert!(<wc::TraceError as ComponentType>::SIZE32 == <wit::TraceError as ComponentType>::SIZE32);
+    assert!(<wc::RequestDone as ComponentType>::SIZE32 == <wit::RequestDone as ComponentType>::SIZE32);
+    assert!(<wc::TlsHandshakeDone as ComponentType>::SIZE32 == <wit::TlsHandshakeDone as ComponentType>::SIZE32);
+    assert!(<wc::GotConn as ComponentType>::SIZE32 == <wit::GotConn as ComponentType>::SIZE32);
+    assert!(<wc::Batch as ComponentType>::ABI.flat_count.is_some());
+};
+
+// SAFETY: `Lower` is the record's four flat values (two pointer-and-length pairs), `ABI` and
+// `typecheck` are `wc::Batch`'s, and the events are written in `wit::Event`'s layout, which is
+// `wc::Event`'s (asserted above) with strings as spans.
+unsafe impl ComponentType for CompactBatch<'_> {
+    type Lower = [ValRaw; 4];
+    const ABI: CanonicalAbiInfo = <wc::Batch as ComponentType>::ABI;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        <wc::Batch as ComponentType>::typecheck(ty, types)
+    }
+}
+
+impl CompactBatch<'_> {
+    /// Writes the events (strings appended to the text), then the text: the guest pointers and
+    /// lengths of the text and of the event list.
+    fn write<T: 'static>(&self, cx: &mut LowerContext<'_, T>) -> wasmtime::Result<[usize; 4]> {
+        if cx.options().string_encoding != StringEncoding::Utf8 {
+            wasmtime::bail!("on-batch needs the UTF-8 string encoding");
+        }
+        let mut w = Writer { cx, addrs: self.addrs, text: Some(Vec::with_capacity(self.events.len() * 48)) };
+        let (events, len) = w.list::<wit::Event, _>(self.events, |w, e, out| w.event(e, out))?;
+        let text = w.text.take().unwrap_or_default();
+        let at = cx.realloc(0, 0, 1, text.len())?;
+        cx.as_slice_mut()
+            .get_mut(at..at + text.len())
+            .ok_or_else(|| wasmtime::Error::msg("realloc return: beyond end of memory"))?
+            .copy_from_slice(&text);
+        Ok([at, text.len(), events, len])
+    }
+}
+
+// SAFETY: as for `EventList`: writes only inside blocks the guest's `realloc` returned.
+unsafe impl Lower for CompactBatch<'_> {
+    fn linear_lower_to_flat<T>(
+        &self,
+        cx: &mut LowerContext<'_, T>,
+        _ty: InterfaceType,
+        dst: &mut MaybeUninit<[ValRaw; 4]>,
+    ) -> wasmtime::Result<()> {
+        let parts = self.write(cx)?;
+        dst.write(parts.map(|v| ValRaw::i64(v as i64)));
+        Ok(())
+    }
+
+    fn linear_lower_to_memory<T>(&self, cx: &mut LowerContext<'_, T>, _ty: InterfaceType, offset: usize) -> wasmtime::Result<()> {
+        let [text, text_len, events, len] = self.write(cx)?;
+        let mut record = [0u8; 16];
+        put_pair(&mut record, 0, text, text_len);
+        put_pair(&mut record, 8, events, len);
+        cx.as_slice_mut()[offset..offset + 16].copy_from_slice(&record);
         Ok(())
     }
 }
@@ -143,11 +231,22 @@ fn phase(p: Phase) -> u8 {
 struct Writer<'c, 'a, T: 'static> {
     cx: &'c mut LowerContext<'a, T>,
     addrs: &'c AddrText,
+    /// Compact mode: the batch's text so far, where strings go (as spans).
+    text: Option<Vec<u8>>,
 }
 
 impl<T: 'static> Writer<'_, '_, T> {
-    /// A string into the guest (its `realloc`, its encoding): the pointer and length.
+    /// A string: in compact mode appended to the text (its span's start and length), else into
+    /// the guest (its `realloc`, its encoding: the pointer and length).
     fn string(&mut self, s: &str) -> wasmtime::Result<(usize, usize)> {
+        if let Some(text) = &mut self.text {
+            let start = text.len();
+            if start + s.len() > u32::MAX as usize {
+                wasmtime::bail!("a batch's text is over 4 GiB");
+            }
+            text.extend_from_slice(s.as_bytes());
+            return Ok((start, s.len()));
+        }
         let mut flat = MaybeUninit::<[ValRaw; 2]>::uninit();
         s.linear_lower_to_flat(self.cx, InterfaceType::String, &mut flat)?;
         // SAFETY: `linear_lower_to_flat` initialises both values when it returns `Ok`.
@@ -370,139 +469,4 @@ fn put_marks(out: &mut [u8], at: usize, m: &Marks) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::convert::reference::{self, tests::every_kind};
-    use super::super::instance::{Instance, InstanceSettings};
-    use super::super::output::{MemoryOutput, Output};
-    use super::super::{Limits, PluginSource, Runtime, RuntimeOptions, Verbosity};
-    use super::*;
-
-    /// Events with the edges of each field: empty and non-ASCII strings, absent and present
-    /// options, empty and long lists, several hops and certificates.
-    fn edge_events() -> Vec<Event> {
-        let err = |during| TraceError { phase: Phase::Tls, kind: String::new(), during, message: "é — ☃ \"q\"\n".into() };
-        let hop = |hop, status| HopSummary {
-            hop,
-            url: format!("http://h/{hop}/ü"),
-            status,
-            timings: Timings { blocked: 0.25, dns: -1.0, connect: 1e-9, ssl: f64::MAX, send: 3.0, wait: 4.5, receive: 0.0, total: 9.75 },
-            marks: Marks { namelookup: 1.0, redirect: 2.5, ..Default::default() },
-        };
-        let cert = |n: usize| CertSummary {
-            subject: format!("CN=s{n}"),
-            issuer: String::new(),
-            not_before: "2026-01-01T00:00:00Z".into(),
-            not_after: "2027-01-01T00:00:00Z".into(),
-            sans: (0..n).map(|i| format!("san{i}.example")).collect(),
-            serial: "00ff".into(),
-        };
-        let headers: Vec<Header> = (0..40).map(|i| Header { name: format!("x-h{i}"), value: "v".repeat(i) }).collect();
-        let kinds = vec![
-            EventKind::RequestStart { method: String::new(), url: "http://ü.example/ä?q=☃".into(), wall_unix_ns: u64::MAX },
-            EventKind::DnsDone { addrs: vec![], coalesced: false, error: Some(err(None)) },
-            EventKind::ConnectDone {
-                network: "tcp".into(),
-                addr: "10.0.0.1:8080".parse().unwrap(),
-                cancelled: false,
-                error: Some(err(Some(Phase::Connect))),
-            },
-            EventKind::TlsHandshakeDone {
-                version: String::new(),
-                cipher_suite: "c".into(),
-                alpn: None,
-                resumed: true,
-                server_name: String::new(),
-                peer_certificates: vec![cert(0), cert(3), cert(1)],
-                error: Some(err(Some(Phase::TooManyRedirects))),
-            },
-            EventKind::GotConn {
-                reused: false,
-                was_idle: true,
-                idle_ns: 0,
-                local_addr: "127.0.0.1:1".parse().unwrap(),
-                remote_addr: "[fe80::1]:65535".parse().unwrap(),
-                protocol: "http/1.1".into(),
-            },
-            EventKind::Got1xxResponse { status: 100, headers: vec![] },
-            EventKind::WroteRequest { body_bytes: u64::MAX, error: Some(err(Some(Phase::Setup))) },
-            EventKind::ResponseHeaders { status: 599, version: "HTTP/1.1".into(), headers, header_bytes: 0 },
-            EventKind::ResponseDone { body_bytes: 0, error: None },
-            EventKind::PutIdleConn { error: None },
-            EventKind::RequestDone {
-                url: String::new(),
-                status: None,
-                error: Some(err(Some(Phase::Receive))),
-                timings: Timings::default(),
-                marks: Marks::default(),
-                hops: vec![hop(0, Some(301)), hop(1, None), hop(2, Some(200))],
-            },
-            EventKind::RequestDone {
-                url: "u".into(),
-                status: Some(0),
-                error: None,
-                timings: Timings::default(),
-                marks: Marks::default(),
-                hops: vec![],
-            },
-        ];
-        kinds
-            .into_iter()
-            .enumerate()
-            .map(|(i, kind)| Event {
-                request: i as u64 + 1,
-                hop: i as u32,
-                conn: (i % 2 == 0).then_some(i as u64 * 1000),
-                at_ns: i as u64,
-                kind,
-            })
-            .collect()
-    }
-
-    fn ndjson(rt: &Runtime) -> (Instance, Output, MemoryOutput) {
-        let loaded = rt.load(&PluginSource::Bundled("ndjson".into())).unwrap();
-        let (output, memory) = Output::memory();
-        let settings = InstanceSettings { limits: Limits::default(), output: output.clone(), color: false, verbosity: Verbosity::Warn };
-        let mut inst = Instance::new(&loaded, &settings).unwrap();
-        inst.init(&[]).unwrap().unwrap();
-        (inst, output, memory)
-    }
-
-    /// The same events through this module and through the bindings' derived lowering reach a
-    /// real guest (`ndjson`, which prints every field) identically.
-    #[test]
-    fn lowered_events_read_back_the_same_as_the_bindings() {
-        let rt = Runtime::new(RuntimeOptions { cache_dir: None, verbosity: Verbosity::Warn }).unwrap();
-        let (mut direct, direct_output, direct_out) = ndjson(&rt);
-        let (mut bindings, bindings_output, bindings_out) = ndjson(&rt);
-        let samples: Vec<Event> = every_kind()
-            .into_iter()
-            .enumerate()
-            .map(|(i, kind)| Event { request: 7, hop: 1, conn: Some(i as u64), at_ns: 1_000 + i as u64, kind })
-            .collect();
-        let fixture = include_str!("../../../tests/fixtures/conformance.ndjson");
-        let mut batches = crate::replay::read_batches(fixture.as_bytes()).unwrap();
-        batches.push(samples);
-        batches.push(edge_events());
-        batches.push(Vec::new());
-        let mut addrs = AddrText::default();
-        let mut events = 0;
-        for batch in &batches {
-            let refs: Vec<&Event> = batch.iter().collect();
-            addrs.learn(&refs);
-            let verdicts = direct.on_events(&refs, &addrs).unwrap();
-            let converted: Vec<wit::Event> = batch.iter().map(|e| reference::event(e.clone(), &mut AddrText::default())).collect();
-            assert_eq!(verdicts, bindings.on_events_bindings(&converted).unwrap());
-            events += batch.len();
-        }
-        direct_output.flush();
-        bindings_output.flush();
-        let (a, b) = (direct_out.text(), bindings_out.text());
-        assert_eq!(a.lines().count(), events, "one ndjson line per event");
-        for (x, y) in a.lines().zip(b.lines()) {
-            assert_eq!(x, y);
-        }
-        assert_eq!(a, b);
-        // The fixture itself comes back: the guest saw every field as recorded.
-        assert!(a.starts_with(fixture), "the recording read back differs");
-    }
-}
+mod tests;
