@@ -11,7 +11,8 @@
 //!
 //! `cargo bench -p httptrace --bench overhead` (or `bench/run.sh` for the whole table).
 //! Environment: `BENCH_REQUESTS` (default 20000), `BENCH_ROUNDS` (default 5), `BENCH_R4_EVENTS` (default 200000), `BENCH_ONLY=r4`, `crossing` or
-//! `timeline` (for profiling; `BENCH_TIMELINE=FILE` loads that build of `timeline`).
+//! `timeline` (for profiling; `BENCH_TIMELINE=FILE` and `BENCH_KEEP=FILE` load those builds of
+//! `timeline` and `keep`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -171,7 +172,8 @@ fn main() {
     // The crossing alone: a plugin that asks for the default chain's kinds and does nothing
     // (tests/plugins/keep), so the figure is the host's cost of handing those events over.
     let default_kinds = chain(&plugins, "timeline").plugins()[0].1.names();
-    let keep = format!("{}/keep.wasm", httptrace::plugin::bundled::GUEST_DIR);
+    // `BENCH_KEEP=path/to/keep.wasm`: an unstripped build, for profiling.
+    let keep = std::env::var("BENCH_KEEP").unwrap_or_else(|_| format!("{}/keep.wasm", httptrace::plugin::bundled::GUEST_DIR));
     let keep_config: Vec<(String, String)> = default_kinds.iter().map(|k| ("kind".to_string(), k.to_string())).collect();
     let crossing = per_event(chain_with(&plugins, &keep, keep_config), true);
     if only == "timeline" {
