@@ -21,6 +21,25 @@ fn without_finish() -> Vec<u8> {
     synth_component(&cut)
 }
 
+/// A component whose optional `on-batch` (world `compact-plugin`) takes the plain events.
+fn wrong_on_batch() -> Vec<u8> {
+    let wit = plugin_wit();
+    let end = wit.rfind('}').expect("end of the world");
+    synth_component(&format!("{}    export on-batch: func(events: list<event>) -> list<verdict>;\n}}\n", &wit[..end]))
+}
+
+#[test]
+fn an_on_batch_of_the_wrong_type_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "batchy.wasm", &wrong_on_batch());
+    let e = load_error(&runtime(), &path);
+    assert!(matches!(e.kind(), ErrorKind::Incompatible { .. }), "{e}");
+    let text = e.to_string();
+    assert!(text.starts_with(&format!("plugin batchy ({})", path.display())), "{text}");
+    assert!(text.contains("does not fit this httptrace") && text.contains("on-batch"), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+}
+
 fn load_error(rt: &Runtime, path: &std::path::Path) -> httptrace::plugin::PluginError {
     match rt.load(&PluginSource::File(path.to_path_buf())) {
         Ok(_) => panic!("{} loaded", path.display()),

@@ -11,6 +11,7 @@ use wasmtime::Engine;
 use super::cache::{self, LoadOrigin};
 use super::error::{ErrorKind, PluginError, PluginId};
 use super::host::bindings::PluginPre;
+use super::host::compact_bindings::CompactPluginPre;
 use super::host::HostState;
 use super::runtime::Runtime;
 use super::{bundled, Verbosity, EXPORTS, WORLD_VERSION};
@@ -155,6 +156,10 @@ pub(crate) fn load(rt: &Runtime, source: &PluginSource) -> Result<LoadedPlugin, 
     check_type(rt.engine(), &component).map_err(err)?;
     let pre = rt.linker().instantiate_pre(&component).map_err(|e| err(ErrorKind::Incompatible { message: one_line(&e) }))?;
     let pre = PluginPre::new(pre).map_err(|e| err(ErrorKind::Incompatible { message: one_line(&e) }))?;
+    if component.get_export_index(None, "on-batch").is_some() {
+        // The optional compact form: type-check it now, not at the first call.
+        CompactPluginPre::new(pre.instance_pre().clone()).map_err(|e| err(ErrorKind::Incompatible { message: one_line(&e) }))?;
+    }
     Ok(LoadedPlugin { id, pre, origin })
 }
 
