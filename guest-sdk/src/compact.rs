@@ -129,3 +129,117 @@ impl Text<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Marks, Phase, Timings};
+
+    /// Spans of `text` for each of `parts`, in order (the host's layout: one after another).
+    fn spans(parts: &[&str]) -> (String, Vec<c::Span>) {
+        let mut text = String::new();
+        let spans = parts
+            .iter()
+            .map(|p| {
+                let span = c::Span { start: text.len() as u32, len: p.len() as u32 };
+                text.push_str(p);
+                span
+            })
+            .collect();
+        (text, spans)
+    }
+
+    #[test]
+    fn spans_become_the_same_strings_and_other_fields_pass_through() {
+        let (text, s) = spans(&["GET", "http://ü.example/", "x-a", "", "dns", "é ☃"]);
+        let error = c::TraceError { phase: Phase::Dns, kind: s[4], during: Some(Phase::Connect), message: s[5] };
+        let events = vec![
+            c::Event {
+                request: 7,
+                hop: 1,
+                conn: Some(3),
+                at_ns: 99,
+                kind: c::EventKind::RequestStart(c::RequestStart { method: s[0], url: s[1], wall_unix_ns: 5 }),
+            },
+            c::Event {
+                request: 7,
+                hop: 1,
+                conn: None,
+                at_ns: 100,
+                kind: c::EventKind::WroteHeaderField(c::Header { name: s[2], value: s[3] }),
+            },
+            c::Event { request: 7, hop: 1, conn: None, at_ns: 101, kind: c::EventKind::WroteHeaders },
+            c::Event {
+                request: 7,
+                hop: 1,
+                conn: None,
+                at_ns: 102,
+                kind: c::EventKind::RequestDone(c::RequestDone {
+                    url: s[1],
+                    status: None,
+                    error: Some(error),
+                    timings: Timings { blocked: 1.5, dns: -1.0, connect: -1.0, ssl: -1.0, send: 0.0, wait: 0.0, receive: 0.0, total: 1.5 },
+                    marks: Marks {
+                        namelookup: 0.0,
+                        connect: 0.0,
+                        appconnect: 0.0,
+                        pretransfer: 0.0,
+                        posttransfer: 0.0,
+                        starttransfer: 0.0,
+                        total: 2.0,
+                        redirect: 0.0,
+                    },
+                    hops: vec![c::HopSummary {
+                        hop: 0,
+                        url: s[1],
+                        status: Some(301),
+                        timings: Timings { blocked: 0.0, dns: 0.0, connect: 0.0, ssl: 0.0, send: 0.0, wait: 0.0, receive: 0.0, total: 0.0 },
+                        marks: Marks {
+                            namelookup: 0.0,
+                            connect: 0.0,
+                            appconnect: 0.0,
+                            pretransfer: 0.0,
+                            posttransfer: 0.0,
+                            starttransfer: 0.0,
+                            total: 0.0,
+                            redirect: 0.0,
+                        },
+                    }],
+                }),
+            },
+        ];
+        let out = expand(c::Batch { text, events });
+        assert_eq!(out.len(), 4);
+        assert_eq!((out[0].request, out[0].hop, out[0].conn, out[0].at_ns), (7, 1, Some(3), 99));
+        match &out[0].kind {
+            EventKind::RequestStart(r) => assert_eq!((r.method.as_str(), r.url.as_str(), r.wall_unix_ns), ("GET", "http://ü.example/", 5)),
+            k => panic!("{k:?}"),
+        }
+        assert_eq!(out[1].kind, EventKind::WroteHeaderField(Header { name: "x-a".into(), value: String::new() }));
+        assert_eq!(out[2].kind, EventKind::WroteHeaders);
+        match &out[3].kind {
+            EventKind::RequestDone(d) => {
+                let e = d.error.as_ref().expect("error");
+                assert_eq!((e.phase, e.kind.as_str(), e.during, e.message.as_str()), (Phase::Dns, "dns", Some(Phase::Connect), "é ☃"));
+                assert_eq!(
+                    (d.timings.blocked, d.marks.total, d.hops[0].url.as_str(), d.hops[0].status),
+                    (1.5, 2.0, "http://ü.example/", Some(301))
+                );
+            }
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "span 2..12 outside the batch's 3 bytes of text")]
+    fn a_span_outside_the_text_is_a_loud_failure() {
+        let events = vec![c::Event {
+            request: 1,
+            hop: 0,
+            conn: None,
+            at_ns: 0,
+            kind: c::EventKind::DnsStart(c::DnsStart { host: c::Span { start: 2, len: 10 } }),
+        }];
+        expand(c::Batch { text: "abc".into(), events });
+    }
+}
