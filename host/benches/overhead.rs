@@ -6,8 +6,9 @@
 //!   off; also the engine's recording alone, into a sink that drops every batch.
 //! - R4: the amortised host→plugin cost per event (ns), feeding recorded requests through a
 //!   chain in batches as the chain thread coalesces them: the crossing alone (the default
-//!   chain's kinds to `tests/plugins/keep`, which does nothing), the default chain (`timeline`,
-//!   with its rendering) and `stats`.
+//!   chain's kinds to `tests/plugins/keep`, which does nothing, through the Rust SDK; and to
+//!   `tests/plugins/keep-compact`, which takes the compact form without the SDK), the default
+//!   chain (`timeline`, with its rendering) and `stats`.
 //!
 //! `cargo bench -p httptrace --bench overhead` (or `bench/run.sh` for the whole table).
 //! Environment: `BENCH_REQUESTS` (default 20000), `BENCH_ROUNDS` (default 5), `BENCH_R4_EVENTS` (default 200000), `BENCH_ONLY=r4`, `crossing` or
@@ -175,7 +176,11 @@ fn main() {
     // `BENCH_KEEP=path/to/keep.wasm`: an unstripped build, for profiling.
     let keep = std::env::var("BENCH_KEEP").unwrap_or_else(|_| format!("{}/keep.wasm", httptrace::plugin::bundled::GUEST_DIR));
     let keep_config: Vec<(String, String)> = default_kinds.iter().map(|k| ("kind".to_string(), k.to_string())).collect();
-    let crossing = per_event(chain_with(&plugins, &keep, keep_config), true);
+    let crossing = per_event(chain_with(&plugins, &keep, keep_config.clone()), true);
+    // The same through the contract alone: `keep-compact` takes `on-batch` with wit-bindgen and
+    // reads nothing, so the SDK's turning spans into owned strings is not in the figure.
+    let keep_compact = format!("{}/keep-compact.wasm", httptrace::plugin::bundled::GUEST_DIR);
+    let contract = per_event(chain_with(&plugins, &keep_compact, keep_config), true);
     if only == "timeline" {
         // `BENCH_TIMELINE=path/to/timeline.wasm`: an unstripped build, for profiling.
         let source = std::env::var("BENCH_TIMELINE").unwrap_or_else(|_| "timeline".into());
@@ -185,6 +190,7 @@ fn main() {
     }
     if only == "crossing" {
         println!("R4 crossing: {:.0} ns per traced event ({:.0} per event handed over)", crossing.0, crossing.1);
+        println!("R4 crossing, contract only: {:.0} ns per traced event ({:.0} per event handed over)", contract.0, contract.1);
         return;
     }
     let timeline = per_event(chain(&plugins, "timeline"), true);
@@ -211,6 +217,7 @@ fn main() {
         );
     }
     println!("| R4 ns per traced event ({full_events} events, 6 requests), default chain's kinds to a plugin that does nothing (the crossing) | {} | ≤ 150 |", r4(crossing));
+    println!("|    the same through the contract alone (keep-compact: on-batch lifted by wit-bindgen, no SDK) | {} | |", r4(contract));
     println!("| R4 ns per traced event, default chain (timeline, with its rendering) | {} | ≤ 150 |", r4(timeline));
     println!("| R4 ns per traced event, stats | {} | ≤ 150 |", r4(stats));
     println!("|    one request per call: timeline / stats | {} / {} | |", r4(timeline_single), r4(stats_single));

@@ -74,6 +74,7 @@ mod tests {
             "forge-lines",
             "sleep",
             "keep",
+            "keep-compact",
         ] {
             assert!(GUESTS.contains(&name), "{name} not built");
         }

@@ -141,3 +141,33 @@ fn lowered_events_read_back_the_same_as_the_bindings() {
     // The fixture itself comes back: the guest saw every field as recorded.
     assert!(a.starts_with(fixture), "the recording read back differs");
 }
+
+/// A guest of the compact world without the SDK (`tests/plugins/keep-compact`, wit-bindgen's
+/// own lifting) is called through `on-batch` and is handed every event.
+#[test]
+fn a_compact_guest_without_the_sdk_gets_every_event_through_on_batch() {
+    let rt = Runtime::new(RuntimeOptions { cache_dir: None, verbosity: Verbosity::Warn }).unwrap();
+    let path = std::path::Path::new(crate::plugin::bundled::GUEST_DIR).join("keep-compact.wasm");
+    let loaded = rt.load(&PluginSource::File(path)).unwrap();
+    let (output, memory) = Output::memory();
+    let settings = InstanceSettings { limits: Limits::default(), output: output.clone(), color: false, verbosity: Verbosity::Warn };
+    let mut inst = Instance::new(&loaded, &settings).unwrap();
+    inst.init(&[]).unwrap().unwrap();
+    assert!(inst.compact());
+    let fixture = include_str!("../../../../tests/fixtures/conformance.ndjson");
+    let mut batches = crate::replay::read_batches(fixture.as_bytes()).unwrap();
+    batches.push(edge_events());
+    let mut addrs = AddrText::default();
+    let mut events = 0;
+    for batch in &batches {
+        let refs: Vec<&Event> = batch.iter().collect();
+        addrs.learn(&refs);
+        let verdicts = inst.on_events(&refs, &addrs).unwrap();
+        assert_eq!(verdicts.len(), batch.len());
+        assert!(verdicts.iter().all(|v| *v == wit::Verdict::Keep));
+        events += batch.len();
+    }
+    inst.finish().unwrap();
+    output.flush();
+    assert_eq!(memory.text(), format!("keep-compact saw {events} events\n"));
+}
