@@ -1,245 +1,296 @@
 //! `on-batch`: the compact form of a batch (`wit/compact.wit`, strings as spans of one text)
-//! expanded into the same [`Event`] values `on-events` would have given.
+//! read straight from the canonical-ABI memory the host wrote, into the same [`Event`] values
+//! `on-events` would have given.
 //!
-//! The host copies one text per batch into the plugin instead of one allocation per string; the
-//! strings are made here, inside the plugin, where an allocation is a plain function call.
+//! Why by hand: wit-bindgen's lifting would first build the compact records (a `Vec` of them
+//! and one per nested list) only for this module to turn each into an [`Event`]; reading the
+//! memory once halves that work. `export_plugin!` exports `on-batch` and its post-return here
+//! (the bindings are generated with `skip: ["on-batch"]`, the world still declares it).
+//!
+//! The layout below is the canonical ABI's for `compact.event` on wasm32, field by field in WIT
+//! order (offsets in the comments' `@`); the host's differential test
+//! (`plugin::lower::tests::lowered_events_read_back_the_same_as_the_bindings`) checks every
+//! field of every kind through a real guest, so a mistake here fails it.
+//!
+//! Ownership, as the canonical ABI says: the text and every list the host allocated with this
+//! module's `cabi_realloc` now belong to the plugin and are freed here.
 
-use crate::bindings::httptrace::plugin::compact as c;
+use std::alloc::{dealloc, Layout};
+
 use crate::{
     CertSummary, ConnectDone, ConnectStart, DnsDone, DnsStart, Event, EventKind, GetConn, Got1xxResponse, GotConn, Header, HopSummary,
-    PutIdleConn, Redirect, RequestDone, RequestStart, ResponseDone, ResponseHeaders, TlsHandshakeDone, TlsHandshakeStart, TraceError,
-    WroteRequest,
+    Marks, Phase, PutIdleConn, Redirect, RequestDone, RequestStart, ResponseDone, ResponseHeaders, Timings, TlsHandshakeDone,
+    TlsHandshakeStart, TraceError, WroteRequest,
 };
 
-/// The batch's events in their plain form.
-pub(crate) fn expand(batch: c::Batch) -> Vec<Event> {
-    let t = Text(&batch.text);
-    batch.events.into_iter().map(|e| t.event(e)).collect()
+/// Size of `compact.event` (align 8): request @0, hop @8, conn @16 (option<u64>), at-ns @32,
+/// kind @40 (discriminant, payload @48, largest case `request-done` 176 bytes).
+const EVENT: usize = 224;
+const HEADER: usize = 16;
+const SPAN: usize = 8;
+const CERT: usize = 48;
+const HOP: usize = 144;
+
+/// A batch's memory: `text` and the guest pointers the host wrote.
+pub(crate) struct Batch<'t> {
+    text: &'t str,
 }
 
-/// The batch's text, which spans point into.
-struct Text<'a>(&'a str);
+/// Reads the batch at `events` (`len` events) whose strings point into `text`, then frees the
+/// lists (the text stays with the caller).
+///
+/// # Safety
+///
+/// `events` and every pointer inside must be what the host lowered for `on-batch`: `len`
+/// events laid out as `compact.event`, lists allocated by `cabi_realloc`.
+pub(crate) unsafe fn read(text: &str, events: *mut u8, len: usize) -> Vec<Event> {
+    let b = Batch { text };
+    let mut out = Vec::with_capacity(len);
+    for i in 0..len {
+        // SAFETY: the caller vouches for `len` events at `events`.
+        out.push(unsafe { b.event(events.add(i * EVENT)) });
+    }
+    // SAFETY: the host allocated the list with this layout.
+    unsafe { free(events, len * EVENT, 8) };
+    out
+}
 
-impl Text<'_> {
-    fn s(&self, span: c::Span) -> String {
-        let (start, end) = (span.start as usize, span.start as usize + span.len as usize);
-        match self.0.get(start..end) {
+unsafe fn free(ptr: *mut u8, size: usize, align: usize) {
+    if size > 0 {
+        // SAFETY: `cabi_realloc` allocated `size` bytes at `ptr` with `align`.
+        unsafe { dealloc(ptr, Layout::from_size_align_unchecked(size, align)) };
+    }
+}
+
+unsafe fn u8_at(p: *const u8, at: usize) -> u8 {
+    unsafe { p.add(at).read() }
+}
+unsafe fn u16_at(p: *const u8, at: usize) -> u16 {
+    unsafe { p.add(at).cast::<u16>().read_unaligned() }
+}
+unsafe fn u32_at(p: *const u8, at: usize) -> u32 {
+    unsafe { p.add(at).cast::<u32>().read_unaligned() }
+}
+unsafe fn u64_at(p: *const u8, at: usize) -> u64 {
+    unsafe { p.add(at).cast::<u64>().read_unaligned() }
+}
+unsafe fn f64_at(p: *const u8, at: usize) -> f64 {
+    f64::from_bits(unsafe { u64_at(p, at) })
+}
+unsafe fn bool_at(p: *const u8, at: usize) -> bool {
+    unsafe { u8_at(p, at) != 0 }
+}
+unsafe fn opt_u16_at(p: *const u8, at: usize) -> Option<u16> {
+    // option<u16>: discriminant @0, payload @2.
+    unsafe { bool_at(p, at).then(|| u16_at(p, at + 2)) }
+}
+
+fn phase(d: u8) -> Phase {
+    match d {
+        0 => Phase::Setup,
+        1 => Phase::Dns,
+        2 => Phase::Connect,
+        3 => Phase::Tls,
+        4 => Phase::Send,
+        5 => Phase::Wait,
+        6 => Phase::Receive,
+        7 => Phase::Timeout,
+        8 => Phase::TooManyRedirects,
+        _ => panic!("httptrace plugin: phase {d} is not in the WIT"),
+    }
+}
+
+/// A list's pointer and length at `p + at`.
+unsafe fn list_at(p: *const u8, at: usize) -> (*mut u8, usize) {
+    unsafe { (u32_at(p, at) as usize as *mut u8, u32_at(p, at + 4) as usize) }
+}
+
+unsafe fn timings_at(p: *const u8, at: usize) -> Timings {
+    let f = |i: usize| unsafe { f64_at(p, at + 8 * i) };
+    Timings { blocked: f(0), dns: f(1), connect: f(2), ssl: f(3), send: f(4), wait: f(5), receive: f(6), total: f(7) }
+}
+
+unsafe fn marks_at(p: *const u8, at: usize) -> Marks {
+    let f = |i: usize| unsafe { f64_at(p, at + 8 * i) };
+    Marks {
+        namelookup: f(0),
+        connect: f(1),
+        appconnect: f(2),
+        pretransfer: f(3),
+        posttransfer: f(4),
+        starttransfer: f(5),
+        total: f(6),
+        redirect: f(7),
+    }
+}
+
+impl Batch<'_> {
+    /// The span at `p + at` (start @0, len @4) as a string.
+    unsafe fn s(&self, p: *const u8, at: usize) -> String {
+        let (start, len) = unsafe { (u32_at(p, at) as usize, u32_at(p, at + 4) as usize) };
+        match self.text.get(start..start + len) {
             Some(s) => s.to_owned(),
-            None => panic!("httptrace plugin: span {start}..{end} outside the batch's {} bytes of text", self.0.len()),
+            None => panic!("httptrace plugin: span {start}..{} outside the batch's {} bytes of text", start + len, self.text.len()),
         }
     }
 
-    fn strings(&self, spans: Vec<c::Span>) -> Vec<String> {
-        spans.into_iter().map(|s| self.s(s)).collect()
+    /// option<span> at `p + at`: discriminant @0, span @4.
+    unsafe fn opt_s(&self, p: *const u8, at: usize) -> Option<String> {
+        unsafe { bool_at(p, at).then(|| self.s(p, at + 4)) }
     }
 
-    fn header(&self, h: c::Header) -> Header {
-        Header { name: self.s(h.name), value: self.s(h.value) }
+    /// A list at `p + at` of `size`-byte, `align`-aligned elements, each read by `item`; the
+    /// list's memory is freed.
+    unsafe fn list<T>(&self, p: *const u8, at: usize, size: usize, align: usize, item: impl Fn(&Self, *const u8) -> T) -> Vec<T> {
+        let (base, len) = unsafe { list_at(p, at) };
+        let out = (0..len).map(|i| item(self, unsafe { base.add(i * size) })).collect();
+        unsafe { free(base, len * size, align) };
+        out
     }
 
-    fn headers(&self, hs: Vec<c::Header>) -> Vec<Header> {
-        hs.into_iter().map(|h| self.header(h)).collect()
+    unsafe fn strings(&self, p: *const u8, at: usize) -> Vec<String> {
+        unsafe { self.list(p, at, SPAN, 4, |b, e| b.s(e, 0)) }
     }
 
-    fn error(&self, e: Option<c::TraceError>) -> Option<TraceError> {
-        e.map(|e| TraceError { phase: e.phase, kind: self.s(e.kind), during: e.during, message: self.s(e.message) })
+    unsafe fn headers(&self, p: *const u8, at: usize) -> Vec<Header> {
+        unsafe { self.list(p, at, HEADER, 4, |b, h| b.header(h)) }
     }
 
-    fn cert(&self, c: c::CertSummary) -> CertSummary {
-        CertSummary {
-            subject: self.s(c.subject),
-            issuer: self.s(c.issuer),
-            not_before: self.s(c.not_before),
-            not_after: self.s(c.not_after),
-            sans: self.strings(c.sans),
-            serial: self.s(c.serial),
-        }
+    /// header: name @0, value @8.
+    unsafe fn header(&self, p: *const u8) -> Header {
+        unsafe { Header { name: self.s(p, 0), value: self.s(p, 8) } }
     }
 
-    fn hop(&self, h: c::HopSummary) -> HopSummary {
-        HopSummary { hop: h.hop, url: self.s(h.url), status: h.status, timings: h.timings, marks: h.marks }
-    }
-
-    fn event(&self, e: c::Event) -> Event {
-        Event { request: e.request, hop: e.hop, conn: e.conn, at_ns: e.at_ns, kind: self.kind(e.kind) }
-    }
-
-    fn kind(&self, k: c::EventKind) -> EventKind {
-        use c::EventKind as K;
-        match k {
-            K::RequestStart(r) => {
-                EventKind::RequestStart(RequestStart { method: self.s(r.method), url: self.s(r.url), wall_unix_ns: r.wall_unix_ns })
+    /// option<trace-error> at `p + at`: discriminant @0, record @4 = phase @0, kind @4,
+    /// during @12 (option<phase>: discriminant @0, phase @1), message @16.
+    unsafe fn error(&self, p: *const u8, at: usize) -> Option<TraceError> {
+        unsafe {
+            if !bool_at(p, at) {
+                return None;
             }
-            K::GetConn(g) => EventKind::GetConn(GetConn { host_port: self.s(g.host_port) }),
-            K::DnsStart(d) => EventKind::DnsStart(DnsStart { host: self.s(d.host) }),
-            K::DnsDone(d) => {
-                EventKind::DnsDone(DnsDone { addrs: self.strings(d.addrs), coalesced: d.coalesced, error: self.error(d.error) })
-            }
-            K::ConnectStart(c) => EventKind::ConnectStart(ConnectStart { network: self.s(c.network), addr: self.s(c.addr) }),
-            K::ConnectDone(c) => EventKind::ConnectDone(ConnectDone {
-                network: self.s(c.network),
-                addr: self.s(c.addr),
-                cancelled: c.cancelled,
-                error: self.error(c.error),
-            }),
-            K::TlsHandshakeStart(t) => EventKind::TlsHandshakeStart(TlsHandshakeStart { server_name: self.s(t.server_name) }),
-            K::TlsHandshakeDone(t) => EventKind::TlsHandshakeDone(TlsHandshakeDone {
-                version: self.s(t.version),
-                cipher_suite: self.s(t.cipher_suite),
-                alpn: t.alpn.map(|a| self.s(a)),
-                resumed: t.resumed,
-                server_name: self.s(t.server_name),
-                peer_certificates: t.peer_certificates.into_iter().map(|c| self.cert(c)).collect(),
-                error: self.error(t.error),
-            }),
-            K::GotConn(g) => EventKind::GotConn(GotConn {
-                reused: g.reused,
-                was_idle: g.was_idle,
-                idle_ns: g.idle_ns,
-                local_addr: self.s(g.local_addr),
-                remote_addr: self.s(g.remote_addr),
-                protocol: self.s(g.protocol),
-            }),
-            K::WroteHeaderField(h) => EventKind::WroteHeaderField(self.header(h)),
-            K::WroteHeaders => EventKind::WroteHeaders,
-            K::Wait100Continue => EventKind::Wait100Continue,
-            K::Got100Continue => EventKind::Got100Continue,
-            K::Got1xxResponse(r) => EventKind::Got1xxResponse(Got1xxResponse { status: r.status, headers: self.headers(r.headers) }),
-            K::WroteRequest(w) => EventKind::WroteRequest(WroteRequest { body_bytes: w.body_bytes, error: self.error(w.error) }),
-            K::GotFirstResponseByte => EventKind::GotFirstResponseByte,
-            K::ResponseHeaders(r) => EventKind::ResponseHeaders(ResponseHeaders {
-                status: r.status,
-                version: self.s(r.version),
-                headers: self.headers(r.headers),
-                header_bytes: r.header_bytes,
-            }),
-            K::ResponseDone(r) => EventKind::ResponseDone(ResponseDone { body_bytes: r.body_bytes, error: self.error(r.error) }),
-            K::PutIdleConn(p) => EventKind::PutIdleConn(PutIdleConn { error: p.error.map(|e| self.s(e)) }),
-            K::Redirect(r) => {
-                EventKind::Redirect(Redirect { from: self.s(r.from), to: self.s(r.to), status: r.status, method: self.s(r.method) })
-            }
-            K::RequestDone(r) => EventKind::RequestDone(RequestDone {
-                url: self.s(r.url),
-                status: r.status,
-                error: self.error(r.error),
-                timings: r.timings,
-                marks: r.marks,
-                hops: r.hops.into_iter().map(|h| self.hop(h)).collect(),
-            }),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{Marks, Phase, Timings};
-
-    /// Spans of `text` for each of `parts`, in order (the host's layout: one after another).
-    fn spans(parts: &[&str]) -> (String, Vec<c::Span>) {
-        let mut text = String::new();
-        let spans = parts
-            .iter()
-            .map(|p| {
-                let span = c::Span { start: text.len() as u32, len: p.len() as u32 };
-                text.push_str(p);
-                span
+            let e = p.add(at + 4);
+            Some(TraceError {
+                phase: phase(u8_at(e, 0)),
+                kind: self.s(e, 4),
+                during: bool_at(e, 12).then(|| phase(u8_at(e, 13))),
+                message: self.s(e, 16),
             })
-            .collect();
-        (text, spans)
+        }
     }
 
-    #[test]
-    fn spans_become_the_same_strings_and_other_fields_pass_through() {
-        let (text, s) = spans(&["GET", "http://ü.example/", "x-a", "", "dns", "é ☃"]);
-        let error = c::TraceError { phase: Phase::Dns, kind: s[4], during: Some(Phase::Connect), message: s[5] };
-        let events = vec![
-            c::Event {
-                request: 7,
-                hop: 1,
-                conn: Some(3),
-                at_ns: 99,
-                kind: c::EventKind::RequestStart(c::RequestStart { method: s[0], url: s[1], wall_unix_ns: 5 }),
-            },
-            c::Event {
-                request: 7,
-                hop: 1,
-                conn: None,
-                at_ns: 100,
-                kind: c::EventKind::WroteHeaderField(c::Header { name: s[2], value: s[3] }),
-            },
-            c::Event { request: 7, hop: 1, conn: None, at_ns: 101, kind: c::EventKind::WroteHeaders },
-            c::Event {
-                request: 7,
-                hop: 1,
-                conn: None,
-                at_ns: 102,
-                kind: c::EventKind::RequestDone(c::RequestDone {
-                    url: s[1],
-                    status: None,
-                    error: Some(error),
-                    timings: Timings { blocked: 1.5, dns: -1.0, connect: -1.0, ssl: -1.0, send: 0.0, wait: 0.0, receive: 0.0, total: 1.5 },
-                    marks: Marks {
-                        namelookup: 0.0,
-                        connect: 0.0,
-                        appconnect: 0.0,
-                        pretransfer: 0.0,
-                        posttransfer: 0.0,
-                        starttransfer: 0.0,
-                        total: 2.0,
-                        redirect: 0.0,
-                    },
-                    hops: vec![c::HopSummary {
-                        hop: 0,
-                        url: s[1],
-                        status: Some(301),
-                        timings: Timings { blocked: 0.0, dns: 0.0, connect: 0.0, ssl: 0.0, send: 0.0, wait: 0.0, receive: 0.0, total: 0.0 },
-                        marks: Marks {
-                            namelookup: 0.0,
-                            connect: 0.0,
-                            appconnect: 0.0,
-                            pretransfer: 0.0,
-                            posttransfer: 0.0,
-                            starttransfer: 0.0,
-                            total: 0.0,
-                            redirect: 0.0,
-                        },
-                    }],
-                }),
-            },
-        ];
-        let out = expand(c::Batch { text, events });
-        assert_eq!(out.len(), 4);
-        assert_eq!((out[0].request, out[0].hop, out[0].conn, out[0].at_ns), (7, 1, Some(3), 99));
-        match &out[0].kind {
-            EventKind::RequestStart(r) => assert_eq!((r.method.as_str(), r.url.as_str(), r.wall_unix_ns), ("GET", "http://ü.example/", 5)),
-            k => panic!("{k:?}"),
-        }
-        assert_eq!(out[1].kind, EventKind::WroteHeaderField(Header { name: "x-a".into(), value: String::new() }));
-        assert_eq!(out[2].kind, EventKind::WroteHeaders);
-        match &out[3].kind {
-            EventKind::RequestDone(d) => {
-                let e = d.error.as_ref().expect("error");
-                assert_eq!((e.phase, e.kind.as_str(), e.during, e.message.as_str()), (Phase::Dns, "dns", Some(Phase::Connect), "é ☃"));
-                assert_eq!(
-                    (d.timings.blocked, d.marks.total, d.hops[0].url.as_str(), d.hops[0].status),
-                    (1.5, 2.0, "http://ü.example/", Some(301))
-                );
+    /// cert-summary: subject @0, issuer @8, not-before @16, not-after @24, sans @32, serial @40.
+    unsafe fn cert(&self, p: *const u8) -> CertSummary {
+        unsafe {
+            CertSummary {
+                subject: self.s(p, 0),
+                issuer: self.s(p, 8),
+                not_before: self.s(p, 16),
+                not_after: self.s(p, 24),
+                sans: self.strings(p, 32),
+                serial: self.s(p, 40),
             }
-            k => panic!("{k:?}"),
         }
     }
 
-    #[test]
-    #[should_panic(expected = "span 2..12 outside the batch's 3 bytes of text")]
-    fn a_span_outside_the_text_is_a_loud_failure() {
-        let events = vec![c::Event {
-            request: 1,
-            hop: 0,
-            conn: None,
-            at_ns: 0,
-            kind: c::EventKind::DnsStart(c::DnsStart { host: c::Span { start: 2, len: 10 } }),
-        }];
-        expand(c::Batch { text: "abc".into(), events });
+    /// hop-summary: hop @0, url @4, status @12 (option<u16>), timings @16, marks @80.
+    unsafe fn hop(&self, p: *const u8) -> HopSummary {
+        unsafe {
+            HopSummary {
+                hop: u32_at(p, 0),
+                url: self.s(p, 4),
+                status: opt_u16_at(p, 12),
+                timings: timings_at(p, 16),
+                marks: marks_at(p, 80),
+            }
+        }
+    }
+
+    unsafe fn event(&self, p: *const u8) -> Event {
+        unsafe {
+            Event {
+                request: u64_at(p, 0),
+                hop: u32_at(p, 8),
+                conn: bool_at(p, 16).then(|| u64_at(p, 24)),
+                at_ns: u64_at(p, 32),
+                kind: self.kind(u8_at(p, 40), p.add(48)),
+            }
+        }
+    }
+
+    /// The `event-kind` case `case` whose record starts at `k`.
+    unsafe fn kind(&self, case: u8, k: *const u8) -> EventKind {
+        unsafe {
+            match case {
+                // request-start: method @0, url @8, wall-unix-ns @16.
+                0 => EventKind::RequestStart(RequestStart { method: self.s(k, 0), url: self.s(k, 8), wall_unix_ns: u64_at(k, 16) }),
+                1 => EventKind::GetConn(GetConn { host_port: self.s(k, 0) }),
+                2 => EventKind::DnsStart(DnsStart { host: self.s(k, 0) }),
+                // dns-done: addrs @0, coalesced @8, error @12.
+                3 => EventKind::DnsDone(DnsDone { addrs: self.strings(k, 0), coalesced: bool_at(k, 8), error: self.error(k, 12) }),
+                // connect-start: network @0, addr @8.
+                4 => EventKind::ConnectStart(ConnectStart { network: self.s(k, 0), addr: self.s(k, 8) }),
+                // connect-done: network @0, addr @8, cancelled @16, error @20.
+                5 => EventKind::ConnectDone(ConnectDone {
+                    network: self.s(k, 0),
+                    addr: self.s(k, 8),
+                    cancelled: bool_at(k, 16),
+                    error: self.error(k, 20),
+                }),
+                6 => EventKind::TlsHandshakeStart(TlsHandshakeStart { server_name: self.s(k, 0) }),
+                // tls-handshake-done: version @0, cipher-suite @8, alpn @16 (option<span>),
+                // resumed @28, server-name @32, peer-certificates @40, error @48.
+                7 => EventKind::TlsHandshakeDone(TlsHandshakeDone {
+                    version: self.s(k, 0),
+                    cipher_suite: self.s(k, 8),
+                    alpn: self.opt_s(k, 16),
+                    resumed: bool_at(k, 28),
+                    server_name: self.s(k, 32),
+                    peer_certificates: self.list(k, 40, CERT, 4, |b, c| b.cert(c)),
+                    error: self.error(k, 48),
+                }),
+                // got-conn: reused @0, was-idle @1, idle-ns @8, local-addr @16,
+                // remote-addr @24, protocol @32.
+                8 => EventKind::GotConn(GotConn {
+                    reused: bool_at(k, 0),
+                    was_idle: bool_at(k, 1),
+                    idle_ns: u64_at(k, 8),
+                    local_addr: self.s(k, 16),
+                    remote_addr: self.s(k, 24),
+                    protocol: self.s(k, 32),
+                }),
+                9 => EventKind::WroteHeaderField(self.header(k)),
+                10 => EventKind::WroteHeaders,
+                11 => EventKind::Wait100Continue,
+                12 => EventKind::Got100Continue,
+                // got-1xx-response: status @0, headers @4.
+                13 => EventKind::Got1xxResponse(Got1xxResponse { status: u16_at(k, 0), headers: self.headers(k, 4) }),
+                // wrote-request and response-done: body-bytes @0, error @8.
+                14 => EventKind::WroteRequest(WroteRequest { body_bytes: u64_at(k, 0), error: self.error(k, 8) }),
+                15 => EventKind::GotFirstResponseByte,
+                // response-headers: status @0, version @4, headers @12, header-bytes @24.
+                16 => EventKind::ResponseHeaders(ResponseHeaders {
+                    status: u16_at(k, 0),
+                    version: self.s(k, 4),
+                    headers: self.headers(k, 12),
+                    header_bytes: u64_at(k, 24),
+                }),
+                17 => EventKind::ResponseDone(ResponseDone { body_bytes: u64_at(k, 0), error: self.error(k, 8) }),
+                // put-idle-conn: error @0 (option<span>).
+                18 => EventKind::PutIdleConn(PutIdleConn { error: self.opt_s(k, 0) }),
+                // redirect: from @0, to @8, status @16, method @20.
+                19 => EventKind::Redirect(Redirect { from: self.s(k, 0), to: self.s(k, 8), status: u16_at(k, 16), method: self.s(k, 20) }),
+                // request-done: url @0, status @8 (option<u16>), error @12, timings @40,
+                // marks @104, hops @168.
+                20 => EventKind::RequestDone(RequestDone {
+                    url: self.s(k, 0),
+                    status: opt_u16_at(k, 8),
+                    error: self.error(k, 12),
+                    timings: timings_at(k, 40),
+                    marks: marks_at(k, 104),
+                    hops: self.list(k, 168, HOP, 8, |b, h| b.hop(h)),
+                }),
+                _ => panic!("httptrace plugin: event kind {case} is not in the WIT"),
+            }
+        }
     }
 }

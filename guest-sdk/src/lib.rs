@@ -100,6 +100,8 @@ pub mod bindings {
         export_macro_name: "__export_plugin_world",
         default_bindings_module: "$crate::bindings",
         additional_derives: [PartialEq],
+        // Exported by hand, reading the compact form straight into `Event`s (compact.rs).
+        skip: ["on-batch"],
     });
 }
 
@@ -206,16 +208,27 @@ macro_rules! export_plugin {
                     $crate::__rt::on_events::<$plugin>(events)
                 }
 
-                fn on_batch(batch: $crate::__rt::Batch) -> ::std::vec::Vec<$crate::Verdict> {
-                    $crate::__rt::on_batch::<$plugin>(batch)
-                }
-
                 fn finish() -> ::std::result::Result<$crate::RunOutcome, ::std::string::String> {
                     $crate::__rt::finish::<$plugin>()
                 }
             }
 
     $crate::__export_compact_plugin_impl!(HttptraceGuestExports with_types_in $crate::bindings);
+
+            /// `on-batch` of `compact-plugin`: text pointer and length, events pointer and
+            /// length; returns the address of the verdict list's pointer and length.
+            #[cfg_attr(target_arch = "wasm32", unsafe(export_name = "on-batch"))]
+            unsafe extern "C" fn httptrace_on_batch(text: *mut u8, text_len: usize, events: *mut u8, len: usize) -> *mut u8 {
+                // SAFETY: the host calls this as `on-batch` of the world, with what it lowered.
+                unsafe { $crate::__rt::on_batch::<$plugin>(text, text_len, events, len) }
+            }
+
+            /// Frees what `on-batch` returned, once the host has read it.
+            #[cfg_attr(target_arch = "wasm32", unsafe(export_name = "cabi_post_on-batch"))]
+            unsafe extern "C" fn httptrace_on_batch_post(ret: *mut u8) {
+                // SAFETY: `ret` is what `httptrace_on_batch` returned.
+                unsafe { $crate::__rt::on_batch_post(ret) }
+            }
         };
     };
 }
@@ -226,7 +239,6 @@ pub mod __rt {
     use std::any::Any;
     use std::cell::RefCell;
 
-    pub use crate::bindings::httptrace::plugin::compact::Batch;
     pub use crate::bindings::Guest;
     use crate::{Config, Event, EventType, Plugin, RunOutcome, Verdict};
 
@@ -267,9 +279,44 @@ pub mod __rt {
         verdicts
     }
 
-    /// `on-batch` export: the same, from the compact form.
-    pub fn on_batch<P: Plugin>(batch: Batch) -> Vec<Verdict> {
-        on_events::<P>(crate::compact::expand(batch))
+    /// Where `on-batch` returns its verdict list's pointer and length (the canonical ABI's
+    /// return area: a plugin runs one call at a time).
+    struct ReturnArea(std::cell::UnsafeCell<[u32; 2]>);
+    // SAFETY: wasm32-wasip2 components are single-threaded.
+    unsafe impl Sync for ReturnArea {}
+    static RETURN_AREA: ReturnArea = ReturnArea(std::cell::UnsafeCell::new([0; 2]));
+
+    /// `on-batch` export: the events read from the compact form, then as `on-events`; the
+    /// verdicts as a list of bytes (`keep` 0, `drop` 1).
+    ///
+    /// # Safety
+    ///
+    /// The arguments are what the host lowered for `on-batch` (see `compact::read`).
+    pub unsafe fn on_batch<P: Plugin>(text: *mut u8, text_len: usize, events: *mut u8, len: usize) -> *mut u8 {
+        // SAFETY: the host copied `text_len` bytes of UTF-8 there with `cabi_realloc`; the
+        // plugin owns them now (freed when `text` drops).
+        let text = unsafe { String::from_raw_parts(text, text_len, text_len) };
+        // SAFETY: as this function's contract.
+        let events = unsafe { crate::compact::read(&text, events, len) };
+        drop(text);
+        let verdicts: Box<[u8]> = on_events::<P>(events).into_iter().map(|v| v as u8).collect();
+        let n = verdicts.len();
+        let ptr = Box::into_raw(verdicts).cast::<u8>();
+        // SAFETY: one call at a time; the host reads the area before the next call.
+        unsafe { *RETURN_AREA.0.get() = [ptr as usize as u32, n as u32] };
+        RETURN_AREA.0.get().cast()
+    }
+
+    /// Post-return of `on-batch`: frees the verdict list.
+    ///
+    /// # Safety
+    ///
+    /// `ret` is what [`on_batch`] returned.
+    pub unsafe fn on_batch_post(ret: *mut u8) {
+        // SAFETY: `ret` is the return area `on_batch` filled.
+        let [ptr, n] = unsafe { *ret.cast::<[u32; 2]>() };
+        // SAFETY: `on_batch` leaked a `Box<[u8]>` of `n` bytes at `ptr`.
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr as usize as *mut u8, n as usize)) });
     }
 
     /// `finish` export.
