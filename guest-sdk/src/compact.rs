@@ -8,9 +8,10 @@
 //! (the bindings are generated with `skip: ["on-batch"]`, the world still declares it).
 //!
 //! The layout below is the canonical ABI's for `compact.event` on wasm32, field by field in WIT
-//! order (offsets in the comments' `@`); the host's differential test
-//! (`plugin::lower::tests::lowered_events_read_back_the_same_as_the_bindings`) checks every
-//! field of every kind through a real guest, so a mistake here fails it.
+//! order (offsets in the comments' `@`). The host's differential tests
+//! (`plugin::lower::tests`) feed every field of every kind through a real guest built with this
+//! SDK, both as the host writes it and as wasmtime's own lowering of `compact.wit`'s types does,
+//! so a mistake here, or a `compact.wit` that drifts from this order, fails them.
 //!
 //! Ownership, as the canonical ABI says: the text and every list the host allocated with this
 //! module's `cabi_realloc` now belong to the plugin and are freed here.
@@ -292,5 +293,103 @@ impl Batch<'_> {
                 _ => panic!("httptrace plugin: event kind {case} is not in the WIT"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::alloc::{alloc_zeroed, Layout};
+
+    use super::*;
+
+    /// `n` zeroed events allocated as the host's `cabi_realloc` would (freed by [`read`]).
+    fn events(n: usize) -> *mut u8 {
+        // SAFETY: a non-zero size with a valid alignment.
+        unsafe { alloc_zeroed(Layout::from_size_align(n * EVENT, 8).unwrap()) }
+    }
+
+    fn put32(p: *mut u8, at: usize, v: u32) {
+        // SAFETY: the tests write inside the events they allocated.
+        unsafe { p.add(at).cast::<u32>().write_unaligned(v) }
+    }
+
+    fn put64(p: *mut u8, at: usize, v: u64) {
+        // SAFETY: as above.
+        unsafe { p.add(at).cast::<u64>().write_unaligned(v) }
+    }
+
+    fn span(p: *mut u8, at: usize, start: u32, len: u32) {
+        put32(p, at, start);
+        put32(p, at + 4, len);
+    }
+
+    /// Two events laid out by hand in the canonical ABI's layout (no nested lists: natively a
+    /// guest pointer is not a host pointer) read back field for field.
+    #[test]
+    fn reads_events_laid_out_in_the_canonical_layout() {
+        let text = "GEThttp://ü.example/dnsé ☃";
+        let url = (3, "http://ü.example/".len() as u32);
+        let p = events(2);
+        // request-start, request 7, hop 1, conn 3, at 99.
+        put64(p, 0, 7);
+        put32(p, 8, 1);
+        // SAFETY: inside the allocation.
+        unsafe { p.add(16).write(1) };
+        put64(p, 24, 3);
+        put64(p, 32, 99);
+        span(p, 48, 0, 3);
+        span(p, 56, url.0, url.1);
+        put64(p, 64, 5);
+        // request-done: url, status 301, error (dns, "dns", during connect, "é ☃"), timings, marks.
+        let q = p.wrapping_add(EVENT);
+        put64(q, 32, 100);
+        // SAFETY: inside the allocation.
+        unsafe { q.add(40).write(20) };
+        let k = q.wrapping_add(48);
+        span(k, 0, url.0, url.1);
+        // SAFETY: inside the allocation.
+        unsafe {
+            k.add(8).write(1);
+            k.add(10).cast::<u16>().write_unaligned(301);
+            k.add(12).write(1);
+            k.add(16).write(1);
+            k.add(28).write(1);
+            k.add(29).write(2);
+        }
+        let dns = text.find("dns").unwrap() as u32;
+        span(k, 20, dns, 3);
+        span(k, 32, dns + 3, (text.len() as u32) - dns - 3);
+        put64(k, 40, 1.5f64.to_bits());
+        put64(k, 104 + 6 * 8, 2.0f64.to_bits());
+        // SAFETY: two events in this layout, no lists.
+        let out = unsafe { read(text, p, 2) };
+        assert_eq!((out[0].request, out[0].hop, out[0].conn, out[0].at_ns), (7, 1, Some(3), 99));
+        assert_eq!(
+            out[0].kind,
+            EventKind::RequestStart(RequestStart { method: "GET".into(), url: "http://ü.example/".into(), wall_unix_ns: 5 })
+        );
+        assert_eq!((out[1].request, out[1].conn, out[1].at_ns), (0, None, 100));
+        match &out[1].kind {
+            EventKind::RequestDone(d) => {
+                assert_eq!(
+                    (d.url.as_str(), d.status, d.timings.blocked, d.marks.total, d.hops.len()),
+                    ("http://ü.example/", Some(301), 1.5, 2.0, 0)
+                );
+                let e = d.error.as_ref().expect("error");
+                assert_eq!((e.phase, e.kind.as_str(), e.during, e.message.as_str()), (Phase::Dns, "dns", Some(Phase::Connect), "é ☃"));
+            }
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "span 2..12 outside the batch's 3 bytes of text")]
+    fn a_span_outside_the_text_is_a_loud_failure() {
+        let p = events(1);
+        // SAFETY: inside the allocation: kind 2 (dns-start), host span @48.
+        unsafe { p.add(40).write(2) };
+        span(p, 48, 2, 10);
+        // SAFETY: one event in this layout.
+        let _ = unsafe { read("abc", p, 1) };
     }
 }

@@ -293,6 +293,9 @@ pub mod __rt {
     ///
     /// The arguments are what the host lowered for `on-batch` (see `compact::read`).
     pub unsafe fn on_batch<P: Plugin>(text: *mut u8, text_len: usize, events: *mut u8, len: usize) -> *mut u8 {
+        // As wit-bindgen's glue does at the start of every export.
+        #[cfg(target_arch = "wasm32")]
+        wit_bindgen::rt::run_ctors_once();
         // SAFETY: the host copied `text_len` bytes of UTF-8 there with `cabi_realloc`; the
         // plugin owns them now (freed when `text` drops).
         let text = unsafe { String::from_raw_parts(text, text_len, text_len) };

@@ -12,7 +12,7 @@ use super::host::bindings::httptrace::plugin::types as wit;
 use super::host::bindings::Plugin as Bindings;
 use super::host::HostState;
 use super::load::{one_line, LoadedPlugin};
-use super::lower::{CompactBatch, EventList};
+use super::lower::{CompactBatch, EventList, NotUtf8};
 use super::output::Output;
 use super::runtime::deadline_ticks;
 use super::{Limits, Verbosity};
@@ -105,6 +105,12 @@ impl Instance {
         // SAFETY: `Instance::new` type-checked this function with these parameter and result types.
         let func = unsafe { TypedFunc::<(CompactBatch<'_>,), (Vec<wit::Verdict>,)>::new_unchecked(on_batch) };
         let r = func.call(&mut self.store, (CompactBatch { events, addrs },)).map(|(v,)| v);
+        if r.as_ref().is_err_and(|e| e.is::<NotUtf8>()) {
+            // A component lifted with another string encoding: nothing reached it; use the
+            // plain form from now on.
+            self.on_batch = None;
+            return self.on_events_plain(events, addrs);
+        }
         self.check_verdicts(r, events.len())
     }
 
@@ -121,6 +127,21 @@ impl Instance {
     #[cfg(test)]
     pub(crate) fn compact(&self) -> bool {
         self.on_batch.is_some()
+    }
+
+    /// `on-batch` through the compact bindings' own lowering, to check the compact writer against.
+    #[cfg(test)]
+    pub(crate) fn on_batch_bindings(
+        &mut self,
+        batch: &super::host::compact_bindings::httptrace::plugin::compact::Batch,
+    ) -> Result<Vec<wit::Verdict>, PluginError> {
+        let len = batch.events.len();
+        let f = self.on_batch.expect("a plugin with on-batch");
+        let func =
+            f.typed::<(&super::host::compact_bindings::httptrace::plugin::compact::Batch,), (Vec<wit::Verdict>,)>(&self.store).unwrap();
+        self.before_call();
+        let r = func.call(&mut self.store, (batch,)).map(|(v,)| v);
+        self.check_verdicts(r, len)
     }
 
     /// [`Instance::on_events`] through the bindings' own lowering, to check it against.

@@ -119,12 +119,26 @@ unsafe impl ComponentType for CompactBatch<'_> {
     }
 }
 
+/// `on-batch` was not called: the component's string encoding is not UTF-8, and spans are byte
+/// offsets into UTF-8 text.
+#[derive(Debug)]
+pub(crate) struct NotUtf8;
+
+impl std::fmt::Display for NotUtf8 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("on-batch needs the UTF-8 string encoding")
+    }
+}
+
+impl std::error::Error for NotUtf8 {}
+
 impl CompactBatch<'_> {
     /// Writes the events (strings appended to the text), then the text: the guest pointers and
     /// lengths of the text and of the event list.
     fn write<T: 'static>(&self, cx: &mut LowerContext<'_, T>) -> wasmtime::Result<[usize; 4]> {
         if cx.options().string_encoding != StringEncoding::Utf8 {
-            wasmtime::bail!("on-batch needs the UTF-8 string encoding");
+            // Checked before anything reaches the guest: the caller falls back to `on-events`.
+            return Err(NotUtf8.into());
         }
         let mut w = Writer { cx, addrs: self.addrs, text: Some(Vec::with_capacity(self.events.len() * 48)) };
         let (events, len) = w.list::<wit::Event, _>(self.events, |w, e, out| w.event(e, out))?;

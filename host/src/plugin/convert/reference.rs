@@ -1,6 +1,8 @@
 //! Engine events in the bindings' WIT form, built field by field: what [`lower`](super::super::lower)
 //! writes into plugins directly, kept as the reference the tests check it against.
 
+pub(crate) mod compact;
+
 use super::super::host::bindings::httptrace::plugin::types as wit;
 use super::AddrText;
 use crate::event::{CertSummary, Event, EventKind, Header, HopSummary, Phase, TraceError};

@@ -97,14 +97,16 @@ fn ndjson(rt: &Runtime) -> (Instance, Output, MemoryOutput) {
 }
 
 /// The same events through this module, in the compact form (`on-batch`) and the plain one
-/// (`on-events`), and through the bindings' derived lowering reach a real guest (`ndjson`,
-/// which prints every field) identically.
+/// (`on-events`), and through wasmtime's derived lowering of `plugin.wit`'s and of
+/// `compact.wit`'s types, reach a real guest (`ndjson`, which prints every field; the SDK reads
+/// the compact form by hand) identically.
 #[test]
 fn lowered_events_read_back_the_same_as_the_bindings() {
     let rt = Runtime::new(RuntimeOptions { cache_dir: None, verbosity: Verbosity::Warn }).unwrap();
     let (mut direct, direct_output, direct_out) = ndjson(&rt);
     let (mut plain, plain_output, plain_out) = ndjson(&rt);
     let (mut bindings, bindings_output, bindings_out) = ndjson(&rt);
+    let (mut compact, compact_output, compact_out) = ndjson(&rt);
     assert!(direct.compact(), "the SDK's plugins take the compact form");
     let samples: Vec<Event> = every_kind()
         .into_iter()
@@ -124,20 +126,24 @@ fn lowered_events_read_back_the_same_as_the_bindings() {
         let verdicts = direct.on_events(&refs, &addrs).unwrap();
         assert_eq!(verdicts, plain.on_events_plain(&refs, &addrs).unwrap());
         let converted: Vec<wit::Event> = batch.iter().map(|e| reference::event(e.clone(), &mut AddrText::default())).collect();
+        assert_eq!(verdicts, compact.on_batch_bindings(&reference::compact::batch(converted.clone())).unwrap());
         assert_eq!(verdicts, bindings.on_events_bindings(&converted).unwrap());
         events += batch.len();
     }
     direct_output.flush();
     plain_output.flush();
     bindings_output.flush();
-    let (a, p, b) = (direct_out.text(), plain_out.text(), bindings_out.text());
+    compact_output.flush();
+    let (a, p, b, c) = (direct_out.text(), plain_out.text(), bindings_out.text(), compact_out.text());
     assert_eq!(a.lines().count(), events, "one ndjson line per event");
-    for ((x, y), z) in a.lines().zip(b.lines()).zip(p.lines()) {
+    for (((x, y), z), w) in a.lines().zip(b.lines()).zip(p.lines()).zip(c.lines()) {
         assert_eq!(x, y, "compact vs bindings");
         assert_eq!(z, y, "plain vs bindings");
+        assert_eq!(w, y, "compact bindings vs bindings");
     }
     assert_eq!(a, b);
     assert_eq!(p, b);
+    assert_eq!(c, b);
     // The fixture itself comes back: the guest saw every field as recorded.
     assert!(a.starts_with(fixture), "the recording read back differs");
 }
