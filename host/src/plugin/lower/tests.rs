@@ -87,6 +87,15 @@ fn edge_events() -> Vec<Event> {
         .collect()
 }
 
+/// The conformance fixture's recorded requests, one batch each, then [`edge_events`].
+fn fixture_batches() -> Vec<Vec<Event>> {
+    let mut batches = crate::replay::read_batches(FIXTURE.as_bytes()).unwrap();
+    batches.push(edge_events());
+    batches
+}
+
+const FIXTURE: &str = include_str!("../../../../tests/fixtures/conformance.ndjson");
+
 fn ndjson(rt: &Runtime) -> (Instance, Output, MemoryOutput) {
     let loaded = rt.load(&PluginSource::Bundled("ndjson".into())).unwrap();
     let (output, memory) = Output::memory();
@@ -113,10 +122,8 @@ fn lowered_events_read_back_the_same_as_the_bindings() {
         .enumerate()
         .map(|(i, kind)| Event { request: 7, hop: 1, conn: Some(i as u64), at_ns: 1_000 + i as u64, kind })
         .collect();
-    let fixture = include_str!("../../../../tests/fixtures/conformance.ndjson");
-    let mut batches = crate::replay::read_batches(fixture.as_bytes()).unwrap();
+    let mut batches = fixture_batches();
     batches.push(samples);
-    batches.push(edge_events());
     batches.push(Vec::new());
     let mut addrs = AddrText::default();
     let mut events = 0;
@@ -145,7 +152,7 @@ fn lowered_events_read_back_the_same_as_the_bindings() {
     assert_eq!(p, b);
     assert_eq!(c, b);
     // The fixture itself comes back: the guest saw every field as recorded.
-    assert!(a.starts_with(fixture), "the recording read back differs");
+    assert!(a.starts_with(FIXTURE), "the recording read back differs");
 }
 
 /// A guest of the compact world without the SDK (`tests/plugins/keep-compact`, wit-bindgen's
@@ -160,9 +167,7 @@ fn a_compact_guest_without_the_sdk_gets_every_event_through_on_batch() {
     let mut inst = Instance::new(&loaded, &settings).unwrap();
     inst.init(&[]).unwrap().unwrap();
     assert!(inst.compact());
-    let fixture = include_str!("../../../../tests/fixtures/conformance.ndjson");
-    let mut batches = crate::replay::read_batches(fixture.as_bytes()).unwrap();
-    batches.push(edge_events());
+    let batches = fixture_batches();
     let mut addrs = AddrText::default();
     let mut events = 0;
     for batch in &batches {
