@@ -92,7 +92,8 @@ mod names;
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod bindings {
-    //! Bindings generated from `wit/plugin.wit`. Use the re-exports at the crate root.
+    //! Bindings generated from `wit/` (world `compact-plugin`, `on-batch` exported by hand). Use
+    //! the re-exports at the crate root.
     wit_bindgen::generate!({
         path: "../wit",
         world: "compact-plugin",
