@@ -36,6 +36,9 @@ struct State {
     receiver_alive: bool,
     /// The consumer sleeps until woken (not on its timer): the next send must wake it.
     consumer_asleep: bool,
+    /// A producer has notified the consumer, which has not taken anything out since: further
+    /// sends need not notify again (each notify is a `futex` call).
+    consumer_notified: bool,
     /// Producers waiting for room.
     producers_waiting: usize,
 }
@@ -74,6 +77,7 @@ pub fn channel(capacity: usize) -> (Sender, Receiver) {
             senders: 1,
             receiver_alive: true,
             consumer_asleep: false,
+            consumer_notified: false,
             producers_waiting: 0,
         }),
         consumer: Condvar::new(),
@@ -128,9 +132,10 @@ impl Sender {
             return;
         }
         st.queue.push_back(batch);
-        let wake = st.consumer_asleep || st.queue.len() * 2 >= shared.capacity;
+        let wake = !st.consumer_notified && (st.consumer_asleep || st.queue.len() * 2 >= shared.capacity);
         if wake {
             st.consumer_asleep = false;
+            st.consumer_notified = true;
         }
         drop(st);
         if wake {
@@ -168,6 +173,7 @@ impl Receiver {
         let idle_since = Instant::now();
         loop {
             if let Some(first) = st.queue.pop_front() {
+                st.consumer_notified = false;
                 let was_full = st.queue.len() + 1 >= shared.capacity;
                 // Take the batches out under the lock, copy their events after it.
                 let mut events = out.len() + first.len();

@@ -89,6 +89,51 @@ fn http2_load_shares_one_connection() {
 }
 
 #[test]
+fn load_on_several_engine_threads_keeps_every_request_whole_and_a_connection_per_worker() {
+    // Three single-threaded runtimes share six workers: every request reaches the plugins whole,
+    // and the pool hands each thread its own connections (one per worker, never a new dial).
+    let run = cli(
+        &["-n", "600", "-c", "6", "--threads", "3", "-q", "-p", "ndjson", "-p", "stats", "--plugin-config", "format=json", &http("/")],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (events, stats) = events_and_stats(&run.stdout);
+    assert_eq!(stats["requests"], 600, "{stats}");
+    assert_eq!(stats["status"]["200"], 600, "{stats}");
+    let mut ids: Vec<u64> = events.iter().filter(|e| matches!(e.kind, EventKind::RequestDone { .. })).map(|e| e.request).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 600);
+    for id in ids {
+        let names: Vec<&str> = events.iter().filter(|e| e.request == id).map(|e| e.kind.name()).collect();
+        assert_eq!(names.first(), Some(&"request-start"), "request {id}: {names:?}");
+        assert_eq!(names.last(), Some(&"request-done"), "request {id}: {names:?}");
+        assert!(names.contains(&"got-conn") && names.contains(&"response-done"), "request {id}: {names:?}");
+    }
+    let opened = events.iter().filter(|e| matches!(e.kind, EventKind::GotConn { reused: false, .. })).count();
+    assert!((1..=6).contains(&opened), "one connection per worker at most, opened {opened}");
+}
+
+#[test]
+fn http2_load_on_several_engine_threads_still_shares_one_connection() {
+    // The connection's task lives on one thread's runtime; the others use it until all are done.
+    let url = https("/");
+    let run = cli(&["-n", "300", "-c", "12", "--threads", "3", "-q", "-k", "-p", "stats", "--plugin-config", "format=json", &url], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let stats: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(stats["status"]["200"], 300, "{stats}");
+    assert_eq!(stats["connections"]["opened"], 1, "{stats}");
+}
+
+#[test]
+fn threads_must_be_a_positive_count() {
+    let run = cli(&["-n", "2", "--threads", "0", &http("/")], &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("--threads"), "{}", run.stderr);
+}
+
+#[test]
 fn stats_text_table_has_every_phase_and_percentile() {
     let run = cli(&["-n", "50", "-c", "4", "-q", "-p", "stats", &http("/")], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);

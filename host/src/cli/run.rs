@@ -18,7 +18,7 @@ use httptrace::trace::{ChannelSink, Sink};
 use httptrace::{exit, Client, Outcome};
 
 /// Batches (requests) the sink may queue before the engine waits for the plugins.
-const SINK_CAPACITY: usize = 64;
+const SINK_CAPACITY: usize = 1024;
 
 /// A started plugin chain: the sink to hand the engine, and the thread to join.
 struct RunningChain {
@@ -87,20 +87,17 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
         return finish_chain(chain, None);
     }
     opts.record = chain.wanted;
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
     let sink = chain.sink.take().expect("the sink is still here");
     let load = &a.load;
     let load_mode = load.requests.is_some_and(|n| n > 1) || load.duration.is_some() || load.rate.is_some() || specs.len() > 1;
-    let result = rt.block_on(async {
+    let result = (|| {
         let client = Client::new(opts, Arc::new(sink)).map_err(|e| e.to_string())?;
         if specs.iter().any(|s| s.url.scheme() == "https") {
             client.prepare_tls().map_err(|e| e.to_string())?;
         }
         if !load_mode {
-            return Ok(request_exit_code(a, &client.execute(&specs[0]).await));
+            let rt = runtime().map_err(|e| format!("cannot start the async runtime: {e}"))?;
+            return Ok(request_exit_code(a, &rt.block_on(client.execute(&specs[0]))));
         }
         let plan = LoadPlan {
             requests: specs.clone(),
@@ -109,9 +106,11 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
             concurrency: load.concurrency as usize,
             rate: load.rate,
         };
+        let threads = load.threads.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |n| n as usize);
         let counters = Arc::new(Counters::default());
         let progress = Progress::start(counters.clone(), plan.total, plan.duration, load.quiet);
-        let report = httptrace::load::run(&client, &plan, counters).await;
+        let report = httptrace::load::run_threaded(&client, &plan, counters, threads)
+            .map_err(|e| format!("cannot start the engine's threads: {e}"))?;
         progress.finish();
         // Failures are counted by the plugins (e.g. `stats`); the exit code stays 0 unless
         // every request failed, as oha and hey do.
@@ -121,9 +120,8 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
         } else {
             None
         })
-    });
+    })();
     // The client (and its sink) are gone: the chain drains, calls `finish`, and ends.
-    drop(rt);
     match result {
         Err(message) => {
             eprintln!("httptrace: {}", one_line(&message));
@@ -191,9 +189,12 @@ fn usage_exit(e: UsageError) -> i32 {
 
 /// Runs the local target server until interrupted.
 pub fn serve(a: &ServeArgs) -> i32 {
-    let rt = match runtime() {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("httptrace: cannot start the async runtime: {e}");
+            return exit::USAGE;
+        }
     };
     rt.block_on(async {
         let opts = httptrace::serve::ServeOptions { bind: a.bind, http_port: a.port, https_port: a.tls_port, cert_dir: a.cert_dir.clone() };
@@ -214,9 +215,7 @@ pub fn serve(a: &ServeArgs) -> i32 {
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, i32> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
-        eprintln!("httptrace: cannot start the async runtime: {e}");
-        exit::USAGE
-    })
+/// A single request's runtime: one thread (the request, its connection and its timers).
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
 }

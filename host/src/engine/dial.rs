@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::thread::ThreadId;
 use std::time::Instant;
 
 use hyper::client::conn::{http1, http2};
@@ -36,6 +37,10 @@ pub struct Conn {
     pub sender: Sender,
     /// When it went idle (HTTP/1.1 in the pool).
     pub idle_since: Option<Instant>,
+    /// The thread that dialed it, whose runtime drives it: with one single-threaded runtime per
+    /// thread (load mode), the pool hands a thread its own connections first, so a request and
+    /// its connection's task wake each other without crossing threads.
+    pub home: ThreadId,
 }
 
 impl Conn {
@@ -77,13 +82,13 @@ pub async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Resul
         let tap = TapShared::new(id, h2);
         let io = TokioIo::new(Tap::new(stream, tap.clone()));
         let sender = handshake(io, h2).await?;
-        Ok(Conn { id, local, remote, tap, sender, idle_since: None })
+        Ok(Conn { id, local, remote, tap, sender, idle_since: None, home: std::thread::current().id() })
     } else {
         let h2 = version == HttpVersion::Http2PriorKnowledge;
         let tap = TapShared::new(id, h2);
         let io = TokioIo::new(Tap::new(tcp, tap.clone()));
         let sender = handshake(io, h2).await?;
-        Ok(Conn { id, local, remote, tap, sender, idle_since: None })
+        Ok(Conn { id, local, remote, tap, sender, idle_since: None, home: std::thread::current().id() })
     }
 }
 

@@ -39,6 +39,7 @@ impl H2Shared {
             tap: self.conn.tap.clone(),
             sender: Sender::H2(s.clone()),
             idle_since: None,
+            home: self.conn.home,
         })
     }
 }
@@ -96,6 +97,7 @@ impl Pool {
                     tap: conn.tap.clone(),
                     sender: Sender::H2(s.clone()),
                     idle_since: None,
+                    home: conn.home,
                 };
                 e.h2 = Some(H2Shared { conn });
                 Ok(got(trace, lease, false))
@@ -121,7 +123,10 @@ impl Pool {
                         None => e.h2 = None,
                     }
                 }
-                e.idle.pop()?
+                // This thread's own connection if there is one (see `Conn::home`), else any.
+                let here = std::thread::current().id();
+                let i = e.idle.iter().rposition(|c| c.home == here).or(e.idle.len().checked_sub(1))?;
+                e.idle.remove(i)
             };
             if let Sender::H1(s) = &mut c.sender {
                 if s.is_closed() {
