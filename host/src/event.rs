@@ -341,8 +341,8 @@ impl KindSet {
     /// Every kind.
     pub const ALL: KindSet = KindSet((1 << KIND_NAMES.len()) - 1);
 
-    /// The kinds the `request-done` summaries are computed from (their times, the hop's URL
-    /// and status): a client records these even when no one asked for them.
+    /// The kinds whose instants the `request-done` summaries are computed from (see
+    /// [`HopRecord`](crate::summary::HopRecord)).
     pub const SUMMARY: KindSet = KindSet(
         1 << kind::REQUEST_START
             | 1 << kind::GET_CONN
@@ -359,6 +359,16 @@ impl KindSet {
             | 1 << kind::RESPONSE_DONE
             | 1 << kind::REQUEST_DONE,
     );
+
+    /// How many kinds are in the set.
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
 
     /// Whether kind `index` is in the set.
     pub fn contains(self, index: usize) -> bool {

@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Event, EventKind};
+use crate::event::{Event, EventKind, KindSet, Phase};
 
 /// HAR 1.2 timings, float milliseconds; -1 where not applicable.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -100,35 +100,36 @@ impl HopMarks {
 
     /// Folds one event of the hop in.
     pub fn observe(&mut self, ev: &Event) {
-        let t = ev.at_ns;
-        match &ev.kind {
-            EventKind::RequestStart { .. } | EventKind::GetConn { .. } => {
-                self.start.get_or_insert(t);
-            }
-            EventKind::DnsStart { .. } => {
-                self.dns_start.get_or_insert(t);
-            }
-            EventKind::DnsDone { .. } => self.dns_done = Some(t),
-            EventKind::ConnectStart { .. } => {
-                self.connect_start.get_or_insert(t);
-            }
+        self.observe_at(ev.at_ns, &ev.kind);
+    }
+
+    /// Folds in an event of the hop of `kind` at `t`, in any order: first landmarks keep the
+    /// earliest instant, last ones the latest (as if the events had been sorted by time).
+    pub fn observe_at(&mut self, t: u64, kind: &EventKind) {
+        let first = |m: &mut Option<u64>| *m = Some(m.map_or(t, |v| v.min(t)));
+        let last = |m: &mut Option<u64>| *m = Some(m.map_or(t, |v| v.max(t)));
+        match kind {
+            EventKind::RequestStart { .. } | EventKind::GetConn { .. } => first(&mut self.start),
+            EventKind::DnsStart { .. } => first(&mut self.dns_start),
+            EventKind::DnsDone { .. } => last(&mut self.dns_done),
+            EventKind::ConnectStart { .. } => first(&mut self.connect_start),
             // A cancelled or failed attempt (Happy Eyeballs) does not end the connect phase.
-            EventKind::ConnectDone { cancelled: false, error: None, .. } => self.connect_done = Some(t),
-            EventKind::TlsHandshakeStart { .. } => self.tls_start = Some(t),
-            EventKind::TlsHandshakeDone { .. } => self.tls_done = Some(t),
+            EventKind::ConnectDone { cancelled: false, error: None, .. } => last(&mut self.connect_done),
+            EventKind::TlsHandshakeStart { .. } => last(&mut self.tls_start),
+            EventKind::TlsHandshakeDone { .. } => last(&mut self.tls_done),
             EventKind::GotConn { reused, .. } => {
-                self.got_conn = Some(t);
-                self.reused = *reused;
+                if self.got_conn.is_none_or(|g| t >= g) {
+                    self.got_conn = Some(t);
+                    self.reused = *reused;
+                }
             }
-            EventKind::WroteRequest { .. } => self.wrote_request = Some(t),
-            EventKind::GotFirstResponseByte {} => {
-                self.first_byte.get_or_insert(t);
-            }
-            EventKind::ResponseDone { .. } => self.response_done = Some(t),
+            EventKind::WroteRequest { .. } => last(&mut self.wrote_request),
+            EventKind::GotFirstResponseByte {} => first(&mut self.first_byte),
+            EventKind::ResponseDone { .. } => last(&mut self.response_done),
             _ => {}
         }
-        self.start.get_or_insert(t);
-        self.last = Some(self.last.map_or(t, |e| e.max(t)));
+        first(&mut self.start);
+        last(&mut self.last);
     }
 
     /// End of the hop: response-done, or (for a failed hop) its last event. Returning the
@@ -177,6 +178,58 @@ impl HopMarks {
         let starttransfer = s(self.first_byte).max(posttransfer);
         let total = s(self.end()).max(starttransfer);
         Marks { namelookup, connect, appconnect, pretransfer, posttransfer, starttransfer, total, redirect: 0.0 }.rounded()
+    }
+}
+
+/// What a request's summaries (and its error reports) need of one hop, gathered as the hop's
+/// events are emitted, whether or not anyone records the events themselves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HopRecord {
+    /// Landmark instants, from the [`KindSet::SUMMARY`] kinds.
+    pub marks: HopMarks,
+    /// The hop's URL (from request-start).
+    pub url: String,
+    /// Status of the hop's last response-headers.
+    pub status: Option<u16>,
+    /// The phase the hop is in after its events so far, in emission order.
+    pub phase: Phase,
+}
+
+impl Default for HopRecord {
+    fn default() -> HopRecord {
+        HopRecord { marks: HopMarks::default(), url: String::new(), status: None, phase: Phase::Dns }
+    }
+}
+
+impl HopRecord {
+    /// Folds in an event of the hop (any kind) of `kind` at `t`.
+    pub fn observe(&mut self, t: u64, kind: &EventKind) {
+        self.phase = phase_after(self.phase, kind);
+        match kind {
+            EventKind::RequestStart { url, .. } => url.clone_into(&mut self.url),
+            EventKind::ResponseHeaders { status, .. } => self.status = Some(*status),
+            _ => {}
+        }
+        if KindSet::SUMMARY.contains(kind.index()) {
+            self.marks.observe_at(t, kind);
+        }
+    }
+}
+
+/// The phase a hop is in after an event of `kind`, having been in `phase`.
+pub fn phase_after(phase: Phase, kind: &EventKind) -> Phase {
+    match kind {
+        EventKind::RequestStart { .. } | EventKind::GetConn { .. } | EventKind::DnsStart { .. } => Phase::Dns,
+        EventKind::DnsDone { .. } | EventKind::ConnectStart { .. } | EventKind::ConnectDone { .. } => Phase::Connect,
+        EventKind::TlsHandshakeStart { .. } => Phase::Tls,
+        EventKind::TlsHandshakeDone { .. }
+        | EventKind::GotConn { .. }
+        | EventKind::WroteHeaderField { .. }
+        | EventKind::WroteHeaders {} => Phase::Send,
+        EventKind::Wait100Continue {} | EventKind::Got100Continue {} => Phase::Send,
+        EventKind::WroteRequest { .. } | EventKind::GotFirstResponseByte {} | EventKind::Got1xxResponse { .. } => Phase::Wait,
+        EventKind::ResponseHeaders { .. } => Phase::Receive,
+        _ => phase,
     }
 }
 
@@ -312,6 +365,56 @@ mod tests {
         let c = m.marks();
         assert_eq!((c.namelookup, c.connect, c.appconnect), (0.011, 0.021, 0.051));
         assert_eq!((c.pretransfer, c.posttransfer, c.starttransfer, c.total), (0.052, 0.054, 0.154, 0.2));
+    }
+
+    #[test]
+    fn a_hop_record_is_the_same_whatever_order_its_events_arrive_in() {
+        // Taps on connection tasks may report a hair out of order; the record folds events in
+        // as they come and must equal the summary of the sorted events.
+        let events = vec![
+            ev(0, K::RequestStart { method: "GET".into(), url: "http://h/".into(), wall_unix_ns: 7 }),
+            ev(1, K::DnsStart { host: "h".into() }),
+            ev(11, K::DnsDone { addrs: vec![], coalesced: false, error: None }),
+            ev(11, K::ConnectStart { network: "tcp".into(), addr: addr() }),
+            ev(12, K::ConnectStart { network: "tcp".into(), addr: addr() }),
+            ev(15, K::ConnectDone { network: "tcp".into(), addr: addr(), cancelled: true, error: None }),
+            ev(21, K::ConnectDone { network: "tcp".into(), addr: addr(), cancelled: false, error: None }),
+            ev(
+                22,
+                K::GotConn { reused: false, was_idle: false, idle_ns: 0, local_addr: addr(), remote_addr: addr(), protocol: "h2".into() },
+            ),
+            ev(23, K::WroteHeaders {}),
+            ev(24, K::WroteRequest { body_bytes: 0, error: None }),
+            ev(30, K::GotFirstResponseByte {}),
+            ev(31, K::ResponseHeaders { status: 204, version: "HTTP/1.1".into(), headers: vec![], header_bytes: 9 }),
+            ev(40, K::ResponseDone { body_bytes: 0, error: None }),
+        ];
+        let sorted = HopMarks::from_events(&events);
+        let mut shuffled: Vec<&Event> = events.iter().collect();
+        shuffled.reverse();
+        shuffled.swap(2, 9);
+        let mut record = HopRecord::default();
+        for e in shuffled {
+            record.observe(e.at_ns, &e.kind);
+        }
+        assert_eq!(record.marks, sorted);
+        assert_eq!(record.marks.timings(), sorted.timings());
+        assert_eq!((record.url.as_str(), record.status), ("http://h/", Some(204)));
+        assert_eq!(sorted.timings().connect, 10.0, "first connect-start to the winning connect-done");
+    }
+
+    #[test]
+    fn a_hop_record_follows_the_phase_in_emission_order() {
+        let mut r = HopRecord::default();
+        assert_eq!(r.phase, Phase::Dns);
+        r.observe(1, &K::ConnectStart { network: "tcp".into(), addr: addr() });
+        assert_eq!(r.phase, Phase::Connect);
+        r.observe(2, &K::WroteHeaders {});
+        assert_eq!(r.phase, Phase::Send, "a kind outside the summaries still moves the phase");
+        r.observe(3, &K::PutIdleConn { error: None });
+        assert_eq!(r.phase, Phase::Send);
+        r.observe(4, &K::GotFirstResponseByte {});
+        assert_eq!((r.phase, r.marks.first_byte), (Phase::Wait, Some(4)));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::exchange::{exchange, HopRequest};
 use super::pool::timeout_error;
 use super::{ClientOptions, Shared, Target};
 use crate::error::Error;
-use crate::event::{kind, EventKind, HopSummary, KindSet, Phase, TraceError};
+use crate::event::{kind, EventKind, HopSummary, Phase, TraceError};
 use crate::summary::{request_marks, sum_timings, HopMarks};
 use crate::trace::{Sink, Trace};
 
@@ -130,12 +130,15 @@ impl Client {
         let mut redirects = 0u32;
         loop {
             let hop = trace.hop();
-            trace.emit(
+            let at = trace.now_ns();
+            trace.emit_at(
+                at,
+                hop,
                 None,
                 EventKind::RequestStart {
                     method: hop_req.method.to_string(),
                     url: hop_req.url.to_string(),
-                    wall_unix_ns: trace.wall_unix_ns(trace.now_ns()),
+                    wall_unix_ns: trace.wall_unix_ns(at),
                 },
             );
             let target = Target {
@@ -195,14 +198,16 @@ impl Client {
             return;
         }
         let done_at = trace.now_ns();
-        let mut events = trace.take_events();
+        let (mut events, records) = trace.take_recorded();
         // Taps on connection tasks may push a hair out of order: order by time, stably.
         events.sort_by_key(|e| (e.hop, e.at_ns));
-        let last_hop = events.last().map_or(0, |e| e.hop);
-        let mut hops = Vec::with_capacity(last_hop as usize + 1);
+        let last_hop = records.len().saturating_sub(1);
+        let mut records = records.into_iter();
+        let mut hops = Vec::with_capacity(last_hop + 1);
         let mut final_marks = HopMarks::default();
         for hop in 0..=last_hop {
-            let mut m = HopMarks::from_events(events.iter().filter(|e| e.hop == hop));
+            let record = records.next().unwrap_or_default();
+            let mut m = record.marks;
             if hop == 0 {
                 m.start = Some(0);
             }
@@ -210,32 +215,14 @@ impl Client {
                 // A failed final hop ends when the failure was reported.
                 m.last = Some(done_at);
             }
-            let url = events
-                .iter()
-                .find_map(|e| match (&e.kind, e.hop == hop) {
-                    (EventKind::RequestStart { url, .. }, true) => Some(url.clone()),
-                    _ => None,
-                })
-                .unwrap_or_default();
-            let status = events.iter().rev().find_map(|e| match (&e.kind, e.hop == hop) {
-                (EventKind::ResponseHeaders { status, .. }, true) => Some(*status),
-                _ => None,
-            });
-            hops.push(HopSummary { hop, url, status, timings: m.timings(), marks: m.marks() });
+            hops.push(HopSummary { hop: hop as u32, url: record.url, status: record.status, timings: m.timings(), marks: m.marks() });
             final_marks = m;
         }
         let timings = sum_timings(&hops.iter().map(|h| h.timings).collect::<Vec<_>>());
         let marks = request_marks(&final_marks);
-        // Events kept only for the summaries go no further; the batch waits in the plugins'
-        // queue, so it gives back the room it does not use.
-        let full = trace.full();
-        if full != KindSet::ALL {
-            events.retain(|e| full.contains(e.kind.index()));
-            events.shrink_to(events.len() + 1);
-        }
         events.push(crate::event::Event {
             request: trace.id(),
-            hop: last_hop,
+            hop: last_hop as u32,
             conn: None,
             at_ns: done_at,
             kind: EventKind::RequestDone { url: url.to_string(), status, error, timings, marks, hops },
@@ -245,13 +232,6 @@ impl Client {
 }
 
 fn current_url(trace: &Trace, spec: &RequestSpec) -> Url {
-    trace.with_events(|evs| {
-        evs.iter()
-            .rev()
-            .find_map(|e| match &e.kind {
-                EventKind::RequestStart { url, .. } => Url::parse(url).ok(),
-                _ => None,
-            })
-            .unwrap_or_else(|| spec.url.clone())
-    })
+    let hop = trace.hop_record(trace.hop(), |r| Url::parse(&r.url).ok());
+    hop.unwrap_or_else(|| spec.url.clone())
 }

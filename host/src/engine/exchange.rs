@@ -12,7 +12,6 @@ use url::Url;
 
 use super::body::ReqBody;
 use super::dial::{Conn, Sender};
-use super::pool::phase_in_progress;
 use super::wire::Binding;
 use super::SECRET_HEADERS;
 use crate::event::{kind, EventKind, Header, Phase, TraceError};
@@ -70,7 +69,9 @@ pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, sho
     *request.headers_mut() = headers;
 
     let conn_id = conn.id;
-    {
+    // Registering the callback allocates (request extensions, a boxed closure): only when a 1xx
+    // is recorded or gates the body.
+    if expect_continue || trace.records(kind::GOT_1XX_RESPONSE) || trace.records(kind::GOT_100_CONTINUE) {
         let trace = trace.clone();
         hyper::ext::on_informational(&mut request, move |res| {
             let status = res.status().as_u16();
@@ -259,10 +260,7 @@ fn head_size(version: &str, status: http::StatusCode, headers: &HeaderMap) -> u6
 
 /// Maps a failed request (no response headers) to a typed error, using what the trace saw.
 fn classify(trace: &Trace, hop: u32, e: &hyper::Error) -> TraceError {
-    let (phase, got_bytes) = trace.with_events(|evs| {
-        let hop_events = || evs.iter().filter(|ev| ev.hop == hop);
-        (phase_in_progress(hop_events().map(|ev| &ev.kind)), hop_events().any(|ev| matches!(ev.kind, EventKind::GotFirstResponseByte {})))
-    });
+    let (phase, got_bytes) = trace.hop_record(hop, |r| (r.phase, r.marks.first_byte.is_some()));
     let detail = error_chain(e);
     let (phase, kind) = if e.is_parse_too_large() {
         (Phase::Wait, "headers-too-large")

@@ -132,6 +132,10 @@ impl Pool {
                 if s.is_closed() {
                     continue;
                 }
+                // Usually ready already: no timer then.
+                if s.is_ready() {
+                    return Some(c);
+                }
                 if let Ok(Ok(())) = tokio::time::timeout(READY_TIMEOUT, s.ready()).await {
                     return Some(c);
                 }
@@ -152,17 +156,21 @@ impl Pool {
             Ok(()) => None,
         };
         let keep = error.is_none();
-        trace.emit_at(trace.now_ns(), hop, Some(conn.id), EventKind::PutIdleConn { error });
+        let now = Instant::now();
+        trace.emit_at(trace.ns_at(now), hop, Some(conn.id), EventKind::PutIdleConn { error });
         if keep {
-            conn.idle_since = Some(Instant::now());
+            conn.idle_since = Some(now);
             self.entries.lock().unwrap().entry(target.clone()).or_default().idle.push(conn);
         }
     }
 }
 
 fn got(trace: &Trace, mut conn: Conn, reused: bool) -> Conn {
-    let idle = conn.idle_since.take().map(|t| t.elapsed());
-    trace.emit(
+    let now = Instant::now();
+    let idle = conn.idle_since.take().map(|t| now.saturating_duration_since(t));
+    trace.emit_at(
+        trace.ns_at(now),
+        trace.hop(),
         Some(conn.id),
         EventKind::GotConn {
             reused,
@@ -176,34 +184,13 @@ fn got(trace: &Trace, mut conn: Conn, reused: bool) -> Conn {
     conn
 }
 
-/// A timeout error naming the phase that was running (read from the trace's events).
+/// A timeout error naming the phase that was running.
 pub fn timeout_error(trace: &Trace, kind: &str, limit: Duration) -> TraceError {
-    let during = trace.with_events(|evs| phase_in_progress(evs.iter().filter(|e| e.hop == trace.hop()).map(|e| &e.kind)));
+    let during = trace.hop_record(trace.hop(), |r| r.phase);
     TraceError {
         phase: Phase::Timeout,
         kind: kind.to_string(),
         during: Some(during),
         message: format!("{kind} of {} ms reached during {}", limit.as_millis(), during.as_str()),
     }
-}
-
-/// The phase a hop was in after these events.
-pub fn phase_in_progress<'a>(kinds: impl Iterator<Item = &'a EventKind>) -> Phase {
-    let mut phase = Phase::Dns;
-    for k in kinds {
-        phase = match k {
-            EventKind::RequestStart { .. } | EventKind::GetConn { .. } | EventKind::DnsStart { .. } => Phase::Dns,
-            EventKind::DnsDone { .. } | EventKind::ConnectStart { .. } | EventKind::ConnectDone { .. } => Phase::Connect,
-            EventKind::TlsHandshakeStart { .. } => Phase::Tls,
-            EventKind::TlsHandshakeDone { .. }
-            | EventKind::GotConn { .. }
-            | EventKind::WroteHeaderField { .. }
-            | EventKind::WroteHeaders {} => Phase::Send,
-            EventKind::Wait100Continue {} | EventKind::Got100Continue {} => Phase::Send,
-            EventKind::WroteRequest { .. } | EventKind::GotFirstResponseByte {} | EventKind::Got1xxResponse { .. } => Phase::Wait,
-            EventKind::ResponseHeaders { .. } => Phase::Receive,
-            _ => phase,
-        };
-    }
-    phase
 }
