@@ -18,7 +18,7 @@ use httptrace::trace::{ChannelSink, Sink};
 use httptrace::{exit, Client, Outcome};
 
 /// Batches (requests) the sink may queue before the engine waits for the plugins.
-const SINK_CAPACITY: usize = 1024;
+const SINK_CAPACITY: usize = 256;
 
 /// A started plugin chain: the sink to hand the engine, and the thread to join.
 struct RunningChain {
@@ -106,7 +106,10 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
             concurrency: load.concurrency as usize,
             rate: load.rate,
         };
-        let threads = load.threads.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |n| n as usize);
+        // By default one per core but the one the plugin chain's thread needs.
+        let threads = load
+            .threads
+            .map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).max(1), |n| n as usize);
         let counters = Arc::new(Counters::default());
         let progress = Progress::start(counters.clone(), plan.total, plan.duration, load.quiet);
         let report = httptrace::load::run_threaded(&client, &plan, counters, threads)

@@ -191,19 +191,16 @@ fn origin_form(url: &Url) -> String {
     }
 }
 
-/// Host header value: host, plus the port when it is not the scheme's default.
-pub fn authority(url: &Url) -> String {
-    let host = url.host_str().unwrap_or_default();
-    match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
-    }
+/// Host header value: host, plus the port when it is not the scheme's default (the URL's own
+/// serialization of them, which leaves a default port out).
+pub fn authority(url: &Url) -> &str {
+    &url[url::Position::BeforeHost..url::Position::AfterPort]
 }
 
 fn request_headers(req: &HopRequest, h2: bool) -> HeaderMap {
     let mut map = HeaderMap::new();
     if !h2 {
-        map.insert(http::header::HOST, HeaderValue::from_str(&authority(&req.url)).unwrap_or(HeaderValue::from_static("")));
+        map.insert(http::header::HOST, HeaderValue::from_str(authority(&req.url)).unwrap_or(HeaderValue::from_static("")));
     }
     map.insert(http::header::USER_AGENT, HeaderValue::from_static(concat!("httptrace/", env!("CARGO_PKG_VERSION"))));
     map.insert(http::header::ACCEPT, HeaderValue::from_static("*/*"));
@@ -331,4 +328,18 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         src = s.source();
     }
     msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authority_is_host_and_any_non_default_port_without_userinfo() {
+        let a = |u: &str| authority(&Url::parse(u).unwrap()).to_string();
+        assert_eq!(a("http://user:pw@example.com:8080/x?q"), "example.com:8080");
+        assert_eq!(a("http://example.com:80/"), "example.com");
+        assert_eq!(a("https://example.com:443/"), "example.com");
+        assert_eq!(a("https://[::1]:8443/"), "[::1]:8443");
+    }
 }

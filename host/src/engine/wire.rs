@@ -122,6 +122,9 @@ impl TapShared {
 struct H1State {
     bound: Option<Binding>,
     line: Vec<u8>,
+    /// Whether the current line is so far empty (0), a lone `\r` (1) or has content (2): all
+    /// the tap needs of a line when no one records header fields (then it copies nothing).
+    line_state: u8,
     request_line_done: bool,
     in_body: bool,
     done: bool,
@@ -134,6 +137,7 @@ impl H1State {
         let Some(b) = &self.bound else { return };
         let at = b.trace.now_ns();
         let emit = |kind| b.trace.emit_at(at, b.hop, Some(conn), kind);
+        let fields = b.trace.records(kind::WROTE_HEADER_FIELD);
         while !bytes.is_empty() && !self.done {
             if self.in_body {
                 let left = b.body_len - self.body_written;
@@ -146,18 +150,24 @@ impl H1State {
                 }
                 continue;
             }
-            let Some(nl) = bytes.iter().position(|&c| c == b'\n') else {
-                self.line.extend_from_slice(bytes);
-                return;
-            };
-            self.line.extend_from_slice(&bytes[..nl]);
+            let nl = bytes.iter().position(|&c| c == b'\n');
+            let seg = &bytes[..nl.unwrap_or(bytes.len())];
+            if fields {
+                self.line.extend_from_slice(seg);
+            }
+            for &c in seg.iter().take(2) {
+                self.line_state = if self.line_state == 0 && c == b'\r' { 1 } else { 2 };
+            }
+            let Some(nl) = nl else { return };
+            let empty = self.line_state < 2;
+            self.line_state = 0;
             bytes = &bytes[nl + 1..];
             // The line buffer is reused from line to line (no allocation per header).
             let buf = std::mem::take(&mut self.line);
             let line = buf.strip_suffix(b"\r").unwrap_or(&buf);
             if !self.request_line_done {
                 self.request_line_done = true;
-            } else if line.is_empty() {
+            } else if empty {
                 emit(EventKind::WroteHeaders {});
                 if b.expect_continue {
                     emit(EventKind::Wait100Continue {});
@@ -167,7 +177,7 @@ impl H1State {
                     self.done = true;
                     emit(EventKind::WroteRequest { body_bytes: 0, error: None });
                 }
-            } else if b.trace.records(kind::WROTE_HEADER_FIELD) {
+            } else if fields {
                 let text = String::from_utf8_lossy(line);
                 let (name, value) = text.split_once(':').unwrap_or((&text, ""));
                 let value =
@@ -433,6 +443,29 @@ mod tests {
         let ev = trace.take_events();
         assert_eq!(names(&ev), ["host=a", "authorization=[redacted]", "wrote-headers", "wrote-request", "got-first-response-byte"]);
         assert!(ev.iter().all(|e| e.conn == Some(7)));
+    }
+
+    #[test]
+    fn h1_head_end_is_found_without_fields_whatever_the_split() {
+        // Not recording header fields, the tap copies no line; it must still find the blank
+        // line wherever the writes split it, and not take a lone `\r` line for content.
+        let mut full = crate::event::KindSet::default();
+        full.insert(kind::WROTE_HEADERS);
+        full.insert(kind::WROTE_REQUEST);
+        let head = "POST / HTTP/1.1\r\nhost: a\r\nx: \r\r\n\r\nabc";
+        for split in 0..head.len() {
+            for second in split..head.len() {
+                let trace = Trace::recording_at(std::time::Instant::now(), full);
+                let tap = TapShared::new(1, false);
+                tap.bind_h1(Binding { trace: trace.clone(), hop: 0, body_len: 3, expect_continue: false, h2_fields: vec![], redact: &[] });
+                for chunk in [&head[..split], &head[split..second], &head[second..]] {
+                    tap.on_write(chunk.as_bytes());
+                }
+                let ev = trace.take_events();
+                assert_eq!(names(&ev), ["wrote-headers", "wrote-request"], "split at {split} and {second}");
+                assert!(matches!(ev[1].kind, EventKind::WroteRequest { body_bytes: 3, .. }));
+            }
+        }
     }
 
     fn frame(kind: u8, flags: u8, stream: u32, len: usize) -> Vec<u8> {
