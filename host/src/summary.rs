@@ -117,11 +117,9 @@ impl HopMarks {
             EventKind::ConnectDone { cancelled: false, error: None, .. } => last(&mut self.connect_done),
             EventKind::TlsHandshakeStart { .. } => last(&mut self.tls_start),
             EventKind::TlsHandshakeDone { .. } => last(&mut self.tls_done),
-            EventKind::GotConn { reused, .. } => {
-                if self.got_conn.is_none_or(|g| t >= g) {
-                    self.got_conn = Some(t);
-                    self.reused = *reused;
-                }
+            EventKind::GotConn { reused, .. } if self.got_conn.is_none_or(|g| t >= g) => {
+                self.got_conn = Some(t);
+                self.reused = *reused;
             }
             EventKind::WroteRequest { .. } => last(&mut self.wrote_request),
             EventKind::GotFirstResponseByte {} => first(&mut self.first_byte),
