@@ -218,7 +218,10 @@ impl Client {
             hops.push(HopSummary { hop: hop as u32, url: record.url, status: record.status, timings: m.timings(), marks: m.marks() });
             final_marks = m;
         }
-        let timings = sum_timings(&hops.iter().map(|h| h.timings).collect::<Vec<_>>());
+        let timings = match hops.as_slice() {
+            [one] => one.timings,
+            _ => sum_timings(&hops.iter().map(|h| h.timings).collect::<Vec<_>>()),
+        };
         let marks = request_marks(&final_marks);
         events.push(crate::event::Event {
             request: trace.id(),

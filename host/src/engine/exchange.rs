@@ -57,7 +57,7 @@ pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, sho
     } else {
         (ReqBody::new(req.body.clone()), None)
     };
-    let uri = if h2 { req.url.as_str().to_string() } else { origin_form(&req.url) };
+    let uri = if h2 { req.url.as_str() } else { origin_form(&req.url) };
     let mut builder = Request::builder().method(req.method.clone()).uri(uri);
     if h2 {
         builder = builder.version(http::Version::HTTP_2);
@@ -139,7 +139,7 @@ pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, sho
         Some(conn_id),
         EventKind::ResponseHeaders {
             status,
-            version: version.to_string(),
+            version: if trace.records(kind::RESPONSE_HEADERS) { version.to_string() } else { String::new() },
             headers: if trace.records(kind::RESPONSE_HEADERS) { header_list(response.headers(), redact) } else { Vec::new() },
             header_bytes,
         },
@@ -184,11 +184,9 @@ fn failed(e: TraceError) -> HopOutcome {
     HopOutcome { status: None, location: None, error: Some(e), reusable: Err("request failed".into()) }
 }
 
-fn origin_form(url: &Url) -> String {
-    match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_string(),
-    }
+/// Path and query, as the URL serializes them.
+fn origin_form(url: &Url) -> &str {
+    &url[url::Position::BeforePath..url::Position::AfterQuery]
 }
 
 /// Host header value: host, plus the port when it is not the scheme's default (the URL's own
@@ -198,7 +196,7 @@ pub fn authority(url: &Url) -> &str {
 }
 
 fn request_headers(req: &HopRequest, h2: bool) -> HeaderMap {
-    let mut map = HeaderMap::new();
+    let mut map = HeaderMap::with_capacity(3 + req.headers.len());
     if !h2 {
         map.insert(http::header::HOST, HeaderValue::from_str(authority(&req.url)).unwrap_or(HeaderValue::from_static("")));
     }
@@ -341,5 +339,13 @@ mod tests {
         assert_eq!(a("http://example.com:80/"), "example.com");
         assert_eq!(a("https://example.com:443/"), "example.com");
         assert_eq!(a("https://[::1]:8443/"), "[::1]:8443");
+    }
+
+    #[test]
+    fn origin_form_is_path_and_query_without_fragment() {
+        let o = |u: &str| origin_form(&Url::parse(u).unwrap()).to_string();
+        assert_eq!(o("http://h:81/a/b?x=1&y#frag"), "/a/b?x=1&y");
+        assert_eq!(o("http://h"), "/");
+        assert_eq!(o("http://h/p?"), "/p?");
     }
 }

@@ -160,7 +160,11 @@ impl Pool {
         trace.emit_at(trace.ns_at(now), hop, Some(conn.id), EventKind::PutIdleConn { error });
         if keep {
             conn.idle_since = Some(now);
-            self.entries.lock().unwrap().entry(target.clone()).or_default().idle.push(conn);
+            let mut map = self.entries.lock().unwrap();
+            match map.get_mut(target) {
+                Some(e) => e.idle.push(conn),
+                None => map.entry(target.clone()).or_default().idle.push(conn),
+            }
         }
     }
 }
