@@ -37,7 +37,8 @@ impl PhaseStats {
         if ms < 0.0 || !ms.is_finite() {
             return; // -1: the phase did not happen in this request.
         }
-        let ns = (ms * 1e6).round() as u64;
+        // Non-negative here: half-up by hand (`f64::round` is a libm call in wasm).
+        let ns = (ms * 1e6 + 0.5) as u64;
         let _ = self.hist.record(ns);
         self.sum_ns += u128::from(ns);
         self.min_ns = self.min_ns.min(ns);
@@ -71,7 +72,10 @@ struct Stats {
     errors: BTreeMap<String, u64>,
     opened: u64,
     reused: u64,
-    /// Wall-clock start of requests still running (request id → ns since the epoch).
+    /// Wall-clock start (ns since the epoch) of the request whose events are arriving: a
+    /// request's events come whole and in order, so this is the one `request-done` ends.
+    current: Option<(u64, u64)>,
+    /// Starts of other requests still running, should events of several ever interleave.
     started: HashMap<u64, u64>,
     first_start: Option<u64>,
     last_end: Option<u64>,
@@ -108,6 +112,7 @@ impl Plugin for Stats {
             errors: BTreeMap::new(),
             opened: 0,
             reused: 0,
+            current: None,
             started: HashMap::new(),
             first_start: None,
             last_end: None,
@@ -122,7 +127,9 @@ impl Plugin for Stats {
         match &ev.kind {
             EventKind::RequestStart(s) if ev.hop == 0 => {
                 let wall_start = s.wall_unix_ns.saturating_sub(ev.at_ns);
-                self.started.insert(ev.request, wall_start);
+                if let Some((id, start)) = self.current.replace((ev.request, wall_start)) {
+                    self.started.insert(id, start);
+                }
                 self.first_start = Some(self.first_start.map_or(wall_start, |f| f.min(wall_start)));
             }
             EventKind::GotConn(c) => {
@@ -143,7 +150,11 @@ impl Plugin for Stats {
                 if let Some(e) = &d.error {
                     *self.errors.entry(format!("{}/{}", e.phase.as_str(), e.kind)).or_default() += 1;
                 }
-                if let Some(start) = self.started.remove(&ev.request) {
+                let start = match self.current {
+                    Some((id, start)) if id == ev.request => self.current.take().map(|_| start),
+                    _ => self.started.remove(&ev.request),
+                };
+                if let Some(start) = start {
                     let end = start + ev.at_ns;
                     self.last_end = Some(self.last_end.map_or(end, |l| l.max(end)));
                 }
@@ -267,3 +278,59 @@ impl Stats {
 }
 
 httptrace_guest::export_plugin!(Stats);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use httptrace_guest::{Marks, RequestDone, RequestStart};
+
+    fn start(id: u64, wall_ms: u64) -> Event {
+        let kind =
+            EventKind::RequestStart(RequestStart { method: "GET".into(), url: "http://h/".into(), wall_unix_ns: wall_ms * 1_000_000 });
+        Event { request: id, hop: 0, conn: None, at_ns: 0, kind }
+    }
+
+    fn done(id: u64, after_ms: u64) -> Event {
+        let ms = after_ms as f64;
+        let timings = Timings { blocked: 0.0, dns: -1.0, connect: -1.0, ssl: -1.0, send: 0.0, wait: ms, receive: 0.0, total: ms };
+        let marks = Marks {
+            namelookup: 0.0,
+            connect: 0.0,
+            appconnect: 0.0,
+            pretransfer: 0.0,
+            posttransfer: 0.0,
+            starttransfer: 0.0,
+            total: 0.0,
+            redirect: 0.0,
+        };
+        let kind =
+            EventKind::RequestDone(RequestDone { url: "http://h/".into(), status: Some(200), error: None, timings, marks, hops: vec![] });
+        Event { request: id, hop: 0, conn: None, at_ns: after_ms * 1_000_000, kind }
+    }
+
+    fn elapsed_ms(events: &[Event]) -> f64 {
+        let mut s = Stats::init(&Config::from_pairs([])).unwrap();
+        let verdicts = s.on_events(events);
+        assert_eq!(verdicts.len(), events.len());
+        assert_eq!(s.requests, 2);
+        s.elapsed_s() * 1e3
+    }
+
+    #[test]
+    fn the_run_spans_first_start_to_last_end_in_order_or_interleaved() {
+        // Requests 1 (start 0 ms, 10 ms long) and 2 (start 5 ms, 30 ms long): 35 ms either way.
+        let in_order = [start(1, 0), done(1, 10), start(2, 5), done(2, 30)];
+        let interleaved = [start(1, 0), start(2, 5), done(1, 10), done(2, 30)];
+        assert_eq!(elapsed_ms(&in_order), 35.0);
+        assert_eq!(elapsed_ms(&interleaved), 35.0);
+    }
+
+    #[test]
+    fn recorded_values_round_to_the_nanosecond() {
+        let mut p = PhaseStats::new();
+        p.record(0.000_000_6);
+        p.record(1.234_567_4);
+        p.record(-1.0);
+        assert_eq!((p.count(), p.min_ns, p.max_ns), (2, 1, 1_234_567));
+    }
+}
