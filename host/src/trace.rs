@@ -116,6 +116,8 @@ pub struct Trace {
     id: u64,
     start: Instant,
     wall_start_unix_ns: u64,
+    /// When the trace was created, in ns since its origin.
+    created_ns: u64,
     hop: AtomicU32,
     enabled: bool,
     /// Kinds recorded in full.
@@ -133,32 +135,41 @@ struct Recorded {
 impl Trace {
     /// Starts a new request's trace now.
     pub fn start() -> Arc<Trace> {
-        Self::start_at(Instant::now())
+        Self::new_at(None, true, KindSet::ALL)
     }
 
     /// Starts a trace whose clock origin is `start` (open-loop load: the scheduled start).
     pub fn start_at(start: Instant) -> Arc<Trace> {
-        Self::new_at(start, true, KindSet::ALL)
+        Self::new_at(Some(start), true, KindSet::ALL)
     }
 
     /// Like [`start_at`](Trace::start_at), recording only the kinds in `full` in full (see
     /// [`ClientOptions::record`](crate::ClientOptions::record)).
     pub fn recording_at(start: Instant, full: KindSet) -> Arc<Trace> {
-        Self::new_at(start, true, full)
+        Self::new_at(Some(start), true, full)
+    }
+
+    /// Like [`recording_at`](Trace::recording_at) with the clock starting now (one clock read
+    /// for both the origin and the creation).
+    pub fn recording_now(full: KindSet) -> Arc<Trace> {
+        Self::new_at(None, true, full)
     }
 
     /// A trace that records nothing: the untraced baseline for measuring tracing's cost.
     pub fn disabled_at(start: Instant) -> Arc<Trace> {
-        Self::new_at(start, false, KindSet::default())
+        Self::new_at(Some(start), false, KindSet::default())
     }
 
-    fn new_at(start: Instant, enabled: bool, full: KindSet) -> Arc<Trace> {
+    /// A trace whose clock starts at `start`, or now.
+    fn new_at(start: Option<Instant>, enabled: bool, full: KindSet) -> Arc<Trace> {
         let now = Instant::now();
         let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        let start = start.unwrap_or(now);
         let behind = now.saturating_duration_since(start).as_nanos() as u64;
         Arc::new(Trace {
             id: NEXT_REQUEST.fetch_add(1, Ordering::Relaxed),
             start,
+            created_ns: behind,
             wall_start_unix_ns: wall.saturating_sub(behind),
             hop: AtomicU32::new(0),
             enabled,
@@ -205,6 +216,12 @@ impl Trace {
     /// The monotonic instant the request started (its clock origin).
     pub fn origin(&self) -> Instant {
         self.start
+    }
+
+    /// When the trace was created, in ns since its origin: 0 for a trace started now; for
+    /// open-loop load, how late the request started against its schedule.
+    pub fn created_ns(&self) -> u64 {
+        self.created_ns
     }
 
     /// Nanoseconds since the request started, now.

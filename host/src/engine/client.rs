@@ -84,7 +84,7 @@ impl Client {
     /// Makes the request now; see [`Client::execute_at`].
     pub async fn execute(&self, spec: &RequestSpec) -> Outcome {
         self.wait_for_sink().await;
-        self.run(spec, Instant::now()).await
+        self.run(spec, None).await
     }
 
     /// Makes the request with its clock starting at `start` (the scheduled start, for open-loop
@@ -92,7 +92,7 @@ impl Client {
     /// network trouble: failures come back in [`Outcome::error`] and in `request-done`.
     pub async fn execute_at(&self, spec: &RequestSpec, start: Instant) -> Outcome {
         self.wait_for_sink().await;
-        self.run(spec, start).await
+        self.run(spec, Some(start)).await
     }
 
     /// Backpressure from a slow sink, before the request's clock starts.
@@ -102,12 +102,17 @@ impl Client {
         }
     }
 
-    async fn run(&self, spec: &RequestSpec, start: Instant) -> Outcome {
-        let trace = if self.shared.opts.tracing { Trace::recording_at(start, self.shared.opts.record) } else { Trace::disabled_at(start) };
+    /// Runs the request with its clock starting at `start`, or now.
+    async fn run(&self, spec: &RequestSpec, start: Option<Instant>) -> Outcome {
+        let trace = match (self.shared.opts.tracing, start) {
+            (true, Some(start)) => Trace::recording_at(start, self.shared.opts.record),
+            (true, None) => Trace::recording_now(self.shared.opts.record),
+            (false, start) => Trace::disabled_at(start.unwrap_or_else(Instant::now)),
+        };
         let run = self.run_hops(&trace, spec);
         let result = match self.shared.opts.max_time {
             Some(limit) => {
-                let deadline = tokio::time::Instant::from_std(start + limit);
+                let deadline = tokio::time::Instant::from_std(trace.origin() + limit);
                 match tokio::time::timeout_at(deadline, run).await {
                     Ok(r) => r,
                     Err(_) => {
@@ -130,7 +135,8 @@ impl Client {
         let mut redirects = 0u32;
         loop {
             let hop = trace.hop();
-            let at = trace.now_ns();
+            // The first hop starts when the trace did (one clock read for both).
+            let at = if hop == 0 { trace.created_ns() } else { trace.now_ns() };
             trace.emit_at(
                 at,
                 hop,
