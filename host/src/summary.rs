@@ -157,7 +157,9 @@ impl HopMarks {
         let wait = phase(self.wrote_request, self.first_byte.or(self.wrote_request.and(end)));
         let receive = phase(self.first_byte, end);
         let total = [blocked, dns, connect, send, wait, receive].iter().filter(|v| **v >= 0.0).sum();
-        Timings { blocked, dns, connect, ssl, send, wait, receive, total }.rounded()
+        // Each phase is one division of whole nanoseconds, already the shortest decimal; only
+        // the sum can carry binary noise (`0.1 + 0.2`).
+        Timings { blocked, dns, connect, ssl, send, wait, receive, total: round_to(total, 1e6) }
     }
 
     /// curl marks of this hop, relative to the hop's start.
@@ -175,7 +177,8 @@ impl HopMarks {
         let posttransfer = s(self.wrote_request).max(pretransfer);
         let starttransfer = s(self.first_byte).max(posttransfer);
         let total = s(self.end()).max(starttransfer);
-        Marks { namelookup, connect, appconnect, pretransfer, posttransfer, starttransfer, total, redirect: 0.0 }.rounded()
+        // Every mark is one division of whole nanoseconds (or the max of such): no rounding.
+        Marks { namelookup, connect, appconnect, pretransfer, posttransfer, starttransfer, total, redirect: 0.0 }
     }
 }
 
@@ -291,7 +294,8 @@ impl Timings {
 }
 
 impl Marks {
-    /// Rounded to the nanosecond (9 decimals of a second).
+    /// Rounded to the nanosecond (9 decimals of a second): what the marks already are.
+    #[cfg(test)]
     fn rounded(self) -> Marks {
         let r = |v: f64| round_to(v, 1e9);
         Marks {
@@ -314,7 +318,7 @@ pub fn request_marks(final_hop: &HopMarks) -> Marks {
     let from_zero = HopMarks { start: Some(0), ..*final_hop };
     let mut m = from_zero.marks();
     m.redirect = ns_to_s(hop_start);
-    m.rounded()
+    m
 }
 
 fn ns_to_ms(ns: u64) -> f64 {
@@ -463,6 +467,40 @@ mod tests {
             assert_eq!(round_to(v, 1e6), (v * 1e6).round() / 1e6, "{v}");
         }
         assert!(round_to(f64::NAN, 1.0).is_nan());
+    }
+
+    #[test]
+    fn timings_and_marks_need_no_rounding_but_the_sums() {
+        // Values made by one division of whole nanoseconds are already what rounding to the
+        // nanosecond gives (so the summaries skip it); a sum is not.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let ns = x % 4_000_000_000_000; // up to ~66 minutes
+            assert_eq!(round_to(ns_to_ms(ns), 1e6), ns_to_ms(ns), "{ns}");
+            assert_eq!(round_to(ns_to_s(ns), 1e9), ns_to_s(ns), "{ns}");
+        }
+        assert_ne!(0.1 + 0.2, 0.3);
+        assert_eq!(round_to(0.1 + 0.2, 1e6), 0.3);
+        let m = HopMarks {
+            start: Some(5),
+            dns_start: Some(1_000_003),
+            dns_done: Some(2_345_679),
+            connect_start: Some(2_345_679),
+            connect_done: Some(7_777_777),
+            got_conn: Some(7_800_001),
+            wrote_request: Some(9_000_000),
+            first_byte: Some(123_456_789),
+            response_done: Some(223_456_789),
+            ..HopMarks::default()
+        };
+        let t = m.timings();
+        assert_eq!(t.total, round_to(t.blocked + t.dns + t.connect + t.send + t.wait + t.receive, 1e6));
+        let c = m.marks();
+        assert_eq!(c, c.rounded());
+        assert_eq!(request_marks(&m), request_marks(&m).rounded());
     }
 
     #[test]
