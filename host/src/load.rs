@@ -63,20 +63,23 @@ pub fn run_threaded(client: &Client, plan: &LoadPlan, counters: Arc<Counters>, t
         (0..threads).map(|_| tokio::runtime::Builder::new_current_thread().enable_all().build()).collect::<std::io::Result<Vec<_>>>()?;
     let run = Run::new(plan, counters, threads);
     let all_done = AllDone::new(threads);
-    let share = |rt: tokio::runtime::Runtime, i: usize| {
+    let share = |rt: tokio::runtime::Runtime, i: usize, done: ShareDone<'_>| {
         rt.block_on(async {
-            let done = all_done.guard();
             run.share(client, i).await;
             done.wait().await;
         });
     };
     std::thread::scope(|scope| -> std::io::Result<()> {
-        let mut runtimes = runtimes.into_iter().enumerate();
-        let (_, first) = runtimes.next().expect("at least one runtime");
-        for (i, rt) in runtimes {
-            std::thread::Builder::new().name(format!("httptrace-load-{i}")).spawn_scoped(scope, move || share(rt, i))?;
+        // Every share's guard exists before any thread starts: if a thread cannot be started,
+        // the guards of the shares that will not run are dropped, counting them done, so the
+        // threads already running do not wait for them.
+        let guards: Vec<ShareDone<'_>> = (0..threads).map(|_| all_done.guard()).collect();
+        let mut shares = runtimes.into_iter().zip(guards).enumerate();
+        let (_, (first, first_done)) = shares.next().expect("at least one runtime");
+        for (i, (rt, done)) in shares {
+            std::thread::Builder::new().name(format!("httptrace-load-{i}")).spawn_scoped(scope, move || share(rt, i, done))?;
         }
-        share(first, 0);
+        share(first, 0, first_done);
         Ok(())
     })?;
     Ok(run.report())
@@ -245,6 +248,28 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_that_never_ran_count_as_done() {
+        // A thread that could not be started drops its share's guard: the others must not
+        // wait for it.
+        let all = AllDone::new(3);
+        let guards: Vec<ShareDone<'_>> = (0..3).map(|_| all.guard()).collect();
+        let mut guards = guards.into_iter();
+        let (first, second) = (guards.next().unwrap(), guards.next().unwrap());
+        drop(guards);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    tokio::time::timeout(Duration::from_secs(10), second.wait()).await.expect("second share left waiting")
+                });
+            });
+            rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), first.wait()).await.expect("first share left waiting") });
+        });
+        assert_eq!(all.left.load(Ordering::Acquire), 0);
+    }
 
     #[test]
     fn parses_rates() {

@@ -167,7 +167,8 @@ pub struct LoadArgs {
     #[arg(long = "rate", value_name = "R/s", value_parser = httptrace::load::parse_rate)]
     pub rate: Option<f64>,
     /// Engine threads in load mode, each running its share of the workers (default: one per
-    /// core less one for the plugins; at most one per worker).
+    /// core less one for the plugins, or one if requests may share an HTTP/2 connection; at
+    /// most one per worker).
     #[arg(long = "threads", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub threads: Option<u64>,
     /// Read more URLs from FILE, one per line (blank lines and # comments skipped).

@@ -15,9 +15,11 @@ use httptrace::event::KindSet;
 use httptrace::load::{Counters, LoadPlan};
 use httptrace::plugin::{Chain, ChainThread};
 use httptrace::trace::{ChannelSink, Sink};
-use httptrace::{exit, Client, Outcome};
+use httptrace::{exit, Client, HttpVersion, Outcome};
 
-/// Batches (requests) the sink may queue before the engine waits for the plugins.
+/// Batches (requests) the sink may queue before the engine waits for the plugins (at least the
+/// concurrency: workers wait for room before a request starts, so the queue then never reaches
+/// the twice-the-capacity mark where a send blocks its engine thread).
 const SINK_CAPACITY: usize = 256;
 
 /// A started plugin chain: the sink to hand the engine, and the thread to join.
@@ -31,7 +33,7 @@ struct RunningChain {
 
 /// Loads, checks and initialises every plugin before anything else happens, then starts the
 /// chain's thread. Errors are printed; the `Err` is the exit code.
-fn start_chain(a: &PluginArgs, matches: &ArgMatches) -> Result<RunningChain, i32> {
+fn start_chain(a: &PluginArgs, matches: &ArgMatches, capacity: usize) -> Result<RunningChain, i32> {
     let specs = plugins::specs(matches).map_err(usage_exit)?;
     let plugin_rt = plugins::runtime().map_err(usage_exit)?;
     let output = plugins::output(a).map_err(usage_exit)?;
@@ -41,7 +43,7 @@ fn start_chain(a: &PluginArgs, matches: &ArgMatches) -> Result<RunningChain, i32
     })?;
     let aborted_early = !chain.failures().is_empty() && a.on_plugin_error == "abort";
     let wanted = chain.plugins().iter().fold(KindSet::default(), |acc, (_, interest)| acc.union(*interest));
-    let (sink, rx) = ChannelSink::new(SINK_CAPACITY);
+    let (sink, rx) = ChannelSink::new(capacity);
     let thread = chain.spawn(rx).map_err(|e| {
         eprintln!("httptrace: cannot start the plugin thread: {e}");
         exit::USAGE
@@ -79,7 +81,7 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
         Ok(v) => v,
         Err(e) => return usage_exit(e),
     };
-    let mut chain = match start_chain(&a.plugins, matches) {
+    let mut chain = match start_chain(&a.plugins, matches, SINK_CAPACITY.max(a.load.concurrency as usize)) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -90,6 +92,13 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
     let sink = chain.sink.take().expect("the sink is still here");
     let load = &a.load;
     let load_mode = load.requests.is_some_and(|n| n > 1) || load.duration.is_some() || load.rate.is_some() || specs.len() > 1;
+    // Requests that may share an HTTP/2 connection: one thread drives it, so more engine
+    // threads would only hand their requests across to it.
+    let may_share = specs.iter().any(|s| match opts.http {
+        HttpVersion::Http2PriorKnowledge => true,
+        HttpVersion::Http11 => false,
+        HttpVersion::Auto | HttpVersion::Http2 => s.url.scheme() == "https",
+    });
     let result = (|| {
         let client = Client::new(opts, Arc::new(sink)).map_err(|e| e.to_string())?;
         if specs.iter().any(|s| s.url.scheme() == "https") {
@@ -107,14 +116,13 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
             rate: load.rate,
         };
         // By default one per core but the one the plugin chain's thread needs.
-        let threads = load
-            .threads
-            .map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).max(1), |n| n as usize);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = load.threads.map_or(if may_share { 1 } else { cores.saturating_sub(1).max(1) }, |n| n as usize);
         let counters = Arc::new(Counters::default());
         let progress = Progress::start(counters.clone(), plan.total, plan.duration, load.quiet);
-        let report = httptrace::load::run_threaded(&client, &plan, counters, threads)
-            .map_err(|e| format!("cannot start the engine's threads: {e}"))?;
+        let report = httptrace::load::run_threaded(&client, &plan, counters, threads);
         progress.finish();
+        let report = report.map_err(|e| format!("cannot start the engine's threads: {e}"))?;
         // Failures are counted by the plugins (e.g. `stats`); the exit code stays 0 unless
         // every request failed, as oha and hey do.
         Ok::<_, String>(if report.done > 0 && report.errors == report.done {
@@ -171,7 +179,7 @@ pub fn replay(a: &ReplayArgs, matches: &ArgMatches) -> i32 {
             return exit::USAGE;
         }
     };
-    let mut chain = match start_chain(&a.plugins, matches) {
+    let mut chain = match start_chain(&a.plugins, matches, SINK_CAPACITY) {
         Ok(c) => c,
         Err(code) => return code,
     };

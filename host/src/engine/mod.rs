@@ -67,11 +67,12 @@ pub struct ClientOptions {
     /// Record events (default). Off, requests run the same code but record nothing and the
     /// sink gets nothing: the untraced baseline for benchmarks; failures then lack phase detail.
     pub tracing: bool,
-    /// The kinds handed to the sink (default: all), `request-done` always. Kinds outside the
-    /// set are not built at all, except those the `request-done` summaries need
-    /// ([`KindSet::SUMMARY`]): those are recorded without their header lists or certificates
-    /// and dropped once the summaries are made. Set it to the kinds the consumers want (the CLI
-    /// passes its plugins' interests) to spare the engine work no one reads.
+    /// The kinds handed to the sink (default: all), `request-done` always. Events of kinds
+    /// outside the set are built without their costly parts (header lists, certificates,
+    /// texts) and only folded into their hop's [`HopRecord`](crate::summary::HopRecord), which
+    /// the `request-done` summaries are made from; they are never kept. Set it to the kinds the
+    /// consumers want (the CLI passes its plugins' interests) to spare the engine work no one
+    /// reads.
     pub record: KindSet,
 }
 

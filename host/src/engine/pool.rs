@@ -53,7 +53,7 @@ pub struct Pool {
 impl Pool {
     /// Takes a pooled connection or dials a new one, emitting get-conn and got-conn.
     pub async fn get(&self, shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Result<Conn, TraceError> {
-        // Recorded for the summaries' clock even when no one reads it: the text only if asked.
+        // Emitted for the hop's record even when no one reads it: the text only if asked.
         let host_port = if trace.records(kind::GET_CONN) { target.host_port() } else { String::new() };
         trace.emit(None, EventKind::GetConn { host_port });
         if let Some(c) = self.take_ready(target).await {

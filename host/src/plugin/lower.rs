@@ -319,7 +319,8 @@ impl<'c, 'a, T: 'static> Writer<'c, 'a, T> {
     ) -> wasmtime::Result<(usize, usize)> {
         let size = E::SIZE32;
         let bytes = items.len().checked_mul(size).ok_or_else(|| wasmtime::Error::msg("size overflow copying a list"))?;
-        // Nested lists (headers, hops) find the spare taken and use a fresh buffer.
+        // Nested lists (headers, hops) find the spare taken (or holding a smaller nested
+        // list's buffer) and lay out in that; the largest buffer is kept.
         let mut image = std::mem::take(&mut self.spare);
         image.clear();
         image.resize(bytes, 0);
