@@ -15,7 +15,7 @@ use httptrace::event::KindSet;
 use httptrace::load::{Counters, LoadPlan};
 use httptrace::plugin::{Chain, ChainThread};
 use httptrace::trace::{ChannelSink, Sink};
-use httptrace::{exit, Client, HttpVersion, Outcome};
+use httptrace::{exit, Client, Outcome};
 
 /// Batches (requests) the sink may queue before the engine waits for the plugins (at least the
 /// concurrency: workers wait for room before a request starts, so the queue then never reaches
@@ -94,11 +94,7 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
     let load_mode = load.requests.is_some_and(|n| n > 1) || load.duration.is_some() || load.rate.is_some() || specs.len() > 1;
     // Requests that may share an HTTP/2 connection: one thread drives it, so more engine
     // threads would only hand their requests across to it.
-    let may_share = specs.iter().any(|s| match opts.http {
-        HttpVersion::Http2PriorKnowledge => true,
-        HttpVersion::Http11 => false,
-        HttpVersion::Auto | HttpVersion::Http2 => s.url.scheme() == "https",
-    });
+    let may_share = specs.iter().any(|s| opts.http.may_be_h2(s.url.scheme() == "https"));
     let result = (|| {
         let client = Client::new(opts, Arc::new(sink)).map_err(|e| e.to_string())?;
         if specs.iter().any(|s| s.url.scheme() == "https") {

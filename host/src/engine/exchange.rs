@@ -133,14 +133,15 @@ pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, sho
     let header_bytes = head_size(version, response.status(), response.headers());
     let location = response.headers().get(http::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
     let close = response.headers().get(http::header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+    let full = trace.records(kind::RESPONSE_HEADERS);
     trace.emit_at(
         headers_at,
         hop,
         Some(conn_id),
         EventKind::ResponseHeaders {
             status,
-            version: if trace.records(kind::RESPONSE_HEADERS) { version.to_string() } else { String::new() },
-            headers: if trace.records(kind::RESPONSE_HEADERS) { header_list(response.headers(), redact) } else { Vec::new() },
+            version: if full { version.to_string() } else { String::new() },
+            headers: if full { header_list(response.headers(), redact) } else { Vec::new() },
             header_bytes,
         },
     );

@@ -43,6 +43,18 @@ pub enum HttpVersion {
     Http2PriorKnowledge,
 }
 
+impl HttpVersion {
+    /// Whether, offering these versions, requests may share one HTTP/2 connection: with prior
+    /// knowledge always, otherwise only over TLS (where ALPN may pick h2).
+    pub fn may_be_h2(self, tls: bool) -> bool {
+        match self {
+            HttpVersion::Http2PriorKnowledge => true,
+            HttpVersion::Http11 => false,
+            HttpVersion::Auto | HttpVersion::Http2 => tls,
+        }
+    }
+}
+
 /// Everything that shapes how requests are made.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -120,11 +132,7 @@ impl Target {
 
     /// Whether requests here may share one HTTP/2 connection.
     pub fn may_be_h2(&self, v: HttpVersion) -> bool {
-        match v {
-            HttpVersion::Http2PriorKnowledge => true,
-            HttpVersion::Http11 => false,
-            HttpVersion::Auto | HttpVersion::Http2 => self.tls,
-        }
+        v.may_be_h2(self.tls)
     }
 }
 
