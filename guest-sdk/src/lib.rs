@@ -95,7 +95,7 @@ pub mod bindings {
     //! Bindings generated from `wit/` (world `compact-plugin`, `on-batch` exported by hand). Use
     //! the re-exports at the crate root.
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "compact-plugin",
         pub_export_macro: true,
         export_macro_name: "__export_plugin_world",

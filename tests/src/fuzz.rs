@@ -7,10 +7,10 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use httptrace::engine::client::parse_url;
+use httptrace::engine::parse_url;
 use httptrace::engine::ResolveOverride;
-use httptrace::flags::{self, MAX_SECONDS};
-use httptrace::plugin::{Chain, ChainOptions, Output, PluginSource, PluginSpec, Runtime, RuntimeOptions, Verbosity};
+use httptrace_cli::flags::{self, MAX_SECONDS};
+use httptrace_plugin_host::{Chain, ChainOptions, Output, PluginSource, PluginSpec, Runtime, RuntimeOptions, Verbosity};
 use httptrace::replay::{parse_line, read_batches};
 use httptrace::{Event, EventKind, RequestSpec};
 
@@ -70,7 +70,7 @@ pub fn cli_values(data: &[u8]) {
     if let Err(e) = flags::parse_dns_server(s) {
         one_line("--dns-server", &e);
     }
-    match httptrace::load::parse_rate(s) {
+    match httptrace_cli::flags::parse_rate(s) {
         // The interval between requests must be a valid Duration.
         Ok(r) => assert!(r.is_finite() && r > 0.0 && Duration::try_from_secs_f64(1.0 / r).is_ok(), "{s:?} → {r}"),
         Err(e) => one_line("--rate", &e),
@@ -145,8 +145,8 @@ pub fn chain_conversion(data: &[u8]) {
     }
     static CHAIN: OnceLock<Mutex<NdjsonChain>> = OnceLock::new();
     let chain = CHAIN.get_or_init(|| {
-        let cache = std::env::var_os("HTTPTRACE_CACHE_DIR").map(Into::into).or_else(httptrace::plugin::default_cache_dir);
-        let rt = Runtime::new(RuntimeOptions { cache_dir: cache, verbosity: Verbosity::Error }).expect("runtime");
+        let cache = std::env::var_os("HTTPTRACE_CACHE_DIR").map(Into::into).or_else(httptrace_plugin_host::default_cache_dir);
+        let rt = Runtime::new(RuntimeOptions { cache_dir: cache, verbosity: Verbosity::Error, bundled: httptrace_cli::bundled::BUNDLED }).expect("runtime");
         let out = Captured::default();
         let spec = PluginSpec { source: PluginSource::Bundled("ndjson".into()), config: vec![] };
         let opts = ChainOptions { report_failures: false, ..ChainOptions::default() };

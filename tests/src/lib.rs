@@ -5,8 +5,8 @@ pub mod fuzz;
 
 /// Starts the local target server (`httptrace serve`) with default options: loopback, free
 /// ports, certificate in a fresh temp dir. Panics if it cannot start.
-pub async fn start_serve() -> httptrace::serve::ServeHandle {
-    httptrace::serve::start(httptrace::serve::ServeOptions::default()).await.expect("starting httptrace serve")
+pub async fn start_serve() -> httptrace_cli::serve::ServeHandle {
+    httptrace_cli::serve::start(httptrace_cli::serve::ServeOptions::default()).await.expect("starting httptrace serve")
 }
 
 use std::sync::Arc;
@@ -33,18 +33,6 @@ pub fn request_done(events: &[Event]) -> &EventKind {
 }
 
 /// Client options trusting the local server's generated certificate.
-pub fn trusting(serve: &httptrace::serve::ServeHandle) -> ClientOptions {
+pub fn trusting(serve: &httptrace_cli::serve::ServeHandle) -> ClientOptions {
     ClientOptions { cacert: Some(serve.cert_path.clone()), ..ClientOptions::default() }
-}
-
-/// The `httptrace` binary of this build: `target/<profile>/httptrace`, next to the `deps`
-/// directory the test executable runs from. `cargo test --workspace` builds it (cargo builds
-/// the binaries of every selected package before running tests); with `-p httptrace-tests`
-/// alone it may be missing or stale, so this panics with the fix when it is missing.
-pub fn httptrace_bin() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
-    let bin = dir.join(format!("httptrace{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.is_file(), "{} is missing: run `cargo build -p httptrace` first, or test with `cargo test --workspace`", bin.display());
-    bin
 }

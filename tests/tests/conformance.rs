@@ -15,7 +15,7 @@ use serde_json::Value;
 const LANGS: [&str; 5] = ["rust", "js", "py", "c", "go"];
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn fixture() -> PathBuf {
@@ -25,7 +25,7 @@ fn fixture() -> PathBuf {
 /// The component of one language; panics with the way to build it when it is missing.
 fn component(lang: &str) -> PathBuf {
     let path = if lang == "rust" {
-        let dir = PathBuf::from(httptrace::plugin::bundled::GUEST_DIR);
+        let dir = PathBuf::from(httptrace_test_guests::GUEST_DIR);
         let dashed = dir.join("conformance-rust.wasm");
         if dashed.is_file() {
             dashed
@@ -46,7 +46,7 @@ fn component(lang: &str) -> PathBuf {
 
 /// `httptrace replay FIXTURE -p COMPONENT --plugin-config K=V ...`.
 fn replay(lang: &str, config: &[&str]) -> Output {
-    let mut cmd = Command::new(httptrace_tests::httptrace_bin());
+    let mut cmd = Command::new(std::path::PathBuf::from(env!("CARGO_BIN_EXE_httptrace")));
     cmd.arg("replay").arg(fixture()).arg("-p").arg(component(lang));
     for kv in config {
         cmd.args(["--plugin-config", kv]);
@@ -181,7 +181,7 @@ fn real_world_imports_load_and_stay_denied() {
     // with every request or socket denied.
     for (lang, import) in [("js", "wasi:http/outgoing-handler"), ("py", "wasi:sockets/tcp")] {
         let out =
-            Command::new(httptrace_tests::httptrace_bin()).args(["plugin", "inspect", component(lang).to_str().unwrap()]).output().unwrap();
+            Command::new(std::path::PathBuf::from(env!("CARGO_BIN_EXE_httptrace"))).args(["plugin", "inspect", component(lang).to_str().unwrap()]).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{lang} does not fit:\n{text}");
         assert!(text.contains(import), "{lang} should import {import}:\n{text}");

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use httptrace::load::{self, Counters, LoadPlan};
+use httptrace::loadgen::{self, Counters, LoadPlan};
 use httptrace::trace::MemorySink;
 use httptrace::{Client, EventKind, RequestSpec};
 use httptrace_tests::{start_serve, trusting};
@@ -58,7 +58,7 @@ async fn load_mode_runs_exactly_n_requests() {
         concurrency: 8,
         rate: None,
     };
-    let report = load::run(&client, &plan, Arc::new(Counters::default())).await;
+    let report = loadgen::run(&client, &plan, Arc::new(Counters::default())).await;
     assert_eq!((report.done, report.errors), (200, 0));
     let events = sink.events();
     let done = events.iter().filter(|e| matches!(e.kind, EventKind::RequestDone { .. })).count();

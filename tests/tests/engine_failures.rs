@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use httptrace::engine::DnsOptions;
-use httptrace::{exit, ClientOptions, Event, EventKind, Phase, TraceError};
+use httptrace_cli::exit;
+use httptrace::{ClientOptions, Event, EventKind, Phase, TraceError};
 use httptrace_tests::dns::{DnsAnswer, DnsServer};
 use httptrace_tests::{kinds, request_done, start_serve, trace_one, trusting};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -2,11 +2,10 @@
 //! unsupported scheme, 26 unreadable file) and nothing on stdout, before any request; secrets
 //! given with `-H` or sent by the server never reach the output unless `--show-secrets`.
 
-mod plugins_support;
 
 use std::io::{Read, Write};
 
-use plugins_support::*;
+use crate::plugins_support::*;
 
 #[test]
 fn bad_command_lines_are_one_line_errors_with_curls_exit_codes() {

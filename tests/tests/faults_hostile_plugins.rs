@@ -2,9 +2,8 @@
 //! sandbox, and is denied or stopped, named in one stderr line, while `ndjson` after it prints
 //! the whole request and the run exits 90. Test guests: `tests/plugins/<name>/`.
 
-mod plugins_support;
 
-use plugins_support::*;
+use crate::plugins_support::*;
 
 /// Neither output nor diagnostics carry anything a guest found (`LEAK …` lines) or `secret`.
 fn nothing_leaked(run: &Run, secret: &str) {

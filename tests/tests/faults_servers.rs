@@ -4,15 +4,15 @@
 //! trace (`-p ndjson`: every event up to the failure, then `request-done` with the typed error
 //! naming the phase), says why in one stderr line, and exits with curl's code.
 
-mod plugins_support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use httptrace::{exit, Event, EventKind, Phase, TraceError};
-use plugins_support::*;
+use httptrace_cli::exit;
+use httptrace::{Event, EventKind, Phase, TraceError};
+use crate::plugins_support::*;
 
 /// Serves every connection on a thread of its own with `handle`, after reading the request head.
 fn raw_server(handle: fn(TcpStream)) -> SocketAddr {

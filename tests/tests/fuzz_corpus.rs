@@ -8,7 +8,7 @@ use httptrace_tests::fuzz::TARGETS;
 
 #[test]
 fn every_corpus_file_passes_its_target_check() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
     for (target, check) in TARGETS {
         let dir = root.join(target);
         let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -30,7 +30,7 @@ fn every_corpus_file_passes_its_target_check() {
 #[test]
 fn the_fuzz_targets_and_the_checks_agree() {
     // Every check has a target file calling it, and every target a corpus directory.
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
     for (target, _) in TARGETS {
         let src = std::fs::read_to_string(fuzz.join(format!("fuzz_targets/{target}.rs"))).expect("target source");
         assert!(src.contains(&format!("httptrace_tests::fuzz::{target}(")), "{target}.rs does not call its check");

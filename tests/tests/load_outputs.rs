@@ -3,10 +3,9 @@
 //! thresholds pass and fail with their exit code; `har` validates against the HAR 1.2 schema;
 //! `--rate` keeps its schedule and measures latency from the scheduled start.
 
-mod plugins_support;
 
 use httptrace::{Event, EventKind};
-use plugins_support::{cli, http, parse_ndjson, server};
+use crate::plugins_support::{cli, http, parse_ndjson, server};
 use serde_json::Value;
 
 fn https(path: &str) -> String {
@@ -168,7 +167,7 @@ fn thresholds_pass_and_fail_with_their_exit_code() {
     assert!(pass.stdout.contains("ok   p95(total)<10s:"), "{}", pass.stdout);
 
     let fail = cli(&["-n", "5", "-q", "-p", "stats", "--plugin-config", "threshold=p95(wait)<1ms", &http("/delay/30")], &[]);
-    assert_eq!(fail.code, httptrace::exit::THRESHOLD_FAILED, "{}", fail.stderr);
+    assert_eq!(fail.code, httptrace_cli::exit::THRESHOLD_FAILED, "{}", fail.stderr);
     assert!(fail.stdout.contains("FAIL p95(wait)<1ms:"), "{}", fail.stdout);
     let line = fail.stderr.lines().find(|l| l.contains("threshold p95(wait)<1ms failed: measured")).expect(&fail.stderr);
     let measured: f64 = line.rsplit("measured ").next().unwrap().trim_end_matches("ms").parse().unwrap();

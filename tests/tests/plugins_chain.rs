@@ -1,13 +1,12 @@
 //! The plugin chain as a library: events reach plugins exactly as recorded, verdicts and
 //! interests are applied, nothing is dropped under backpressure, and sandbox limits hold.
 
-mod plugins_support;
 
 use std::time::Duration;
 
-use httptrace::plugin::{Call, ChainOptions, ErrorKind, Limits};
+use httptrace_plugin_host::{Call, ChainOptions, ErrorKind, Limits};
 use httptrace::{ClientOptions, Event, RequestSpec};
-use plugins_support::*;
+use crate::plugins_support::*;
 
 fn get(path: &str) -> RequestSpec {
     RequestSpec::get(&http(path)).unwrap()
@@ -157,7 +156,7 @@ fn time_limit_obeyed_and_violated() {
     assert_eq!(report.failures.len(), 1);
     assert_eq!(report.failures[0].kind(), &ErrorKind::Timeout { call: Call::OnEvents, limit: Duration::from_millis(100) });
     assert_eq!(text.lines().count(), recorded.len(), "ndjson after the spinner still got everything");
-    assert_eq!(report.exit_code(), Some(httptrace::exit::PLUGIN_FAILED));
+    assert_eq!(httptrace_cli::exit::for_run(&report, None), httptrace_cli::exit::PLUGIN_FAILED);
 }
 
 #[test]

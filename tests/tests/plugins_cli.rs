@@ -1,10 +1,9 @@
 //! The shipped plugins and the chain through the `httptrace` binary, against the real local
 //! server: output, config errors, misbehaving plugins contained.
 
-mod plugins_support;
 
 use httptrace::Event;
-use plugins_support::*;
+use crate::plugins_support::*;
 
 /// Numbers followed by `ms` in `text`.
 fn millis(text: &str) -> Vec<f64> {

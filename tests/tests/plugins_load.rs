@@ -1,10 +1,9 @@
 //! Loading plugins: every check happens before anything runs and says what is wrong, naming the
 //! plugin and its file; `plugin inspect`; the precompiled-component cache.
 
-mod plugins_support;
 
-use httptrace::plugin::{ErrorKind, LoadOrigin, PluginSource, Runtime, RuntimeOptions, Verbosity};
-use plugins_support::*;
+use httptrace_plugin_host::{ErrorKind, LoadOrigin, PluginSource, Runtime, RuntimeOptions, Verbosity};
+use crate::plugins_support::*;
 
 /// A component of package version 0.2.0 of the same world.
 fn other_version() -> Vec<u8> {
@@ -40,7 +39,7 @@ fn an_on_batch_of_the_wrong_type_is_refused_at_load() {
     assert_eq!(text.lines().count(), 1, "{text}");
 }
 
-fn load_error(rt: &Runtime, path: &std::path::Path) -> httptrace::plugin::PluginError {
+fn load_error(rt: &Runtime, path: &std::path::Path) -> httptrace_plugin_host::PluginError {
     match rt.load(&PluginSource::File(path.to_path_buf())) {
         Ok(_) => panic!("{} loaded", path.display()),
         Err(e) => e,
@@ -136,7 +135,7 @@ fn inspect_says_what_a_file_implements_and_whether_it_fits() {
 #[test]
 fn the_second_load_comes_from_the_cache() {
     let cache = tempfile::tempdir().unwrap();
-    let opts = || RuntimeOptions { cache_dir: Some(cache.path().to_path_buf()), verbosity: Verbosity::Error };
+    let opts = || RuntimeOptions { cache_dir: Some(cache.path().to_path_buf()), verbosity: Verbosity::Error, bundled: httptrace_cli::bundled::BUNDLED };
     let kinds = PluginSource::File(guest("kinds"));
 
     let rt = Runtime::new(opts()).unwrap();
@@ -157,7 +156,7 @@ fn the_second_load_comes_from_the_cache() {
     assert_eq!(third.origin(), &LoadOrigin::CompiledAndCached(path.clone()));
 
     // Without a cache directory, nothing is written.
-    let rt = Runtime::new(RuntimeOptions { cache_dir: None, verbosity: Verbosity::Error }).unwrap();
+    let rt = Runtime::new(RuntimeOptions { cache_dir: None, verbosity: Verbosity::Error, bundled: httptrace_cli::bundled::BUNDLED }).unwrap();
     assert_eq!(rt.load(&kinds).unwrap().origin(), &LoadOrigin::Compiled);
 }
 

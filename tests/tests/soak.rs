@@ -4,12 +4,11 @@
 //! memory stays flat: the peak RSS of a 10,000-request run is within 1.5× that of a
 //! 2,000-request run.
 
-mod plugins_support;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use plugins_support::*;
+use crate::plugins_support::*;
 
 /// What one soak run reported.
 struct Soak {
@@ -114,7 +113,7 @@ fn ten_thousand_multiplexed_http2_requests_keep_each_requests_events_whole_and_i
 fn the_soak_checker_reports_what_it_checks() {
     // Guards the tests above: fed a recorded log with one request's events swapped, an event
     // after its request-done, and a request that never ends, `soak-check` says so.
-    let fixture = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/conformance.ndjson")).unwrap();
+    let fixture = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/conformance.ndjson")).unwrap();
     let mut lines: Vec<&str> = fixture.lines().collect();
     let done = lines.iter().position(|l| l.contains("\"request-done\"")).unwrap();
     lines.swap(1, 2);

@@ -1,15 +1,15 @@
 //! Shared helpers of the `plugins_*` tests: the CLI binary, guest plugin files, a server that
 //! outlives each test, library chains, and synthetic components made from WIT text.
-#![allow(dead_code)]
+
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
-use httptrace::plugin::{
+use httptrace_plugin_host::{
     Chain, ChainOptions, ChainReport, MemoryOutput, Output, PluginSource, PluginSpec, Runtime, RuntimeOptions, Verbosity,
 };
-use httptrace::serve::ServeHandle;
+use httptrace_cli::serve::ServeHandle;
 use httptrace::trace::{ChannelSink, MemorySink, Sink};
 use httptrace::{Client, ClientOptions, Event, RequestSpec};
 
@@ -38,7 +38,7 @@ pub fn http(path: &str) -> String {
 pub fn guest(name: &str) -> PathBuf {
     let dir = std::env::var_os("HTTPTRACE_TEST_GUEST_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(httptrace::plugin::bundled::GUEST_DIR));
+        .unwrap_or_else(|| PathBuf::from(httptrace_test_guests::GUEST_DIR));
     for n in [name.to_string(), name.replace('-', "_")] {
         let p = dir.join(format!("{n}.wasm"));
         if p.is_file() {
@@ -74,7 +74,7 @@ impl Run {
 
 /// Runs `httptrace ARGS` with the shared cache (unless `env` sets another) and no colour.
 pub fn cli(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(httptrace_tests::httptrace_bin());
+    let mut cmd = Command::new(std::path::PathBuf::from(env!("CARGO_BIN_EXE_httptrace")));
     cmd.args(args).env("HTTPTRACE_CACHE_DIR", shared_cache()).env_remove("HTTPTRACE_LOG").env("NO_COLOR", "1");
     for (k, v) in env {
         cmd.env(k, v);
@@ -89,7 +89,7 @@ pub fn cli(args: &[&str], env: &[(&str, &str)]) -> Run {
 
 /// A plugin runtime on the shared cache, quiet.
 pub fn runtime() -> Runtime {
-    Runtime::new(RuntimeOptions { cache_dir: Some(shared_cache()), verbosity: Verbosity::Error }).expect("runtime")
+    Runtime::new(RuntimeOptions { cache_dir: Some(shared_cache()), verbosity: Verbosity::Error, bundled: httptrace_cli::bundled::BUNDLED }).expect("runtime")
 }
 
 /// A spec from `--plugin` syntax and config pairs.
@@ -152,7 +152,7 @@ pub fn synth_component(wit: &str) -> Vec<u8> {
 
 /// The real `wit/plugin.wit`.
 pub fn plugin_wit() -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/plugin.wit");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit/plugin.wit");
     std::fs::read_to_string(p).expect("wit/plugin.wit")
 }
 
@@ -203,7 +203,7 @@ impl Silent {
 /// Like [`cli`], and also the child's peak resident set size in bytes (from `wait4`).
 pub fn cli_measured(args: &[&str], env: &[(&str, &str)]) -> (Run, u64) {
     use std::io::Read;
-    let mut cmd = Command::new(httptrace_tests::httptrace_bin());
+    let mut cmd = Command::new(std::path::PathBuf::from(env!("CARGO_BIN_EXE_httptrace")));
     cmd.args(args).env("HTTPTRACE_CACHE_DIR", shared_cache()).env_remove("HTTPTRACE_LOG").env("NO_COLOR", "1");
     for (k, v) in env {
         cmd.env(k, v);

@@ -1,0 +1,210 @@
+//! Command-line arguments, shaped like curl's where they overlap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use httptrace_cli::flags::{parse_duration, parse_size};
+
+/// Trace HTTP(S) requests: every phase (DNS, connect, TLS, send, wait, receive) as an event,
+/// handed to WebAssembly plugins that filter, format or aggregate them.
+#[derive(Debug, Parser)]
+#[command(name = "httptrace", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(after_help = "Exit codes follow curl: 6 DNS, 7 connect, 28 timeout, 35 TLS, 47 too many redirects, \
+52 empty reply, 56 receive, 60 certificate; 2 usage, 3 bad URL; 90 a plugin failed; 99 a plugin check (threshold) failed.")]
+pub struct Cli {
+    /// Subcommands (`serve`, …); without one, trace a request.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The request to trace.
+    #[command(flatten)]
+    pub request: RequestArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a local target server: HTTP/1.1 and h2c on one port, HTTP/2 and HTTP/1.1 over TLS
+    /// (self-signed certificate) on another. Endpoints: /delay/{ms}, /bytes/{n},
+    /// /drip?bytes=N&duration_ms=M, /status/{code}, /redirect/{n}, /continue, /early-hints,
+    /// /reset, /headers.
+    Serve(ServeArgs),
+    /// List the plugins built into httptrace.
+    Plugins,
+    /// Plugin tools.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Feed a recorded event log (the `ndjson` plugin's output) through a plugin chain, with no
+    /// network: deterministic plugin development and tests.
+    Replay(ReplayArgs),
+}
+
+/// `httptrace replay` options.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The recorded log: one JSON event per line (`-` for stdin).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Plugin options.
+    #[command(flatten)]
+    pub plugins: PluginArgs,
+}
+
+/// `httptrace plugin …` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Say which world and package version a plugin file implements, its imports and exports,
+    /// and whether it fits this httptrace (exit 1 if not).
+    Inspect {
+        /// A component file, or the name of a bundled plugin.
+        #[arg(value_name = "FILE|NAME")]
+        plugin: String,
+    },
+}
+
+/// `httptrace serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Port for plain HTTP/1.1 and h2c (0 = any free port).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Port for HTTPS (0 = any free port).
+    #[arg(long, default_value_t = 8443)]
+    pub tls_port: u16,
+    /// Directory for the generated certificate and key (default: a new temporary directory).
+    #[arg(long)]
+    pub cert_dir: Option<PathBuf>,
+}
+
+/// Options of a traced request.
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// URL(s) to request (`http://` or `https://`; no scheme means `http://`). Several URLs
+    /// are requested in turn (round-robin in load mode).
+    #[arg(value_name = "URL", required_unless_present = "urls_from_file")]
+    pub urls: Vec<String>,
+    /// Request method (default GET, or POST with --data).
+    #[arg(short = 'X', long = "request", value_name = "METHOD")]
+    pub method: Option<String>,
+    /// Extra header "Name: value" (repeatable); "Name:" removes a default header.
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// Request body; @FILE reads it from a file (POST unless -X says otherwise).
+    #[arg(short = 'd', long = "data", value_name = "DATA")]
+    pub data: Option<String>,
+    /// Follow redirects.
+    #[arg(short = 'L', long = "location")]
+    pub location: bool,
+    /// Most redirects to follow with -L.
+    #[arg(long = "max-redirs", value_name = "NUM", default_value_t = 50)]
+    pub max_redirs: u32,
+    /// Do not verify the server's certificate.
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+    /// CA certificates (PEM) to verify the server with, instead of the system's.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Use ADDR for HOST:PORT instead of resolving it (curl's HOST:PORT:ADDR[,ADDR]).
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+    /// DNS server to ask instead of the system's.
+    #[arg(long = "dns-server", value_name = "IP[:PORT]")]
+    pub dns_server: Option<String>,
+    /// Use HTTP/1.1 only.
+    #[arg(long = "http1.1", conflicts_with_all = ["http2", "http2_prior_knowledge"])]
+    pub http1_1: bool,
+    /// Offer HTTP/2 over TLS (the default for https).
+    #[arg(long = "http2", conflicts_with = "http2_prior_knowledge")]
+    pub http2: bool,
+    /// Speak HTTP/2 without negotiation (h2c for http://).
+    #[arg(long = "http2-prior-knowledge")]
+    pub http2_prior_knowledge: bool,
+    /// Limit on DNS + connect + TLS, in seconds (fractions allowed).
+    #[arg(long = "connect-timeout", value_name = "SECONDS")]
+    pub connect_timeout: Option<f64>,
+    /// Limit on the whole request, in seconds (fractions allowed).
+    #[arg(short = 'm', long = "max-time", value_name = "SECONDS")]
+    pub max_time: Option<f64>,
+    /// Resolve to IPv4 addresses only.
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Resolve to IPv6 addresses only.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+    /// Exit 22 when the final HTTP status is 400 or more.
+    #[arg(short = 'f', long)]
+    pub fail: bool,
+    /// Show Authorization, Proxy-Authorization, Cookie and Set-Cookie values in events.
+    #[arg(long = "show-secrets")]
+    pub show_secrets: bool,
+    /// Load options.
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Plugin options.
+    #[command(flatten)]
+    pub plugins: PluginArgs,
+}
+
+/// Load mode: many requests and a summary (with `-p stats`).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Load")]
+pub struct LoadArgs {
+    /// Number of requests to make (with several URLs: in turn).
+    #[arg(short = 'n', long = "requests", value_name = "N")]
+    pub requests: Option<u64>,
+    /// Concurrent workers; with --rate, the most requests in flight. HTTP/2 streams share
+    /// connections (use --http1.1 for a connection per worker).
+    #[arg(short = 'c', long = "concurrency", value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub concurrency: u64,
+    /// Keep starting requests for this long (e.g. 30s, 2m); with -n, whichever ends first.
+    #[arg(long = "duration", value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Open loop: start R requests per second (e.g. 100, 100/s, 600/m) on schedule, whether
+    /// or not earlier ones finished. Latency is measured from each request's *scheduled*
+    /// start, so a slow server's queueing shows in the numbers instead of hiding.
+    #[arg(long = "rate", value_name = "R/s", value_parser = httptrace_cli::flags::parse_rate)]
+    pub rate: Option<f64>,
+    /// Engine threads in load mode, each running its share of the workers (default: one per
+    /// core less one for the plugins, or one if requests may share an HTTP/2 connection; at
+    /// most one per worker).
+    #[arg(long = "threads", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: Option<u64>,
+    /// Read more URLs from FILE, one per line (blank lines and # comments skipped).
+    #[arg(long = "urls-from-file", value_name = "FILE")]
+    pub urls_from_file: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}
+
+/// Plugin options of a traced request.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Plugins")]
+pub struct PluginArgs {
+    /// Plugin to hand the events to (repeatable: a chain, in order). A NAME is a bundled plugin
+    /// (`httptrace plugins`); anything with a `/` or ending in `.wasm` is a component file.
+    /// Default: timeline.
+    #[arg(short = 'p', long = "plugin", value_name = "PATH|NAME")]
+    pub plugin: Vec<String>,
+    /// KEY=VALUE for the nearest --plugin before it (repeatable).
+    #[arg(long = "plugin-config", value_name = "KEY=VALUE")]
+    pub plugin_config: Vec<String>,
+    /// Write plugin output to FILE instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Time limit of each plugin call, e.g. 1s, 500ms.
+    #[arg(long = "plugin-timeout", value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub plugin_timeout: std::time::Duration,
+    /// Memory cap of each plugin, e.g. 64MiB, 512KiB.
+    #[arg(long = "plugin-memory", value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub plugin_memory: usize,
+    /// Most output (emit and log together) of each plugin call, e.g. 64MiB.
+    #[arg(long = "plugin-output-limit", value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub plugin_output_limit: usize,
+    /// What a plugin failure (trap, time or memory limit) does: disable that plugin and go on,
+    /// or abort the run. Either way the exit code is 90.
+    #[arg(long = "on-plugin-error", value_name = "WHAT", default_value = "disable", value_parser = ["disable", "abort"])]
+    pub on_plugin_error: String,
+}

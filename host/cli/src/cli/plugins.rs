@@ -1,0 +1,106 @@
+//! Plugin flags → a chain; the `plugins` and `plugin inspect` subcommands.
+
+use std::io::IsTerminal;
+
+use clap::ArgMatches;
+
+use super::args::PluginArgs;
+use super::request::UsageError;
+use httptrace_cli::exit;
+use httptrace_cli::bundled;
+use httptrace_plugin_host::{ChainOptions, Limits, OnError, Output, PluginSource, PluginSpec, Runtime, RuntimeOptions, Verbosity};
+
+/// The bundled plugin used when no `--plugin` is given.
+pub const DEFAULT_PLUGIN: &str = "timeline";
+
+/// The chain from `--plugin` and `--plugin-config`, each config pair going to the nearest
+/// `--plugin` before it (by position on the command line).
+pub fn specs(matches: &ArgMatches) -> Result<Vec<PluginSpec>, UsageError> {
+    let plugins = positioned(matches, "plugin");
+    let configs = positioned(matches, "plugin_config");
+    if plugins.is_empty() {
+        if let Some((_, c)) = configs.first() {
+            return Err(usage(format!("--plugin-config {c}: no --plugin before it (the default {DEFAULT_PLUGIN} takes no configuration this way; add --plugin {DEFAULT_PLUGIN} first)")));
+        }
+        return Ok(vec![PluginSpec { source: PluginSource::Bundled(DEFAULT_PLUGIN.into()), config: vec![] }]);
+    }
+    let mut specs: Vec<PluginSpec> = plugins.iter().map(|(_, p)| PluginSpec { source: PluginSource::parse(p), config: vec![] }).collect();
+    for (at, c) in configs {
+        let owner =
+            plugins.iter().rposition(|(p_at, _)| *p_at < at).ok_or_else(|| usage(format!("--plugin-config {c}: no --plugin before it")))?;
+        let (k, v) = c.split_once('=').ok_or_else(|| usage(format!("--plugin-config {c}: expected KEY=VALUE")))?;
+        if k.is_empty() {
+            return Err(usage(format!("--plugin-config {c}: the key is empty")));
+        }
+        specs[owner].config.push((k.to_string(), v.to_string()));
+    }
+    Ok(specs)
+}
+
+/// Values of a repeatable option with their command-line positions.
+fn positioned(m: &ArgMatches, id: &str) -> Vec<(usize, String)> {
+    match (m.indices_of(id), m.get_many::<String>(id)) {
+        (Some(i), Some(v)) => i.zip(v.cloned()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn usage(message: String) -> UsageError {
+    UsageError { code: exit::USAGE, message }
+}
+
+/// Chain options from flags and the environment (`NO_COLOR`, `HTTPTRACE_LOG`).
+pub fn chain_options(a: &PluginArgs) -> ChainOptions {
+    // Colour only for a terminal we write to ourselves, and never under NO_COLOR.
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let color = a.output.is_none() && std::io::stdout().is_terminal() && !no_color;
+    ChainOptions {
+        limits: Limits { timeout: a.plugin_timeout, memory: a.plugin_memory, output_per_call: a.plugin_output_limit },
+        color,
+        verbosity: Verbosity::from_env(),
+        on_error: if a.on_plugin_error == "abort" { OnError::Abort } else { OnError::Disable },
+        report_failures: true,
+    }
+}
+
+/// The output `-o` names, or stdout.
+pub fn output(a: &PluginArgs) -> Result<Output, UsageError> {
+    match &a.output {
+        None => Ok(Output::stdout()),
+        Some(p) => Output::file(p).map_err(|e| UsageError { code: exit::USAGE, message: format!("-o {}: {e}", p.display()) }),
+    }
+}
+
+/// The plugin runtime with the default cache.
+pub fn runtime() -> Result<Runtime, UsageError> {
+    let opts = RuntimeOptions { verbosity: Verbosity::from_env(), bundled: bundled::BUNDLED, ..RuntimeOptions::default() };
+    Runtime::new(opts).map_err(|e| usage(format!("cannot start the WebAssembly runtime: {e}")))
+}
+
+/// `httptrace plugins`: one line per bundled plugin.
+pub fn list() -> i32 {
+    let width = bundled::BUNDLED.iter().map(|b| b.name.len()).max().unwrap_or(0);
+    for b in bundled::BUNDLED {
+        let marker = if b.name == DEFAULT_PLUGIN { "  (default)" } else { "" };
+        println!("{:width$}  {}{marker}", b.name, b.summary);
+    }
+    exit::OK
+}
+
+/// `httptrace plugin inspect FILE|NAME`: 0 if it fits, 1 if not.
+pub fn inspect(plugin: &str) -> i32 {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("httptrace: {}", e.message);
+            return e.code;
+        }
+    };
+    let report = rt.inspect(&PluginSource::parse(plugin));
+    println!("{report}");
+    if report.fits.is_ok() {
+        exit::OK
+    } else {
+        1
+    }
+}

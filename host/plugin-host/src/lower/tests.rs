@@ -1,0 +1,184 @@
+//! The lowerings checked against each other and against the bindings' through a real guest.
+
+use super::super::convert::reference::{self, tests::every_kind};
+use super::super::instance::{Instance, InstanceSettings};
+use super::super::output::{MemoryOutput, Output};
+use super::super::{Limits, PluginSource, Runtime, RuntimeOptions, Verbosity};
+use super::*;
+
+/// Events with the edges of each field: empty and non-ASCII strings, absent and present
+/// options, empty and long lists, several hops and certificates.
+fn edge_events() -> Vec<Event> {
+    let err = |during| TraceError { phase: Phase::Tls, kind: String::new(), during, message: "é — ☃ \"q\"\n".into() };
+    let hop = |hop, status| HopSummary {
+        hop,
+        url: format!("http://h/{hop}/ü"),
+        status,
+        timings: Timings { blocked: 0.25, dns: -1.0, connect: 1e-9, ssl: f64::MAX, send: 3.0, wait: 4.5, receive: 0.0, total: 9.75 },
+        marks: Marks { namelookup: 1.0, redirect: 2.5, ..Default::default() },
+    };
+    let cert = |n: usize| CertSummary {
+        subject: format!("CN=s{n}"),
+        issuer: String::new(),
+        not_before: "2026-01-01T00:00:00Z".into(),
+        not_after: "2027-01-01T00:00:00Z".into(),
+        sans: (0..n).map(|i| format!("san{i}.example")).collect(),
+        serial: "00ff".into(),
+    };
+    let headers: Vec<Header> = (0..40).map(|i| Header { name: format!("x-h{i}"), value: "v".repeat(i) }).collect();
+    let kinds = vec![
+        EventKind::RequestStart { method: String::new(), url: "http://ü.example/ä?q=☃".into(), wall_unix_ns: u64::MAX },
+        EventKind::DnsDone { addrs: vec![], coalesced: false, error: Some(err(None)) },
+        EventKind::ConnectDone {
+            network: "tcp".into(),
+            addr: "10.0.0.1:8080".parse().unwrap(),
+            cancelled: false,
+            error: Some(err(Some(Phase::Connect))),
+        },
+        EventKind::TlsHandshakeDone {
+            version: String::new(),
+            cipher_suite: "c".into(),
+            alpn: None,
+            resumed: true,
+            server_name: String::new(),
+            peer_certificates: vec![cert(0), cert(3), cert(1)],
+            error: Some(err(Some(Phase::TooManyRedirects))),
+        },
+        EventKind::GotConn {
+            reused: false,
+            was_idle: true,
+            idle_ns: 0,
+            local_addr: "127.0.0.1:1".parse().unwrap(),
+            remote_addr: "[fe80::1]:65535".parse().unwrap(),
+            protocol: "http/1.1".into(),
+        },
+        EventKind::Got1xxResponse { status: 100, headers: vec![] },
+        EventKind::WroteRequest { body_bytes: u64::MAX, error: Some(err(Some(Phase::Setup))) },
+        EventKind::ResponseHeaders { status: 599, version: "HTTP/1.1".into(), headers, header_bytes: 0 },
+        EventKind::ResponseDone { body_bytes: 0, error: None },
+        EventKind::PutIdleConn { error: None },
+        EventKind::RequestDone {
+            url: String::new(),
+            status: None,
+            error: Some(err(Some(Phase::Receive))),
+            timings: Timings::default(),
+            marks: Marks::default(),
+            hops: vec![hop(0, Some(301)), hop(1, None), hop(2, Some(200))],
+        },
+        EventKind::RequestDone {
+            url: "u".into(),
+            status: Some(0),
+            error: None,
+            timings: Timings::default(),
+            marks: Marks::default(),
+            hops: vec![],
+        },
+    ];
+    kinds
+        .into_iter()
+        .enumerate()
+        .map(|(i, kind)| Event {
+            request: i as u64 + 1,
+            hop: i as u32,
+            conn: (i % 2 == 0).then_some(i as u64 * 1000),
+            at_ns: i as u64,
+            kind,
+        })
+        .collect()
+}
+
+/// The conformance fixture's recorded requests, one batch each, then [`edge_events`].
+fn fixture_batches() -> Vec<Vec<Event>> {
+    let mut batches = httptrace::replay::read_batches(FIXTURE.as_bytes()).unwrap();
+    batches.push(edge_events());
+    batches
+}
+
+const FIXTURE: &str = include_str!("../../../../tests/fixtures/conformance.ndjson");
+
+fn ndjson(rt: &Runtime) -> (Instance, Output, MemoryOutput) {
+    let loaded = rt.load(&PluginSource::File(httptrace_test_guests::path("ndjson"))).unwrap();
+    let (output, memory) = Output::memory();
+    let settings = InstanceSettings { limits: Limits::default(), output: output.clone(), color: false, verbosity: Verbosity::Warn };
+    let mut inst = Instance::new(&loaded, &settings).unwrap();
+    inst.init(&[]).unwrap().unwrap();
+    (inst, output, memory)
+}
+
+/// The same events through this module, in the compact form (`on-batch`) and the plain one
+/// (`on-events`), and through wasmtime's derived lowering of `plugin.wit`'s and of
+/// `compact.wit`'s types, reach a real guest (`ndjson`, which prints every field; the SDK reads
+/// the compact form by hand) identically.
+#[test]
+fn lowered_events_read_back_the_same_as_the_bindings() {
+    let rt = Runtime::new(RuntimeOptions { cache_dir: None, verbosity: Verbosity::Warn, bundled: &[] }).unwrap();
+    let (mut direct, direct_output, direct_out) = ndjson(&rt);
+    let (mut plain, plain_output, plain_out) = ndjson(&rt);
+    let (mut bindings, bindings_output, bindings_out) = ndjson(&rt);
+    let (mut compact, compact_output, compact_out) = ndjson(&rt);
+    assert!(direct.compact(), "the SDK's plugins take the compact form");
+    let samples: Vec<Event> = every_kind()
+        .into_iter()
+        .enumerate()
+        .map(|(i, kind)| Event { request: 7, hop: 1, conn: Some(i as u64), at_ns: 1_000 + i as u64, kind })
+        .collect();
+    let mut batches = fixture_batches();
+    batches.push(samples);
+    batches.push(Vec::new());
+    let mut addrs = AddrText::default();
+    let mut events = 0;
+    for batch in &batches {
+        let refs: Vec<&Event> = batch.iter().collect();
+        addrs.learn(&refs);
+        let verdicts = direct.on_events(&refs, &addrs).unwrap();
+        assert_eq!(verdicts, plain.on_events_plain(&refs, &addrs).unwrap());
+        let converted: Vec<wit::Event> = batch.iter().map(|e| reference::event(e.clone(), &mut AddrText::default())).collect();
+        assert_eq!(verdicts, compact.on_batch_bindings(&reference::compact::batch(converted.clone())).unwrap());
+        assert_eq!(verdicts, bindings.on_events_bindings(&converted).unwrap());
+        events += batch.len();
+    }
+    direct_output.flush();
+    plain_output.flush();
+    bindings_output.flush();
+    compact_output.flush();
+    let (a, p, b, c) = (direct_out.text(), plain_out.text(), bindings_out.text(), compact_out.text());
+    assert_eq!(a.lines().count(), events, "one ndjson line per event");
+    for (((x, y), z), w) in a.lines().zip(b.lines()).zip(p.lines()).zip(c.lines()) {
+        assert_eq!(x, y, "compact vs bindings");
+        assert_eq!(z, y, "plain vs bindings");
+        assert_eq!(w, y, "compact bindings vs bindings");
+    }
+    assert_eq!(a, b);
+    assert_eq!(p, b);
+    assert_eq!(c, b);
+    // The fixture itself comes back: the guest saw every field as recorded.
+    assert!(a.starts_with(FIXTURE), "the recording read back differs");
+}
+
+/// A guest of the compact world without the SDK (`tests/plugins/keep-compact`, wit-bindgen's
+/// own lifting) is called through `on-batch` and is handed every event.
+#[test]
+fn a_compact_guest_without_the_sdk_gets_every_event_through_on_batch() {
+    let rt = Runtime::new(RuntimeOptions { cache_dir: None, verbosity: Verbosity::Warn, bundled: &[] }).unwrap();
+    let path = std::path::Path::new(httptrace_test_guests::GUEST_DIR).join("keep-compact.wasm");
+    let loaded = rt.load(&PluginSource::File(path)).unwrap();
+    let (output, memory) = Output::memory();
+    let settings = InstanceSettings { limits: Limits::default(), output: output.clone(), color: false, verbosity: Verbosity::Warn };
+    let mut inst = Instance::new(&loaded, &settings).unwrap();
+    inst.init(&[]).unwrap().unwrap();
+    assert!(inst.compact());
+    let batches = fixture_batches();
+    let mut addrs = AddrText::default();
+    let mut events = 0;
+    for batch in &batches {
+        let refs: Vec<&Event> = batch.iter().collect();
+        addrs.learn(&refs);
+        let verdicts = inst.on_events(&refs, &addrs).unwrap();
+        assert_eq!(verdicts.len(), batch.len());
+        assert!(verdicts.iter().all(|v| *v == wit::Verdict::Keep));
+        events += batch.len();
+    }
+    inst.finish().unwrap();
+    output.flush();
+    assert_eq!(memory.text(), format!("keep-compact saw {events} events\n"));
+}
