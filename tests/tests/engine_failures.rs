@@ -216,3 +216,34 @@ async fn server_reset_mid_body_over_http1_and_http2() {
     let e = error_of(&events);
     assert_eq!((e.phase, e.kind.as_str(), exit::for_error(&e)), (Phase::Receive, "stream-reset", exit::RECEIVE), "{e:?}");
 }
+
+/// The engine steers by its own state, never by its recording: with `tracing: false` every
+/// failure has the same phase, kind, `during` and exit code as with tracing on. (Before, a
+/// disabled trace classified every failure from an empty record: a timeout `during` dns, an
+/// empty reply as a receive error.)
+#[tokio::test]
+async fn tracing_off_reports_the_same_errors() {
+    let serve = start_serve().await;
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let silent = dns_with("silent.test", DnsAnswer::Drop).await;
+    let cases: Vec<(ClientOptions, String)> = vec![
+        (ClientOptions::default(), format!("http://{refused}/")),
+        (ClientOptions { connect_timeout: Some(Duration::from_millis(200)), ..via(&silent) }, "http://silent.test/".into()),
+        (ClientOptions::default(), format!("https://127.0.0.1:{}/", serve.https_addr.port())),
+        (ClientOptions { max_time: Some(Duration::from_millis(200)), ..ClientOptions::default() }, format!("http://{}/delay/2000", serve.http_addr)),
+        (ClientOptions::default(), format!("http://{}/", raw_server(b"").await)),
+        (ClientOptions::default(), format!("http://{}/", raw_server(b"SSH-2.0-OpenSSH_9.2\r\n\r\n").await)),
+        (ClientOptions::default(), format!("http://{}/", raw_server(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly-some").await)),
+        (ClientOptions::default(), format!("http://{}/reset", serve.http_addr)),
+        (trusting(&serve), format!("https://127.0.0.1:{}/reset", serve.https_addr.port())),
+        (ClientOptions { follow_redirects: true, max_redirects: 1, ..ClientOptions::default() }, format!("http://{}/redirect/3", serve.http_addr)),
+    ];
+    for (opts, url) in cases {
+        let (on, _) = trace_one(opts.clone(), &url).await;
+        let (off, events) = trace_one(ClientOptions { tracing: false, ..opts }, &url).await;
+        assert!(events.is_empty(), "{url}: tracing off records nothing");
+        let (on, off) = (on.error.expect("fails with tracing on"), off.error.expect("fails with tracing off"));
+        assert_eq!((on.phase, &on.kind, on.during), (off.phase, &off.kind, off.during), "{url}");
+        assert_eq!(exit::for_error(&on), exit::for_error(&off), "{url}");
+    }
+}

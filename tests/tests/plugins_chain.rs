@@ -175,3 +175,37 @@ fn memory_limit_obeyed_and_violated() {
     assert_eq!(report.failures[0].kind(), &ErrorKind::Memory { call: Call::OnEvents, limit: 16 << 20 });
     assert_eq!(text.lines().count(), recorded.len());
 }
+
+/// `--on-plugin-error=abort` under load: once the chain aborts, the workers start no further
+/// request. Before, the run went on sending every remaining request with nobody listening.
+/// Bound: what the chain took in its one pickup and what was queued then (each at most the
+/// queue's capacity plus the requests in flight), plus one round in flight.
+#[test]
+fn an_aborted_chain_stops_a_load_run_within_one_round() {
+    use httptrace::loadgen::{self, Counters, LoadPlan};
+    use httptrace_plugin_host::{Chain, OnError, Output};
+    const CAPACITY: usize = 8;
+    const CONCURRENCY: usize = 4;
+    let rt = runtime();
+    let trap = guest("trap-on-events");
+    let opts = ChainOptions { on_error: OnError::Abort, report_failures: false, ..ChainOptions::default() };
+    let chain = Chain::start(&rt, &[spec(trap.to_str().unwrap(), &[])], Output::writer(std::io::sink()), opts).expect("chain");
+    let (sink, rx) = httptrace::trace::ChannelSink::new(CAPACITY);
+    let thread = chain.spawn(rx).expect("chain thread");
+    let tokio_rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let load = tokio_rt.block_on(async {
+        let client = httptrace::Client::new(ClientOptions::default(), std::sync::Arc::new(sink)).unwrap();
+        let plan = LoadPlan {
+            requests: vec![RequestSpec::get(&http("/")).unwrap()],
+            total: Some(20_000),
+            duration: None,
+            concurrency: CONCURRENCY,
+            rate: None,
+        };
+        loadgen::run(&client, &plan, std::sync::Arc::new(Counters::default())).await
+    });
+    let report = thread.join();
+    assert!(report.aborted && report.plugin_failed(), "{report:?}");
+    let bound = 2 * (CAPACITY + CONCURRENCY) as u64 + CONCURRENCY as u64;
+    assert!(load.done <= bound, "{} requests made after the chain aborted (at most {bound})", load.done);
+}

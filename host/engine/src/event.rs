@@ -81,6 +81,19 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Every phase, in declaration order (`Phase::ALL[p as usize] == p`).
+    pub const ALL: [Phase; 9] = [
+        Phase::Setup,
+        Phase::Dns,
+        Phase::Connect,
+        Phase::Tls,
+        Phase::Send,
+        Phase::Wait,
+        Phase::Receive,
+        Phase::Timeout,
+        Phase::TooManyRedirects,
+    ];
+
     /// The kebab-case name used in events.
     pub fn as_str(self) -> &'static str {
         match self {

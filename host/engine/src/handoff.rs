@@ -50,6 +50,8 @@ struct Shared {
     /// Wakes [`Sender::wait_for_room`] after the consumer took batches out.
     room: tokio::sync::Notify,
     capacity: usize,
+    /// The receiver is gone: read without the lock before every request ([`Sender::is_closed`]).
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -84,11 +86,18 @@ pub fn channel(capacity: usize) -> (Sender, Receiver) {
         producers: Condvar::new(),
         room: tokio::sync::Notify::new(),
         capacity: capacity.max(1),
+        closed: std::sync::atomic::AtomicBool::new(false),
     });
     (Sender { shared: shared.clone() }, Receiver { shared })
 }
 
 impl Sender {
+    /// Whether the receiver is gone (the consumer stopped): further batches go nowhere, so
+    /// producers should stop starting requests.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Whether the queue has room for another batch (or nobody reads it any more).
     pub fn has_room(&self) -> bool {
         let st = self.shared.lock();
@@ -218,6 +227,7 @@ impl Drop for Receiver {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
         st.receiver_alive = false;
+        self.shared.closed.store(true, std::sync::atomic::Ordering::Release);
         st.queue.clear();
         drop(st);
         self.shared.producers.notify_all();

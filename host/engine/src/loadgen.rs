@@ -135,7 +135,7 @@ impl Run {
                 let mut i = share as u64;
                 while i < self.limit {
                     let at = self.started + interval.mul_f64(i as f64);
-                    if self.deadline.is_some_and(|d| at >= d) {
+                    if self.deadline.is_some_and(|d| at >= d) || client.is_stopped() {
                         break;
                     }
                     tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
@@ -160,7 +160,7 @@ impl Run {
     async fn worker(&self, client: &Client) {
         loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
-            if i >= self.limit || self.deadline.is_some_and(|d| Instant::now() >= d) {
+            if i >= self.limit || self.deadline.is_some_and(|d| Instant::now() >= d) || client.is_stopped() {
                 break;
             }
             let spec = &self.plan.requests[(i % self.plan.requests.len() as u64) as usize];

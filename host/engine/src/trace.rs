@@ -8,13 +8,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::event::{Event, EventKind, KindSet};
+use crate::event::{Event, EventKind, KindSet, Phase};
 use crate::handoff;
-use crate::summary::HopRecord;
+use crate::summary::{phase_after, HopRecord};
 
 /// Receives the events of each finished request, in order, in one batch.
 ///
@@ -29,6 +29,13 @@ pub trait Sink: Send + Sync + 'static {
     /// `None` (the default) means ready now.
     fn room(&self) -> Option<Pin<Box<dyn Future<Output = ()> + Send + '_>>> {
         None
+    }
+
+    /// Whether the sink takes no more events (its consumer stopped, e.g. a plugin chain that
+    /// aborted): [`Client::is_stopped`](crate::Client::is_stopped) turns true and load runs
+    /// start no further request. `false` (the default) means it keeps taking them.
+    fn is_closed(&self) -> bool {
+        false
     }
 }
 
@@ -48,6 +55,10 @@ impl ChannelSink {
 }
 
 impl Sink for ChannelSink {
+    fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
     fn room(&self) -> Option<Pin<Box<dyn Future<Output = ()> + Send + '_>>> {
         if self.tx.has_room() {
             None
@@ -126,6 +137,44 @@ pub struct Trace {
     /// Kinds recorded in full.
     full: KindSet,
     recorded: Mutex<Recorded>,
+    progress: Progress,
+}
+
+/// What the engine knows of the current hop whether or not anything is recorded: the phase it
+/// is in and whether the response's first byte arrived. Failures are classified from this,
+/// never from the recording, so a disabled trace reports the same errors as a full one.
+struct Progress {
+    phase: AtomicU8,
+    first_byte: AtomicBool,
+}
+
+impl Default for Progress {
+    /// A hop starts resolving (as [`HopRecord`] does).
+    fn default() -> Progress {
+        Progress { phase: AtomicU8::new(Phase::Dns as u8), first_byte: AtomicBool::new(false) }
+    }
+}
+
+impl Progress {
+    fn observe(&self, kind: &EventKind) {
+        let now = self.phase();
+        let next = phase_after(now, kind);
+        if next != now {
+            self.phase.store(next as u8, Ordering::Relaxed);
+        }
+        if matches!(kind, EventKind::GotFirstResponseByte {}) {
+            self.first_byte.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn phase(&self) -> Phase {
+        Phase::ALL[self.phase.load(Ordering::Relaxed) as usize]
+    }
+
+    fn reset(&self) {
+        self.phase.store(Phase::Dns as u8, Ordering::Relaxed);
+        self.first_byte.store(false, Ordering::Relaxed);
+    }
 }
 
 /// What a trace has recorded so far.
@@ -182,6 +231,7 @@ impl Trace {
                 events: if enabled { Vec::with_capacity(full.len() + 1) } else { Vec::new() },
                 hops: Vec::new(),
             }),
+            progress: Progress::default(),
         })
     }
 
@@ -213,7 +263,18 @@ impl Trace {
 
     /// Moves to the next hop (a redirect is being followed).
     pub fn next_hop(&self) -> u32 {
+        self.progress.reset();
         self.hop.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The phase the current hop is in (from the events emitted for it, recorded or not).
+    pub fn phase(&self) -> Phase {
+        self.progress.phase()
+    }
+
+    /// Whether the current hop's response has sent its first byte.
+    pub fn got_first_byte(&self) -> bool {
+        self.progress.first_byte.load(Ordering::Relaxed)
     }
 
     /// The monotonic instant the request started (its clock origin).
@@ -250,6 +311,9 @@ impl Trace {
     /// Records an event with an explicit time and hop (for taps that stamped it earlier): into
     /// its hop's [`HopRecord`] always, and as an event if its kind is recorded in full.
     pub fn emit_at(&self, at_ns: u64, hop: u32, conn: Option<u64>, kind: EventKind) {
+        if hop == self.hop() {
+            self.progress.observe(&kind);
+        }
         if !self.enabled {
             return;
         }
@@ -261,19 +325,6 @@ impl Trace {
         r.hops[h].observe(at_ns, &kind);
         if self.full.contains(kind.index()) {
             r.events.push(Event { request: self.id, hop, conn, at_ns, kind });
-        }
-    }
-
-    /// Runs `f` over the events recorded so far.
-    pub fn with_events<R>(&self, f: impl FnOnce(&[Event]) -> R) -> R {
-        f(&self.lock().events)
-    }
-
-    /// Runs `f` over hop `hop`'s record so far (an empty one if the hop has had no event).
-    pub fn hop_record<R>(&self, hop: u32, f: impl FnOnce(&HopRecord) -> R) -> R {
-        match self.lock().hops.get(hop as usize) {
-            Some(r) => f(r),
-            None => f(&HopRecord::default()),
         }
     }
 

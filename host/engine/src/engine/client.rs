@@ -95,6 +95,12 @@ impl Client {
         self.run(spec, Some(start)).await
     }
 
+    /// Whether the sink stopped taking events ([`Sink::is_closed`](crate::trace::Sink::is_closed)):
+    /// callers that make many requests stop starting new ones.
+    pub fn is_stopped(&self) -> bool {
+        self.shared.sink.is_closed()
+    }
+
     /// Backpressure from a slow sink, before the request's clock starts.
     async fn wait_for_sink(&self) {
         if let Some(room) = self.shared.sink.room() {
@@ -109,7 +115,9 @@ impl Client {
             (true, None) => Trace::recording_now(self.shared.opts.record),
             (false, start) => Trace::disabled_at(start.unwrap_or_else(Instant::now)),
         };
-        let run = self.run_hops(&trace, spec);
+        // The hop's URL as the engine follows redirects: what a timeout reports.
+        let current = std::sync::Mutex::new(None);
+        let run = self.run_hops(&trace, spec, &current);
         let result = match self.shared.opts.max_time {
             Some(limit) => {
                 let deadline = tokio::time::Instant::from_std(trace.origin() + limit);
@@ -117,7 +125,8 @@ impl Client {
                     Ok(r) => r,
                     Err(_) => {
                         let err = timeout_error(&trace, "max-time", limit);
-                        (None, current_url(&trace, spec), Some(err))
+                        let url = current.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or_else(|| spec.url.clone());
+                        (None, url, Some(err))
                     }
                 }
             }
@@ -128,7 +137,12 @@ impl Client {
         Outcome { request: trace.id(), status, url, error }
     }
 
-    async fn run_hops(&self, trace: &Arc<Trace>, spec: &RequestSpec) -> (Option<u16>, Url, Option<TraceError>) {
+    async fn run_hops(
+        &self,
+        trace: &Arc<Trace>,
+        spec: &RequestSpec,
+        current: &std::sync::Mutex<Option<Url>>,
+    ) -> (Option<u16>, Url, Option<TraceError>) {
         let opts: &ClientOptions = &self.shared.opts;
         let mut hop_req =
             HopRequest { method: spec.method.clone(), url: spec.url.clone(), headers: spec.headers.clone(), body: spec.body.clone() };
@@ -194,6 +208,7 @@ impl Client {
                     EventKind::Redirect { from: hop_req.url.to_string(), to: next.to_string(), status, method: hop_req.method.to_string() },
                 );
             }
+            *current.lock().unwrap_or_else(|p| p.into_inner()) = Some(next.clone());
             hop_req.url = next;
             trace.next_hop();
         }
@@ -238,9 +253,4 @@ impl Client {
         });
         self.shared.sink.request_events(events);
     }
-}
-
-fn current_url(trace: &Trace, spec: &RequestSpec) -> Url {
-    let hop = trace.hop_record(trace.hop(), |r| Url::parse(&r.url).ok());
-    hop.unwrap_or_else(|| spec.url.clone())
 }

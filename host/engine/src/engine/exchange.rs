@@ -256,7 +256,8 @@ fn head_size(version: &str, status: http::StatusCode, headers: &HeaderMap) -> u6
 
 /// Maps a failed request (no response headers) to a typed error, using what the trace saw.
 fn classify(trace: &Trace, hop: u32, e: &hyper::Error) -> TraceError {
-    let (phase, got_bytes) = trace.hop_record(hop, |r| (r.phase, r.marks.first_byte.is_some()));
+    debug_assert_eq!(hop, trace.hop());
+    let (phase, got_bytes) = (trace.phase(), trace.got_first_byte());
     let detail = error_chain(e);
     let (phase, kind) = if e.is_parse_too_large() {
         (Phase::Wait, "headers-too-large")

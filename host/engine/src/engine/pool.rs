@@ -190,7 +190,7 @@ fn got(trace: &Trace, mut conn: Conn, reused: bool) -> Conn {
 
 /// A timeout error naming the phase that was running.
 pub fn timeout_error(trace: &Trace, kind: &str, limit: Duration) -> TraceError {
-    let during = trace.hop_record(trace.hop(), |r| r.phase);
+    let during = trace.phase();
     TraceError {
         phase: Phase::Timeout,
         kind: kind.to_string(),
