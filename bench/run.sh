@@ -10,7 +10,7 @@ if [ ! -x target/bench-tools/bin/oha ]; then
     cargo install oha --version 1.16.0 --locked --root target/bench-tools
 fi
 echo "## in-process (R1, R4)"
-cargo bench --locked -p httptrace --bench overhead 2>/dev/null
+cargo bench --locked -p httptrace-cli --bench overhead 2>/dev/null
 echo
 echo "## whole processes (R2, R3, R5)"
 python3 bench/measure.py

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the non-Rust conformance plugins from source into target/guests/{js,py,c,go}.wasm
-# (the Rust one, plugins/conformance-rust, is built with the other Rust guests by host/build.rs).
+# (the Rust one, plugins/conformance-rust, is built with the other Rust guests by tests/guests/build.rs).
 #
 # Installs what it needs, all from package registries, all under target/ (nothing global):
 #   npm ci in plugins/conformance-js          -> componentize-js (JavaScript)

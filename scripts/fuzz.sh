@@ -7,10 +7,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
-# The nightly build embeds guest plugins built here by the stable toolchain (nightly may lack
-# the wasm32-wasip2 target).
-cargo build -p httptrace
-export HTTPTRACE_PREBUILT_GUESTS="$PWD/target/wasm-guests/wasm32-wasip2/release"
 export HTTPTRACE_CACHE_DIR="$PWD/target/fuzz-plugin-cache"
 for t in cli_values replay_log chain_conversion; do
     mkdir -p "target/fuzz-corpus/$t"

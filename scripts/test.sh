@@ -6,6 +6,15 @@ cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2
 ./scripts/build-guests.sh
 cargo test --workspace --locked "$@"
-# The plugins' own unit tests (their workspace builds for wasm32-wasip2 inside host/build.rs;
+# The plugins' own unit tests (their workspace builds for wasm32-wasip2 in tests/guests/build.rs;
 # here it runs natively).
 cargo test --locked --manifest-path plugins/Cargo.toml --target-dir target/plugins-native
+# The engine library stays free of the plugin runtime and the command line.
+if cargo tree --locked -p httptrace -e normal --prefix none | grep -E '^(wasmtime|clap|indicatif|rcgen|tikv-jemallocator) '; then
+    echo "test.sh: the httptrace engine crate depends on the crates above" >&2
+    exit 1
+fi
+# The docs build without warnings.
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --workspace --exclude httptrace-tests --exclude httptrace-test-guests
+# Every publishable crate packages and builds from its packaged form alone (cargo's verify step).
+cargo package --locked -p httptrace -p httptrace-plugin-host -p httptrace-cli -p httptrace-guest

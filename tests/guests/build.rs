@@ -2,7 +2,7 @@
 //!
 //! The `plugins/` cargo workspace (shipped plugins under `plugins/`, test plugins under
 //! `tests/plugins/`) is built for `wasm32-wasip2` into `target/wasm-guests` by a nested
-//! `cargo build --release` (or taken from `$HTTPTRACE_PREBUILT_GUESTS`, see below). Every
+//! `cargo build --release`. Every
 //! component is then copied to `$OUT_DIR/guests/NAME.wasm` (`GUEST_DIR`), and
 //! `$OUT_DIR/guests.rs` lists them (`GUESTS`, with each crate's `description`) and the ones
 //! named in `[workspace.metadata.httptrace] bundled` of `plugins/Cargo.toml` (`BUNDLED`). The
@@ -69,21 +69,12 @@ fn main() {
         .unwrap_or_else(|| fail(&format!("{}: no `bundled = [...]` list", workspace.display())));
 
     watch(&root, &members);
-    // `HTTPTRACE_PREBUILT_GUESTS`: a directory of components already built by the stable
-    // toolchain (`target/wasm-guests/wasm32-wasip2/release`), for builds by a toolchain without
-    // the wasm target, such as the nightly fuzz build (scripts/fuzz.sh).
-    println!("cargo:rerun-if-env-changed=HTTPTRACE_PREBUILT_GUESTS");
-    let built = match env::var_os("HTTPTRACE_PREBUILT_GUESTS") {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            if !target_installed() {
-                fail(&format!("the {TARGET} target is not installed: run `rustup target add {TARGET}`"));
-            }
-            let target_dir = root.join("target/wasm-guests");
-            build(&root, &workspace, &target_dir);
-            target_dir.join(TARGET).join("release")
-        }
-    };
+    if !target_installed() {
+        fail(&format!("the {TARGET} target is not installed: run `rustup target add {TARGET}`"));
+    }
+    let target_dir = root.join("target/wasm-guests");
+    build(&root, &workspace, &target_dir);
+    let built = target_dir.join(TARGET).join("release");
     let guest_dir = out_dir.join("guests");
     fs::create_dir_all(&guest_dir).expect("create $OUT_DIR/guests");
     for m in &members {

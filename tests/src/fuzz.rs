@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use httptrace::engine::parse_url;
 use httptrace::engine::ResolveOverride;
-use httptrace_cli::flags::{self, MAX_SECONDS};
-use httptrace_plugin_host::{Chain, ChainOptions, Output, PluginSource, PluginSpec, Runtime, RuntimeOptions, Verbosity};
 use httptrace::replay::{parse_line, read_batches};
 use httptrace::{Event, EventKind, RequestSpec};
+use httptrace_cli::flags::{self, MAX_SECONDS};
+use httptrace_plugin_host::{Chain, ChainOptions, Output, PluginSource, PluginSpec, Runtime, RuntimeOptions, Verbosity};
 
 /// A check: arbitrary bytes in, a panic on a bug.
 pub type Check = fn(&[u8]);
@@ -146,7 +146,8 @@ pub fn chain_conversion(data: &[u8]) {
     static CHAIN: OnceLock<Mutex<NdjsonChain>> = OnceLock::new();
     let chain = CHAIN.get_or_init(|| {
         let cache = std::env::var_os("HTTPTRACE_CACHE_DIR").map(Into::into).or_else(httptrace_plugin_host::default_cache_dir);
-        let rt = Runtime::new(RuntimeOptions { cache_dir: cache, verbosity: Verbosity::Error, bundled: httptrace_cli::bundled::BUNDLED }).expect("runtime");
+        let rt = Runtime::new(RuntimeOptions { cache_dir: cache, verbosity: Verbosity::Error, bundled: httptrace_cli::bundled::BUNDLED })
+            .expect("runtime");
         let out = Captured::default();
         let spec = PluginSpec { source: PluginSource::Bundled("ndjson".into()), config: vec![] };
         let opts = ChainOptions { report_failures: false, ..ChainOptions::default() };

@@ -29,3 +29,78 @@ fn bad_plugin_flags_are_usage_errors() {
         assert_eq!(code, 2, "{args:?}: {err}");
     }
 }
+
+fn httptrace_env(args: &[&str], env: &[(&str, &std::path::Path)]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_httptrace"));
+    cmd.args(args).env("NO_COLOR", "1").env_remove("HTTPTRACE_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run httptrace");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn version_names_the_commit_wasmtime_and_the_wit() {
+    for flag in ["--version", "-V"] {
+        let (code, out, _) = httptrace(&[flag]);
+        assert_eq!(code, 0);
+        assert!(out.starts_with(&format!("httptrace {} (commit ", env!("CARGO_PKG_VERSION"))), "{out}");
+        assert!(!out.contains("commit unknown"), "a checkout knows its commit: {out}");
+        assert!(out.contains(", wasmtime 48.") && out.contains("plugins httptrace:plugin@0.1.0)"), "{out}");
+    }
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_command_definition() {
+    for (shell, marker) in
+        [("bash", "_httptrace()"), ("zsh", "#compdef httptrace"), ("fish", "complete -c httptrace"), ("powershell", "httptrace")]
+    {
+        let (code, out, err) = httptrace(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {err}");
+        assert!(out.contains(marker), "{shell}: {marker} missing");
+        assert!(out.contains("plugin-timeout") && out.contains("http2-prior-knowledge"), "{shell}: flags missing");
+    }
+    let (code, _, err) = httptrace(&["completions", "tcsh"]);
+    assert_eq!(code, 2, "an unknown shell is a usage error: {err}");
+    let (code, out, _) = httptrace(&["man"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with(".ie") || out.contains(".TH httptrace"), "{}", &out[..out.len().min(200)]);
+    assert!(out.contains(".TH httptrace"), "roff title");
+    assert!(out.contains("plugin\\-timeout"), "the flags are in the page");
+}
+
+/// The cache reports what it holds, tells artefacts of other builds apart, and deletes them
+/// (`--prune`) or everything (`--clean`); other files in the directory are left alone.
+#[test]
+fn plugin_cache_shows_prunes_and_cleans() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("HTTPTRACE_CACHE_DIR", dir.path())];
+    let (code, out, _) = httptrace_env(&["plugin", "cache"], &env);
+    assert_eq!(code, 0);
+    assert!(out.contains("0 precompiled plugin(s) for this build, 0 bytes"), "{out}");
+    // Compiles `ndjson` into the cache.
+    let (code, _, err) = httptrace_env(&["plugin", "inspect", "ndjson"], &env);
+    assert_eq!(code, 0, "{err}");
+    let stale = dir.path().join(format!("{}-0123456789abcdef.cwasm", "ab".repeat(32)));
+    std::fs::write(&stale, vec![0u8; 3000]).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let (code, out, _) = httptrace_env(&["plugin", "cache"], &env);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("1 precompiled plugin(s) for this build") && out.contains("1 for other builds (never loaded again), 2.9 KiB"),
+        "{out}"
+    );
+    let (code, out, _) = httptrace_env(&["plugin", "cache", "--prune"], &env);
+    assert_eq!(code, 0);
+    assert!(out.contains("removed 1 precompiled plugin(s), 2.9 KiB"), "{out}");
+    assert!(!stale.exists());
+    let (_, out, _) = httptrace_env(&["plugin", "cache"], &env);
+    assert!(out.contains("1 precompiled plugin(s) for this build") && out.contains("0 for other builds"), "{out}");
+    let (code, out, _) = httptrace_env(&["plugin", "cache", "--clean"], &env);
+    assert_eq!(code, 0);
+    assert!(out.contains("removed 1 precompiled plugin(s)"), "{out}");
+    let (_, out, _) = httptrace_env(&["plugin", "cache"], &env);
+    assert!(out.contains("0 precompiled plugin(s) for this build"), "{out}");
+    assert!(dir.path().join("notes.txt").exists(), "not an artefact: left alone");
+}

@@ -180,8 +180,10 @@ fn real_world_imports_load_and_stay_denied() {
     // the Python one imports wasi:sockets. Both fit, because the host links those interfaces
     // with every request or socket denied.
     for (lang, import) in [("js", "wasi:http/outgoing-handler"), ("py", "wasi:sockets/tcp")] {
-        let out =
-            Command::new(std::path::PathBuf::from(env!("CARGO_BIN_EXE_httptrace"))).args(["plugin", "inspect", component(lang).to_str().unwrap()]).output().unwrap();
+        let out = Command::new(std::path::PathBuf::from(env!("CARGO_BIN_EXE_httptrace")))
+            .args(["plugin", "inspect", component(lang).to_str().unwrap()])
+            .output()
+            .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{lang} does not fit:\n{text}");
         assert!(text.contains(import), "{lang} should import {import}:\n{text}");

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use httptrace::engine::DnsOptions;
-use httptrace_cli::exit;
 use httptrace::{ClientOptions, Event, EventKind, Phase, TraceError};
+use httptrace_cli::exit;
 use httptrace_tests::dns::{DnsAnswer, DnsServer};
 use httptrace_tests::{kinds, request_done, start_serve, trace_one, trusting};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -230,13 +230,19 @@ async fn tracing_off_reports_the_same_errors() {
         (ClientOptions::default(), format!("http://{refused}/")),
         (ClientOptions { connect_timeout: Some(Duration::from_millis(200)), ..via(&silent) }, "http://silent.test/".into()),
         (ClientOptions::default(), format!("https://127.0.0.1:{}/", serve.https_addr.port())),
-        (ClientOptions { max_time: Some(Duration::from_millis(200)), ..ClientOptions::default() }, format!("http://{}/delay/2000", serve.http_addr)),
+        (
+            ClientOptions { max_time: Some(Duration::from_millis(200)), ..ClientOptions::default() },
+            format!("http://{}/delay/2000", serve.http_addr),
+        ),
         (ClientOptions::default(), format!("http://{}/", raw_server(b"").await)),
         (ClientOptions::default(), format!("http://{}/", raw_server(b"SSH-2.0-OpenSSH_9.2\r\n\r\n").await)),
         (ClientOptions::default(), format!("http://{}/", raw_server(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly-some").await)),
         (ClientOptions::default(), format!("http://{}/reset", serve.http_addr)),
         (trusting(&serve), format!("https://127.0.0.1:{}/reset", serve.https_addr.port())),
-        (ClientOptions { follow_redirects: true, max_redirects: 1, ..ClientOptions::default() }, format!("http://{}/redirect/3", serve.http_addr)),
+        (
+            ClientOptions { follow_redirects: true, max_redirects: 1, ..ClientOptions::default() },
+            format!("http://{}/redirect/3", serve.http_addr),
+        ),
     ];
     for (opts, url) in cases {
         let (on, _) = trace_one(opts.clone(), &url).await;

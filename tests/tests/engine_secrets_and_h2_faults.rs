@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use httptrace::trace::MemorySink;
-use httptrace_cli::exit;
 use httptrace::{Client, ClientOptions, EventKind, HttpVersion, Phase, RequestSpec};
+use httptrace_cli::exit;
 use httptrace_tests::{request_done, start_serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

@@ -2,7 +2,6 @@
 //! unsupported scheme, 26 unreadable file) and nothing on stdout, before any request; secrets
 //! given with `-H` or sent by the server never reach the output unless `--show-secrets`.
 
-
 use std::io::{Read, Write};
 
 use crate::plugins_support::*;

@@ -2,7 +2,6 @@
 //! sandbox, and is denied or stopped, named in one stderr line, while `ndjson` after it prints
 //! the whole request and the run exits 90. Test guests: `tests/plugins/<name>/`.
 
-
 use crate::plugins_support::*;
 
 /// Neither output nor diagnostics carry anything a guest found (`LEAK …` lines) or `secret`.

@@ -2,12 +2,11 @@
 //! wrong, exit 2, before any request (the URL points at a listener nobody serves, and nobody
 //! connects to it), fast, and without reading more of the file than needed.
 
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use httptrace_plugin_host::{ErrorKind, PluginSource, MAX_PLUGIN_FILE};
 use crate::plugins_support::*;
+use httptrace_plugin_host::{ErrorKind, PluginSource, MAX_PLUGIN_FILE};
 
 /// Deterministic noise (xorshift), so a failure can be reproduced.
 fn noise(n: usize, mut seed: u64) -> Vec<u8> {

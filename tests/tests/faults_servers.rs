@@ -4,15 +4,14 @@
 //! trace (`-p ndjson`: every event up to the failure, then `request-done` with the typed error
 //! naming the phase), says why in one stderr line, and exits with curl's code.
 
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use httptrace_cli::exit;
-use httptrace::{Event, EventKind, Phase, TraceError};
 use crate::plugins_support::*;
+use httptrace::{Event, EventKind, Phase, TraceError};
+use httptrace_cli::exit;
 
 /// Serves every connection on a thread of its own with `handle`, after reading the request head.
 fn raw_server(handle: fn(TcpStream)) -> SocketAddr {
@@ -188,7 +187,7 @@ fn an_expired_certificate_fails_verification_with_exit_60() {
         _ => None,
     });
     let (certs, error) = done.expect("a tls-handshake-done event");
-    assert_eq!(error.map(|e| e.kind), Some("expired".to_string()));
+    assert_eq!(error.map(|e| e.kind), Some(httptrace::event::FailureKind::Expired));
     assert!(certs[0].subject.contains("expired test server") && certs[0].not_after.starts_with("2021-01-01"), "{certs:?}");
     assert!(!has(&events, "wrote-headers"), "nothing was sent over the refused connection");
     // Trusting it anyway (-k) gets through: only the dates were wrong.

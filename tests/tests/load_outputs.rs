@@ -3,9 +3,8 @@
 //! thresholds pass and fail with their exit code; `har` validates against the HAR 1.2 schema;
 //! `--rate` keeps its schedule and measures latency from the scheduled start.
 
-
-use httptrace::{Event, EventKind};
 use crate::plugins_support::{cli, http, parse_ndjson, server};
+use httptrace::{Event, EventKind};
 use serde_json::Value;
 
 fn https(path: &str) -> String {
@@ -41,8 +40,8 @@ fn check_stats_against_events(args: &[&str]) {
     assert_eq!(done.len(), 1000);
     assert_eq!(stats["requests"], 1000);
     assert_eq!(stats["status"]["200"], 1000);
-    let phases: [(&str, fn(&httptrace::summary::Timings) -> f64); 4] =
-        [("wait", |t| t.wait), ("send", |t| t.send), ("receive", |t| t.receive), ("total", |t| t.total)];
+    type Pick = fn(&httptrace::summary::Timings) -> f64;
+    let phases: [(&str, Pick); 4] = [("wait", |t| t.wait), ("send", |t| t.send), ("receive", |t| t.receive), ("total", |t| t.total)];
     for (name, pick) in phases {
         let mut values: Vec<f64> = done
             .iter()

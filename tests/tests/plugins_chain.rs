@@ -1,12 +1,11 @@
 //! The plugin chain as a library: events reach plugins exactly as recorded, verdicts and
 //! interests are applied, nothing is dropped under backpressure, and sandbox limits hold.
 
-
 use std::time::Duration;
 
-use httptrace_plugin_host::{Call, ChainOptions, ErrorKind, Limits};
-use httptrace::{ClientOptions, Event, RequestSpec};
 use crate::plugins_support::*;
+use httptrace::{ClientOptions, Event, RequestSpec};
+use httptrace_plugin_host::{Call, ChainOptions, ErrorKind, Limits};
 
 fn get(path: &str) -> RequestSpec {
     RequestSpec::get(&http(path)).unwrap()

@@ -1,9 +1,8 @@
 //! The shipped plugins and the chain through the `httptrace` binary, against the real local
 //! server: output, config errors, misbehaving plugins contained.
 
-
-use httptrace::Event;
 use crate::plugins_support::*;
+use httptrace::Event;
 
 /// Numbers followed by `ms` in `text`.
 fn millis(text: &str) -> Vec<f64> {

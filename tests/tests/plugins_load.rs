@@ -1,9 +1,8 @@
 //! Loading plugins: every check happens before anything runs and says what is wrong, naming the
 //! plugin and its file; `plugin inspect`; the precompiled-component cache.
 
-
-use httptrace_plugin_host::{ErrorKind, LoadOrigin, PluginSource, Runtime, RuntimeOptions, Verbosity};
 use crate::plugins_support::*;
+use httptrace_plugin_host::{ErrorKind, LoadOrigin, PluginSource, Runtime, RuntimeOptions, Verbosity};
 
 /// A component of package version 0.2.0 of the same world.
 fn other_version() -> Vec<u8> {
@@ -135,7 +134,11 @@ fn inspect_says_what_a_file_implements_and_whether_it_fits() {
 #[test]
 fn the_second_load_comes_from_the_cache() {
     let cache = tempfile::tempdir().unwrap();
-    let opts = || RuntimeOptions { cache_dir: Some(cache.path().to_path_buf()), verbosity: Verbosity::Error, bundled: httptrace_cli::bundled::BUNDLED };
+    let opts = || RuntimeOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+        verbosity: Verbosity::Error,
+        bundled: httptrace_cli::bundled::BUNDLED,
+    };
     let kinds = PluginSource::File(guest("kinds"));
 
     let rt = Runtime::new(opts()).unwrap();
@@ -156,7 +159,8 @@ fn the_second_load_comes_from_the_cache() {
     assert_eq!(third.origin(), &LoadOrigin::CompiledAndCached(path.clone()));
 
     // Without a cache directory, nothing is written.
-    let rt = Runtime::new(RuntimeOptions { cache_dir: None, verbosity: Verbosity::Error, bundled: httptrace_cli::bundled::BUNDLED }).unwrap();
+    let rt =
+        Runtime::new(RuntimeOptions { cache_dir: None, verbosity: Verbosity::Error, bundled: httptrace_cli::bundled::BUNDLED }).unwrap();
     assert_eq!(rt.load(&kinds).unwrap().origin(), &LoadOrigin::Compiled);
 }
 

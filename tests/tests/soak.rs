@@ -4,7 +4,6 @@
 //! memory stays flat: the peak RSS of a 10,000-request run is within 1.5× that of a
 //! 2,000-request run.
 
-
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 

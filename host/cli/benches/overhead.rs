@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use httptrace::event::{kind, KindSet};
-use httptrace_plugin_host::{Chain, ChainOptions, Output, PluginSource, PluginSpec, Runtime, RuntimeOptions, COALESCE_EVENTS};
 use httptrace::trace::{ChannelSink, MemorySink, Sink};
 use httptrace::{Client, ClientOptions, Event, RequestSpec};
+use httptrace_plugin_host::{Chain, ChainOptions, Output, PluginSource, PluginSpec, Runtime, RuntimeOptions, COALESCE_EVENTS};
 
 fn env_num(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -87,7 +87,8 @@ fn main() {
     // sometimes ran both ends on one worker and sometimes not: baselines of 62-92 µs).
     let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let plugins = Runtime::new(RuntimeOptions { bundled: httptrace_cli::bundled::BUNDLED, ..RuntimeOptions::default() }).expect("wasm runtime");
+    let plugins =
+        Runtime::new(RuntimeOptions { bundled: httptrace_cli::bundled::BUNDLED, ..RuntimeOptions::default() }).expect("wasm runtime");
 
     // R1 -------------------------------------------------------------------------------------
     // `BENCH_ONLY=r4` skips R1 (for profiling the crossing).

@@ -14,7 +14,11 @@ pub const BUNDLED: &[BundledPlugin] = &[
         summary: "Per request and hop: connection, TLS and status, then an httpstat-style timing waterfall",
         wasm: include_bytes!("../bundled/timeline.wasm"),
     },
-    BundledPlugin { name: "ndjson", summary: "Every event as one JSON object per line, exactly the host's form", wasm: include_bytes!("../bundled/ndjson.wasm") },
+    BundledPlugin {
+        name: "ndjson",
+        summary: "Every event as one JSON object per line, exactly the host's form",
+        wasm: include_bytes!("../bundled/ndjson.wasm"),
+    },
     BundledPlugin {
         name: "filter",
         summary: "Keeps events by kind, host, URL, status, duration or failure (kind=, host=, url=, status=, min-total=, ...)",
@@ -25,7 +29,11 @@ pub const BUNDLED: &[BundledPlugin] = &[
         summary: "Per-phase latency percentiles, req/s, status and error counts; k6-style thresholds",
         wasm: include_bytes!("../bundled/stats.wasm"),
     },
-    BundledPlugin { name: "har", summary: "A HAR 1.2 log (one entry per request hop), streamed as requests finish", wasm: include_bytes!("../bundled/har.wasm") },
+    BundledPlugin {
+        name: "har",
+        summary: "A HAR 1.2 log (one entry per request hop), streamed as requests finish",
+        wasm: include_bytes!("../bundled/har.wasm"),
+    },
 ];
 
 /// The bundled plugin called `name`.

@@ -1,7 +1,7 @@
 //! Exit codes, in one place. Request failures follow curl's codes for the same failures, so
 //! scripts written against curl keep working.
 
-use httptrace::event::{Phase, TraceError};
+use httptrace::event::{FailureKind, Phase, TraceError};
 
 /// Success.
 pub const OK: i32 = 0;
@@ -64,8 +64,8 @@ pub fn for_error(e: &TraceError) -> i32 {
         Phase::Tls if e.is_certificate() => CERTIFICATE,
         Phase::Tls => TLS,
         Phase::Send => SEND,
-        Phase::Wait if e.kind == "empty-reply" => EMPTY_REPLY,
-        Phase::Wait if e.kind == "bad-response" || e.kind == "headers-too-large" => BAD_RESPONSE,
+        Phase::Wait if e.kind == FailureKind::EmptyReply => EMPTY_REPLY,
+        Phase::Wait if matches!(e.kind, FailureKind::BadResponse | FailureKind::HeadersTooLarge) => BAD_RESPONSE,
         Phase::Wait | Phase::Receive => RECEIVE,
         Phase::Timeout => TIMEOUT,
         Phase::TooManyRedirects => TOO_MANY_REDIRECTS,

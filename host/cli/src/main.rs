@@ -6,12 +6,30 @@ use httptrace_cli::exit;
 
 use clap::{CommandFactory, FromArgMatches};
 
+/// `httptrace --version`: the release, the commit it was built from, the wasmtime that runs
+/// plugins and the WIT package version plugins implement.
+fn version() -> &'static str {
+    let text = format!(
+        "{} (commit {}, wasmtime {}, plugins httptrace:plugin@{})",
+        env!("CARGO_PKG_VERSION"),
+        env!("HTTPTRACE_COMMIT"),
+        env!("HTTPTRACE_WASMTIME_VERSION"),
+        httptrace_plugin_host::WORLD_VERSION
+    );
+    Box::leak(text.into_boxed_str())
+}
+
+/// The command definition: clap's derive output with the version text.
+fn command() -> clap::Command {
+    cli::args::Cli::command().version(version())
+}
+
 fn main() {
-    let parsed = cli::args::Cli::command().try_get_matches().and_then(|m| cli::args::Cli::from_arg_matches(&m).map(|c| (c, m)));
+    let parsed = command().try_get_matches().and_then(|m| cli::args::Cli::from_arg_matches(&m).map(|c| (c, m)));
     let (parsed, matches) = match parsed {
         Ok(v) => v,
         Err(e) if e.use_stderr() => {
-            eprintln!("httptrace: {}", one_line(&e.render().to_string()));
+            eprintln!("httptrace: {}", clap_error_line(&e.render().to_string()));
             std::process::exit(exit::USAGE);
         }
         Err(e) => {
@@ -24,6 +42,18 @@ fn main() {
         Some(cli::args::Command::Serve(a)) => cli::run::serve(a),
         Some(cli::args::Command::Plugins) => cli::plugins::list(),
         Some(cli::args::Command::Plugin(cli::args::PluginCommand::Inspect { plugin })) => cli::plugins::inspect(plugin),
+        Some(cli::args::Command::Plugin(cli::args::PluginCommand::Cache { prune, clean })) => cli::plugins::cache(*prune, *clean),
+        Some(cli::args::Command::Completions { shell }) => {
+            clap_complete::generate(*shell, &mut command(), "httptrace", &mut std::io::stdout());
+            exit::OK
+        }
+        Some(cli::args::Command::Man) => match clap_mangen::Man::new(command()).render(&mut std::io::stdout()) {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                eprintln!("httptrace: writing the manual page failed: {e}");
+                1
+            }
+        },
         Some(cli::args::Command::Replay(a)) => {
             let sub = matches.subcommand_matches("replay").expect("replay matches");
             cli::run::replay(a, sub)
@@ -35,7 +65,7 @@ fn main() {
 
 /// A clap error as one line: its text up to the usage block, lines joined, the `error: `
 /// prefix dropped, and a pointer to `--help`. Scripts and the tests count on one line.
-fn one_line(rendered: &str) -> String {
+fn clap_error_line(rendered: &str) -> String {
     let lines: Vec<&str> = rendered
         .lines()
         .map(str::trim)

@@ -81,12 +81,6 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-impl fmt::Display for TraceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}): {}", self.phase.as_str(), self.kind, self.message)
-    }
-}
-
 /// `s` with its control characters (newlines, carriage returns, terminal escapes, …) written as
 /// escapes (`\n`, `\u{1b}`), for messages that quote input, servers or plugins: each stays one
 /// line on stderr, and none can forge a line of its own or steer the terminal.

@@ -9,8 +9,6 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::summary::{Marks, Timings};
-
 /// One trace event.
 ///
 /// Serialises as one flat JSON object: `event`, `request`, `hop`, `conn`, `at_ns`, then the
@@ -110,19 +108,266 @@ impl Phase {
     }
 }
 
+/// HAR 1.2 timings, float milliseconds; -1 where not applicable.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Timings {
+    /// Queued before a connection could be sought (includes nothing else).
+    pub blocked: f64,
+    /// DNS resolution; -1 when there was none (reused connection, IP literal, `--resolve`).
+    pub dns: f64,
+    /// TCP connect plus TLS; -1 for a reused connection.
+    pub connect: f64,
+    /// TLS handshake (also counted in `connect`); -1 without TLS.
+    pub ssl: f64,
+    /// Writing the request.
+    pub send: f64,
+    /// Waiting for the first response byte.
+    pub wait: f64,
+    /// Reading the response.
+    pub receive: f64,
+    /// HAR `entry.time`: sum of the non -1 fields, `ssl` not counted twice.
+    pub total: f64,
+}
+
+/// curl's cumulative timing marks, float seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Marks {
+    /// Name resolution complete.
+    pub namelookup: f64,
+    /// TCP connect complete.
+    pub connect: f64,
+    /// TLS handshake complete (0 for plain HTTP).
+    pub appconnect: f64,
+    /// About to send the request.
+    pub pretransfer: f64,
+    /// Last request byte sent.
+    pub posttransfer: f64,
+    /// First response byte received.
+    pub starttransfer: f64,
+    /// Everything, body included.
+    pub total: f64,
+    /// Time spent in redirect hops before this one (whole-request marks only; 0 per hop).
+    pub redirect: f64,
+}
+
 /// A typed failure, as carried by events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceError {
     /// The phase that failed.
     pub phase: Phase,
-    /// A stable, kebab-case reason within the phase, e.g. `nxdomain`, `refused`,
-    /// `unknown-issuer`, `name-mismatch`, `expired`, `empty-reply`, `reset`, `max-time`.
-    pub kind: String,
+    /// Why, within the phase; written as a stable kebab-case name (`nxdomain`, `refused`,
+    /// `unknown-issuer`, `empty-reply`, `max-time`, …).
+    pub kind: FailureKind,
     /// For timeouts: the phase that was running when time ran out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub during: Option<Phase>,
     /// Human-readable detail.
     pub message: String,
+}
+
+impl TraceError {
+    /// A failure of `phase` for reason `kind`.
+    pub fn new(phase: Phase, kind: FailureKind, message: impl Into<String>) -> TraceError {
+        TraceError { phase, kind, during: None, message: message.into() }
+    }
+
+    /// A time limit ran out ([`Phase::Timeout`]; [`during`](TraceError::during) says in which
+    /// phase).
+    pub fn is_timeout(&self) -> bool {
+        self.phase == Phase::Timeout
+    }
+
+    /// Name resolution failed.
+    pub fn is_dns(&self) -> bool {
+        self.phase == Phase::Dns
+    }
+
+    /// The server's certificate was not accepted (curl's exit 60 rather than 35).
+    pub fn is_certificate(&self) -> bool {
+        self.phase == Phase::Tls && self.kind.is_certificate()
+    }
+}
+
+impl std::fmt::Display for TraceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.phase.as_str(), self.kind, self.message)
+    }
+}
+
+macro_rules! failure_kinds {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+        /// Why a request failed, within its [`Phase`]. Serialised as its kebab-case name (the
+        /// wire form of `request-done.error.kind`); a name this version does not know (from a
+        /// newer log) reads as [`FailureKind::Other`].
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum FailureKind {
+            $($(#[$doc])* $variant,)*
+            /// A name this version does not know.
+            Other(String),
+        }
+
+        impl FailureKind {
+            /// Every known kind.
+            pub const KNOWN: &[FailureKind] = &[$(FailureKind::$variant,)*];
+
+            /// The kebab-case name.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(FailureKind::$variant => $name,)*
+                    FailureKind::Other(s) => s,
+                }
+            }
+
+            /// The kind called `name` (unknown names give [`FailureKind::Other`]).
+            pub fn from_name(name: &str) -> FailureKind {
+                match name {
+                    $($name => FailureKind::$variant,)*
+                    other => FailureKind::Other(other.to_string()),
+                }
+            }
+        }
+    };
+}
+
+failure_kinds! {
+    /// DNS: the name does not exist.
+    Nxdomain = "nxdomain",
+    /// DNS: the name has no address records; connect: no address to try.
+    NoAddress = "no-address",
+    /// DNS: an IP literal of the other family than `-4`/`-6` asked for.
+    Family = "family",
+    /// DNS: the server did not answer; connect: the attempt timed out.
+    Timeout = "timeout",
+    /// DNS: the server failed (SERVFAIL).
+    Servfail = "servfail",
+    /// DNS: the server refused; connect: the connection was refused.
+    Refused = "refused",
+    /// DNS: another error response.
+    ErrorResponse = "error-response",
+    /// A failure with no finer classification.
+    Failed = "failed",
+    /// Connect: the attempt lost the Happy Eyeballs race.
+    Cancelled = "cancelled",
+    /// Connect: no route to the host.
+    HostUnreachable = "host-unreachable",
+    /// Connect: no route to the network.
+    NetworkUnreachable = "network-unreachable",
+    /// Connect: the local address is not available.
+    AddressNotAvailable = "address-not-available",
+    /// TLS: the client configuration could not be built.
+    Config = "config",
+    /// TLS: the host is not a valid server name.
+    BadServerName = "bad-server-name",
+    /// TLS: the server closed the connection during the handshake.
+    Closed = "closed",
+    /// The peer reset the connection.
+    Reset = "reset",
+    /// An I/O error.
+    Io = "io",
+    /// TLS: the certificate's issuer is not trusted.
+    UnknownIssuer = "unknown-issuer",
+    /// TLS: the certificate is not valid for the host name.
+    NameMismatch = "name-mismatch",
+    /// TLS: the certificate has expired.
+    Expired = "expired",
+    /// TLS: the certificate is not valid yet.
+    NotYetValid = "not-yet-valid",
+    /// TLS: the certificate was revoked.
+    Revoked = "revoked",
+    /// TLS: the certificate's signature is bad.
+    BadSignature = "bad-signature",
+    /// TLS: the certificate is not for server authentication.
+    InvalidPurpose = "invalid-purpose",
+    /// TLS: the certificate is invalid in another way.
+    InvalidCertificate = "invalid-certificate",
+    /// TLS: the server sent no certificate.
+    NoCertificate = "no-certificate",
+    /// TLS: the server sent an alert.
+    Alert = "alert",
+    /// TLS: no application protocol in common (ALPN).
+    NoAlpn = "no-alpn",
+    /// TLS: no protocol version or cipher suite in common.
+    Incompatible = "incompatible",
+    /// TLS: the server broke the protocol.
+    Protocol = "protocol",
+    /// Setup: the TLS settings (CA file, roots) could not be loaded.
+    TlsConfig = "tls-config",
+    /// Setup: the request could not be built.
+    BadRequest = "bad-request",
+    /// The HTTP handshake on a new connection failed.
+    Handshake = "handshake",
+    /// Wait: the response head is too large to parse.
+    HeadersTooLarge = "headers-too-large",
+    /// Wait: the response is not HTTP.
+    BadResponse = "bad-response",
+    /// HTTP/2: the server sent GOAWAY.
+    Goaway = "goaway",
+    /// HTTP/2: the server reset the stream.
+    StreamReset = "stream-reset",
+    /// HTTP/2: another protocol error.
+    Http2 = "http2",
+    /// Send: writing the request failed.
+    SendFailed = "send-failed",
+    /// Wait: the connection closed without a response byte.
+    EmptyReply = "empty-reply",
+    /// Receive: the body ended before its announced length.
+    Incomplete = "incomplete",
+    /// Timeout: `--connect-timeout` ran out.
+    ConnectTimeout = "connect-timeout",
+    /// Timeout: `--max-time` ran out.
+    MaxTime = "max-time",
+    /// More redirects than `--max-redirs`.
+    TooManyRedirects = "too-many-redirects",
+}
+
+impl FailureKind {
+    /// A certificate verification failure.
+    pub fn is_certificate(&self) -> bool {
+        matches!(
+            self,
+            FailureKind::UnknownIssuer
+                | FailureKind::NameMismatch
+                | FailureKind::Expired
+                | FailureKind::NotYetValid
+                | FailureKind::Revoked
+                | FailureKind::BadSignature
+                | FailureKind::InvalidPurpose
+                | FailureKind::InvalidCertificate
+                | FailureKind::NoCertificate
+        )
+    }
+}
+
+impl std::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for FailureKind {
+    fn from(name: &str) -> FailureKind {
+        FailureKind::from_name(name)
+    }
+}
+
+impl PartialEq<&str> for FailureKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Serialize for FailureKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for FailureKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<FailureKind, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Ok(FailureKind::from_name(&name))
+    }
 }
 
 /// Per-hop summary carried by `request-done`.
@@ -508,6 +753,25 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failure_kinds_keep_their_wire_names() {
+        let mut seen = std::collections::HashSet::new();
+        for k in FailureKind::KNOWN {
+            let name = k.as_str();
+            assert!(seen.insert(name), "{name} twice");
+            assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{name} is not kebab-case");
+            assert_eq!(serde_json::to_string(k).unwrap(), format!("\"{name}\""));
+            assert_eq!(&serde_json::from_str::<FailureKind>(&format!("\"{name}\"")).unwrap(), k);
+        }
+        // A name from a newer version survives a round trip.
+        let newer: FailureKind = serde_json::from_str("\"quic-idle-timeout\"").unwrap();
+        assert_eq!(newer, FailureKind::Other("quic-idle-timeout".into()));
+        assert_eq!(serde_json::to_string(&newer).unwrap(), "\"quic-idle-timeout\"");
+        let e = TraceError::new(Phase::Tls, FailureKind::UnknownIssuer, "x");
+        assert!(e.is_certificate() && !e.is_timeout() && !e.is_dns());
+        assert_eq!(serde_json::to_value(&e).unwrap()["kind"], "unknown-issuer");
+    }
 
     #[test]
     fn json_form_starts_with_the_header_and_round_trips() {

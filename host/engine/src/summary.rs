@@ -1,6 +1,5 @@
 //! Summaries computed from a request's events, in the two vocabularies users know:
-//! HAR 1.2 `timings` and curl's `--write-out` marks. The definitions are those of
-//! `shared/reference/trace-semantics.md`:
+//! HAR 1.2 `timings` and curl's `--write-out` marks, defined as follows:
 //!
 //! - HAR (ms, not cumulative): `blocked` = hop start → start of DNS, connect or got-conn;
 //!   `dns` = dns-start → dns-done; `connect` = first connect-start → TLS done (or the winning
@@ -11,55 +10,12 @@
 //! - curl (s, cumulative from the hop's start): namelookup ⊂ connect ⊂ appconnect ⊂ pretransfer
 //!   ⊂ posttransfer ⊂ starttransfer ⊂ total; `appconnect` is 0 without TLS.
 
-use serde::{Deserialize, Serialize};
-
 use crate::event::{Event, EventKind, KindSet, Phase};
-
-/// HAR 1.2 timings, float milliseconds; -1 where not applicable.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct Timings {
-    /// Queued before a connection could be sought (includes nothing else).
-    pub blocked: f64,
-    /// DNS resolution; -1 when there was none (reused connection, IP literal, `--resolve`).
-    pub dns: f64,
-    /// TCP connect plus TLS; -1 for a reused connection.
-    pub connect: f64,
-    /// TLS handshake (also counted in `connect`); -1 without TLS.
-    pub ssl: f64,
-    /// Writing the request.
-    pub send: f64,
-    /// Waiting for the first response byte.
-    pub wait: f64,
-    /// Reading the response.
-    pub receive: f64,
-    /// HAR `entry.time`: sum of the non -1 fields, `ssl` not counted twice.
-    pub total: f64,
-}
-
-/// curl's cumulative timing marks, float seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct Marks {
-    /// Name resolution complete.
-    pub namelookup: f64,
-    /// TCP connect complete.
-    pub connect: f64,
-    /// TLS handshake complete (0 for plain HTTP).
-    pub appconnect: f64,
-    /// About to send the request.
-    pub pretransfer: f64,
-    /// Last request byte sent.
-    pub posttransfer: f64,
-    /// First response byte received.
-    pub starttransfer: f64,
-    /// Everything, body included.
-    pub total: f64,
-    /// Time spent in redirect hops before this one (whole-request marks only; 0 per hop).
-    pub redirect: f64,
-}
+pub use crate::event::{Marks, Timings};
 
 /// Instants (ns since the request start) of the landmarks of one hop, gathered from its events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HopMarks {
+pub struct HopInstants {
     /// request-start / get-conn: the hop began.
     pub start: Option<u64>,
     /// dns-start.
@@ -88,10 +44,10 @@ pub struct HopMarks {
     pub last: Option<u64>,
 }
 
-impl HopMarks {
+impl HopInstants {
     /// Collects the landmarks of the events of one hop (in order).
-    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> HopMarks {
-        let mut m = HopMarks::default();
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> HopInstants {
+        let mut m = HopInstants::default();
         for ev in events {
             m.observe(ev);
         }
@@ -187,7 +143,7 @@ impl HopMarks {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HopRecord {
     /// Landmark instants, from the [`KindSet::SUMMARY`] kinds.
-    pub marks: HopMarks,
+    pub marks: HopInstants,
     /// The hop's URL (from request-start).
     pub url: String,
     /// Status of the hop's last response-headers.
@@ -198,7 +154,7 @@ pub struct HopRecord {
 
 impl Default for HopRecord {
     fn default() -> HopRecord {
-        HopRecord { marks: HopMarks::default(), url: String::new(), status: None, phase: Phase::Dns }
+        HopRecord { marks: HopInstants::default(), url: String::new(), status: None, phase: Phase::Dns }
     }
 }
 
@@ -313,9 +269,9 @@ impl Marks {
 
 /// Whole-request marks: the final hop's marks counted from the request start (t = 0), as
 /// curl's are with `-L`; `redirect` = when the final hop started.
-pub fn request_marks(final_hop: &HopMarks) -> Marks {
+pub fn request_marks(final_hop: &HopInstants) -> Marks {
     let hop_start = final_hop.start.unwrap_or(0);
-    let from_zero = HopMarks { start: Some(0), ..*final_hop };
+    let from_zero = HopInstants { start: Some(0), ..*final_hop };
     let mut m = from_zero.marks();
     m.redirect = ns_to_s(hop_start);
     m
@@ -371,7 +327,7 @@ mod tests {
             ev(154, K::GotFirstResponseByte {}),
             ev(200, K::ResponseDone { body_bytes: 1, error: None }),
         ];
-        let m = HopMarks::from_events(&events);
+        let m = HopInstants::from_events(&events);
         let t = m.timings();
         assert_eq!((t.blocked, t.dns, t.connect, t.ssl), (1.0, 10.0, 40.0, 30.0));
         assert_eq!((t.send, t.wait, t.receive), (2.0, 100.0, 46.0));
@@ -405,7 +361,7 @@ mod tests {
             ev(31, K::ResponseHeaders { status: 204, version: "HTTP/1.1".into(), headers: vec![], header_bytes: 9 }),
             ev(40, K::ResponseDone { body_bytes: 0, error: None }),
         ];
-        let sorted = HopMarks::from_events(&events);
+        let sorted = HopInstants::from_events(&events);
         let mut shuffled: Vec<&Event> = events.iter().collect();
         shuffled.reverse();
         shuffled.swap(2, 9);
@@ -452,10 +408,10 @@ mod tests {
             ev(3, K::GotFirstResponseByte {}),
             ev(4, K::ResponseDone { body_bytes: 1, error: None }),
         ];
-        let t = HopMarks::from_events(&events).timings();
+        let t = HopInstants::from_events(&events).timings();
         assert_eq!((t.dns, t.connect, t.ssl), (-1.0, -1.0, -1.0));
         assert_eq!((t.send, t.wait, t.receive, t.total), (1.0, 2.0, 1.0, 4.0));
-        let c = HopMarks::from_events(&events).marks();
+        let c = HopInstants::from_events(&events).marks();
         assert_eq!(c.appconnect, 0.0);
         assert_eq!(c.starttransfer, 0.003);
     }
@@ -484,7 +440,7 @@ mod tests {
         }
         assert_ne!(0.1 + 0.2, 0.3);
         assert_eq!(round_to(0.1 + 0.2, 1e6), 0.3);
-        let m = HopMarks {
+        let m = HopInstants {
             start: Some(5),
             dns_start: Some(1_000_003),
             dns_done: Some(2_345_679),
@@ -494,7 +450,7 @@ mod tests {
             wrote_request: Some(9_000_000),
             first_byte: Some(123_456_789),
             response_done: Some(223_456_789),
-            ..HopMarks::default()
+            ..HopInstants::default()
         };
         let t = m.timings();
         assert_eq!(t.total, round_to(t.blocked + t.dns + t.connect + t.send + t.wait + t.receive, 1e6));

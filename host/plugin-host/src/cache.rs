@@ -24,6 +24,18 @@ pub fn default_cache_dir() -> Option<PathBuf> {
         .or_else(|| nonempty("HOME").map(|h| h.join(".cache").join("httptrace")))
 }
 
+/// What the cache directory holds ([`Runtime::cache_usage`](crate::Runtime::cache_usage)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheUsage {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Precompiled components this engine can load, and their bytes.
+    pub current: (u64, u64),
+    /// Precompiled components for another engine (an older httptrace or wasmtime, other CPU
+    /// features), which this one never loads, and their bytes.
+    pub stale: (u64, u64),
+}
+
 /// How a component was obtained.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoadOrigin {
@@ -108,9 +120,77 @@ impl Cache {
     }
 }
 
+impl Cache {
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether `name` is an artefact of this cache's engine (`HASH-ENGINETAG.cwasm`), of
+    /// another engine, or no artefact at all.
+    fn classify(&self, name: &str) -> Option<bool> {
+        let stem = name.strip_suffix(".cwasm")?;
+        let (hash, tag) = stem.split_once('-')?;
+        (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then(|| tag == self.engine_tag)
+    }
+
+    /// Counts the artefacts in the directory (a missing directory is empty).
+    pub(crate) fn usage(&self) -> std::io::Result<CacheUsage> {
+        let mut usage = CacheUsage { dir: self.dir.clone(), ..CacheUsage::default() };
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(usage),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let Some(current) = entry.file_name().to_str().and_then(|n| self.classify(n)) else { continue };
+            let size = entry.metadata()?.len();
+            let slot = if current { &mut usage.current } else { &mut usage.stale };
+            slot.0 += 1;
+            slot.1 += size;
+        }
+        Ok(usage)
+    }
+
+    /// Deletes the artefacts of other engines (`all`: every artefact); returns how many files
+    /// and bytes were removed. Files that are not artefacts are left alone.
+    pub(crate) fn remove(&self, all: bool) -> std::io::Result<(u64, u64)> {
+        let mut removed = (0, 0);
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let Some(current) = entry.file_name().to_str().and_then(|n| self.classify(n)) else { continue };
+            if current && !all {
+                continue;
+            }
+            let size = entry.metadata()?.len();
+            std::fs::remove_file(entry.path())?;
+            removed.0 += 1;
+            removed.1 += size;
+        }
+        Ok(removed)
+    }
+}
+
+/// Compiling a component bigger than this may take seconds: a compile still running after
+/// [`SLOW_COMPILE_NOTICE`] says so on stderr.
+pub(crate) const SLOW_COMPILE_NOTICE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Loads a component through the cache: deserialise if cached, else compile, cache, and load
 /// the artefact just written (deserialising is ~0.1 ms, so this costs nothing extra).
-pub(crate) fn load(engine: &Engine, cache: Option<&Cache>, stats: &CacheStats, bytes: &[u8]) -> wasmtime::Result<(Component, LoadOrigin)> {
+/// A compile that outlasts [`SLOW_COMPILE_NOTICE`] prints `notice` once on stderr (a
+/// component built from Python compiles for ~11 s on a small machine; silence looks like a hang).
+pub(crate) fn load(
+    engine: &Engine,
+    cache: Option<&Cache>,
+    stats: &CacheStats,
+    bytes: &[u8],
+    notice: Option<String>,
+) -> wasmtime::Result<(Component, LoadOrigin)> {
     let path = cache.map(|c| c.path_for(bytes));
     if let (Some(c), Some(p)) = (cache, &path) {
         if let Some(component) = c.get(engine, p) {
@@ -118,7 +198,10 @@ pub(crate) fn load(engine: &Engine, cache: Option<&Cache>, stats: &CacheStats, b
             return Ok((component, LoadOrigin::Cached(p.clone())));
         }
     }
-    let serialized = engine.precompile_component(bytes)?;
+    let serialized = {
+        let _notice = notice.map(|text| SlowNotice::start(text, SLOW_COMPILE_NOTICE));
+        engine.precompile_component(bytes)?
+    };
     stats.compiled.fetch_add(1, Ordering::Relaxed);
     // SAFETY: `serialized` was produced just now by this engine.
     let component = unsafe { Component::deserialize(engine, &serialized)? };
@@ -127,6 +210,36 @@ pub(crate) fn load(engine: &Engine, cache: Option<&Cache>, stats: &CacheStats, b
         _ => LoadOrigin::Compiled,
     };
     Ok((component, origin))
+}
+
+/// Prints a line on stderr if it is still alive after a delay.
+struct SlowNotice {
+    done: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SlowNotice {
+    fn start(text: String, after: std::time::Duration) -> SlowNotice {
+        let (done, rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("httptrace-compile-notice".into())
+            .spawn(move || {
+                if rx.recv_timeout(after) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                    eprintln!("{text}");
+                }
+            })
+            .ok();
+        SlowNotice { done: Some(done), thread }
+    }
+}
+
+impl Drop for SlowNotice {
+    fn drop(&mut self) {
+        drop(self.done.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

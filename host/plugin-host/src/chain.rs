@@ -11,12 +11,13 @@ use httptrace::handoff::Receiver;
 use super::convert;
 use super::error::{PluginError, PluginId};
 use super::host::bindings::httptrace::plugin::types as wit;
-use super::instance::{Instance, InstanceSettings, Interest};
+use super::instance::{Instance, InstanceSettings};
 use super::load::{LoadedPlugin, PluginSource};
 use super::output::Output;
 use super::runtime::{Runtime, Ticker};
 use super::{Limits, Verbosity};
 use httptrace::event::Event;
+use httptrace::event::KindSet;
 
 /// Most events handed to one `on-events` call when several request batches are queued.
 pub const COALESCE_EVENTS: usize = 256;
@@ -101,7 +102,7 @@ struct Member {
     id: PluginId,
     /// `None` once disabled.
     instance: Option<Instance>,
-    interest: Interest,
+    interest: KindSet,
 }
 
 /// Plugins loaded, instantiated and initialised, ready for events.
@@ -141,7 +142,7 @@ impl Chain {
                 }
                 Err(e) => {
                     chain.failed(e);
-                    Member { id: plugin.id.clone(), instance: None, interest: Interest::default() }
+                    Member { id: plugin.id.clone(), instance: None, interest: KindSet::default() }
                 }
             };
             chain.members.push(member);
@@ -151,8 +152,8 @@ impl Chain {
     }
 
     /// The chain's plugins and the kinds each asked for (empty once disabled).
-    pub fn plugins(&self) -> Vec<(PluginId, Interest)> {
-        self.members.iter().map(|m| (m.id.clone(), if m.instance.is_some() { m.interest } else { Interest::default() })).collect()
+    pub fn plugins(&self) -> Vec<(PluginId, KindSet)> {
+        self.members.iter().map(|m| (m.id.clone(), if m.instance.is_some() { m.interest } else { KindSet::default() })).collect()
     }
 
     /// Failures so far.
@@ -176,8 +177,8 @@ impl Chain {
     }
 
     /// The kinds some live plugin asked for: events of other kinds are never seen by anyone.
-    fn wanted_by_any(&self) -> Interest {
-        self.members.iter().filter(|m| m.instance.is_some()).fold(Interest::default(), |acc, m| acc.union(m.interest))
+    fn wanted_by_any(&self) -> KindSet {
+        self.members.iter().filter(|m| m.instance.is_some()).fold(KindSet::default(), |acc, m| acc.union(m.interest))
     }
 
     fn run_batch(&mut self, mut live: Vec<&Event>) {

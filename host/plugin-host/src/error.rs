@@ -187,7 +187,7 @@ impl ErrorKind {
     }
 
     /// True for failures of a running plugin (traps, limits, contract, `finish` error): they
-    /// disable the plugin and make the run exit with [`crate::exit::PLUGIN_FAILED`].
+    /// disable the plugin and make the run exit with exit code 90 (`httptrace`'s `PLUGIN_FAILED`).
     pub fn is_runtime(&self) -> bool {
         !self.is_load() && !matches!(self, ErrorKind::Init { .. })
     }
@@ -320,9 +320,27 @@ pub fn fmt_size(n: usize) -> String {
     }
 }
 
+/// An approximate size for people: `18.4 MiB`, `120.5 KiB`, `900 bytes`.
+pub fn fmt_size_approx(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} bytes"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn approximate_sizes() {
+        assert_eq!(fmt_size_approx(900), "900 bytes");
+        assert_eq!(fmt_size_approx(123_392), "120.5 KiB");
+        assert_eq!(fmt_size_approx(19_293_798), "18.4 MiB");
+        assert_eq!(fmt_size_approx(3 << 30), "3.0 GiB");
+    }
 
     #[test]
     fn messages_are_one_line_and_name_the_plugin() {

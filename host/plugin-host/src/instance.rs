@@ -11,15 +11,12 @@ use super::error::{Call, ErrorKind, PluginError, PluginId};
 use super::host::bindings::httptrace::plugin::types as wit;
 use super::host::bindings::Plugin as Bindings;
 use super::host::HostState;
-use super::load::{one_line, LoadedPlugin};
+use super::load::{first_error_line, LoadedPlugin};
 use super::lower::{CompactBatch, EventList, NotUtf8};
 use super::output::Output;
 use super::runtime::deadline_ticks;
 use super::{Limits, Verbosity};
-use httptrace::event::Event;
-
-/// The kinds a plugin asked for: a [`KindSet`](httptrace::event::KindSet).
-pub type Interest = httptrace::event::KindSet;
+use httptrace::event::{Event, KindSet};
 
 /// Settings each instance is created with.
 #[derive(Clone)]
@@ -81,12 +78,12 @@ impl Instance {
 
     /// Calls `init`: `Ok(Ok(interest))`, `Ok(Err(message))` for a refused configuration, or a
     /// failure.
-    pub(crate) fn init(&mut self, config: &[(String, String)]) -> Result<Result<Interest, String>, PluginError> {
+    pub(crate) fn init(&mut self, config: &[(String, String)]) -> Result<Result<KindSet, String>, PluginError> {
         self.before_call();
         let r = self.bindings.call_init(&mut self.store, config);
         match self.after_call(Call::Init, r)? {
             Ok(kinds) => {
-                let mut interest = Interest::default();
+                let mut interest = KindSet::default();
                 for k in kinds {
                     interest.insert(super::convert::type_index(k));
                 }
@@ -199,7 +196,7 @@ fn classify(store: &mut Store<HostState>, limits: &Limits, call: Call, e: wasmti
     let mut message = match e.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => return ErrorKind::Timeout { call, limit: limits.timeout },
         Some(t) => t.to_string().trim_start_matches("wasm trap: ").to_string(),
-        None => one_line(&e),
+        None => first_error_line(&e),
     };
     if let Some(said) = state.stderr.summary() {
         message = format!("{message} (its stderr: {said})");

@@ -40,11 +40,10 @@ mod stderr;
 
 use std::time::Duration;
 
-pub use cache::{default_cache_dir, CacheStats, LoadOrigin};
+pub use cache::{default_cache_dir, CacheStats, CacheUsage, LoadOrigin};
 pub use chain::{Chain, ChainOptions, ChainReport, ChainThread, OnError, PluginSpec, COALESCE_EVENTS};
-pub use error::{fmt_duration, fmt_size, Call, ErrorKind, PluginError, PluginId};
+pub use error::{fmt_duration, fmt_size, fmt_size_approx, Call, ErrorKind, PluginError, PluginId};
 pub use inspect::Inspection;
-pub use instance::Interest;
 pub use load::{flavor, Flavor, LoadedPlugin, PluginSource, MAX_PLUGIN_FILE};
 pub use output::{MemoryOutput, Output};
 pub use runtime::{BundledPlugin, Runtime, RuntimeError, RuntimeOptions, EPOCH_TICK};

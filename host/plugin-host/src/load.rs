@@ -141,6 +141,18 @@ fn read_file(path: &std::path::Path, max: u64) -> Result<Vec<u8>, ErrorKind> {
     Ok(bytes)
 }
 
+/// What a slow first compile says on stderr (not below `Warn`).
+fn compile_notice(rt: &Runtime, id: &PluginId, size: usize) -> Option<String> {
+    (rt.verbosity() >= Verbosity::Warn).then(|| {
+        let cached = if rt.cache().is_some() { "; cached for next time" } else { "" };
+        format!(
+            "httptrace: plugin {}: compiling {} of WebAssembly for this machine (first use{cached})...",
+            id.name,
+            super::fmt_size_approx(size as u64)
+        )
+    })
+}
+
 /// Reads, checks, compiles (or loads from the cache) and links one plugin.
 pub(crate) fn load(rt: &Runtime, source: &PluginSource) -> Result<LoadedPlugin, PluginError> {
     let id = source.id();
@@ -152,8 +164,8 @@ pub(crate) fn load(rt: &Runtime, source: &PluginSource) -> Result<LoadedPlugin, 
         Flavor::Component => {}
     }
     let started = Instant::now();
-    let (component, origin) =
-        cache::load(rt.engine(), rt.cache(), rt.stats(), &bytes).map_err(|e| err(ErrorKind::Compile { message: one_line(&e) }))?;
+    let (component, origin) = cache::load(rt.engine(), rt.cache(), rt.stats(), &bytes, compile_notice(rt, &id, bytes.len()))
+        .map_err(|e| err(ErrorKind::Compile { message: first_error_line(&e) }))?;
     if rt.verbosity() >= Verbosity::Debug {
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         match &origin {
@@ -165,11 +177,11 @@ pub(crate) fn load(rt: &Runtime, source: &PluginSource) -> Result<LoadedPlugin, 
         }
     }
     check_type(rt.engine(), &component).map_err(err)?;
-    let pre = rt.linker().instantiate_pre(&component).map_err(|e| err(ErrorKind::Incompatible { message: one_line(&e) }))?;
-    let pre = PluginPre::new(pre).map_err(|e| err(ErrorKind::Incompatible { message: one_line(&e) }))?;
+    let pre = rt.linker().instantiate_pre(&component).map_err(|e| err(ErrorKind::Incompatible { message: first_error_line(&e) }))?;
+    let pre = PluginPre::new(pre).map_err(|e| err(ErrorKind::Incompatible { message: first_error_line(&e) }))?;
     if component.get_export_index(None, "on-batch").is_some() {
         // The optional compact form: type-check it now, not at the first call.
-        CompactPluginPre::new(pre.instance_pre().clone()).map_err(|e| err(ErrorKind::Incompatible { message: one_line(&e) }))?;
+        CompactPluginPre::new(pre.instance_pre().clone()).map_err(|e| err(ErrorKind::Incompatible { message: first_error_line(&e) }))?;
     }
     Ok(LoadedPlugin { id, pre, origin })
 }
@@ -216,7 +228,7 @@ fn check_type(engine: &Engine, component: &wasmtime::component::Component) -> Re
 }
 
 /// The first line of an error chain's most useful message (wasmtime appends backtraces).
-pub(crate) fn one_line(e: &wasmtime::Error) -> String {
+pub(crate) fn first_error_line(e: &wasmtime::Error) -> String {
     let parts: Vec<String> = e
         .chain()
         .map(|c| c.to_string())

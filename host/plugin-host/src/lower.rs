@@ -359,7 +359,7 @@ impl<'c, 'a, T: 'static> Writer<'c, 'a, T> {
         let base = at + option_payload::<wit::TraceError>();
         let mut f = Fields::new();
         out[base + f.next::<wit::Phase>()] = phase(e.phase);
-        self.put_string(out, base + f.next::<String>(), &e.kind)?;
+        self.put_string(out, base + f.next::<String>(), e.kind.as_str())?;
         let during = base + f.next::<Option<wit::Phase>>();
         if let Some(p) = e.during {
             out[during] = 1;

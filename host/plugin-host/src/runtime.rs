@@ -11,10 +11,9 @@ use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
-use super::cache::{Cache, CacheStats};
+use super::cache::{Cache, CacheStats, CacheUsage};
 use super::host::bindings;
 use super::host::HostState;
-
 
 use super::Verbosity;
 
@@ -28,7 +27,7 @@ pub struct RuntimeOptions {
     pub cache_dir: Option<PathBuf>,
     /// Which diagnostics reach stderr (cache use at `Debug`).
     pub verbosity: Verbosity,
-    /// Plugins the embedding program ships, loadable by name ([`PluginSource::Bundled`]).
+    /// Plugins the embedding program ships, loadable by name ([`PluginSource::Bundled`](crate::PluginSource::Bundled)).
     pub bundled: &'static [BundledPlugin],
 }
 
@@ -119,6 +118,22 @@ impl Runtime {
     /// The plugins loadable by name.
     pub fn bundled(&self) -> &'static [BundledPlugin] {
         self.bundled
+    }
+
+    /// What the precompiled-component cache holds (`None` without a cache directory).
+    pub fn cache_usage(&self) -> Option<std::io::Result<CacheUsage>> {
+        self.cache.as_ref().map(Cache::usage)
+    }
+
+    /// Deletes cached artefacts: those no engine of this build can load (`all`: every one).
+    /// Returns the files and bytes removed (`None` without a cache directory).
+    pub fn clean_cache(&self, all: bool) -> Option<std::io::Result<(u64, u64)>> {
+        self.cache.as_ref().map(|c| c.remove(all))
+    }
+
+    /// The cache directory, if any.
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.cache.as_ref().map(Cache::dir)
     }
 
     pub(crate) fn engine(&self) -> &Engine {

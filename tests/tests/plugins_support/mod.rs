@@ -1,17 +1,16 @@
 //! Shared helpers of the `plugins_*` tests: the CLI binary, guest plugin files, a server that
 //! outlives each test, library chains, and synthetic components made from WIT text.
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
+use httptrace::trace::{ChannelSink, MemorySink, Sink};
+use httptrace::{Client, ClientOptions, Event, RequestSpec};
+use httptrace_cli::serve::ServeHandle;
 use httptrace_plugin_host::{
     Chain, ChainOptions, ChainReport, MemoryOutput, Output, PluginSource, PluginSpec, Runtime, RuntimeOptions, Verbosity,
 };
-use httptrace_cli::serve::ServeHandle;
-use httptrace::trace::{ChannelSink, MemorySink, Sink};
-use httptrace::{Client, ClientOptions, Event, RequestSpec};
 
 /// The local target server, started once per test binary on a runtime of its own.
 pub fn server() -> &'static ServeHandle {
@@ -36,9 +35,8 @@ pub fn http(path: &str) -> String {
 
 /// A built guest component (`GUEST_DIR/NAME.wasm`; cargo's `_` spelling accepted too).
 pub fn guest(name: &str) -> PathBuf {
-    let dir = std::env::var_os("HTTPTRACE_TEST_GUEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(httptrace_test_guests::GUEST_DIR));
+    let dir =
+        std::env::var_os("HTTPTRACE_TEST_GUEST_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(httptrace_test_guests::GUEST_DIR));
     for n in [name.to_string(), name.replace('-', "_")] {
         let p = dir.join(format!("{n}.wasm"));
         if p.is_file() {
@@ -89,7 +87,8 @@ pub fn cli(args: &[&str], env: &[(&str, &str)]) -> Run {
 
 /// A plugin runtime on the shared cache, quiet.
 pub fn runtime() -> Runtime {
-    Runtime::new(RuntimeOptions { cache_dir: Some(shared_cache()), verbosity: Verbosity::Error, bundled: httptrace_cli::bundled::BUNDLED }).expect("runtime")
+    Runtime::new(RuntimeOptions { cache_dir: Some(shared_cache()), verbosity: Verbosity::Error, bundled: httptrace_cli::bundled::BUNDLED })
+        .expect("runtime")
 }
 
 /// A spec from `--plugin` syntax and config pairs.

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use httptrace_cli::flags::{parse_duration, parse_size};
 
 /// Trace HTTP(S) requests: every phase (DNS, connect, TLS, send, wait, receive) as an event,
@@ -36,6 +36,15 @@ pub enum Command {
     /// Feed a recorded event log (the `ndjson` plugin's output) through a plugin chain, with no
     /// network: deterministic plugin development and tests.
     Replay(ReplayArgs),
+    /// Print a completion script for SHELL on stdout, e.g.
+    /// `httptrace completions bash > /usr/share/bash-completion/completions/httptrace`.
+    Completions {
+        /// The shell.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout, e.g. `httptrace man > httptrace.1`.
+    Man,
 }
 
 /// `httptrace replay` options.
@@ -58,6 +67,16 @@ pub enum PluginCommand {
         /// A component file, or the name of a bundled plugin.
         #[arg(value_name = "FILE|NAME")]
         plugin: String,
+    },
+    /// Show the precompiled-plugin cache (`$HTTPTRACE_CACHE_DIR`, else ~/.cache/httptrace):
+    /// its size, and what no engine of this build can load any more.
+    Cache {
+        /// Delete the artefacts no engine of this build can load (older versions, other CPUs).
+        #[arg(long, conflicts_with = "clean")]
+        prune: bool,
+        /// Delete every artefact (plugins are compiled again on their next use).
+        #[arg(long)]
+        clean: bool,
     },
 }
 
@@ -205,6 +224,24 @@ pub struct PluginArgs {
     pub plugin_output_limit: usize,
     /// What a plugin failure (trap, time or memory limit) does: disable that plugin and go on,
     /// or abort the run. Either way the exit code is 90.
-    #[arg(long = "on-plugin-error", value_name = "WHAT", default_value = "disable", value_parser = ["disable", "abort"])]
-    pub on_plugin_error: String,
+    #[arg(long = "on-plugin-error", value_name = "WHAT", value_enum, default_value_t = OnPluginError::Disable)]
+    pub on_plugin_error: OnPluginError,
+}
+
+/// `--on-plugin-error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnPluginError {
+    /// Disable the failed plugin; the others go on.
+    Disable,
+    /// Stop the run: no further request starts.
+    Abort,
+}
+
+impl From<OnPluginError> for httptrace_plugin_host::OnError {
+    fn from(v: OnPluginError) -> Self {
+        match v {
+            OnPluginError::Disable => httptrace_plugin_host::OnError::Disable,
+            OnPluginError::Abort => httptrace_plugin_host::OnError::Abort,
+        }
+    }
 }

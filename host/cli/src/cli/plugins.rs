@@ -6,9 +6,9 @@ use clap::ArgMatches;
 
 use super::args::PluginArgs;
 use super::request::UsageError;
-use httptrace_cli::exit;
 use httptrace_cli::bundled;
-use httptrace_plugin_host::{ChainOptions, Limits, OnError, Output, PluginSource, PluginSpec, Runtime, RuntimeOptions, Verbosity};
+use httptrace_cli::exit;
+use httptrace_plugin_host::{ChainOptions, Limits, Output, PluginSource, PluginSpec, Runtime, RuntimeOptions, Verbosity};
 
 /// The bundled plugin used when no `--plugin` is given.
 pub const DEFAULT_PLUGIN: &str = "timeline";
@@ -58,7 +58,7 @@ pub fn chain_options(a: &PluginArgs) -> ChainOptions {
         limits: Limits { timeout: a.plugin_timeout, memory: a.plugin_memory, output_per_call: a.plugin_output_limit },
         color,
         verbosity: Verbosity::from_env(),
-        on_error: if a.on_plugin_error == "abort" { OnError::Abort } else { OnError::Disable },
+        on_error: a.on_plugin_error.into(),
         report_failures: true,
     }
 }
@@ -102,5 +102,51 @@ pub fn inspect(plugin: &str) -> i32 {
         exit::OK
     } else {
         1
+    }
+}
+
+/// `httptrace plugin cache [--prune | --clean]`: what the precompiled-plugin cache holds, or
+/// deletes from it. 1 if there is no cache directory or it cannot be read.
+pub fn cache(prune: bool, clean: bool) -> i32 {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("httptrace: {}", e.message);
+            return e.code;
+        }
+    };
+    let Some(dir) = rt.cache_dir().map(|d| d.display().to_string()) else {
+        eprintln!("httptrace: no plugin cache: set HTTPTRACE_CACHE_DIR (or HOME)");
+        return 1;
+    };
+    if prune || clean {
+        return match rt.clean_cache(clean) {
+            Some(Ok((files, bytes))) => {
+                println!("{dir}: removed {files} precompiled plugin(s), {}", httptrace_plugin_host::fmt_size_approx(bytes));
+                exit::OK
+            }
+            Some(Err(e)) => {
+                eprintln!("httptrace: cleaning the plugin cache {dir}: {e}");
+                1
+            }
+            None => 1,
+        };
+    }
+    match rt.cache_usage() {
+        Some(Ok(u)) => {
+            let size = httptrace_plugin_host::fmt_size_approx;
+            println!("{dir}");
+            println!("  {} precompiled plugin(s) for this build, {}", u.current.0, size(u.current.1));
+            println!("  {} for other builds (never loaded again), {}", u.stale.0, size(u.stale.1));
+            if u.stale.0 > 0 {
+                println!("  `httptrace plugin cache --prune` deletes those; `--clean` deletes everything");
+            }
+            exit::OK
+        }
+        Some(Err(e)) => {
+            eprintln!("httptrace: reading the plugin cache {dir}: {e}");
+            1
+        }
+        None => 1,
     }
 }

@@ -9,9 +9,9 @@ use http::Method;
 use super::args::RequestArgs;
 use httptrace::engine::parse_url;
 use httptrace::engine::{DnsOptions, IpFamily, ResolveOverride};
-use httptrace_cli::flags::{parse_dns_server, parse_header, seconds};
-use httptrace_cli::exit;
 use httptrace::{ClientOptions, HttpVersion, RequestSpec};
+use httptrace_cli::exit;
+use httptrace_cli::flags::{parse_dns_server, parse_header, seconds};
 
 /// A flag or input problem, with the exit code it deserves.
 #[derive(Debug)]

@@ -6,17 +6,17 @@ use std::sync::Arc;
 
 use clap::ArgMatches;
 
-use super::args::{PluginArgs, ReplayArgs, RequestArgs, ServeArgs};
+use super::args::{OnPluginError, PluginArgs, ReplayArgs, RequestArgs, ServeArgs};
 use super::plugins;
 use super::progress::Progress;
 use super::request::{client_options, request_specs, UsageError};
-use httptrace::escape_control as one_line;
+use httptrace::escape_control;
 use httptrace::event::KindSet;
 use httptrace::loadgen::{Counters, LoadPlan};
-use httptrace_plugin_host::{Chain, ChainThread};
 use httptrace::trace::{ChannelSink, Sink};
-use httptrace_cli::exit;
 use httptrace::{Client, Outcome};
+use httptrace_cli::exit;
+use httptrace_plugin_host::{Chain, ChainThread};
 
 /// Batches (requests) the sink may queue before the engine waits for the plugins (at least the
 /// concurrency: workers wait for room before a request starts, so the queue then never reaches
@@ -42,7 +42,7 @@ fn start_chain(a: &PluginArgs, matches: &ArgMatches, capacity: usize) -> Result<
         eprintln!("httptrace: {e}");
         exit::USAGE
     })?;
-    let aborted_early = !chain.failures().is_empty() && a.on_plugin_error == "abort";
+    let aborted_early = !chain.failures().is_empty() && a.on_plugin_error == OnPluginError::Abort;
     let wanted = chain.plugins().iter().fold(KindSet::default(), |acc, (_, interest)| acc.union(*interest));
     let (sink, rx) = ChannelSink::new(capacity);
     let thread = chain.spawn(rx).map_err(|e| {
@@ -63,7 +63,7 @@ fn finish_chain(chain: RunningChain, request_code: Option<i32>) -> i32 {
     let code = exit::for_run(&report, request_code);
     if code == exit::THRESHOLD_FAILED {
         let names: Vec<String> = report.failed_checks.iter().map(|p| p.to_string()).collect();
-        eprintln!("httptrace: ({}) plugin check failed: {}", exit::THRESHOLD_FAILED, one_line(&names.join(", ")));
+        eprintln!("httptrace: ({}) plugin check failed: {}", exit::THRESHOLD_FAILED, escape_control(&names.join(", ")));
     }
     code
 }
@@ -126,7 +126,7 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
     // The client (and its sink) are gone: the chain drains, calls `finish`, and ends.
     match result {
         Err(message) => {
-            eprintln!("httptrace: {}", one_line(&message));
+            eprintln!("httptrace: {}", escape_control(&message));
             drop(chain.thread.join());
             exit::USAGE
         }
@@ -139,7 +139,7 @@ fn request_exit_code(a: &RequestArgs, o: &Outcome) -> Option<i32> {
     match &o.error {
         Some(e) => {
             let code = exit::for_error(e);
-            eprintln!("httptrace: ({code}) {}", one_line(&e.to_string()));
+            eprintln!("httptrace: ({code}) {}", escape_control(&e.to_string()));
             Some(code)
         }
         None if a.fail && o.status.is_some_and(|s| s >= 400) => {
@@ -166,7 +166,7 @@ pub fn replay(a: &ReplayArgs, matches: &ArgMatches) -> i32 {
     let batches = match read {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("httptrace: replay {}: {}", a.file.display(), one_line(&e.to_string()));
+            eprintln!("httptrace: replay {}: {}", a.file.display(), escape_control(&e.to_string()));
             return exit::USAGE;
         }
     };
@@ -185,7 +185,7 @@ pub fn replay(a: &ReplayArgs, matches: &ArgMatches) -> i32 {
 }
 
 fn usage_exit(e: UsageError) -> i32 {
-    eprintln!("httptrace: {}", one_line(&e.message));
+    eprintln!("httptrace: {}", escape_control(&e.message));
     e.code
 }
 
@@ -199,7 +199,8 @@ pub fn serve(a: &ServeArgs) -> i32 {
         }
     };
     rt.block_on(async {
-        let opts = httptrace_cli::serve::ServeOptions { bind: a.bind, http_port: a.port, https_port: a.tls_port, cert_dir: a.cert_dir.clone() };
+        let opts =
+            httptrace_cli::serve::ServeOptions { bind: a.bind, http_port: a.port, https_port: a.tls_port, cert_dir: a.cert_dir.clone() };
         let handle = match httptrace_cli::serve::start(opts).await {
             Ok(h) => h,
             Err(e) => {

@@ -12,8 +12,8 @@ use super::exchange::{exchange, HopRequest};
 use super::pool::timeout_error;
 use super::{ClientOptions, Shared, Target};
 use crate::error::Error;
-use crate::event::{kind, EventKind, HopSummary, Phase, TraceError};
-use crate::summary::{request_marks, sum_timings, HopMarks};
+use crate::event::{kind, EventKind, FailureKind, HopSummary, Phase, TraceError};
+use crate::summary::{request_marks, sum_timings, HopInstants};
 use crate::trace::{Sink, Trace};
 
 /// A request to make.
@@ -124,7 +124,7 @@ impl Client {
                 match tokio::time::timeout_at(deadline, run).await {
                     Ok(r) => r,
                     Err(_) => {
-                        let err = timeout_error(&trace, "max-time", limit);
+                        let err = timeout_error(&trace, FailureKind::MaxTime, limit);
                         let url = current.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or_else(|| spec.url.clone());
                         (None, url, Some(err))
                     }
@@ -184,7 +184,7 @@ impl Client {
             if redirects >= opts.max_redirects {
                 let err = TraceError {
                     phase: Phase::TooManyRedirects,
-                    kind: "too-many-redirects".into(),
+                    kind: FailureKind::TooManyRedirects,
                     during: None,
                     message: format!("maximum ({}) redirects followed", opts.max_redirects),
                 };
@@ -225,7 +225,7 @@ impl Client {
         let last_hop = records.len().saturating_sub(1);
         let mut records = records.into_iter();
         let mut hops = Vec::with_capacity(last_hop + 1);
-        let mut final_marks = HopMarks::default();
+        let mut final_marks = HopInstants::default();
         for hop in 0..=last_hop {
             let record = records.next().unwrap_or_default();
             let mut m = record.marks;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
-use crate::event::{EventKind, Phase, TraceError};
+use crate::event::{EventKind, FailureKind, Phase, TraceError};
 use crate::trace::Trace;
 
 /// Delay before starting the next attempt while one is pending (RFC 8305 recommends 250 ms).
@@ -33,7 +33,7 @@ pub fn interleave(addrs: &[IpAddr]) -> Vec<IpAddr> {
 pub async fn connect(trace: &Trace, conn: u64, addrs: &[IpAddr], port: u16) -> Result<TcpStream, TraceError> {
     let order: Vec<SocketAddr> = interleave(addrs).into_iter().map(|ip| SocketAddr::new(ip, port)).collect();
     if order.is_empty() {
-        return Err(connect_error("no-address", "no address to connect to".into()));
+        return Err(connect_error(FailureKind::NoAddress, "no address to connect to".into()));
     }
     let mut next = 0;
     let mut pending: JoinSet<(SocketAddr, u64, io::Result<TcpStream>)> = JoinSet::new();
@@ -76,11 +76,11 @@ pub async fn connect(trace: &Trace, conn: u64, addrs: &[IpAddr], port: u16) -> R
         };
         let Some(joined) = joined else {
             // Nothing pending and nothing left to try.
-            return Err(last_error.unwrap_or_else(|| connect_error("failed", "every connect attempt failed".into())));
+            return Err(last_error.unwrap_or_else(|| connect_error(FailureKind::Failed, "every connect attempt failed".into())));
         };
         let (addr, at, result) = match joined {
             Ok(v) => v,
-            Err(e) => return Err(connect_error("failed", format!("connect task failed: {e}"))),
+            Err(e) => return Err(connect_error(FailureKind::Failed, format!("connect task failed: {e}"))),
         };
         in_flight.retain(|a| *a != addr);
         match result {
@@ -94,7 +94,7 @@ pub async fn connect(trace: &Trace, conn: u64, addrs: &[IpAddr], port: u16) -> R
                             network: tcp(),
                             addr: loser,
                             cancelled: true,
-                            error: Some(connect_error("cancelled", format!("{addr} connected first"))),
+                            error: Some(connect_error(FailureKind::Cancelled, format!("{addr} connected first"))),
                         },
                     );
                 }
@@ -120,18 +120,18 @@ pub async fn connect(trace: &Trace, conn: u64, addrs: &[IpAddr], port: u16) -> R
 
 fn classify(addr: SocketAddr, e: &io::Error) -> TraceError {
     let kind = match e.kind() {
-        io::ErrorKind::ConnectionRefused => "refused",
-        io::ErrorKind::TimedOut => "timeout",
-        io::ErrorKind::HostUnreachable => "host-unreachable",
-        io::ErrorKind::NetworkUnreachable => "network-unreachable",
-        io::ErrorKind::AddrNotAvailable => "address-not-available",
-        _ => "failed",
+        io::ErrorKind::ConnectionRefused => FailureKind::Refused,
+        io::ErrorKind::TimedOut => FailureKind::Timeout,
+        io::ErrorKind::HostUnreachable => FailureKind::HostUnreachable,
+        io::ErrorKind::NetworkUnreachable => FailureKind::NetworkUnreachable,
+        io::ErrorKind::AddrNotAvailable => FailureKind::AddressNotAvailable,
+        _ => FailureKind::Failed,
     };
     connect_error(kind, format!("failed to connect to {addr}: {e}"))
 }
 
-fn connect_error(kind: &str, message: String) -> TraceError {
-    TraceError { phase: Phase::Connect, kind: kind.to_string(), during: None, message }
+fn connect_error(kind: FailureKind, message: String) -> TraceError {
+    TraceError::new(Phase::Connect, kind, message)
 }
 
 #[cfg(test)]

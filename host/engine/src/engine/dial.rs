@@ -12,7 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use super::body::ReqBody;
 use super::wire::{Tap, TapShared};
 use super::{HttpVersion, Shared, Target};
-use crate::event::{Phase, TraceError};
+use crate::event::{FailureKind, Phase, TraceError};
 use crate::trace::{next_conn_id, Trace};
 
 /// The sending half of a connection.
@@ -98,7 +98,7 @@ where
 {
     let fail = |e: hyper::Error| TraceError {
         phase: Phase::Connect,
-        kind: "handshake".into(),
+        kind: FailureKind::Handshake,
         during: None,
         message: format!("HTTP handshake failed: {e}"),
     };
@@ -118,5 +118,5 @@ where
 }
 
 fn io_error(phase: Phase, e: std::io::Error) -> TraceError {
-    TraceError { phase, kind: "io".into(), during: None, message: e.to_string() }
+    TraceError::new(phase, FailureKind::Io, e.to_string())
 }

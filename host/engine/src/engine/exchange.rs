@@ -14,7 +14,7 @@ use super::body::ReqBody;
 use super::dial::{Conn, Sender};
 use super::wire::Binding;
 use super::SECRET_HEADERS;
-use crate::event::{kind, EventKind, Header, Phase, TraceError};
+use crate::event::{kind, EventKind, FailureKind, Header, Phase, TraceError};
 use crate::trace::Trace;
 
 /// What to send on one hop.
@@ -64,7 +64,7 @@ pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, sho
     }
     let mut request = match builder.body(body) {
         Ok(r) => r,
-        Err(e) => return failed(TraceError { phase: Phase::Setup, kind: "bad-request".into(), during: None, message: e.to_string() }),
+        Err(e) => return failed(TraceError::new(Phase::Setup, FailureKind::BadRequest, e.to_string())),
     };
     *request.headers_mut() = headers;
 
@@ -260,41 +260,36 @@ fn classify(trace: &Trace, hop: u32, e: &hyper::Error) -> TraceError {
     let (phase, got_bytes) = (trace.phase(), trace.got_first_byte());
     let detail = error_chain(e);
     let (phase, kind) = if e.is_parse_too_large() {
-        (Phase::Wait, "headers-too-large")
+        (Phase::Wait, FailureKind::HeadersTooLarge)
     } else if e.is_parse() || e.is_parse_status() {
-        (Phase::Wait, "bad-response")
+        (Phase::Wait, FailureKind::BadResponse)
     } else if let Some(h2e) = h2_error(e) {
         if h2e.is_go_away() {
-            (phase, "goaway")
+            (phase, FailureKind::Goaway)
         } else if h2e.is_reset() {
-            (phase, "stream-reset")
+            (phase, FailureKind::StreamReset)
         } else {
-            (phase, "http2")
+            (phase, FailureKind::Http2)
         }
     } else if phase == Phase::Send {
-        (Phase::Send, "send-failed")
+        (Phase::Send, FailureKind::SendFailed)
     } else if !got_bytes {
-        (Phase::Wait, "empty-reply")
+        (Phase::Wait, FailureKind::EmptyReply)
     } else {
-        (Phase::Wait, "reset")
+        (Phase::Wait, FailureKind::Reset)
     };
     let phase = if phase == Phase::Receive { Phase::Wait } else { phase };
-    TraceError { phase, kind: kind.to_string(), during: None, message: detail }
+    TraceError::new(phase, kind, detail)
 }
 
 fn classify_body(e: &hyper::Error, received: u64) -> TraceError {
     let kind = match h2_error(e) {
-        Some(h) if h.is_go_away() => "goaway",
-        Some(h) if h.is_reset() => "stream-reset",
-        _ if e.is_incomplete_message() || io_kind(e) == Some(std::io::ErrorKind::UnexpectedEof) => "incomplete",
-        _ => "reset",
+        Some(h) if h.is_go_away() => FailureKind::Goaway,
+        Some(h) if h.is_reset() => FailureKind::StreamReset,
+        _ if e.is_incomplete_message() || io_kind(e) == Some(std::io::ErrorKind::UnexpectedEof) => FailureKind::Incomplete,
+        _ => FailureKind::Reset,
     };
-    TraceError {
-        phase: Phase::Receive,
-        kind: kind.into(),
-        during: None,
-        message: format!("after {received} body bytes: {}", error_chain(e)),
-    }
+    TraceError { phase: Phase::Receive, kind, during: None, message: format!("after {received} body bytes: {}", error_chain(e)) }
 }
 
 fn io_kind(e: &hyper::Error) -> Option<std::io::ErrorKind> {

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::event::{KindSet, Phase, TraceError};
+use crate::event::{FailureKind, KindSet, Phase, TraceError};
 use crate::trace::Sink;
 
 pub use client::{parse_url, Client, Outcome, RequestSpec};
@@ -162,6 +162,6 @@ impl Shared {
     }
 
     fn tls(&self) -> Result<Arc<tls::TlsSettings>, TraceError> {
-        self.prepare_tls().map_err(|message| TraceError { phase: Phase::Setup, kind: "tls-config".into(), during: None, message })
+        self.prepare_tls().map_err(|message| TraceError::new(Phase::Setup, FailureKind::TlsConfig, message))
     }
 }

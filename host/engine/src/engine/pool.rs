@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::dial::{dial, Conn, Sender};
 use super::{Shared, Target};
-use crate::event::{kind, EventKind, Phase, TraceError};
+use crate::event::{kind, EventKind, FailureKind, Phase, TraceError};
 use crate::trace::Trace;
 
 /// How long a returning HTTP/1.1 connection may take to become ready again.
@@ -82,7 +82,7 @@ impl Pool {
         let conn = match shared.opts.connect_timeout {
             Some(limit) => match tokio::time::timeout(limit, dialing).await {
                 Ok(r) => r?,
-                Err(_) => return Err(timeout_error(trace, "connect-timeout", limit)),
+                Err(_) => return Err(timeout_error(trace, FailureKind::ConnectTimeout, limit)),
             },
             None => dialing.await?,
         };
@@ -189,12 +189,8 @@ fn got(trace: &Trace, mut conn: Conn, reused: bool) -> Conn {
 }
 
 /// A timeout error naming the phase that was running.
-pub fn timeout_error(trace: &Trace, kind: &str, limit: Duration) -> TraceError {
+pub fn timeout_error(trace: &Trace, kind: FailureKind, limit: Duration) -> TraceError {
     let during = trace.phase();
-    TraceError {
-        phase: Phase::Timeout,
-        kind: kind.to_string(),
-        during: Some(during),
-        message: format!("{kind} of {} ms reached during {}", limit.as_millis(), during.as_str()),
-    }
+    let message = format!("{kind} of {} ms reached during {}", limit.as_millis(), during.as_str());
+    TraceError { phase: Phase::Timeout, kind, during: Some(during), message }
 }

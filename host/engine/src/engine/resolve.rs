@@ -11,7 +11,7 @@ use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfi
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use tokio::sync::OnceCell;
 
-use crate::event::{EventKind, Phase, TraceError};
+use crate::event::{EventKind, FailureKind, Phase, TraceError};
 use crate::trace::Trace;
 
 /// Which address families to use (`-4`, `-6`).
@@ -138,7 +138,7 @@ impl Resolver {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = bare.parse::<IpAddr>() {
             if !self.opts.family.allows(&ip) {
-                return Err(dns_error("family", format!("{ip} is not of the requested address family")));
+                return Err(dns_error(FailureKind::Family, format!("{ip} is not of the requested address family")));
             }
             return Ok(Resolved { addrs: vec![ip] });
         }
@@ -178,7 +178,7 @@ impl Resolver {
             Ok(found) => {
                 let addrs: Vec<IpAddr> = found.iter().collect();
                 if addrs.is_empty() {
-                    Err(dns_error("no-address", format!("{host} has no address")))
+                    Err(dns_error(FailureKind::NoAddress, format!("{host} has no address")))
                 } else {
                     Ok(addrs)
                 }
@@ -192,30 +192,30 @@ fn classify(host: &str, e: &hickory_resolver::net::NetError) -> TraceError {
     use hickory_resolver::net::NetError;
     use hickory_resolver::proto::op::ResponseCode;
     let kind = if e.is_nx_domain() {
-        "nxdomain"
+        FailureKind::Nxdomain
     } else if e.is_no_records_found() {
-        "no-address"
+        FailureKind::NoAddress
     } else {
         match e {
-            NetError::Timeout => "timeout",
-            NetError::Dns(hickory_resolver::net::DnsError::ResponseCode(ResponseCode::ServFail)) => "servfail",
-            NetError::Dns(hickory_resolver::net::DnsError::ResponseCode(ResponseCode::Refused)) => "refused",
-            NetError::Dns(_) => "error-response",
-            _ => "failed",
+            NetError::Timeout => FailureKind::Timeout,
+            NetError::Dns(hickory_resolver::net::DnsError::ResponseCode(ResponseCode::ServFail)) => FailureKind::Servfail,
+            NetError::Dns(hickory_resolver::net::DnsError::ResponseCode(ResponseCode::Refused)) => FailureKind::Refused,
+            NetError::Dns(_) => FailureKind::ErrorResponse,
+            _ => FailureKind::Failed,
         }
     };
     let message = match kind {
-        "nxdomain" => format!("could not resolve host {host}: no such domain"),
-        "no-address" => format!("could not resolve host {host}: no address records"),
-        "timeout" => format!("could not resolve host {host}: the name server did not answer"),
-        "servfail" => format!("could not resolve host {host}: the name server failed (SERVFAIL)"),
+        FailureKind::Nxdomain => format!("could not resolve host {host}: no such domain"),
+        FailureKind::NoAddress => format!("could not resolve host {host}: no address records"),
+        FailureKind::Timeout => format!("could not resolve host {host}: the name server did not answer"),
+        FailureKind::Servfail => format!("could not resolve host {host}: the name server failed (SERVFAIL)"),
         _ => format!("could not resolve host {host}: {e}"),
     };
     dns_error(kind, message)
 }
 
-fn dns_error(kind: &str, message: String) -> TraceError {
-    TraceError { phase: Phase::Dns, kind: kind.to_string(), during: None, message }
+fn dns_error(kind: FailureKind, message: String) -> TraceError {
+    TraceError::new(Phase::Dns, kind, message)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use crate::event::{kind, CertSummary, EventKind, Phase, TraceError};
+use crate::event::{kind, CertSummary, EventKind, FailureKind, Phase, TraceError};
 use crate::trace::Trace;
 
 /// TLS settings shared by all connections of a client.
@@ -67,7 +67,7 @@ impl TlsSettings {
         let verifier = Arc::new(RecordingVerifier { inner: self.verifier.clone(), provider: self.provider.clone(), seen });
         let mut config = ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| tls_error("config", e.to_string()))?
+            .map_err(|e| tls_error(FailureKind::Config, e.to_string()))?
             .dangerous()
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
@@ -86,7 +86,8 @@ impl TlsSettings {
         tcp: TcpStream,
     ) -> Result<TlsStream<TcpStream>, TraceError> {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let server_name = ServerName::try_from(bare.to_string()).map_err(|e| tls_error("bad-server-name", format!("{host}: {e}")))?;
+        let server_name =
+            ServerName::try_from(bare.to_string()).map_err(|e| tls_error(FailureKind::BadServerName, format!("{host}: {e}")))?;
         let sni = if matches!(server_name, ServerName::DnsName(_)) { bare.to_string() } else { String::new() };
         let seen = Arc::new(Mutex::new(Vec::new()));
         let config = self.config(alpn, seen.clone())?;
@@ -192,56 +193,37 @@ impl ServerCertVerifier for RecordingVerifier {
 fn classify(host: &str, e: &io::Error) -> TraceError {
     let Some(rustls_err) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) else {
         let kind = match e.kind() {
-            io::ErrorKind::UnexpectedEof => "closed",
-            io::ErrorKind::ConnectionReset => "reset",
-            _ => "io",
+            io::ErrorKind::UnexpectedEof => FailureKind::Closed,
+            io::ErrorKind::ConnectionReset => FailureKind::Reset,
+            _ => FailureKind::Io,
         };
         return tls_error(kind, format!("TLS handshake with {host} failed: {e}"));
     };
     let kind = match rustls_err {
         rustls::Error::InvalidCertificate(c) => match c {
-            CertificateError::UnknownIssuer => "unknown-issuer",
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => "name-mismatch",
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => "expired",
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => "not-yet-valid",
-            CertificateError::Revoked => "revoked",
-            CertificateError::BadSignature => "bad-signature",
-            CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => "invalid-purpose",
-            _ => "invalid-certificate",
+            CertificateError::UnknownIssuer => FailureKind::UnknownIssuer,
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => FailureKind::NameMismatch,
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => FailureKind::Expired,
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => FailureKind::NotYetValid,
+            CertificateError::Revoked => FailureKind::Revoked,
+            CertificateError::BadSignature => FailureKind::BadSignature,
+            CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => FailureKind::InvalidPurpose,
+            _ => FailureKind::InvalidCertificate,
         },
-        rustls::Error::NoCertificatesPresented => "no-certificate",
-        rustls::Error::AlertReceived(_) => "alert",
-        rustls::Error::NoApplicationProtocol => "no-alpn",
-        rustls::Error::PeerIncompatible(_) => "incompatible",
+        rustls::Error::NoCertificatesPresented => FailureKind::NoCertificate,
+        rustls::Error::AlertReceived(_) => FailureKind::Alert,
+        rustls::Error::NoApplicationProtocol => FailureKind::NoAlpn,
+        rustls::Error::PeerIncompatible(_) => FailureKind::Incompatible,
         rustls::Error::InvalidMessage(_)
         | rustls::Error::InappropriateMessage { .. }
-        | rustls::Error::InappropriateHandshakeMessage { .. } => "protocol",
-        _ => "failed",
+        | rustls::Error::InappropriateHandshakeMessage { .. } => FailureKind::Protocol,
+        _ => FailureKind::Failed,
     };
     tls_error(kind, format!("TLS handshake with {host} failed: {rustls_err}"))
 }
 
-impl TraceError {
-    /// Whether this is a certificate verification failure (curl exit 60 rather than 35).
-    pub fn is_certificate(&self) -> bool {
-        self.phase == Phase::Tls
-            && matches!(
-                self.kind.as_str(),
-                "unknown-issuer"
-                    | "name-mismatch"
-                    | "expired"
-                    | "not-yet-valid"
-                    | "revoked"
-                    | "bad-signature"
-                    | "invalid-purpose"
-                    | "invalid-certificate"
-                    | "no-certificate"
-            )
-    }
-}
-
-fn tls_error(kind: &str, message: String) -> TraceError {
-    TraceError { phase: Phase::Tls, kind: kind.to_string(), during: None, message }
+fn tls_error(kind: FailureKind, message: String) -> TraceError {
+    TraceError::new(Phase::Tls, kind, message)
 }
 
 /// Summarises a DER certificate (subject, issuer, validity, SANs, serial).

@@ -102,7 +102,7 @@ fn phase(p: Phase) -> wit::Phase {
 }
 
 fn trace_error(e: TraceError) -> wit::TraceError {
-    wit::TraceError { phase: phase(e.phase), kind: e.kind, during: e.during.map(phase), message: e.message }
+    wit::TraceError { phase: phase(e.phase), kind: e.kind.to_string(), during: e.during.map(phase), message: e.message }
 }
 
 fn timings(t: &Timings) -> wit::Timings {

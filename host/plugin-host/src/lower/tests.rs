@@ -9,7 +9,7 @@ use super::*;
 /// Events with the edges of each field: empty and non-ASCII strings, absent and present
 /// options, empty and long lists, several hops and certificates.
 fn edge_events() -> Vec<Event> {
-    let err = |during| TraceError { phase: Phase::Tls, kind: String::new(), during, message: "é — ☃ \"q\"\n".into() };
+    let err = |during| TraceError { phase: Phase::Tls, kind: "".into(), during, message: "é — ☃ \"q\"\n".into() };
     let hop = |hop, status| HopSummary {
         hop,
         url: format!("http://h/{hop}/ü"),
