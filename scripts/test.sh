@@ -17,4 +17,9 @@ fi
 # The docs build without warnings.
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --workspace --exclude httptrace-tests --exclude httptrace-test-guests
 # Every publishable crate packages and builds from its packaged form alone (cargo's verify step).
-cargo package --locked -p httptrace -p httptrace-plugin-host -p httptrace-cli -p httptrace-guest
+# The verify step builds the packages' dependencies on each other as registry crates, which cargo
+# never rebuilds for a changed source at the same version: start those from scratch each time
+# (their unpacked sources, and their artefacts in a target directory of their own).
+verify=target/package-verify
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/httptrace* "$verify"/debug/.fingerprint/httptrace* "$verify"/debug/deps/*httptrace*
+CARGO_TARGET_DIR="$verify" cargo package --locked -p httptrace -p httptrace-plugin-host -p httptrace-cli -p httptrace-guest
