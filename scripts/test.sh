@@ -10,7 +10,8 @@ cargo test --workspace --locked "$@"
 # here it runs natively).
 cargo test --locked --manifest-path plugins/Cargo.toml --target-dir target/plugins-native
 # The engine library stays free of the plugin runtime and the command line.
-if cargo tree --locked -p httptrace -e normal --prefix none | grep -E '^(wasmtime|clap|indicatif|rcgen|tikv-jemallocator) '; then
+tree=$(cargo tree --locked -p httptrace -e normal --prefix none)
+if grep -E '^(wasmtime|clap|indicatif|rcgen|tikv-jemallocator) ' <<<"$tree"; then
     echo "test.sh: the httptrace engine crate depends on the crates above" >&2
     exit 1
 fi
@@ -22,4 +23,4 @@ RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --workspace --exclude ht
 # (their unpacked sources, and their artefacts in a target directory of their own).
 verify=target/package-verify
 rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/httptrace* "$verify"/debug/.fingerprint/httptrace* "$verify"/debug/deps/*httptrace*
-CARGO_TARGET_DIR="$verify" cargo package --locked -p httptrace -p httptrace-plugin-host -p httptrace-cli -p httptrace-guest
+CARGO_TARGET_DIR="$verify" cargo package --locked -p httptrace-wit -p httptrace -p httptrace-plugin-host -p httptrace-cli -p httptrace-guest

@@ -8,4 +8,5 @@ rustup target add wasm32-wasip2
 HTTPTRACE_BLESS=1 cargo test --locked -p httptrace-cli --test e2e -- packaging::bundled_plugins_equal_a_fresh_build
 # Once more without blessing: the binary now embeds the new bytes.
 cargo test --locked -p httptrace-cli --test e2e -- packaging::bundled_plugins_equal_a_fresh_build
+cat host/cli/bundled/TOOLCHAIN
 git status --short host/cli/bundled/

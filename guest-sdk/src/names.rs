@@ -2,58 +2,21 @@
 
 use crate::{EventKind, EventType, Phase};
 
-/// Every kind name, in declaration order (the same list, in the same order, as the host's
-/// `httptrace::event::KIND_NAMES` and the WIT `event-type` enum).
-pub const KIND_NAMES: [&str; 21] = [
-    "request-start",
-    "get-conn",
-    "dns-start",
-    "dns-done",
-    "connect-start",
-    "connect-done",
-    "tls-handshake-start",
-    "tls-handshake-done",
-    "got-conn",
-    "wrote-header-field",
-    "wrote-headers",
-    "wait-100-continue",
-    "got-100-continue",
-    "got-1xx-response",
-    "wrote-request",
-    "got-first-response-byte",
-    "response-headers",
-    "response-done",
-    "put-idle-conn",
-    "redirect",
-    "request-done",
-];
+/// Every kind name, in declaration order (the contract's table, `httptrace_wit::KIND_NAMES`:
+/// the WIT `event-type` order, and the host's).
+pub use httptrace_wit::KIND_NAMES;
+
+macro_rules! all_types {
+    ($($i:literal $v:ident $c:ident $n:literal,)*) => {
+        impl EventType {
+            /// Every event type, in declaration order (index `i` is named `KIND_NAMES[i]`).
+            pub const ALL: [EventType; httptrace_wit::KINDS] = [$(EventType::$v),*];
+        }
+    };
+}
+httptrace_wit::for_each_kind!(all_types);
 
 impl EventType {
-    /// Every event type, in declaration order (index `i` is named `KIND_NAMES[i]`).
-    pub const ALL: [EventType; 21] = [
-        EventType::RequestStart,
-        EventType::GetConn,
-        EventType::DnsStart,
-        EventType::DnsDone,
-        EventType::ConnectStart,
-        EventType::ConnectDone,
-        EventType::TlsHandshakeStart,
-        EventType::TlsHandshakeDone,
-        EventType::GotConn,
-        EventType::WroteHeaderField,
-        EventType::WroteHeaders,
-        EventType::Wait100Continue,
-        EventType::Got100Continue,
-        EventType::Got1xxResponse,
-        EventType::WroteRequest,
-        EventType::GotFirstResponseByte,
-        EventType::ResponseHeaders,
-        EventType::ResponseDone,
-        EventType::PutIdleConn,
-        EventType::Redirect,
-        EventType::RequestDone,
-    ];
-
     /// Position in declaration order (stable; the index into [`KIND_NAMES`]).
     pub fn index(self) -> usize {
         self as usize
@@ -107,17 +70,7 @@ impl EventKind {
 impl Phase {
     /// The kebab-case name used in events, e.g. `too-many-redirects`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Setup => "setup",
-            Phase::Dns => "dns",
-            Phase::Connect => "connect",
-            Phase::Tls => "tls",
-            Phase::Send => "send",
-            Phase::Wait => "wait",
-            Phase::Receive => "receive",
-            Phase::Timeout => "timeout",
-            Phase::TooManyRedirects => "too-many-redirects",
-        }
+        httptrace_wit::PHASE_NAMES[self as usize]
     }
 }
 

@@ -29,8 +29,15 @@ fn git_commit(root: &Path) -> Option<String> {
     if !git.exists() {
         return None;
     }
-    for p in ["HEAD", "index"] {
-        println!("cargo:rerun-if-changed={}", git.join(p).display());
+    // A commit moves the branch's ref (loose or packed); an edit changes the index only when
+    // staged, so `-dirty` is as of the last build that ran this script.
+    let mut watch = vec![git.join("HEAD"), git.join("index"), git.join("packed-refs")];
+    if let Some(branch) = std::fs::read_to_string(git.join("HEAD")).ok().and_then(|h| h.strip_prefix("ref: ").map(|r| r.trim().to_string()))
+    {
+        watch.push(git.join(branch));
+    }
+    for p in watch.iter().filter(|p| p.exists()) {
+        println!("cargo:rerun-if-changed={}", p.display());
     }
     let run = |args: &[&str]| Command::new("git").arg("-C").arg(root).args(args).output().ok().filter(|o| o.status.success());
     let head = run(&["rev-parse", "--short=12", "HEAD"])?;

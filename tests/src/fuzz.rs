@@ -48,7 +48,7 @@ pub fn cli_values(data: &[u8]) {
             assert!(!r.host.is_empty() && !r.addrs.is_empty(), "{s:?} → {r:?}");
             assert_eq!(r.host, r.host.to_ascii_lowercase());
         }
-        Err(e) => one_line("--resolve", &e),
+        Err(e) => one_line("--resolve", &e.to_string()),
     }
     match flags::parse_header(s) {
         Ok((name, value)) => {

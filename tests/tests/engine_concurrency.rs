@@ -11,6 +11,7 @@ use httptrace_tests::{start_serve, trusting};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multiplexed_h2_streams_keep_their_own_events() {
+    let _lane = crate::lanes::load();
     let serve = start_serve().await;
     let sink = MemorySink::new();
     let client = Client::new(trusting(&serve), Arc::new(sink.clone())).unwrap();
@@ -48,6 +49,7 @@ async fn multiplexed_h2_streams_keep_their_own_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_mode_runs_exactly_n_requests() {
+    let _lane = crate::lanes::load();
     let serve = start_serve().await;
     let sink = MemorySink::new();
     let client = Client::new(Default::default(), Arc::new(sink.clone())).unwrap();

@@ -31,6 +31,7 @@ fn in_range(what: &str, v: f64, lo: f64, hi: f64) {
 
 #[tokio::test]
 async fn server_delay_lands_in_wait() {
+    let _lane = crate::lanes::timing();
     let serve = start_serve().await;
     let (_, events) = trace_one(ClientOptions::default(), &format!("http://{}/delay/200", serve.http_addr)).await;
     let t = timings(&events);
@@ -44,6 +45,7 @@ async fn server_delay_lands_in_wait() {
 
 #[tokio::test]
 async fn trickled_body_lands_in_receive() {
+    let _lane = crate::lanes::timing();
     let serve = start_serve().await;
     let (_, events) = trace_one(ClientOptions::default(), &format!("http://{}/drip?bytes=10&duration_ms=300", serve.http_addr)).await;
     let t = timings(&events);
@@ -65,6 +67,7 @@ fn via(dns: &DnsServer) -> ClientOptions {
 
 #[tokio::test]
 async fn dns_delay_lands_in_dns() {
+    let _lane = crate::lanes::timing();
     let serve = start_serve().await;
     let dns = dns_server(Duration::from_millis(150), "app.test").await;
     let url = format!("http://app.test:{}/", serve.http_addr.port());
@@ -83,6 +86,7 @@ async fn dns_delay_lands_in_dns() {
 
 #[tokio::test]
 async fn concurrent_identical_lookups_are_coalesced() {
+    let _lane = crate::lanes::timing();
     let serve = start_serve().await;
     let dns = dns_server(Duration::from_millis(100), "app.test").await;
     let sink = MemorySink::new();
@@ -107,6 +111,7 @@ async fn concurrent_identical_lookups_are_coalesced() {
 
 #[tokio::test]
 async fn happy_eyeballs_reports_each_attempt() {
+    let _lane = crate::lanes::timing();
     // A name with an unreachable IPv6 address first and a working IPv4 address: the IPv4
     // attempt starts and wins; the IPv6 one ends in failure or is cancelled.
     let serve = start_serve().await;

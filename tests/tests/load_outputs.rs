@@ -67,17 +67,20 @@ fn check_stats_against_events(args: &[&str]) {
 
 #[test]
 fn stats_over_http1_agrees_with_the_events() {
+    let _lane = crate::lanes::load();
     check_stats_against_events(&[&http("/bytes/100")]);
 }
 
 #[test]
 fn stats_over_http2_agrees_with_the_events() {
+    let _lane = crate::lanes::load();
     let url = https("/bytes/100");
     check_stats_against_events(&["-k", &url]);
 }
 
 #[test]
 fn http2_load_shares_one_connection() {
+    let _lane = crate::lanes::load();
     let url = https("/");
     let run = cli(&["-n", "200", "-c", "16", "-q", "-k", "-p", "stats", "--plugin-config", "format=json", &url], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -88,6 +91,7 @@ fn http2_load_shares_one_connection() {
 
 #[test]
 fn load_on_several_engine_threads_keeps_every_request_whole_and_a_connection_per_worker() {
+    let _lane = crate::lanes::load();
     // Three single-threaded runtimes share six workers: every request reaches the plugins whole,
     // and the pool hands each thread its own connections (one per worker, never a new dial).
     let run = cli(
@@ -114,6 +118,7 @@ fn load_on_several_engine_threads_keeps_every_request_whole_and_a_connection_per
 
 #[test]
 fn http2_load_on_several_engine_threads_still_shares_one_connection() {
+    let _lane = crate::lanes::load();
     // The connection's task lives on one thread's runtime; the others use it until all are done.
     let url = https("/");
     let run = cli(&["-n", "300", "-c", "12", "--threads", "3", "-q", "-k", "-p", "stats", "--plugin-config", "format=json", &url], &[]);
@@ -125,6 +130,7 @@ fn http2_load_on_several_engine_threads_still_shares_one_connection() {
 
 #[test]
 fn threads_must_be_a_positive_count() {
+    let _lane = crate::lanes::load();
     let run = cli(&["-n", "2", "--threads", "0", &http("/")], &[]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
@@ -133,6 +139,7 @@ fn threads_must_be_a_positive_count() {
 
 #[test]
 fn stats_text_table_has_every_phase_and_percentile() {
+    let _lane = crate::lanes::load();
     let run = cli(&["-n", "50", "-c", "4", "-q", "-p", "stats", &http("/")], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let header = run.stdout.lines().find(|l| l.starts_with("phase")).expect("table header");
@@ -147,6 +154,7 @@ fn stats_text_table_has_every_phase_and_percentile() {
 
 #[test]
 fn thresholds_pass_and_fail_with_their_exit_code() {
+    let _lane = crate::lanes::load();
     let pass = cli(
         &[
             "-n",
@@ -189,6 +197,7 @@ fn validate_har(text: &str) -> Value {
 
 #[test]
 fn har_is_valid_for_plain_tls_and_redirects() {
+    let _lane = crate::lanes::load();
     let url = https("/bytes/10?x=1");
     let tls = cli(&["-k", "-p", "har", &url], &[]);
     assert_eq!(tls.code, 0, "{}", tls.stderr);
@@ -228,6 +237,7 @@ fn har_is_valid_for_plain_tls_and_redirects() {
 
 #[test]
 fn rate_keeps_its_schedule_against_a_slow_server() {
+    let _lane = crate::lanes::load();
     // 20/s for 10 requests against a 300 ms server: open loop, so all start on schedule
     // (~50 ms apart) and the run takes ~0.75 s, not 10 × 0.3 s; also with the schedule shared
     // by three engine threads (each starts every third request).
@@ -269,6 +279,7 @@ fn rate_keeps_its_schedule_against_a_slow_server() {
 
 #[test]
 fn duration_bounds_the_run_and_several_urls_alternate() {
+    let _lane = crate::lanes::load();
     let started = std::time::Instant::now();
     let run = cli(&["--duration", "500ms", "-c", "2", "-q", "-p", "stats", "--plugin-config", "format=json", &http("/delay/20")], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);

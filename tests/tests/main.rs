@@ -4,6 +4,49 @@
 
 mod plugins_support;
 
+/// Timing-sensitive tests (phases checked against injected delays) and load-heavy ones (runs of
+/// thousands of requests) never overlap; tests of one lane may run side by side. With every
+/// test in one binary they would otherwise share the two cores.
+mod lanes {
+    use std::sync::{Condvar, Mutex, MutexGuard};
+
+    static RUNNING: Mutex<[usize; 2]> = Mutex::new([0, 0]);
+    static CHANGED: Condvar = Condvar::new();
+
+    /// Held for the duration of a test; leaves its lane when dropped.
+    pub struct Lane(usize);
+
+    fn state() -> MutexGuard<'static, [usize; 2]> {
+        RUNNING.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn enter(lane: usize) -> Lane {
+        let mut running = state();
+        while running[1 - lane] > 0 {
+            running = CHANGED.wait(running).unwrap_or_else(|p| p.into_inner());
+        }
+        running[lane] += 1;
+        Lane(lane)
+    }
+
+    /// For a test whose numbers must not include another test's load.
+    pub fn timing() -> Lane {
+        enter(0)
+    }
+
+    /// For a test that loads the machine.
+    pub fn load() -> Lane {
+        enter(1)
+    }
+
+    impl Drop for Lane {
+        fn drop(&mut self) {
+            state()[self.0] -= 1;
+            CHANGED.notify_all();
+        }
+    }
+}
+
 mod cli_smoke;
 mod conformance;
 mod engine_concurrency;

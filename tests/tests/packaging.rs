@@ -30,9 +30,24 @@ fn bundled_plugins_equal_a_fresh_build() {
             stale.push(format!("{} ({} bytes committed, {} built)", b.name, b.wasm.len(), fresh.len()));
         }
     }
+    // Equal bytes need the same compiler: say so when that is the difference.
+    let recorded = std::fs::read_to_string(repo().join("host/cli/bundled/TOOLCHAIN")).unwrap_or_default();
+    let rustc = std::process::Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if bless {
+        std::fs::write(repo().join("host/cli/bundled/TOOLCHAIN"), &rustc).unwrap();
+    }
+    let toolchain = if recorded.trim() == rustc.trim() {
+        String::new()
+    } else {
+        format!(" (they were built with {}, this is {})", recorded.trim(), rustc.trim())
+    };
     assert!(
         stale.is_empty() || bless,
-        "host/cli/bundled/ is stale for {}: run scripts/update-bundled.sh and commit the result",
+        "host/cli/bundled/ is stale for {}{toolchain}: run scripts/update-bundled.sh and commit the result",
         stale.join(", ")
     );
 }
@@ -40,13 +55,17 @@ fn bundled_plugins_equal_a_fresh_build() {
 #[test]
 fn every_copy_of_the_wit_is_the_repositorys() {
     let source = repo().join("wit");
-    let mut files: Vec<_> = std::fs::read_dir(&source).unwrap().map(|e| e.unwrap().file_name()).collect();
-    files.sort();
+    let wit_files = |dir: &Path| {
+        let mut files: Vec<_> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().ends_with(".wit")).collect();
+        files.sort();
+        files
+    };
+    let files = wit_files(&source);
     assert!(files.len() >= 2, "wit/ has {files:?}");
     for copy in ["host/plugin-host/wit", "guest-sdk/wit"] {
         let dir = repo().join(copy);
-        let mut theirs: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
-        theirs.sort();
+        let theirs = wit_files(&dir);
         assert_eq!(theirs, files, "{copy} lists other files than wit/: copy wit/*.wit there");
         for f in &files {
             let a = std::fs::read(source.join(f)).unwrap();
@@ -54,4 +73,36 @@ fn every_copy_of_the_wit_is_the_repositorys() {
             assert!(a == b, "{copy}/{} differs from wit/{}: copy wit/*.wit to {copy}", f.to_string_lossy(), f.to_string_lossy());
         }
     }
+}
+
+/// The contract's Rust table (`httptrace_wit`, from which the host and the SDK build their kind
+/// and phase tables) is the WIT's: the same kinds and phases, in the same order, and the same
+/// package version.
+#[test]
+fn the_schema_table_is_the_wits() {
+    use wit_parser::TypeDefKind;
+    let mut resolve = wit_parser::Resolve::default();
+    let (pkg, _) = resolve.push_dir(repo().join("wit")).expect("wit/ parses");
+    let version = resolve.packages[pkg].name.version.as_ref().map(|v| v.to_string());
+    assert_eq!(version.as_deref(), Some(httptrace_wit::WORLD_VERSION));
+    assert_eq!(httptrace_plugin_host::WORLD_VERSION, httptrace_wit::WORLD_VERSION);
+    let named = |name: &str| {
+        resolve
+            .types
+            .iter()
+            .map(|(_, t)| t)
+            .find(|t| t.name.as_deref() == Some(name) && t.owner != wit_parser::TypeOwner::None)
+            .unwrap_or_else(|| panic!("no type {name} in wit/"))
+            .kind
+            .clone()
+    };
+    let TypeDefKind::Enum(types) = named("event-type") else { panic!("event-type is not an enum") };
+    let names: Vec<&str> = types.cases.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, httptrace_wit::KIND_NAMES, "wit/plugin.wit's event-type");
+    let TypeDefKind::Variant(kinds) = named("event-kind") else { panic!("event-kind is not a variant") };
+    let names: Vec<&str> = kinds.cases.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, httptrace_wit::KIND_NAMES, "wit/plugin.wit's event-kind");
+    let TypeDefKind::Enum(phases) = named("phase") else { panic!("phase is not an enum") };
+    let names: Vec<&str> = phases.cases.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, httptrace_wit::PHASE_NAMES, "wit/plugin.wit's phase");
 }

@@ -79,6 +79,7 @@ fn complete(s: &Soak, requests: u64) {
 
 #[test]
 fn ten_thousand_requests_through_a_three_plugin_chain_stay_whole_ordered_and_flat() {
+    let _lane = crate::lanes::load();
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let small = soak(2_000, false);
     complete(&small, 2_000);
@@ -99,6 +100,7 @@ fn ten_thousand_requests_through_a_three_plugin_chain_stay_whole_ordered_and_fla
 
 #[test]
 fn ten_thousand_multiplexed_http2_requests_keep_each_requests_events_whole_and_in_order() {
+    let _lane = crate::lanes::load();
     // 64 streams on one connection: the events of different requests interleave on the wire;
     // each request's must still reach every plugin whole and in order.
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
@@ -110,6 +112,7 @@ fn ten_thousand_multiplexed_http2_requests_keep_each_requests_events_whole_and_i
 
 #[test]
 fn the_soak_checker_reports_what_it_checks() {
+    let _lane = crate::lanes::load();
     // Guards the tests above: fed a recorded log with one request's events swapped, an event
     // after its request-done, and a request that never ends, `soak-check` says so.
     let fixture = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/conformance.ndjson")).unwrap();

@@ -10,7 +10,7 @@
 //!   `tests/plugins/keep-compact`, which takes the compact form without the SDK), the default
 //!   chain (`timeline`, with its rendering) and `stats`.
 //!
-//! `cargo bench -p httptrace --bench overhead` (or `bench/run.sh` for the whole table).
+//! `cargo bench -p httptrace-cli --bench overhead` (or `bench/run.sh` for the whole table).
 //! Environment: `BENCH_REQUESTS` (default 20000), `BENCH_ROUNDS` (default 5), `BENCH_R4_EVENTS` (default 200000), `BENCH_ONLY=r4`, `crossing` or
 //! `timeline` (for profiling; `BENCH_TIMELINE=FILE` and `BENCH_KEEP=FILE` load those builds of
 //! `timeline` and `keep`).

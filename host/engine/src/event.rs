@@ -94,19 +94,17 @@ impl Phase {
 
     /// The kebab-case name used in events.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Setup => "setup",
-            Phase::Dns => "dns",
-            Phase::Connect => "connect",
-            Phase::Tls => "tls",
-            Phase::Send => "send",
-            Phase::Wait => "wait",
-            Phase::Receive => "receive",
-            Phase::Timeout => "timeout",
-            Phase::TooManyRedirects => "too-many-redirects",
-        }
+        httptrace_wit::PHASE_NAMES[self as usize]
     }
 }
+
+// The declaration order is the WIT `phase` order of the contract's table.
+macro_rules! phases_in_wit_order {
+    ($($i:literal $v:ident $n:literal,)*) => {
+        const _: () = { $(assert!(Phase::$v as usize == $i && Phase::ALL[$i] as usize == $i);)* };
+    };
+}
+httptrace_wit::for_each_phase!(phases_in_wit_order);
 
 /// HAR 1.2 timings, float milliseconds; -1 where not applicable.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -564,29 +562,14 @@ impl EventKind {
 
     /// Position of this kind in [`KIND_NAMES`] (stable: used for interest masks).
     pub fn index(&self) -> usize {
-        match self {
-            EventKind::RequestStart { .. } => kind::REQUEST_START,
-            EventKind::GetConn { .. } => kind::GET_CONN,
-            EventKind::DnsStart { .. } => kind::DNS_START,
-            EventKind::DnsDone { .. } => kind::DNS_DONE,
-            EventKind::ConnectStart { .. } => kind::CONNECT_START,
-            EventKind::ConnectDone { .. } => kind::CONNECT_DONE,
-            EventKind::TlsHandshakeStart { .. } => kind::TLS_HANDSHAKE_START,
-            EventKind::TlsHandshakeDone { .. } => kind::TLS_HANDSHAKE_DONE,
-            EventKind::GotConn { .. } => kind::GOT_CONN,
-            EventKind::WroteHeaderField { .. } => kind::WROTE_HEADER_FIELD,
-            EventKind::WroteHeaders {} => kind::WROTE_HEADERS,
-            EventKind::Wait100Continue {} => kind::WAIT_100_CONTINUE,
-            EventKind::Got100Continue {} => kind::GOT_100_CONTINUE,
-            EventKind::Got1xxResponse { .. } => kind::GOT_1XX_RESPONSE,
-            EventKind::WroteRequest { .. } => kind::WROTE_REQUEST,
-            EventKind::GotFirstResponseByte {} => kind::GOT_FIRST_RESPONSE_BYTE,
-            EventKind::ResponseHeaders { .. } => kind::RESPONSE_HEADERS,
-            EventKind::ResponseDone { .. } => kind::RESPONSE_DONE,
-            EventKind::PutIdleConn { .. } => kind::PUT_IDLE_CONN,
-            EventKind::Redirect { .. } => kind::REDIRECT,
-            EventKind::RequestDone { .. } => kind::REQUEST_DONE,
+        macro_rules! index_of {
+            ($($i:literal $v:ident $c:ident $n:literal,)*) => {
+                match self {
+                    $(EventKind::$v { .. } => kind::$c,)*
+                }
+            };
         }
+        httptrace_wit::for_each_kind!(index_of)
     }
 }
 
@@ -649,81 +632,12 @@ impl KindSet {
     }
 }
 
-/// [`EventKind::index`] of each kind, by name.
-pub mod kind {
-    /// `request-start`
-    pub const REQUEST_START: usize = 0;
-    /// `get-conn`
-    pub const GET_CONN: usize = 1;
-    /// `dns-start`
-    pub const DNS_START: usize = 2;
-    /// `dns-done`
-    pub const DNS_DONE: usize = 3;
-    /// `connect-start`
-    pub const CONNECT_START: usize = 4;
-    /// `connect-done`
-    pub const CONNECT_DONE: usize = 5;
-    /// `tls-handshake-start`
-    pub const TLS_HANDSHAKE_START: usize = 6;
-    /// `tls-handshake-done`
-    pub const TLS_HANDSHAKE_DONE: usize = 7;
-    /// `got-conn`
-    pub const GOT_CONN: usize = 8;
-    /// `wrote-header-field`
-    pub const WROTE_HEADER_FIELD: usize = 9;
-    /// `wrote-headers`
-    pub const WROTE_HEADERS: usize = 10;
-    /// `wait-100-continue`
-    pub const WAIT_100_CONTINUE: usize = 11;
-    /// `got-100-continue`
-    pub const GOT_100_CONTINUE: usize = 12;
-    /// `got-1xx-response`
-    pub const GOT_1XX_RESPONSE: usize = 13;
-    /// `wrote-request`
-    pub const WROTE_REQUEST: usize = 14;
-    /// `got-first-response-byte`
-    pub const GOT_FIRST_RESPONSE_BYTE: usize = 15;
-    /// `response-headers`
-    pub const RESPONSE_HEADERS: usize = 16;
-    /// `response-done`
-    pub const RESPONSE_DONE: usize = 17;
-    /// `put-idle-conn`
-    pub const PUT_IDLE_CONN: usize = 18;
-    /// `redirect`
-    pub const REDIRECT: usize = 19;
-    /// `request-done`
-    pub const REQUEST_DONE: usize = 20;
-}
-
-/// Every kind name, in [`EventKind::index`] order.
-pub const KIND_NAMES: [&str; 21] = [
-    "request-start",
-    "get-conn",
-    "dns-start",
-    "dns-done",
-    "connect-start",
-    "connect-done",
-    "tls-handshake-start",
-    "tls-handshake-done",
-    "got-conn",
-    "wrote-header-field",
-    "wrote-headers",
-    "wait-100-continue",
-    "got-100-continue",
-    "got-1xx-response",
-    "wrote-request",
-    "got-first-response-byte",
-    "response-headers",
-    "response-done",
-    "put-idle-conn",
-    "redirect",
-    "request-done",
-];
-
+/// Each kind's index (`kind::GOT_CONN`), from the contract's table ([`httptrace_wit`]).
+pub use httptrace_wit::kind;
 /// The index of a kind name, if it is one.
-pub fn kind_index(name: &str) -> Option<usize> {
-    KIND_NAMES.iter().position(|k| *k == name)
-}
+pub use httptrace_wit::kind_index;
+/// Every kind name, in [`EventKind::index`] order (the contract's table).
+pub use httptrace_wit::KIND_NAMES;
 
 impl Serialize for Event {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -139,10 +139,16 @@ impl Run {
                         break;
                     }
                     tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+                    if client.is_stopped() {
+                        break;
+                    }
                     let (run, client, permits) = (self.clone(), client.clone(), self.permits.clone());
                     let idx = (i % self.plan.requests.len() as u64) as usize;
                     tasks.spawn(async move {
                         let _permit = permits.acquire_owned().await;
+                        if client.is_stopped() {
+                            return;
+                        }
                         // The clock starts at the scheduled time: waiting for a slot counts.
                         let outcome = client.execute_at(&run.plan.requests[idx], at).await;
                         count(&run.counters, outcome.error.is_some());

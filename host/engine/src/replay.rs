@@ -26,15 +26,16 @@ impl std::fmt::Display for ReplayError {
 
 impl std::error::Error for ReplayError {}
 
-/// Parses one line of a log.
-pub fn parse_line(line: &str) -> Result<Event, String> {
+/// Parses one line of a log (a [`ReplayError`] with line 0: the caller knows the number).
+pub fn parse_line(line: &str) -> Result<Event, ReplayError> {
     serde_json::from_str::<Event>(line).map_err(|e| {
         let kind =
             serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v.get("event").and_then(|k| k.as_str()).map(str::to_string));
-        match kind {
+        let message = match kind {
             Some(k) if crate::event::kind_index(&k).is_none() => format!("unknown event kind '{k}'"),
             _ => format!("not an httptrace event: {e}"),
-        }
+        };
+        ReplayError { line: 0, message }
     })
 }
 
@@ -49,7 +50,7 @@ pub fn read_batches(reader: impl BufRead) -> Result<Vec<Vec<Event>>, ReplayError
         if line.trim().is_empty() {
             continue;
         }
-        let ev = parse_line(&line).map_err(|message| ReplayError { line: i + 1, message })?;
+        let ev = parse_line(&line).map_err(|e| ReplayError { line: i + 1, ..e })?;
         let done = matches!(ev.kind, EventKind::RequestDone { .. });
         let request = ev.request;
         open.push(ev);

@@ -33,7 +33,8 @@ pub trait Sink: Send + Sync + 'static {
 
     /// Whether the sink takes no more events (its consumer stopped, e.g. a plugin chain that
     /// aborted): [`Client::is_stopped`](crate::Client::is_stopped) turns true and load runs
-    /// start no further request. `false` (the default) means it keeps taking them.
+    /// start no further request. `false` (the default) means it keeps taking them; a sink that
+    /// wraps another should forward it.
     fn is_closed(&self) -> bool {
         false
     }
@@ -157,11 +158,11 @@ impl Default for Progress {
 
 impl Progress {
     fn observe(&self, kind: &EventKind) {
-        let now = self.phase();
-        let next = phase_after(now, kind);
-        if next != now {
-            self.phase.store(next as u8, Ordering::Relaxed);
-        }
+        // Taps on other threads emit too: a compare-and-swap, so no phase change is lost.
+        let _ = self.phase.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+            let next = phase_after(Phase::ALL[now as usize], kind) as u8;
+            (next != now).then_some(next)
+        });
         if matches!(kind, EventKind::GotFirstResponseByte {}) {
             self.first_byte.store(true, Ordering::Relaxed);
         }
@@ -263,8 +264,10 @@ impl Trace {
 
     /// Moves to the next hop (a redirect is being followed).
     pub fn next_hop(&self) -> u32 {
+        // The hop first: a late event of the old hop then no longer counts as the current one's.
+        let hop = self.hop.fetch_add(1, Ordering::Relaxed) + 1;
         self.progress.reset();
-        self.hop.fetch_add(1, Ordering::Relaxed) + 1
+        hop
     }
 
     /// The phase the current hop is in (from the events emitted for it, recorded or not).

@@ -176,8 +176,7 @@ impl Cache {
     }
 }
 
-/// Compiling a component bigger than this may take seconds: a compile still running after
-/// [`SLOW_COMPILE_NOTICE`] says so on stderr.
+/// How long a compile runs before it says so on stderr (a big component takes seconds).
 pub(crate) const SLOW_COMPILE_NOTICE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Loads a component through the cache: deserialise if cached, else compile, cache, and load

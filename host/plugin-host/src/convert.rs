@@ -54,30 +54,15 @@ impl AddrText {
     }
 }
 
-/// The [`EventKind::index`] of a WIT event type (interest declarations).
+/// The [`EventKind::index`] of a WIT event type (interest declarations), from the contract's
+/// table.
 pub(crate) fn type_index(t: wit::EventType) -> usize {
-    use wit::EventType as T;
-    match t {
-        T::RequestStart => 0,
-        T::GetConn => 1,
-        T::DnsStart => 2,
-        T::DnsDone => 3,
-        T::ConnectStart => 4,
-        T::ConnectDone => 5,
-        T::TlsHandshakeStart => 6,
-        T::TlsHandshakeDone => 7,
-        T::GotConn => 8,
-        T::WroteHeaderField => 9,
-        T::WroteHeaders => 10,
-        T::Wait100Continue => 11,
-        T::Got100Continue => 12,
-        T::Got1xxResponse => 13,
-        T::WroteRequest => 14,
-        T::GotFirstResponseByte => 15,
-        T::ResponseHeaders => 16,
-        T::ResponseDone => 17,
-        T::PutIdleConn => 18,
-        T::Redirect => 19,
-        T::RequestDone => 20,
+    macro_rules! index_of {
+        ($($i:literal $v:ident $c:ident $n:literal,)*) => {
+            match t {
+                $(wit::EventType::$v => $i,)*
+            }
+        };
     }
+    httptrace_wit::for_each_kind!(index_of)
 }

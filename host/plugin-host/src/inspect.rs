@@ -45,7 +45,9 @@ fn inspect(rt: &Runtime, source: &PluginSource) -> Inspection {
     out.flavor = Some(flavor(&bytes));
     if out.flavor == Some(Flavor::Component) {
         // Compile for the type information even if the full check fails later.
-        if let Ok((component, _)) = super::cache::load(rt.engine(), rt.cache(), rt.stats(), &bytes, None) {
+        if let Ok((component, _)) =
+            super::cache::load(rt.engine(), rt.cache(), rt.stats(), &bytes, load::compile_notice(rt, &out.plugin, bytes.len()))
+        {
             let ty = component.component_type();
             out.imports = ty.imports(rt.engine()).map(|(n, i)| (n.to_string(), item_kind(&i.ty))).collect();
             out.exports = ty.exports(rt.engine()).map(|(n, i)| (n.to_string(), item_kind(&i.ty))).collect();

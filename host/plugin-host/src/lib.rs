@@ -49,7 +49,7 @@ pub use output::{MemoryOutput, Output};
 pub use runtime::{BundledPlugin, Runtime, RuntimeError, RuntimeOptions, EPOCH_TICK};
 
 /// The version of the `httptrace:plugin` package this host implements.
-pub const WORLD_VERSION: &str = "0.1.0";
+pub const WORLD_VERSION: &str = httptrace_wit::WORLD_VERSION;
 
 /// The world's exports; a plugin must have all of them.
 pub const EXPORTS: [&str; 3] = ["init", "on-events", "finish"];

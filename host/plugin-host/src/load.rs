@@ -142,12 +142,12 @@ fn read_file(path: &std::path::Path, max: u64) -> Result<Vec<u8>, ErrorKind> {
 }
 
 /// What a slow first compile says on stderr (not below `Warn`).
-fn compile_notice(rt: &Runtime, id: &PluginId, size: usize) -> Option<String> {
+pub(crate) fn compile_notice(rt: &Runtime, id: &PluginId, size: usize) -> Option<String> {
     (rt.verbosity() >= Verbosity::Warn).then(|| {
         let cached = if rt.cache().is_some() { "; cached for next time" } else { "" };
         format!(
             "httptrace: plugin {}: compiling {} of WebAssembly for this machine (first use{cached})...",
-            id.name,
+            httptrace::escape_control(&id.name),
             super::fmt_size_approx(size as u64)
         )
     })

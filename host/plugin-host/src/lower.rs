@@ -230,19 +230,10 @@ fn put_option_u16(out: &mut [u8], at: usize, v: Option<u16>) {
     }
 }
 
-/// The WIT `phase` case number.
+/// The WIT `phase` case number: the engine declares its phases in the WIT order (checked
+/// against the contract's table at compile time).
 fn phase(p: Phase) -> u8 {
-    match p {
-        Phase::Setup => 0,
-        Phase::Dns => 1,
-        Phase::Connect => 2,
-        Phase::Tls => 3,
-        Phase::Send => 4,
-        Phase::Wait => 5,
-        Phase::Receive => 6,
-        Phase::Timeout => 7,
-        Phase::TooManyRedirects => 8,
-    }
+    p as u8
 }
 
 /// Writes values into the guest: lists are laid out in a host buffer (zeroed: option and

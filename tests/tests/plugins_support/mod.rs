@@ -110,6 +110,10 @@ impl Sink for Tee {
     fn room(&self) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>> {
         self.1.room()
     }
+
+    fn is_closed(&self) -> bool {
+        self.1.is_closed()
+    }
 }
 
 /// Runs `requests` (sequentially, one client) through the chain `specs`; returns the chain's

@@ -116,7 +116,7 @@ pub fn cache(prune: bool, clean: bool) -> i32 {
         }
     };
     let Some(dir) = rt.cache_dir().map(|d| d.display().to_string()) else {
-        eprintln!("httptrace: no plugin cache: set HTTPTRACE_CACHE_DIR (or HOME)");
+        eprintln!("httptrace: no plugin cache: set HTTPTRACE_CACHE_DIR (or XDG_CACHE_HOME, or HOME)");
         return 1;
     };
     if prune || clean {

@@ -30,7 +30,12 @@ impl UsageError {
 
 /// Client options from flags.
 pub fn client_options(a: &RequestArgs) -> Result<ClientOptions, UsageError> {
-    let overrides = a.resolve.iter().map(|r| r.parse::<ResolveOverride>()).collect::<Result<Vec<_>, _>>().map_err(UsageError::usage)?;
+    let overrides = a
+        .resolve
+        .iter()
+        .map(|r| r.parse::<ResolveOverride>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| UsageError::usage(e.to_string()))?;
     let server = a.dns_server.as_deref().map(parse_dns_server).transpose().map_err(UsageError::usage)?;
     let family = if a.ipv4 {
         IpFamily::V4

@@ -30,6 +30,16 @@ pub struct HopRequest {
     pub body: Bytes,
 }
 
+/// Whether a connection may go back to the pool after its hop; if not, why (put-idle-conn's
+/// `error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reuse {
+    /// The exchange left the connection clean.
+    Yes,
+    /// It must not be reused.
+    No(&'static str),
+}
+
 /// What one hop gave.
 pub struct HopOutcome {
     /// Final status of this hop, if a response arrived.
@@ -39,7 +49,7 @@ pub struct HopOutcome {
     /// Why the hop failed.
     pub error: Option<TraceError>,
     /// Whether the connection may go back to the pool (HTTP/1.1), or why not.
-    pub reusable: Result<(), String>,
+    pub reusable: Reuse,
 }
 
 /// Runs one hop on `conn`.
@@ -120,7 +130,7 @@ pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, sho
                     err.phase = Phase::Wait;
                 }
             }
-            return HopOutcome { status: None, location: None, error: Some(err), reusable: Err("request failed".into()) };
+            return HopOutcome { status: None, location: None, error: Some(err), reusable: Reuse::No("request failed") };
         }
     };
 
@@ -172,17 +182,17 @@ pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, sho
         conn.tap.forget_h2(trace);
     }
     let reusable = if error.is_some() {
-        Err("response body failed".to_string())
+        Reuse::No("response body failed")
     } else if close {
-        Err("server sent connection: close".to_string())
+        Reuse::No("server sent connection: close")
     } else {
-        Ok(())
+        Reuse::Yes
     };
     HopOutcome { status: Some(status), location, error, reusable }
 }
 
 fn failed(e: TraceError) -> HopOutcome {
-    HopOutcome { status: None, location: None, error: Some(e), reusable: Err("request failed".into()) }
+    HopOutcome { status: None, location: None, error: Some(e), reusable: Reuse::No("request failed") }
 }
 
 /// Path and query, as the URL serializes them.

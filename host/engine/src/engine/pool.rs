@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::dial::{dial, Conn, Sender};
+use super::exchange::Reuse;
 use super::{Shared, Target};
 use crate::event::{kind, EventKind, FailureKind, Phase, TraceError};
 use crate::trace::Trace;
@@ -144,16 +145,16 @@ impl Pool {
     }
 
     /// Returns an HTTP/1.1 connection after its response was read, emitting put-idle-conn.
-    /// `reusable` is false when the response said `connection: close` or was not fully read.
+    /// `reusable` says no when the response said `connection: close` or was not fully read.
     /// The connection goes back at once; the next user waits for it to be ready.
-    pub fn put(&self, trace: &Trace, target: &Target, mut conn: Conn, hop: u32, reusable: Result<(), String>) {
+    pub fn put(&self, trace: &Trace, target: &Target, mut conn: Conn, hop: u32, reusable: Reuse) {
         let Sender::H1(sender) = &conn.sender else { return };
         let closed = sender.is_closed();
         conn.tap.unbind_h1();
         let error = match reusable {
-            Err(why) => Some(why),
-            Ok(()) if closed => Some("connection closed by the server".to_string()),
-            Ok(()) => None,
+            Reuse::No(why) => Some(why.to_string()),
+            Reuse::Yes if closed => Some("connection closed by the server".to_string()),
+            Reuse::Yes => None,
         };
         let keep = error.is_none();
         let now = Instant::now();

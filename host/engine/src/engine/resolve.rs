@@ -49,10 +49,17 @@ pub struct ResolveOverride {
 }
 
 impl std::str::FromStr for ResolveOverride {
-    type Err = String;
+    type Err = crate::Error;
 
-    /// Parses curl's `host:port:addr[,addr…]`; IPv6 addresses may be bracketed.
-    fn from_str(s: &str) -> Result<Self, String> {
+    /// Parses curl's `host:port:addr[,addr…]`; IPv6 addresses may be bracketed. A malformed
+    /// one is a configuration error ([`Error::is_config`](crate::Error::is_config)).
+    fn from_str(s: &str) -> Result<Self, crate::Error> {
+        Self::parse(s).map_err(crate::Error::config)
+    }
+}
+
+impl ResolveOverride {
+    fn parse(s: &str) -> Result<Self, String> {
         let bad = || format!("--resolve '{s}': expected HOST:PORT:ADDR[,ADDR...]");
         let (host, rest) = s.split_once(':').ok_or_else(bad)?;
         let (port, addrs) = rest.split_once(':').ok_or_else(bad)?;
