@@ -17,10 +17,28 @@ if grep -E '^(wasmtime|clap|indicatif|rcgen|tikv-jemallocator) ' <<<"$tree"; the
 fi
 # The docs build without warnings.
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --workspace --exclude httptrace-tests --exclude httptrace-test-guests
-# Every publishable crate packages and builds from its packaged form alone (cargo's verify step).
-# The verify step builds the packages' dependencies on each other as registry crates, which cargo
-# never rebuilds for a changed source at the same version: start those from scratch each time
-# (their unpacked sources, and their artefacts in a target directory of their own).
-verify=target/package-verify
-rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/httptrace* "$verify"/debug/.fingerprint/httptrace* "$verify"/debug/deps/*httptrace*
-CARGO_TARGET_DIR="$verify" cargo package --locked -p httptrace-wit -p httptrace -p httptrace-plugin-host -p httptrace-cli -p httptrace-guest
+# Every publishable crate packages, and builds from its packaged form alone: the packages are
+# unpacked into a workspace of their own whose only sources are those packages and crates.io
+# (each other's dependencies patched to the unpacked copies), and each is checked there on its
+# own (so no other crate's features make up for one it forgot to ask for): cargo package's
+# verify step without the code generation.
+crates=(httptrace-wit httptrace httptrace-plugin-host httptrace-cli httptrace-guest)
+cargo package --locked --no-verify $(printf -- '-p %s ' "${crates[@]}")
+check=target/package-check
+rm -rf "$check/src" && mkdir -p "$check/src"
+members=() patches=()
+for c in "${crates[@]}"; do
+    tar xzf "target/package/$c-0.1.0.crate" -C "$check/src"
+    members+=("\"src/$c-0.1.0\"") patches+=("$c = { path = \"src/$c-0.1.0\" }")
+done
+{
+    echo '[workspace]'
+    echo 'resolver = "2"'
+    echo "members = [$(IFS=,; echo "${members[*]}")]"
+    echo '[patch.crates-io]'
+    printf '%s\n' "${patches[@]}"
+} >"$check/Cargo.toml"
+cp Cargo.lock "$check/Cargo.lock"
+for c in "${crates[@]}"; do
+    cargo check --manifest-path "$check/Cargo.toml" -p "$c" --target-dir "$check/target"
+done
