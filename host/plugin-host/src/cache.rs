@@ -133,18 +133,28 @@ impl Cache {
         (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then(|| tag == self.engine_tag)
     }
 
-    /// Counts the artefacts in the directory (a missing directory is empty).
-    pub(crate) fn usage(&self) -> std::io::Result<CacheUsage> {
-        let mut usage = CacheUsage { dir: self.dir.clone(), ..CacheUsage::default() };
+    /// The artefacts in the directory: path, whether this engine can load it, size (a missing
+    /// directory has none). Files that are not artefacts are not listed.
+    fn artefacts(&self) -> std::io::Result<Vec<(PathBuf, bool, u64)>> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(usage),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
+        let mut out = Vec::new();
         for entry in entries {
             let entry = entry?;
-            let Some(current) = entry.file_name().to_str().and_then(|n| self.classify(n)) else { continue };
-            let size = entry.metadata()?.len();
+            if let Some(current) = entry.file_name().to_str().and_then(|n| self.classify(n)) {
+                out.push((entry.path(), current, entry.metadata()?.len()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Counts the artefacts in the directory.
+    pub(crate) fn usage(&self) -> std::io::Result<CacheUsage> {
+        let mut usage = CacheUsage { dir: self.dir.clone(), ..CacheUsage::default() };
+        for (_, current, size) in self.artefacts()? {
             let slot = if current { &mut usage.current } else { &mut usage.stale };
             slot.0 += 1;
             slot.1 += size;
@@ -156,21 +166,12 @@ impl Cache {
     /// and bytes were removed. Files that are not artefacts are left alone.
     pub(crate) fn remove(&self, all: bool) -> std::io::Result<(u64, u64)> {
         let mut removed = (0, 0);
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
-            Err(e) => return Err(e),
-        };
-        for entry in entries {
-            let entry = entry?;
-            let Some(current) = entry.file_name().to_str().and_then(|n| self.classify(n)) else { continue };
-            if current && !all {
-                continue;
+        for (path, current, size) in self.artefacts()? {
+            if all || !current {
+                std::fs::remove_file(path)?;
+                removed.0 += 1;
+                removed.1 += size;
             }
-            let size = entry.metadata()?.len();
-            std::fs::remove_file(entry.path())?;
-            removed.0 += 1;
-            removed.1 += size;
         }
         Ok(removed)
     }
