@@ -112,3 +112,22 @@ fn plugin_cache_shows_prunes_and_cleans() {
     assert!(out.contains("0 precompiled plugin(s) for this build"), "{out}");
     assert!(dir.path().join("notes.txt").exists(), "not an artefact: left alone");
 }
+
+/// A reader that goes away (`httptrace plugins | head -1`) is no error and no panic.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    for args in [&["plugins"][..], &["completions", "bash"], &["man"], &["plugin", "inspect", "ndjson"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_httptrace"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("run httptrace");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}

@@ -44,16 +44,21 @@ fn main() {
         Some(cli::args::Command::Plugin(cli::args::PluginCommand::Inspect { plugin })) => cli::plugins::inspect(plugin),
         Some(cli::args::Command::Plugin(cli::args::PluginCommand::Cache { prune, clean })) => cli::plugins::cache(*prune, *clean),
         Some(cli::args::Command::Completions { shell }) => {
-            clap_complete::generate(*shell, &mut command(), "httptrace", &mut std::io::stdout());
-            exit::OK
+            // Into memory first: clap_complete panics when its writer fails (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut command(), "httptrace", &mut script);
+            cli::print_stdout(&script)
         }
-        Some(cli::args::Command::Man) => match clap_mangen::Man::new(command()).render(&mut std::io::stdout()) {
-            Ok(()) => exit::OK,
-            Err(e) => {
-                eprintln!("httptrace: writing the manual page failed: {e}");
-                1
+        Some(cli::args::Command::Man) => {
+            let mut page = Vec::new();
+            match clap_mangen::Man::new(command()).render(&mut page) {
+                Ok(()) => cli::print_stdout(&page),
+                Err(e) => {
+                    eprintln!("httptrace: rendering the manual page failed: {e}");
+                    1
+                }
             }
-        },
+        }
         Some(cli::args::Command::Replay(a)) => {
             let sub = matches.subcommand_matches("replay").expect("replay matches");
             cli::run::replay(a, sub)

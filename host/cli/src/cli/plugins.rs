@@ -80,11 +80,12 @@ pub fn runtime() -> Result<Runtime, UsageError> {
 /// `httptrace plugins`: one line per bundled plugin.
 pub fn list() -> i32 {
     let width = bundled::BUNDLED.iter().map(|b| b.name.len()).max().unwrap_or(0);
+    let mut text = String::new();
     for b in bundled::BUNDLED {
         let marker = if b.name == DEFAULT_PLUGIN { "  (default)" } else { "" };
-        println!("{:width$}  {}{marker}", b.name, b.summary);
+        text += &format!("{:width$}  {}{marker}\n", b.name, b.summary);
     }
-    exit::OK
+    super::print_stdout(text.as_bytes())
 }
 
 /// `httptrace plugin inspect FILE|NAME`: 0 if it fits, 1 if not.
@@ -97,9 +98,9 @@ pub fn inspect(plugin: &str) -> i32 {
         }
     };
     let report = rt.inspect(&PluginSource::parse(plugin));
-    println!("{report}");
+    let code = super::print_stdout(format!("{report}\n").as_bytes());
     if report.fits.is_ok() {
-        exit::OK
+        code
     } else {
         1
     }
@@ -122,8 +123,8 @@ pub fn cache(prune: bool, clean: bool) -> i32 {
     if prune || clean {
         return match rt.clean_cache(clean) {
             Some(Ok((files, bytes))) => {
-                println!("{dir}: removed {files} precompiled plugin(s), {}", httptrace_plugin_host::fmt_size_approx(bytes));
-                exit::OK
+                let size = httptrace_plugin_host::fmt_size_approx(bytes);
+                super::print_stdout(format!("{dir}: removed {files} precompiled plugin(s), {size}\n").as_bytes())
             }
             Some(Err(e)) => {
                 eprintln!("httptrace: cleaning the plugin cache {dir}: {e}");
@@ -135,13 +136,13 @@ pub fn cache(prune: bool, clean: bool) -> i32 {
     match rt.cache_usage() {
         Some(Ok(u)) => {
             let size = httptrace_plugin_host::fmt_size_approx;
-            println!("{dir}");
-            println!("  {} precompiled plugin(s) for this build, {}", u.current.0, size(u.current.1));
-            println!("  {} for other builds (never loaded again), {}", u.stale.0, size(u.stale.1));
+            let mut text = format!("{dir}\n");
+            text += &format!("  {} precompiled plugin(s) for this build, {}\n", u.current.0, size(u.current.1));
+            text += &format!("  {} for other builds (never loaded again), {}\n", u.stale.0, size(u.stale.1));
             if u.stale.0 > 0 {
-                println!("  `httptrace plugin cache --prune` deletes those; `--clean` deletes everything");
+                text += "  `httptrace plugin cache --prune` deletes those; `--clean` deletes everything\n";
             }
-            exit::OK
+            super::print_stdout(text.as_bytes())
         }
         Some(Err(e)) => {
             eprintln!("httptrace: reading the plugin cache {dir}: {e}");
