@@ -138,9 +138,9 @@ impl HopInstants {
     }
 }
 
-/// What a request's summaries (and its error reports) need of one hop, gathered as the hop's
-/// events are emitted, whether or not anyone records the events themselves.
-#[derive(Debug, Clone, PartialEq)]
+/// What a request's summaries need of one hop, gathered as the hop's events are emitted,
+/// whether or not anyone records the events themselves.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct HopRecord {
     /// Landmark instants, from the [`KindSet::SUMMARY`] kinds.
     pub marks: HopInstants,
@@ -148,20 +148,11 @@ pub struct HopRecord {
     pub url: String,
     /// Status of the hop's last response-headers.
     pub status: Option<u16>,
-    /// The phase the hop is in after its events so far, in emission order.
-    pub phase: Phase,
-}
-
-impl Default for HopRecord {
-    fn default() -> HopRecord {
-        HopRecord { marks: HopInstants::default(), url: String::new(), status: None, phase: Phase::Dns }
-    }
 }
 
 impl HopRecord {
     /// Folds in an event of the hop (any kind) of `kind` at `t`.
     pub fn observe(&mut self, t: u64, kind: &EventKind) {
-        self.phase = phase_after(self.phase, kind);
         match kind {
             EventKind::RequestStart { url, .. } => url.clone_into(&mut self.url),
             EventKind::ResponseHeaders { status, .. } => self.status = Some(*status),
@@ -373,20 +364,6 @@ mod tests {
         assert_eq!(record.marks.timings(), sorted.timings());
         assert_eq!((record.url.as_str(), record.status), ("http://h/", Some(204)));
         assert_eq!(sorted.timings().connect, 10.0, "first connect-start to the winning connect-done");
-    }
-
-    #[test]
-    fn a_hop_record_follows_the_phase_in_emission_order() {
-        let mut r = HopRecord::default();
-        assert_eq!(r.phase, Phase::Dns);
-        r.observe(1, &K::ConnectStart { network: "tcp".into(), addr: addr() });
-        assert_eq!(r.phase, Phase::Connect);
-        r.observe(2, &K::WroteHeaders {});
-        assert_eq!(r.phase, Phase::Send, "a kind outside the summaries still moves the phase");
-        r.observe(3, &K::PutIdleConn { error: None });
-        assert_eq!(r.phase, Phase::Send);
-        r.observe(4, &K::GotFirstResponseByte {});
-        assert_eq!((r.phase, r.marks.first_byte), (Phase::Wait, Some(4)));
     }
 
     #[test]

@@ -347,3 +347,33 @@ impl Trace {
         self.recorded.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventKind as K;
+
+    /// The hop's phase follows its events in emission order whether or not they are recorded
+    /// (the engine classifies failures by it), and starts again with the next hop.
+    #[test]
+    fn the_phase_follows_the_events_recorded_or_not() {
+        for t in [Trace::recording_now(KindSet::default()), Trace::disabled_at(Instant::now())] {
+            assert_eq!(t.phase(), Phase::Dns);
+            t.emit_at(1, 0, None, K::ConnectStart { network: "tcp".into(), addr: "127.0.0.1:80".parse().unwrap() });
+            assert_eq!(t.phase(), Phase::Connect);
+            t.emit_at(2, 0, None, K::WroteHeaders {});
+            assert_eq!(t.phase(), Phase::Send, "a kind outside the summaries still moves the phase");
+            t.emit_at(3, 0, None, K::PutIdleConn { error: None });
+            assert_eq!(t.phase(), Phase::Send);
+            t.emit_at(4, 0, None, K::GotFirstResponseByte {});
+            assert_eq!((t.phase(), t.got_first_byte()), (Phase::Wait, true));
+            if t.is_enabled() {
+                assert_eq!(t.take_recorded().1[0].marks.first_byte, Some(4));
+            }
+            t.next_hop();
+            // A late event of the old hop does not move the new one.
+            t.emit_at(5, 0, None, K::ResponseHeaders { status: 200, version: "HTTP/1.1".into(), headers: vec![], header_bytes: 0 });
+            assert_eq!((t.phase(), t.got_first_byte()), (Phase::Dns, false));
+        }
+    }
+}

@@ -182,12 +182,8 @@ impl Client {
             };
             let Some(next) = next else { return (out.status, hop_req.url, None) };
             if redirects >= opts.max_redirects {
-                let err = TraceError {
-                    phase: Phase::TooManyRedirects,
-                    kind: FailureKind::TooManyRedirects,
-                    during: None,
-                    message: format!("maximum ({}) redirects followed", opts.max_redirects),
-                };
+                let message = format!("maximum ({}) redirects followed", opts.max_redirects);
+                let err = TraceError::new(Phase::TooManyRedirects, FailureKind::TooManyRedirects, message);
                 return (out.status, hop_req.url, Some(err));
             }
             redirects += 1;
