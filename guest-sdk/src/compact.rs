@@ -239,7 +239,8 @@ impl Batch<'_> {
                 }),
                 6 => EventKind::TlsHandshakeStart(TlsHandshakeStart { server_name: self.s(k, 0) }),
                 // tls-handshake-done: version @0, cipher-suite @8, alpn @16 (option<span>),
-                // resumed @28, server-name @32, peer-certificates @40, error @48.
+                // resumed @28, server-name @32, peer-certificates @40, error @48,
+                // key-exchange-group @76 (option<span>, since 0.2.0).
                 7 => EventKind::TlsHandshakeDone(TlsHandshakeDone {
                     version: self.s(k, 0),
                     cipher_suite: self.s(k, 8),
@@ -248,6 +249,7 @@ impl Batch<'_> {
                     server_name: self.s(k, 32),
                     peer_certificates: self.list(k, 40, CERT, 4, |b, c| b.cert(c)),
                     error: self.error(k, 48),
+                    key_exchange_group: self.opt_s(k, 76),
                 }),
                 // got-conn: reused @0, was-idle @1, idle-ns @8, local-addr @16,
                 // remote-addr @24, protocol @32.

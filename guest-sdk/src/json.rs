@@ -92,7 +92,8 @@ fn kind_fields<M: SerializeMap>(kind: &EventKind, m: &mut M) -> Result<(), M::Er
             m.serialize_entry("resumed", &k.resumed)?;
             m.serialize_entry("server_name", &k.server_name)?;
             m.serialize_entry("peer_certificates", &Seq(&k.peer_certificates))?;
-            m.serialize_entry("error", &error(&k.error))
+            m.serialize_entry("error", &error(&k.error))?;
+            m.serialize_entry("key_exchange_group", &k.key_exchange_group)
         }
         EventKind::GotConn(k) => {
             m.serialize_entry("reused", &k.reused)?;

@@ -2,7 +2,7 @@
 //
 // Behaviour (the same in every language, see docs/plugins/c.md): interest = every kind; verdict
 // `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at finish,
-// emit the `conformance v1` report and return `pass`. Config: `drop`, `label`, `mode`
+// emit the `conformance v2` report and return `pass`. Config: `drop`, `label`, `mode`
 // (`conformance`, or `status`: counts final statuses by class); a repeated key's last value wins.
 //
 // Ownership (canonical ABI, as the bindings expect): arguments belong to us and are freed with
@@ -33,7 +33,30 @@ static struct {
   uint64_t kinds[KINDS];
   uint64_t statuses[65536];  // by status code (u16)
   uint64_t no_status;        // request-done without a status
+  struct group { plugin_string_t name; uint64_t n; } *groups;  // key-exchange groups seen
+  size_t n_groups;
 } st;
+
+// Counts one tls-handshake-done naming `name` (copied).
+static void count_group(const plugin_string_t *name) {
+  for (size_t i = 0; i < st.n_groups; i++)
+    if (st.groups[i].name.len == name->len && memcmp(st.groups[i].name.ptr, name->ptr, name->len) == 0) {
+      st.groups[i].n++;
+      return;
+    }
+  st.groups = realloc(st.groups, (st.n_groups + 1) * sizeof st.groups[0]);
+  plugin_string_dup_n(&st.groups[st.n_groups].name, (const char *) name->ptr, name->len);
+  st.groups[st.n_groups].n = 1;
+  st.n_groups++;
+}
+
+// Byte order of two names (a shorter prefix first).
+static int by_group(const void *a, const void *b) {
+  const plugin_string_t *x = &((const struct group *) a)->name, *y = &((const struct group *) b)->name;
+  size_t n = x->len < y->len ? x->len : y->len;
+  int c = memcmp(x->ptr, y->ptr, n);
+  return c ? c : (x->len > y->len) - (x->len < y->len);
+}
 
 // Is `s` (not NUL-terminated) equal to the C string `c`?
 static int eq(const plugin_string_t *s, const char *c) {
@@ -97,6 +120,10 @@ void exports_plugin_on_events(plugin_list_event_t *events, plugin_list_verdict_t
     httptrace_plugin_types_event_kind_t *kind = &events->ptr[i].kind;
     st.total++;
     st.kinds[kind->tag]++;
+    if (kind->tag == HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_TLS_HANDSHAKE_DONE) {
+      httptrace_plugin_types_tls_handshake_done_t *tls = &kind->val.tls_handshake_done;
+      if (tls->key_exchange_group.is_some) count_group(&tls->key_exchange_group.val);
+    }
     if (kind->tag == HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_REQUEST_DONE) {
       httptrace_plugin_types_request_done_t *done = &kind->val.request_done;
       st.requests++;
@@ -159,7 +186,7 @@ bool exports_plugin_finish(plugin_run_outcome_t *ret, plugin_string_t *err) {
     }
     if (st.no_status) put("status none %llu\n", (unsigned long long) st.no_status);
   } else {
-    put("conformance v1\nlabel ");
+    put("conformance v2\nlabel ");
     put_bytes(&st.label);
     put("\nevents %llu\ndropped %llu\n", (unsigned long long) st.total, (unsigned long long) st.dropped);
     int order[KINDS];
@@ -171,6 +198,12 @@ bool exports_plugin_finish(plugin_run_outcome_t *ret, plugin_string_t *err) {
     for (int code = 0; code < 65536; code++)
       if (st.statuses[code]) put("status %d %llu\n", code, (unsigned long long) st.statuses[code]);
     put("errors %llu\n", (unsigned long long) st.errors);
+    qsort(st.groups, st.n_groups, sizeof st.groups[0], by_group);
+    for (size_t i = 0; i < st.n_groups; i++) {
+      put("tls-group ");
+      put_bytes(&st.groups[i].name);
+      put(" %llu\n", (unsigned long long) st.groups[i].n);
+    }
   }
   plugin_string_t text = { (uint8_t *) out, out_len };
   httptrace_plugin_host_emit(&text);

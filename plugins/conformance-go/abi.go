@@ -1,4 +1,4 @@
-// Hand-written canonical-ABI glue for the world `plugin` of httptrace:plugin@0.1.0 (wit/plugin.wit).
+// Hand-written canonical-ABI glue for the world `plugin` of httptrace:plugin@0.2.0 (wit/plugin.wit).
 // `wit-bindgen go` would generate this, but its runtime package comes from the Go module proxy,
 // which is out of reach here; the world is small, so the glue is written out by hand.
 //
@@ -8,6 +8,7 @@
 //	event (size 224, align 8): request u64 @0, hop u32 @8, conn option<u64> @16, at-ns u64 @32,
 //	  kind variant @40 (tag u8 @40, payload @48)
 //	request-start payload: method string @0, url string @8, wall-unix-ns u64 @16
+//	tls-handshake-done payload: key-exchange-group option<string> @76 (string @80; since 0.2.0)
 //	request-done payload:  url string @0, status option<u16> @8 (value @10),
 //	  error option<trace-error> @12, timings @40 (total f64 @96), marks @104, hops @168
 //	string / list: (ptr u32, len u32); tuple<string, string>: 16 bytes
@@ -16,12 +17,12 @@ package main
 
 import "unsafe"
 
-// ---- imports: interface httptrace:plugin/host@0.1.0 ----
+// ---- imports: interface httptrace:plugin/host@0.2.0 ----
 
-//go:wasmimport httptrace:plugin/host@0.1.0 emit
+//go:wasmimport httptrace:plugin/host@0.2.0 emit
 func hostEmit(ptr unsafe.Pointer, n uint32)
 
-//go:wasmimport httptrace:plugin/host@0.1.0 log
+//go:wasmimport httptrace:plugin/host@0.2.0 log
 func hostLog(level uint32, ptr unsafe.Pointer, n uint32)
 
 // Emit writes text to the run's output exactly as given.
@@ -49,6 +50,9 @@ type Event struct {
 	Status    uint16
 	HasError  bool
 	TotalMs   float64
+	// tls-handshake-done only:
+	HasGroup bool
+	Group    string
 }
 
 // Verdict values (WIT enum `verdict`).
@@ -58,8 +62,9 @@ const (
 )
 
 const (
-	kindRequestStart = 0
-	kindRequestDone  = 20
+	kindRequestStart     = 0
+	kindTLSHandshakeDone = 7
+	kindRequestDone      = 20
 )
 
 // ---- memory for the host: cabi_realloc ----
@@ -149,6 +154,10 @@ func exportOnEvents(events unsafe.Pointer, n uint32) unsafe.Pointer {
 		switch ev.Kind {
 		case kindRequestStart:
 			ev.URL = str(payload + 8)
+		case kindTLSHandshakeDone:
+			if u8(payload+76) == 1 {
+				ev.HasGroup, ev.Group = true, str(payload+80)
+			}
 		case kindRequestDone:
 			ev.URL = str(payload)
 			ev.HasStatus, ev.Status = u8(payload+8) == 1, u16(payload+10)

@@ -2,7 +2,7 @@
 //
 // Behaviour (the same in every language, see docs/plugins/go.md): interest = every kind; verdict
 // `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at finish,
-// emit the `conformance v1` report and return `pass`. Config: `drop`, `label`, `mode`
+// emit the `conformance v2` report and return `pass`. Config: `drop`, `label`, `mode`
 // (`conformance`, or `csv`: a CSV line `request,url,status,total_ms` per finished request, after
 // a header line); a repeated key's last value wins.
 package main
@@ -33,6 +33,7 @@ var st struct {
 	total, dropped, requests, errs uint64
 	kinds                          [21]uint64
 	statuses                       map[uint16]uint64
+	groups                         map[string]uint64 // key-exchange group -> tls-handshake-done events
 	csvHeaderDone                  bool
 }
 
@@ -40,6 +41,7 @@ var st struct {
 func Init(config [][2]string) ([]byte, string) {
 	st.label, st.mode, st.drop = "-", "conformance", 9 // wrote-header-field
 	st.statuses = map[uint16]uint64{}
+	st.groups = map[string]uint64{}
 	for _, kv := range config {
 		key, value := kv[0], kv[1]
 		switch key {
@@ -75,6 +77,9 @@ func OnEvents(events []Event) []byte {
 	for i, ev := range events {
 		st.total++
 		st.kinds[ev.Kind]++
+		if ev.Kind == kindTLSHandshakeDone && ev.HasGroup {
+			st.groups[ev.Group]++
+		}
 		if ev.Kind == kindRequestDone {
 			st.requests++
 			if ev.HasStatus {
@@ -116,7 +121,7 @@ func Finish() uint8 {
 		return 0
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "conformance v1\nlabel %s\nevents %d\ndropped %d\n", st.label, st.total, st.dropped)
+	fmt.Fprintf(&b, "conformance v2\nlabel %s\nevents %d\ndropped %d\n", st.label, st.total, st.dropped)
 	names := []string{}
 	for i, n := range st.kinds {
 		if n > 0 {
@@ -137,6 +142,14 @@ func Finish() uint8 {
 		fmt.Fprintf(&b, "status %d %d\n", code, st.statuses[uint16(code)])
 	}
 	fmt.Fprintf(&b, "errors %d\n", st.errs)
+	groups := []string{}
+	for g := range st.groups {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups) // byte order
+	for _, g := range groups {
+		fmt.Fprintf(&b, "tls-group %s %d\n", g, st.groups[g])
+	}
 	Emit(b.String())
 	return 0
 }

@@ -2,7 +2,7 @@
 //
 // Behaviour (the same in every language, see docs/plugins/javascript.md): interest = every kind;
 // verdict `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise;
-// at finish, emit the `conformance v1` report and return `pass`. Config: `drop`, `label`,
+// at finish, emit the `conformance v2` report and return `pass`. Config: `drop`, `label`,
 // `mode` (`conformance`, or `slow`: print `SLOW <ms> <url>` for each request whose total time
 // exceeds `threshold`, default `200ms`); a repeated key's last value wins.
 //
@@ -12,7 +12,7 @@
 // fields, `option<T>` is the value or `undefined`; a `result` export returns the ok value and
 // throws (a string) for the error.
 
-import { emit } from 'httptrace:plugin/host@0.1.0';
+import { emit } from 'httptrace:plugin/host@0.2.0';
 
 const KINDS = [
   'request-start', 'get-conn', 'dns-start', 'dns-done', 'connect-start', 'connect-done',
@@ -34,7 +34,7 @@ function parseThreshold(text) {
 export function init(config) {
   st = {
     label: '-', drop: 'wrote-header-field', mode: 'conformance', threshold: 200,
-    total: 0, dropped: 0, kinds: new Map(), requests: 0, statuses: new Map(), errors: 0,
+    total: 0, dropped: 0, kinds: new Map(), requests: 0, statuses: new Map(), errors: 0, groups: new Map(),
   };
   for (const [key, value] of config) {
     if (key === 'drop') {
@@ -59,6 +59,9 @@ export function onEvents(events) {
   const verdicts = events.map(({ kind: { tag, val } }) => {
     st.total += 1;
     st.kinds.set(tag, (st.kinds.get(tag) ?? 0) + 1);
+    if (tag === 'tls-handshake-done' && val.keyExchangeGroup !== undefined) {
+      st.groups.set(val.keyExchangeGroup, (st.groups.get(val.keyExchangeGroup) ?? 0) + 1);
+    }
     if (tag === 'request-done') {
       st.requests += 1;
       if (val.status !== undefined) st.statuses.set(val.status, (st.statuses.get(val.status) ?? 0) + 1);
@@ -82,11 +85,13 @@ const byBytes = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
 
 export function finish() {
   if (st.mode !== 'conformance') return 'pass';
-  let out = `conformance v1\nlabel ${st.label}\nevents ${st.total}\ndropped ${st.dropped}\n`;
+  let out = `conformance v2\nlabel ${st.label}\nevents ${st.total}\ndropped ${st.dropped}\n`;
   for (const kind of [...st.kinds.keys()].sort(byBytes)) out += `kind ${kind} ${st.kinds.get(kind)}\n`;
   out += `requests ${st.requests}\n`;
   for (const code of [...st.statuses.keys()].sort((a, b) => a - b)) out += `status ${code} ${st.statuses.get(code)}\n`;
   out += `errors ${st.errors}\n`;
+  // Group names are ASCII: UTF-16 order is byte order.
+  for (const group of [...st.groups.keys()].sort(byBytes)) out += `tls-group ${group} ${st.groups.get(group)}\n`;
   emit(out);
   return 'pass';
 }

@@ -2,7 +2,7 @@
 
 Behaviour (the same in every language, see docs/plugins/python.md): interest = every kind;
 verdict `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at
-finish, emit the `conformance v1` report and return `pass`. Config: `drop`, `label`, `mode`
+finish, emit the `conformance v2` report and return `pass`. Config: `drop`, `label`, `mode`
 (`conformance`, or `hosts`: a per-host summary, `host <host[:port]> <requests> <mean total ms>`);
 a repeated key's last value wins.
 
@@ -41,6 +41,7 @@ class State:
         self.total = self.dropped = self.requests = self.errors = 0
         self.kinds: Counter = Counter()
         self.statuses: Counter = Counter()
+        self.groups: Counter = Counter()  # key-exchange group -> tls-handshake-done events
         self.host_of: dict = {}  # request id -> host of its first hop
         self.per_host: dict = {}  # host -> [requests, sum of total ms]
 
@@ -79,6 +80,9 @@ class WitWorld(wit_world.WitWorld):
                 if ev.hop == 0:
                     parts = urlsplit(ev.kind.value.url)
                     s.host_of[ev.request] = parts.netloc.rpartition("@")[2]
+            elif isinstance(ev.kind, types.EventKind_TlsHandshakeDone):
+                if ev.kind.value.key_exchange_group is not None:
+                    s.groups[ev.kind.value.key_exchange_group] += 1
             elif isinstance(ev.kind, types.EventKind_RequestDone):
                 done = ev.kind.value
                 s.requests += 1
@@ -106,7 +110,7 @@ class WitWorld(wit_world.WitWorld):
             ]
         else:
             lines = [
-                "conformance v1\n",
+                "conformance v2\n",
                 f"label {s.label}\n",
                 f"events {s.total}\n",
                 f"dropped {s.dropped}\n",
@@ -114,6 +118,7 @@ class WitWorld(wit_world.WitWorld):
                 f"requests {s.requests}\n",
                 *(f"status {code} {s.statuses[code]}\n" for code in sorted(s.statuses)),
                 f"errors {s.errors}\n",
+                *(f"tls-group {g} {s.groups[g]}\n" for g in sorted(s.groups, key=str.encode)),
             ]
         emit("".join(lines))
         return types.RunOutcome.PASS

@@ -85,11 +85,37 @@ fn every_language_prints_the_same_report_as_expected() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Plugins built for `httptrace:plugin@0.1.0` load and run unchanged: the Rust conformance
+/// plugin as built then (`tests/fixtures/plugins-0.1.0/`) prints its `conformance v1` report
+/// (the v2 report without the lines of the field 0.2.0 added), and `plugin inspect` names
+/// the version it was built for.
+#[test]
+fn a_conformance_plugin_built_for_0_1_0_still_runs() {
+    let old = repo().join("tests/fixtures/plugins-0.1.0/conformance-rust.wasm");
+    let out = Command::new(env!("CARGO_BIN_EXE_httptrace"))
+        .arg("replay")
+        .arg(fixture())
+        .arg("-p")
+        .arg(&old)
+        .args(["--plugin-config", "label=x"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v1 = std::fs::read_to_string(repo().join("tests/fixtures/conformance-v1.expected")).unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), v1);
+    let v2 = std::fs::read_to_string(repo().join("tests/fixtures/conformance.expected")).unwrap();
+    assert!(v2.contains("\ntls-group ") && !v1.contains("tls-group"), "the fixture exercises the 0.2.0 field");
+    let inspect = Command::new(env!("CARGO_BIN_EXE_httptrace")).args(["plugin", "inspect"]).arg(&old).output().unwrap();
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    assert!(inspect.status.success(), "{text}");
+    assert!(text.contains("implements: httptrace:plugin@0.1.0") && text.trim_end().ends_with(": yes"), "{text}");
+}
+
 #[test]
 fn the_drop_key_and_defaults_behave_alike() {
     // No config: label `-`; drop=request-start counts those instead.
     let reference = replay_ok("rust", &["drop=request-start"]);
-    assert!(reference.starts_with("conformance v1\nlabel -\n"), "{reference}");
+    assert!(reference.starts_with("conformance v2\nlabel -\n"), "{reference}");
     let starts = events().iter().filter(|e| e["event"] == "request-start").count();
     assert!(reference.contains(&format!("\ndropped {starts}\n")), "{reference}");
     for lang in &LANGS[1..] {

@@ -137,8 +137,19 @@ async fn http2_over_tls_sequence_and_fields() {
     for e in &events {
         match &e.kind {
             EventKind::TlsHandshakeStart { server_name } => assert_eq!(server_name, "localhost"),
-            EventKind::TlsHandshakeDone { version, alpn, peer_certificates, error, server_name, cipher_suite, resumed } => {
+            EventKind::TlsHandshakeDone {
+                version,
+                alpn,
+                peer_certificates,
+                error,
+                server_name,
+                cipher_suite,
+                resumed,
+                key_exchange_group,
+            } => {
                 assert_eq!(version, "TLSv1.3");
+                // Both ends are rustls: the first group both support, named as rustls names it.
+                assert!(matches!(key_exchange_group.as_deref(), Some("X25519MLKEM768" | "X25519")), "{key_exchange_group:?}");
                 assert_eq!(alpn.as_deref(), Some("h2"));
                 assert!(error.is_none());
                 assert!(!resumed);

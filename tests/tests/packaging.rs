@@ -54,24 +54,53 @@ fn bundled_plugins_equal_a_fresh_build() {
 
 #[test]
 fn every_copy_of_the_wit_is_the_repositorys() {
-    let source = repo().join("wit");
     let wit_files = |dir: &Path| {
         let mut files: Vec<_> =
             std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().ends_with(".wit")).collect();
         files.sort();
         files
     };
-    let files = wit_files(&source);
-    assert!(files.len() >= 2, "wit/ has {files:?}");
-    for copy in ["host/plugin-host/wit", "guest-sdk/wit"] {
-        let dir = repo().join(copy);
+    // The SDK binds the newest version; the plugin host serves every released one.
+    let mut copies = vec![("wit".to_string(), "guest-sdk/wit".to_string()), ("wit".to_string(), "host/plugin-host/wit".to_string())];
+    for v in &httptrace_wit::RELEASED_VERSIONS[..httptrace_wit::RELEASED_VERSIONS.len() - 1] {
+        copies.push((format!("wit/v{v}"), format!("host/plugin-host/wit/v{v}")));
+    }
+    for (from, copy) in copies {
+        let source = repo().join(&from);
+        let files = wit_files(&source);
+        assert!(files.len() >= 2, "{from}/ has {files:?}");
+        let dir = repo().join(&copy);
         let theirs = wit_files(&dir);
-        assert_eq!(theirs, files, "{copy} lists other files than wit/: copy wit/*.wit there");
+        assert_eq!(theirs, files, "{copy} lists other files than {from}/: copy {from}/*.wit there");
         for f in &files {
             let a = std::fs::read(source.join(f)).unwrap();
             let b = std::fs::read(dir.join(f)).unwrap();
-            assert!(a == b, "{copy}/{} differs from wit/{}: copy wit/*.wit to {copy}", f.to_string_lossy(), f.to_string_lossy());
+            assert!(a == b, "{copy}/{} differs from {from}/{}: copy {from}/*.wit to {copy}", f.to_string_lossy(), f.to_string_lossy());
         }
+    }
+}
+
+/// A released version of the contract never changes: its files' hashes are the ones it was
+/// released with (a new version copies the newest files to `wit/v<old>/` and changes the top
+/// ones), and every version but the newest has its folder.
+#[test]
+fn released_versions_of_the_wit_never_change() {
+    use sha2::Digest;
+    const RELEASED: [(&str, &str, &str); 2] = [
+        ("0.1.0", "compact.wit", "c0aea59a22a9754dc777cfdb9fd1e01f8f1552343355af56567bb07dc55a2957"),
+        ("0.1.0", "plugin.wit", "39494ed8cd8635370813fe2e748bf2f0b3921fccece9a9cecb2dfbb8f0f881dc"),
+    ];
+    for (v, file, want) in RELEASED {
+        let path = repo().join(format!("wit/v{v}/{file}"));
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let got = format!("{:x}", sha2::Sha256::digest(&bytes));
+        assert_eq!(got, want, "{} changed: a released version of httptrace:plugin must not", path.display());
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.contains(&format!("package httptrace:plugin@{v};")), "{} is not version {v}", path.display());
+    }
+    let versions = httptrace_wit::RELEASED_VERSIONS;
+    for v in &versions[..versions.len() - 1] {
+        assert!(RELEASED.iter().any(|(r, _, _)| r == v), "released version {v} has no hashes here");
     }
 }
 

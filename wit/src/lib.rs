@@ -11,7 +11,11 @@
 #![deny(missing_docs)]
 
 /// The version of the `httptrace:plugin` package these tables describe.
-pub const WORLD_VERSION: &str = "0.1.0";
+pub const WORLD_VERSION: &str = "0.2.0";
+
+/// Every released version of the package the host serves, oldest first (the last is
+/// [`WORLD_VERSION`]).
+pub const RELEASED_VERSIONS: [&str; 2] = ["0.1.0", WORLD_VERSION];
 
 /// Calls `$m!` with the table of event kinds, one `index Variant CONSTANT "kebab-name",` per
 /// kind, in WIT order.

@@ -455,6 +455,11 @@ pub enum EventKind {
         peer_certificates: Vec<CertSummary>,
         /// Why the handshake or verification failed.
         error: Option<TraceError>,
+        /// The key-exchange group agreed on (`X25519`, `secp256r1`, `X25519MLKEM768`, ...);
+        /// `None` on failure or when none was used. Since plugin contract 0.2.0 (older
+        /// NDJSON logs read back without it).
+        #[serde(default)]
+        key_exchange_group: Option<String>,
     },
     /// A connection was obtained.
     GotConn {

@@ -73,6 +73,19 @@ mod tests {
 
     const FIXTURE: &str = include_str!("../../../tests/fixtures/conformance.ndjson");
 
+    /// A log recorded before `key_exchange_group` existed (plugin contract 0.1.0) still reads:
+    /// the field is absent, and written back as `null`.
+    #[test]
+    fn a_log_from_before_a_field_was_added_reads_back() {
+        let line = FIXTURE.lines().find(|l| l.contains("\"tls-handshake-done\"")).unwrap();
+        let old = line.replace(",\"key_exchange_group\":\"X25519\"", "");
+        assert_ne!(old, line, "the fixture carries the field");
+        let ev = parse_line(&old).unwrap();
+        let crate::event::EventKind::TlsHandshakeDone { key_exchange_group, .. } = &ev.kind else { panic!("{ev:?}") };
+        assert_eq!(key_exchange_group, &None);
+        assert!(ev.to_json().ends_with(",\"key_exchange_group\":null}"), "{}", ev.to_json());
+    }
+
     #[test]
     fn the_recorded_fixture_round_trips_byte_for_byte() {
         for line in FIXTURE.lines() {

@@ -308,6 +308,7 @@ mod tests {
                     server_name: "h".into(),
                     peer_certificates: vec![],
                     error: None,
+                    key_exchange_group: Some("X25519".into()),
                 },
             ),
             ev(

@@ -252,7 +252,7 @@ impl PluginError {
                 "is a core WebAssembly module, not a component — build for wasm32-wasip2 or run wasm-tools component new".into()
             }
             ErrorKind::VersionMismatch { found } => {
-                format!("implements httptrace:plugin@{found}, this httptrace supports @{WORLD_VERSION}")
+                format!("implements httptrace:plugin@{found}, this httptrace supports {}", crate::version::Version::served())
             }
             ErrorKind::OtherWorld { exports } => {
                 let what = match exports.len() {
@@ -347,8 +347,8 @@ mod tests {
         let id = PluginId::file(PathBuf::from("./spin.wasm"));
         let e = PluginError::new(id.clone(), ErrorKind::Timeout { call: Call::OnEvents, limit: Duration::from_secs(1) });
         assert_eq!(e.to_string(), "plugin spin (./spin.wasm): on-events exceeded its 1s time limit");
-        let e = PluginError::new(id, ErrorKind::VersionMismatch { found: "0.2.0".into() });
-        assert_eq!(e.to_string(), "plugin spin (./spin.wasm) implements httptrace:plugin@0.2.0, this httptrace supports @0.1.0");
+        let e = PluginError::new(id, ErrorKind::VersionMismatch { found: "0.3.0".into() });
+        assert_eq!(e.to_string(), "plugin spin (./spin.wasm) implements httptrace:plugin@0.3.0, this httptrace supports @0.1.x, @0.2.x");
         assert_eq!(fmt_duration(Duration::from_millis(500)), "500ms");
         assert_eq!(fmt_size(64 << 20), "64 MiB");
     }

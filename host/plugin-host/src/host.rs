@@ -11,8 +11,8 @@ use super::output::Output;
 use super::stderr::StderrTail;
 use super::Verbosity;
 
-/// Bindings generated from `wit/plugin.wit` (sync; `emit` and `log` may trap to enforce the
-/// output cap).
+/// Bindings generated from `wit/plugin.wit`, the newest version of the contract (sync; `emit`
+/// and `log` may trap to enforce the output cap).
 pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         path: "wit",
@@ -34,7 +34,32 @@ pub(crate) mod compact_bindings {
     });
 }
 
-use bindings::httptrace::plugin::types::Level;
+/// Every earlier released version of the contract, still served: its files are kept frozen in
+/// `wit/v<version>/` (Zed's one-module-per-WIT-version layout). Each has its own `host`
+/// import (the same three functions) and its own event types, which [`lower`](super::lower)
+/// writes in that version's layout.
+pub(crate) mod v0_1_0 {
+    /// `httptrace:plugin@0.1.0`'s world `plugin`.
+    pub(crate) mod bindings {
+        wasmtime::component::bindgen!({
+            path: "wit/v0.1.0",
+            world: "plugin",
+            imports: { "httptrace:plugin/host.emit": trappable, "httptrace:plugin/host.log": trappable },
+        });
+    }
+
+    /// `httptrace:plugin@0.1.0`'s world `compact-plugin` (types only, as for the newest).
+    pub(crate) mod compact_bindings {
+        wasmtime::component::bindgen!({
+            path: "wit/v0.1.0",
+            world: "compact-plugin",
+            with: {
+                "httptrace:plugin/types": super::bindings::httptrace::plugin::types,
+                "httptrace:plugin/host": super::bindings::httptrace::plugin::host,
+            },
+        });
+    }
+}
 
 /// The `T` of each plugin's `Store<T>`.
 pub(crate) struct HostState {
@@ -133,48 +158,64 @@ impl WasiView for HostState {
     }
 }
 
-impl bindings::httptrace::plugin::types::Host for HostState {}
+/// The `host` import of one version of the contract: the same three functions in every
+/// version so far, each version's `Level` mapped to its rank.
+macro_rules! host_import {
+    ($bindings:path) => {
+        const _: () = {
+            use b::httptrace::plugin::types::Level;
+            use $bindings as b;
 
-impl bindings::httptrace::plugin::host::Host for HostState {
-    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+            impl b::httptrace::plugin::types::Host for HostState {}
+
+            impl b::httptrace::plugin::host::Host for HostState {
+                fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+                    let rank = match level {
+                        Level::Trace => 0,
+                        Level::Debug => 1,
+                        Level::Info => 2,
+                        Level::Warn => 3,
+                        Level::Error => 4,
+                    };
+                    self.write_log(rank, message)
+                }
+
+                fn emit(&mut self, text: String) -> wasmtime::Result<()> {
+                    self.write_emit(text)
+                }
+
+                fn color(&mut self) -> bool {
+                    self.color
+                }
+            }
+        };
+    };
+}
+
+host_import!(bindings);
+host_import!(v0_1_0::bindings);
+
+impl HostState {
+    /// `log` at a level's rank (0 trace … 4 error).
+    fn write_log(&mut self, rank: u8, message: String) -> wasmtime::Result<()> {
         // Log lines count against the output limit too (shown or not, so the limit does not
         // depend on HTTPTRACE_LOG): a plugin must not flood stderr either.
         self.count_output(message.len())?;
-        if !self.verbosity.shows(level_rank(level)) {
+        if !self.verbosity.shows(rank) {
             return Ok(());
         }
-        let level = match level {
-            Level::Trace => "trace",
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
-        };
+        let level = ["trace", "debug", "info", "warn", "error"][rank as usize];
         // Plugin output may be buffered for stdout; keep stderr lines whole.
         // One line per call, whatever the message holds: a plugin cannot forge host lines.
         eprintln!("httptrace: [plugin {}] {level} {}", self.name, httptrace::escape_control(message.trim_end_matches('\n')));
         Ok(())
     }
 
-    fn emit(&mut self, text: String) -> wasmtime::Result<()> {
+    /// `emit`: counted against the output cap, then written.
+    fn write_emit(&mut self, text: String) -> wasmtime::Result<()> {
         self.count_output(text.len())?;
         self.output.write(text.as_bytes());
         Ok(())
-    }
-
-    fn color(&mut self) -> bool {
-        self.color
-    }
-}
-
-/// Rank of a WIT level: 0 trace … 4 error.
-fn level_rank(l: Level) -> u8 {
-    match l {
-        Level::Trace => 0,
-        Level::Debug => 1,
-        Level::Info => 2,
-        Level::Warn => 3,
-        Level::Error => 4,
     }
 }
 

@@ -7,7 +7,7 @@ use wasmtime::component::types::ComponentItem;
 use super::error::{PluginError, PluginId};
 use super::load::{self, flavor, Flavor, PluginSource};
 use super::runtime::Runtime;
-use super::WORLD_VERSION;
+use super::version::Version;
 
 /// What a plugin file is.
 #[derive(Debug)]
@@ -96,9 +96,10 @@ impl fmt::Display for Inspection {
                 writeln!(f, "  {n} ({k})")?;
             }
         }
+        let served = Version::served();
         match &self.fits {
-            Ok(()) => write!(f, "fits this httptrace (world httptrace:plugin/plugin@{WORLD_VERSION}): yes"),
-            Err(e) => write!(f, "fits this httptrace (world httptrace:plugin/plugin@{WORLD_VERSION}): no — it {}", e.detail()),
+            Ok(()) => write!(f, "fits this httptrace (httptrace:plugin {served}): yes"),
+            Err(e) => write!(f, "fits this httptrace (httptrace:plugin {served}): no — it {}", e.detail()),
         }
     }
 }

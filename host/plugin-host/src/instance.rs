@@ -1,6 +1,7 @@
 //! One running plugin: its `Store` (one per plugin for the whole run) and instance, with each
 //! call under a deadline, and failures turned into typed errors.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use wasmtime::component::{Func, TypedFunc};
@@ -9,12 +10,12 @@ use wasmtime::Store;
 use super::convert::AddrText;
 use super::error::{Call, ErrorKind, PluginError, PluginId};
 use super::host::bindings::httptrace::plugin::types as wit;
-use super::host::bindings::Plugin as Bindings;
 use super::host::HostState;
 use super::load::{first_error_line, LoadedPlugin};
-use super::lower::{CompactBatch, EventList, NotUtf8};
+use super::lower::{Abi, CompactBatch, EventList, NotUtf8, V0_1_0, V0_2_0};
 use super::output::Output;
 use super::runtime::deadline_ticks;
+use super::version::Version;
 use super::{Limits, Verbosity};
 use httptrace::event::{Event, KindSet};
 
@@ -27,18 +28,39 @@ pub(crate) struct InstanceSettings {
     pub verbosity: Verbosity,
 }
 
+/// `init`: the configuration pairs in, the interest (or a refusal) out.
+type InitFunc = TypedFunc<(Vec<(String, String)>,), (Result<Vec<wit::EventType>, String>,)>;
+/// `finish`: the run's outcome (or a failure message).
+type FinishFunc = TypedFunc<(), (Result<wit::RunOutcome, String>,)>;
+
 pub(crate) struct Instance {
     id: PluginId,
     store: Store<HostState>,
-    bindings: Bindings,
-    /// `on-events`, type-checked as taking an [`EventList`] (called through it, see
-    /// [`Instance::on_events`]).
+    /// The contract version the plugin was built for: the layout its events are written in.
+    version: Version,
+    // `init`, `finish` and the verdicts use the newest bindings' types for every version:
+    // component types are structural and these have not changed since 0.1.0 (a version that
+    // changes one gets its own here, as the events have).
+    init: InitFunc,
+    finish: FinishFunc,
+    /// `on-events`, type-checked as taking an [`EventList`] of `version` (called through it,
+    /// see [`Instance::on_events`]).
     on_events: Func,
-    /// `on-batch`, if the plugin exports it, type-checked as taking a [`CompactBatch`]: then
-    /// called instead of `on-events`.
+    /// `on-batch`, if the plugin exports it, type-checked as taking a [`CompactBatch`] of
+    /// `version`: then called instead of `on-events`.
     on_batch: Option<Func>,
     ticks: u64,
     limits: Limits,
+}
+
+/// Type-checks `on-events` (and `on-batch`) as taking version `V`'s events.
+fn check_event_funcs<V: Abi>(store: &Store<HostState>, on_events: Func, on_batch: Option<Func>) -> wasmtime::Result<()> {
+    on_events.typed::<(EventList<'static, V>,), (Vec<wit::Verdict>,)>(store)?;
+    if let Some(f) = on_batch {
+        f.typed::<(CompactBatch<'static, V>,), (Vec<wit::Verdict>,)>(store)
+            .map_err(|e| e.context("its `on-batch` is not the one of httptrace:plugin/compact-plugin"))?;
+    }
+    Ok(())
 }
 
 impl Instance {
@@ -53,21 +75,22 @@ impl Instance {
         let ticks = deadline_ticks(s.limits.timeout);
         store.set_epoch_deadline(ticks);
         let limits = s.limits.clone();
-        let started = loaded.pre.instance_pre().instantiate(&mut store).and_then(|instance| {
-            let bindings = Bindings::new(&mut store, &instance)?;
+        let version = loaded.version;
+        let started = loaded.pre.instantiate(&mut store).and_then(|instance| {
+            let init: InitFunc = instance.get_typed_func(&mut store, "init")?;
+            let finish: FinishFunc = instance.get_typed_func(&mut store, "finish")?;
             let on_events =
                 instance.get_func(&mut store, "on-events").ok_or_else(|| wasmtime::Error::msg("the component exports no `on-events`"))?;
-            on_events.typed::<(EventList<'static>,), (Vec<wit::Verdict>,)>(&store)?;
             let on_batch = instance.get_func(&mut store, "on-batch");
-            if let Some(f) = on_batch {
-                f.typed::<(CompactBatch<'static>,), (Vec<wit::Verdict>,)>(&store)
-                    .map_err(|e| e.context("its `on-batch` is not the one of httptrace:plugin/compact-plugin"))?;
+            match version {
+                Version::V0_1_0 => check_event_funcs::<V0_1_0>(&store, on_events, on_batch)?,
+                Version::V0_2_0 => check_event_funcs::<V0_2_0>(&store, on_events, on_batch)?,
             }
-            Ok((bindings, on_events, on_batch))
+            Ok((init, finish, on_events, on_batch))
         });
         match started {
-            Ok((bindings, on_events, on_batch)) => {
-                Ok(Instance { id: loaded.id.clone(), store, bindings, on_events, on_batch, ticks, limits })
+            Ok((init, finish, on_events, on_batch)) => {
+                Ok(Instance { id: loaded.id.clone(), store, version, init, finish, on_events, on_batch, ticks, limits })
             }
             Err(e) => {
                 let kind = classify(&mut store, &limits, Call::Instantiate, e);
@@ -80,7 +103,8 @@ impl Instance {
     /// failure.
     pub(crate) fn init(&mut self, config: &[(String, String)]) -> Result<Result<KindSet, String>, PluginError> {
         self.before_call();
-        let r = self.bindings.call_init(&mut self.store, config);
+        let init = self.init;
+        let r = init.call(&mut self.store, (config.to_vec(),)).map(|(r,)| r);
         match self.after_call(Call::Init, r)? {
             Ok(kinds) => {
                 let mut interest = KindSet::default();
@@ -97,26 +121,43 @@ impl Instance {
     /// it, else `on-events` ([`EventList`]), writing the events straight into the plugin's
     /// memory; checks there is one verdict per event.
     pub(crate) fn on_events(&mut self, events: &[&Event], addrs: &AddrText) -> Result<Vec<wit::Verdict>, PluginError> {
-        let Some(on_batch) = self.on_batch else { return self.on_events_plain(events, addrs) };
+        match self.version {
+            Version::V0_1_0 => self.on_events_as::<V0_1_0>(events, addrs),
+            Version::V0_2_0 => self.on_events_as::<V0_2_0>(events, addrs),
+        }
+    }
+
+    fn on_events_as<V: Abi>(&mut self, events: &[&Event], addrs: &AddrText) -> Result<Vec<wit::Verdict>, PluginError> {
+        let Some(on_batch) = self.on_batch else { return self.on_events_plain_as::<V>(events, addrs) };
         self.before_call();
-        // SAFETY: `Instance::new` type-checked this function with these parameter and result types.
-        let func = unsafe { TypedFunc::<(CompactBatch<'_>,), (Vec<wit::Verdict>,)>::new_unchecked(on_batch) };
-        let r = func.call(&mut self.store, (CompactBatch { events, addrs },)).map(|(v,)| v);
+        // SAFETY: `Instance::new` type-checked this function with these parameter and result
+        // types, for this version.
+        let func = unsafe { TypedFunc::<(CompactBatch<'_, V>,), (Vec<wit::Verdict>,)>::new_unchecked(on_batch) };
+        let r = func.call(&mut self.store, (CompactBatch { events, addrs, version: PhantomData },)).map(|(v,)| v);
         if r.as_ref().is_err_and(|e| e.is::<NotUtf8>()) {
             // A component lifted with another string encoding: nothing reached it; use the
             // plain form from now on.
             self.on_batch = None;
-            return self.on_events_plain(events, addrs);
+            return self.on_events_plain_as::<V>(events, addrs);
         }
         self.check_verdicts(r, events.len())
     }
 
     /// Calls `on-events` (every plugin has it, even those with `on-batch`).
+    #[cfg(test)]
     pub(crate) fn on_events_plain(&mut self, events: &[&Event], addrs: &AddrText) -> Result<Vec<wit::Verdict>, PluginError> {
+        match self.version {
+            Version::V0_1_0 => self.on_events_plain_as::<V0_1_0>(events, addrs),
+            Version::V0_2_0 => self.on_events_plain_as::<V0_2_0>(events, addrs),
+        }
+    }
+
+    fn on_events_plain_as<V: Abi>(&mut self, events: &[&Event], addrs: &AddrText) -> Result<Vec<wit::Verdict>, PluginError> {
         self.before_call();
-        // SAFETY: `Instance::new` type-checked this function with these parameter and result types.
-        let func = unsafe { TypedFunc::<(EventList<'_>,), (Vec<wit::Verdict>,)>::new_unchecked(self.on_events) };
-        let r = func.call(&mut self.store, (EventList { events, addrs },)).map(|(v,)| v);
+        // SAFETY: `Instance::new` type-checked this function with these parameter and result
+        // types, for this version.
+        let func = unsafe { TypedFunc::<(EventList<'_, V>,), (Vec<wit::Verdict>,)>::new_unchecked(self.on_events) };
+        let r = func.call(&mut self.store, (EventList { events, addrs, version: PhantomData },)).map(|(v,)| v);
         self.check_verdicts(r, events.len())
     }
 
@@ -145,7 +186,8 @@ impl Instance {
     #[cfg(test)]
     pub(crate) fn on_events_bindings(&mut self, events: &[wit::Event]) -> Result<Vec<wit::Verdict>, PluginError> {
         self.before_call();
-        let r = self.bindings.call_on_events(&mut self.store, events);
+        let f = self.on_events.typed::<(&[wit::Event],), (Vec<wit::Verdict>,)>(&self.store).unwrap();
+        let r = f.call(&mut self.store, (events,)).map(|(v,)| v);
         self.check_verdicts(r, events.len())
     }
 
@@ -161,7 +203,8 @@ impl Instance {
     /// Calls `finish`.
     pub(crate) fn finish(&mut self) -> Result<wit::RunOutcome, PluginError> {
         self.before_call();
-        let r = self.bindings.call_finish(&mut self.store);
+        let finish = self.finish;
+        let r = finish.call(&mut self.store, ()).map(|(r,)| r);
         self.after_call(Call::Finish, r)?.map_err(|message| self.error(ErrorKind::Finish { message }))
     }
 

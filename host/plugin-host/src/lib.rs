@@ -1,5 +1,7 @@
 //! The plugin host of httptrace: runs WebAssembly component plugins (world `plugin` of
-//! `httptrace:plugin@0.1.0`, `wit/plugin.wit`) over the events the [`httptrace`] engine records.
+//! `httptrace:plugin@0.2.0`, `wit/plugin.wit`, and of every earlier released version, so a
+//! plugin loads unchanged whatever it was built against) over the events the [`httptrace`]
+//! engine records.
 //! It takes component bytes (files, or plugins the embedding program bundles) and exposes no
 //! wasmtime type.
 //!
@@ -37,6 +39,7 @@ mod lower;
 mod output;
 mod runtime;
 mod stderr;
+mod version;
 
 use std::time::Duration;
 
@@ -48,8 +51,12 @@ pub use load::{flavor, Flavor, LoadedPlugin, PluginSource, MAX_PLUGIN_FILE};
 pub use output::{MemoryOutput, Output};
 pub use runtime::{BundledPlugin, Runtime, RuntimeError, RuntimeOptions, EPOCH_TICK};
 
-/// The version of the `httptrace:plugin` package this host implements.
+/// The newest version of the `httptrace:plugin` package this host implements (it also serves
+/// every earlier one, [`RELEASED_VERSIONS`]).
 pub const WORLD_VERSION: &str = httptrace_wit::WORLD_VERSION;
+
+/// Every version of the `httptrace:plugin` package this host serves, oldest first.
+pub const RELEASED_VERSIONS: [&str; 2] = httptrace_wit::RELEASED_VERSIONS;
 
 /// The world's exports; a plugin must have all of them.
 pub const EXPORTS: [&str; 3] = ["init", "on-events", "finish"];

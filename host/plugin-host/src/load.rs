@@ -10,11 +10,10 @@ use wasmtime::Engine;
 
 use super::cache::{self, LoadOrigin};
 use super::error::{ErrorKind, PluginError, PluginId};
-use super::host::bindings::PluginPre;
-use super::host::compact_bindings::CompactPluginPre;
-use super::host::HostState;
+use super::host::{bindings, compact_bindings, v0_1_0, HostState};
 use super::runtime::Runtime;
-use super::{Verbosity, EXPORTS, WORLD_VERSION};
+use super::version::Version;
+use super::{Verbosity, EXPORTS};
 
 impl Runtime {
     /// Reads, checks, compiles (through the cache) and links one plugin. Nothing of the plugin
@@ -56,7 +55,10 @@ impl PluginSource {
 /// A plugin compiled, checked and linked, ready to instantiate.
 pub struct LoadedPlugin {
     pub(crate) id: PluginId,
-    pub(crate) pre: PluginPre<HostState>,
+    /// Linked, with its exports type-checked against `version`'s world.
+    pub(crate) pre: wasmtime::component::InstancePre<HostState>,
+    /// The contract version it was built for.
+    pub(crate) version: Version,
     origin: LoadOrigin,
 }
 
@@ -69,6 +71,12 @@ impl LoadedPlugin {
     /// Whether it came from the cache or was compiled.
     pub fn origin(&self) -> &LoadOrigin {
         &self.origin
+    }
+
+    /// The version of `httptrace:plugin` it was built for (`0.1.0`, ...): events reach it in
+    /// that version's form.
+    pub fn world_version(&self) -> &'static str {
+        self.version.as_str()
     }
 }
 
@@ -176,14 +184,27 @@ pub(crate) fn load(rt: &Runtime, source: &PluginSource) -> Result<LoadedPlugin, 
             LoadOrigin::Compiled => eprintln!("httptrace: plugin {}: compiled, not cached ({ms:.1} ms)", id.name),
         }
     }
-    check_type(rt.engine(), &component).map_err(err)?;
-    let pre = rt.linker().instantiate_pre(&component).map_err(|e| err(ErrorKind::Incompatible { message: first_error_line(&e) }))?;
-    let pre = PluginPre::new(pre).map_err(|e| err(ErrorKind::Incompatible { message: first_error_line(&e) }))?;
-    if component.get_export_index(None, "on-batch").is_some() {
-        // The optional compact form: type-check it now, not at the first call.
-        CompactPluginPre::new(pre.instance_pre().clone()).map_err(|e| err(ErrorKind::Incompatible { message: first_error_line(&e) }))?;
+    let version = check_type(rt.engine(), &component).map_err(err)?;
+    let incompatible = |e: wasmtime::Error| err(ErrorKind::Incompatible { message: first_error_line(&e) });
+    let pre = rt.linker().instantiate_pre(&component).map_err(incompatible)?;
+    // The exports type-checked against the world of the version it names (the plain world's,
+    // and the compact one's `on-batch` if it has one), now rather than at the first call.
+    let compact = component.get_export_index(None, "on-batch").is_some();
+    match version {
+        Version::V0_2_0 => {
+            bindings::PluginPre::new(pre.clone()).map_err(incompatible)?;
+            if compact {
+                compact_bindings::CompactPluginPre::new(pre.clone()).map_err(incompatible)?;
+            }
+        }
+        Version::V0_1_0 => {
+            v0_1_0::bindings::PluginPre::new(pre.clone()).map_err(incompatible)?;
+            if compact {
+                v0_1_0::compact_bindings::CompactPluginPre::new(pre.clone()).map_err(incompatible)?;
+            }
+        }
     }
-    Ok(LoadedPlugin { id, pre, origin })
+    Ok(LoadedPlugin { id, pre, version, origin })
 }
 
 /// The httptrace:plugin versions named in a component's imports and exports.
@@ -201,19 +222,19 @@ pub(crate) fn world_versions(engine: &Engine, component: &wasmtime::component::C
     versions
 }
 
-/// `0.1.x` fits `0.1.0` (semver for 0.x: the minor version must match).
-pub(crate) fn version_fits(v: &str) -> bool {
-    let want: Vec<&str> = WORLD_VERSION.split('.').collect();
-    let got: Vec<&str> = v.split('.').collect();
-    got.len() == 3 && got[0] == want[0] && got[1] == want[1] && got[2].parse::<u32>().is_ok()
-}
-
 /// Version first (a component of another version may well lack our exports), then exports: a
 /// component naming no version of the package and lacking every export is of another world.
-fn check_type(engine: &Engine, component: &wasmtime::component::Component) -> Result<(), ErrorKind> {
+/// The version it was built for: the one its imports name (all must name the same), the
+/// newest if it names none.
+fn check_type(engine: &Engine, component: &wasmtime::component::Component) -> Result<Version, ErrorKind> {
     let versions = world_versions(engine, component);
-    if let Some(v) = versions.iter().find(|v| !version_fits(v)) {
+    if let Some(v) = versions.iter().find(|v| Version::of(v).is_none()) {
         return Err(ErrorKind::VersionMismatch { found: v.clone() });
+    }
+    let mut served: Vec<Version> = versions.iter().filter_map(|v| Version::of(v)).collect();
+    served.dedup();
+    if served.len() > 1 {
+        return Err(ErrorKind::Incompatible { message: format!("it names several versions of httptrace:plugin: {}", versions.join(", ")) });
     }
     let ty = component.component_type();
     let missing: Vec<&str> =
@@ -223,7 +244,7 @@ fn check_type(engine: &Engine, component: &wasmtime::component::Component) -> Re
     }
     match missing.first() {
         Some(export) => Err(ErrorKind::MissingExport { export: export.to_string() }),
-        None => Ok(()),
+        None => Ok(served.first().copied().unwrap_or(Version::NEWEST)),
     }
 }
 
@@ -251,8 +272,6 @@ mod tests {
         assert_eq!(flavor(b"\0asm\x01\0\0\0"), Flavor::CoreModule);
         assert_eq!(flavor(b"\0asm\x0d\0\x01\0"), Flavor::Component);
         assert_eq!(flavor(b"hello world"), Flavor::NotWasm);
-        assert!(version_fits("0.1.0") && version_fits("0.1.3"));
-        assert!(!version_fits("0.2.0") && !version_fits("1.1.0") && !version_fits("(unversioned)"));
     }
 
     #[test]

@@ -32,50 +32,90 @@ use wasmtime::component::__internal::{CanonicalAbiInfo, ComponentVariant, Instan
 use wasmtime::component::{ComponentType, Lower};
 use wasmtime::ValRaw;
 
+use std::marker::PhantomData;
+
 use super::convert::AddrText;
 use super::host::bindings::httptrace::plugin::types as wit;
 use super::host::compact_bindings::httptrace::plugin::compact as wc;
+use super::host::v0_1_0;
 use httptrace::event::{CertSummary, Event, EventKind, Header, HopSummary, Phase, TraceError};
 use httptrace::summary::{Marks, Timings};
 
-/// A batch of events as the `list<event>` argument of `on-events`.
-pub(crate) struct EventList<'a> {
+/// One released version of the contract's event layout: its bindings' types stand for its
+/// WIT types. Versions differ only by fields appended to records (so every earlier field keeps
+/// its offset) and by the sizes that follow from them; the writer below skips the fields a
+/// version lacks.
+pub(crate) trait Abi: 'static + Send + Sync {
+    /// The version's `event` record.
+    type Event: ComponentType;
+    /// The version's `event-kind` variant.
+    type EventKind: ComponentType + ComponentVariant;
+    /// The version's compact `batch` record.
+    type Batch: ComponentType;
+    /// `tls-handshake-done` has `key-exchange-group` (0.2.0 on).
+    const KEY_EXCHANGE_GROUP: bool;
+}
+
+/// `httptrace:plugin@0.2.0`, the newest.
+pub(crate) struct V0_2_0;
+
+impl Abi for V0_2_0 {
+    type Event = wit::Event;
+    type EventKind = wit::EventKind;
+    type Batch = wc::Batch;
+    const KEY_EXCHANGE_GROUP: bool = true;
+}
+
+/// `httptrace:plugin@0.1.0`.
+pub(crate) struct V0_1_0;
+
+impl Abi for V0_1_0 {
+    type Event = v0_1_0::bindings::httptrace::plugin::types::Event;
+    type EventKind = v0_1_0::bindings::httptrace::plugin::types::EventKind;
+    type Batch = v0_1_0::compact_bindings::httptrace::plugin::compact::Batch;
+    const KEY_EXCHANGE_GROUP: bool = false;
+}
+
+/// A batch of events as the `list<event>` argument of `on-events`, in version `V`'s layout.
+pub(crate) struct EventList<'a, V: Abi = V0_2_0> {
     /// The events, in order.
     pub events: &'a [&'a Event],
     /// Text of the socket addresses in `events` (see [`AddrText::learn`]).
     pub addrs: &'a AddrText,
+    /// The layout.
+    pub version: PhantomData<V>,
 }
 
 // SAFETY: `Lower` is `[ValRaw; 2]` (pointer and length), `ABI` is a list's, and `typecheck`
-// accepts exactly what `[wit::Event]` accepts, whose layout `write_event` follows.
-unsafe impl ComponentType for EventList<'_> {
+// accepts exactly what `[V::Event]` accepts, whose layout `write_event` follows.
+unsafe impl<V: Abi> ComponentType for EventList<'_, V> {
     type Lower = [ValRaw; 2];
     const ABI: CanonicalAbiInfo = CanonicalAbiInfo::POINTER_PAIR;
 
     fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
-        <[wit::Event] as ComponentType>::typecheck(ty, types)
+        <[V::Event] as ComponentType>::typecheck(ty, types)
     }
 }
 
 // SAFETY: writes only inside blocks the guest's `realloc` returned, sized from the same
 // canonical-ABI figures the type check vouched for.
-unsafe impl Lower for EventList<'_> {
+unsafe impl<V: Abi> Lower for EventList<'_, V> {
     fn linear_lower_to_flat<T>(
         &self,
         cx: &mut LowerContext<'_, T>,
         _ty: InterfaceType,
         dst: &mut MaybeUninit<[ValRaw; 2]>,
     ) -> wasmtime::Result<()> {
-        let mut w = Writer::new(cx, self.addrs, None);
-        let (ptr, len) = w.list::<wit::Event, _>(self.events, |w, e, out| w.event(e, out))?;
+        let mut w = Writer::<T, V>::new(cx, self.addrs, None);
+        let (ptr, len) = w.list::<V::Event, _>(self.events, |w, e, out| w.event(e, out))?;
         w.keep_buffers();
         dst.write([ValRaw::i64(ptr as i64), ValRaw::i64(len as i64)]);
         Ok(())
     }
 
     fn linear_lower_to_memory<T>(&self, cx: &mut LowerContext<'_, T>, _ty: InterfaceType, offset: usize) -> wasmtime::Result<()> {
-        let mut w = Writer::new(cx, self.addrs, None);
-        let (ptr, len) = w.list::<wit::Event, _>(self.events, |w, e, out| w.event(e, out))?;
+        let mut w = Writer::<T, V>::new(cx, self.addrs, None);
+        let (ptr, len) = w.list::<V::Event, _>(self.events, |w, e, out| w.event(e, out))?;
         w.keep_buffers();
         let mut pair = [0u8; 8];
         put_pair(&mut pair, 0, ptr, len);
@@ -84,13 +124,33 @@ unsafe impl Lower for EventList<'_> {
     }
 }
 
-/// A batch of events as the compact `batch` argument of `on-batch` (`wit/compact.wit`).
-pub(crate) struct CompactBatch<'a> {
+/// A batch of events as the compact `batch` argument of `on-batch` (`wit/compact.wit`), in
+/// version `V`'s layout.
+pub(crate) struct CompactBatch<'a, V: Abi = V0_2_0> {
     /// The events, in order.
     pub events: &'a [&'a Event],
     /// Text of the socket addresses in `events` (see [`AddrText::learn`]).
     pub addrs: &'a AddrText,
+    /// The layout.
+    pub version: PhantomData<V>,
 }
+
+// The records a version left unchanged keep their layout (the writer takes their offsets from
+// the newest bindings).
+const _: () = {
+    use v0_1_0::bindings::httptrace::plugin::types as w1;
+    assert!(<w1::Header as ComponentType>::SIZE32 == <wit::Header as ComponentType>::SIZE32);
+    assert!(<w1::CertSummary as ComponentType>::SIZE32 == <wit::CertSummary as ComponentType>::SIZE32);
+    assert!(<w1::HopSummary as ComponentType>::SIZE32 == <wit::HopSummary as ComponentType>::SIZE32);
+    assert!(<w1::TraceError as ComponentType>::SIZE32 == <wit::TraceError as ComponentType>::SIZE32);
+    assert!(<w1::RequestDone as ComponentType>::SIZE32 == <wit::RequestDone as ComponentType>::SIZE32);
+    assert!(<w1::GotConn as ComponentType>::SIZE32 == <wit::GotConn as ComponentType>::SIZE32);
+    // The case payload starts at the same offset (the cases' alignment did not change).
+    assert!(<w1::EventKind as ComponentVariant>::PAYLOAD_OFFSET32 == <wit::EventKind as ComponentVariant>::PAYLOAD_OFFSET32);
+    use v0_1_0::compact_bindings::httptrace::plugin::compact as wc1;
+    assert!(<wc1::Event as ComponentType>::SIZE32 == <w1::Event as ComponentType>::SIZE32);
+    assert!(<wc1::TlsHandshakeDone as ComponentType>::SIZE32 == <w1::TlsHandshakeDone as ComponentType>::SIZE32);
+};
 
 // The compact form's layout is the plain one's: a span is laid out as a string.
 const _: () = {
@@ -112,12 +172,12 @@ const _: () = {
 // SAFETY: `Lower` is the record's four flat values (two pointer-and-length pairs), `ABI` and
 // `typecheck` are `wc::Batch`'s, and the events are written in `wit::Event`'s layout, which is
 // `wc::Event`'s (asserted above) with strings as spans.
-unsafe impl ComponentType for CompactBatch<'_> {
+unsafe impl<V: Abi> ComponentType for CompactBatch<'_, V> {
     type Lower = [ValRaw; 4];
-    const ABI: CanonicalAbiInfo = <wc::Batch as ComponentType>::ABI;
+    const ABI: CanonicalAbiInfo = <V::Batch as ComponentType>::ABI;
 
     fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
-        <wc::Batch as ComponentType>::typecheck(ty, types)
+        <V::Batch as ComponentType>::typecheck(ty, types)
     }
 }
 
@@ -134,7 +194,7 @@ impl std::fmt::Display for NotUtf8 {
 
 impl std::error::Error for NotUtf8 {}
 
-impl CompactBatch<'_> {
+impl<V: Abi> CompactBatch<'_, V> {
     /// Writes the events (strings appended to the text), then the text: the guest pointers and
     /// lengths of the text and of the event list.
     fn write<T: 'static>(&self, cx: &mut LowerContext<'_, T>) -> wasmtime::Result<[usize; 4]> {
@@ -142,8 +202,8 @@ impl CompactBatch<'_> {
             // Checked before anything reaches the guest: the caller falls back to `on-events`.
             return Err(NotUtf8.into());
         }
-        let mut w = Writer::new(cx, self.addrs, Some(SPARE_TEXT.take()));
-        let (events, len) = w.list::<wit::Event, _>(self.events, |w, e, out| w.event(e, out))?;
+        let mut w = Writer::<T, V>::new(cx, self.addrs, Some(SPARE_TEXT.take()));
+        let (events, len) = w.list::<V::Event, _>(self.events, |w, e, out| w.event(e, out))?;
         let text = w.text.take().unwrap_or_default();
         w.keep_buffers();
         let at = cx.realloc(0, 0, 1, text.len())?;
@@ -158,7 +218,7 @@ impl CompactBatch<'_> {
 }
 
 // SAFETY: as for `EventList`: writes only inside blocks the guest's `realloc` returned.
-unsafe impl Lower for CompactBatch<'_> {
+unsafe impl<V: Abi> Lower for CompactBatch<'_, V> {
     fn linear_lower_to_flat<T>(
         &self,
         cx: &mut LowerContext<'_, T>,
@@ -238,8 +298,9 @@ fn phase(p: Phase) -> u8 {
 
 /// Writes values into the guest: lists are laid out in a host buffer (zeroed: option and
 /// variant padding, `none` discriminants) and copied in at once.
-struct Writer<'c, 'a, T: 'static> {
+struct Writer<'c, 'a, T: 'static, V: Abi> {
     cx: &'c mut LowerContext<'a, T>,
+    version: PhantomData<V>,
     addrs: &'c AddrText,
     /// Compact mode: the batch's text so far, where strings go (as spans).
     text: Option<Vec<u8>>,
@@ -257,13 +318,13 @@ thread_local! {
     static SPARE_TEXT: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-impl<'c, 'a, T: 'static> Writer<'c, 'a, T> {
+impl<'c, 'a, T: 'static, V: Abi> Writer<'c, 'a, T, V> {
     fn new(cx: &'c mut LowerContext<'a, T>, addrs: &'c AddrText, text: Option<Vec<u8>>) -> Self {
         let text = text.map(|mut t| {
             t.clear();
             t
         });
-        Writer { cx, addrs, text, spare: SPARE_IMAGE.take() }
+        Writer { cx, addrs, text, spare: SPARE_IMAGE.take(), version: PhantomData }
     }
 
     /// Gives the list buffer back for the next batch.
@@ -375,9 +436,9 @@ impl<'c, 'a, T: 'static> Writer<'c, 'a, T> {
             put_u64(out, conn + option_payload::<u64>(), c);
         }
         put_u64(out, f.next::<u64>(), e.at_ns);
-        let kind = f.next::<wit::EventKind>();
+        let kind = f.next::<V::EventKind>();
         out[kind] = e.kind.index() as u8;
-        let payload = kind + <wit::EventKind as ComponentVariant>::PAYLOAD_OFFSET32;
+        let payload = kind + <V::EventKind as ComponentVariant>::PAYLOAD_OFFSET32;
         self.kind(&e.kind, &mut out[payload..])
     }
 
@@ -409,7 +470,16 @@ impl<'c, 'a, T: 'static> Writer<'c, 'a, T> {
                 self.put_error(out, f.next::<Option<wit::TraceError>>(), error)?;
             }
             EventKind::TlsHandshakeStart { server_name } => self.put_string(out, f.next::<String>(), server_name)?,
-            EventKind::TlsHandshakeDone { version, cipher_suite, alpn, resumed, server_name, peer_certificates, error } => {
+            EventKind::TlsHandshakeDone {
+                version,
+                cipher_suite,
+                alpn,
+                resumed,
+                server_name,
+                peer_certificates,
+                error,
+                key_exchange_group,
+            } => {
                 self.put_string(out, f.next::<String>(), version)?;
                 self.put_string(out, f.next::<String>(), cipher_suite)?;
                 self.put_option_string(out, f.next::<Option<String>>(), alpn)?;
@@ -419,6 +489,9 @@ impl<'c, 'a, T: 'static> Writer<'c, 'a, T> {
                 let (ptr, len) = self.list::<wit::CertSummary, _>(peer_certificates, |w, c, slot| w.cert(c, slot))?;
                 put_pair(out, at, ptr, len);
                 self.put_error(out, f.next::<Option<wit::TraceError>>(), error)?;
+                if V::KEY_EXCHANGE_GROUP {
+                    self.put_option_string(out, f.next::<Option<String>>(), key_exchange_group)?;
+                }
             }
             EventKind::GotConn { reused, was_idle, idle_ns, local_addr, remote_addr, protocol } => {
                 out[f.next::<bool>()] = *reused as u8;

@@ -104,7 +104,10 @@ impl Runtime {
         // request is refused (`DeniedHttp`).
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
         forbid_blocking(&mut linker)?;
+        // Every released version's imports (`httptrace:plugin/host@0.1.0`, `@0.2.0`, ...): a
+        // plugin links against the one it was built for.
         bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        super::host::v0_1_0::bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let cache = opts.cache_dir.map(|d| Cache::new(d, &engine));
         let ticker = Arc::new(Ticker::start(engine.clone()));
         Ok(Runtime { engine, linker, cache, stats: CacheStats::default(), verbosity: opts.verbosity, bundled: opts.bundled, ticker })

@@ -232,6 +232,10 @@ typedef struct httptrace_plugin_types_tls_handshake_done_t {
   httptrace_plugin_types_list_cert_summary_t   peer_certificates;
   // Why the handshake or verification failed.
   httptrace_plugin_types_option_trace_error_t   error;
+  // The key-exchange group the handshake agreed on, e.g. `X25519`, `secp256r1`,
+  // `X25519MLKEM768` (absent on failure, and when none was used, as in a TLS 1.2
+  // resumption). Since 0.2.0.
+  plugin_option_string_t   key_exchange_group;
 } httptrace_plugin_types_tls_handshake_done_t;
 
 // `got-conn`: a connection was obtained.
@@ -501,7 +505,7 @@ typedef struct {
   } val;
 } plugin_result_run_outcome_string_t;
 
-// Imported Functions from `httptrace:plugin/host@0.1.0`
+// Imported Functions from `httptrace:plugin/host@0.2.0`
 // Writes a diagnostic line to the user's stderr, prefixed with the plugin's name.
 extern void httptrace_plugin_host_log(httptrace_plugin_host_level_t level, plugin_string_t *message);
 // Writes text to the run's output (stdout or `-o FILE`) exactly as given: add your own

@@ -2,7 +2,7 @@
 //!
 //! Behaviour (the same in every language, see docs/plugins/): interest = every kind; verdict
 //! `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at
-//! finish, emit the `conformance v1` report and return `pass`. Config keys: `drop`, `label`,
+//! finish, emit the `conformance v2` report and return `pass`. Config keys: `drop`, `label`,
 //! `mode` (only `conformance` here); a repeated key's last value wins; anything else is an error.
 
 use std::cell::RefCell;
@@ -49,6 +49,7 @@ struct State {
     requests: u64,
     statuses: BTreeMap<u16, u64>,
     errors: u64,
+    tls_groups: BTreeMap<String, u64>,
 }
 
 thread_local! {
@@ -139,6 +140,11 @@ impl Guest for Conformance {
                     let name = kind_name(&ev.kind);
                     st.total += 1;
                     *st.kinds.entry(name).or_default() += 1;
+                    if let EventKind::TlsHandshakeDone(tls) = &ev.kind {
+                        if let Some(group) = &tls.key_exchange_group {
+                            *st.tls_groups.entry(group.clone()).or_default() += 1;
+                        }
+                    }
                     if let EventKind::RequestDone(done) = &ev.kind {
                         st.requests += 1;
                         if let Some(code) = done.status {
@@ -166,9 +172,9 @@ impl Guest for Conformance {
     }
 }
 
-/// The `conformance v1` report.
+/// The `conformance v2` report.
 fn report(st: &State) -> String {
-    let mut out = format!("conformance v1\nlabel {}\nevents {}\ndropped {}\n", st.label, st.total, st.dropped);
+    let mut out = format!("conformance v2\nlabel {}\nevents {}\ndropped {}\n", st.label, st.total, st.dropped);
     // BTreeMap<&str, _> iterates in byte order of the names.
     for (kind, n) in &st.kinds {
         out.push_str(&format!("kind {kind} {n}\n"));
@@ -178,6 +184,10 @@ fn report(st: &State) -> String {
         out.push_str(&format!("status {code} {n}\n"));
     }
     out.push_str(&format!("errors {}\n", st.errors));
+    // BTreeMap<String, _> iterates in byte order too.
+    for (group, n) in &st.tls_groups {
+        out.push_str(&format!("tls-group {group} {n}\n"));
+    }
     out
 }
 

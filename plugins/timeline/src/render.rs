@@ -186,6 +186,9 @@ fn render_hop(
 fn render_tls(out: &mut String, tls: &TlsHandshakeDone, wall_ns: Option<u64>, p: Paint) {
     if tls.error.is_none() {
         let mut line = format!("{}, {}", tls.version, tls.cipher_suite);
+        if let Some(group) = &tls.key_exchange_group {
+            let _ = write!(line, ", {group}");
+        }
         if let Some(alpn) = &tls.alpn {
             let _ = write!(line, ", ALPN {alpn}");
         }

@@ -108,6 +108,7 @@ impl TlsSettings {
                     server_name: bare.to_string(),
                     peer_certificates: certs,
                     error: None,
+                    key_exchange_group: c.negotiated_key_exchange_group().map(|g| format!("{:?}", g.name())),
                 };
                 (ev, Ok(stream))
             }
@@ -121,6 +122,7 @@ impl TlsSettings {
                     server_name: bare.to_string(),
                     peer_certificates: certs,
                     error: Some(err.clone()),
+                    key_exchange_group: None,
                 };
                 (ev, Err(err))
             }

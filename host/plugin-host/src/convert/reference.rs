@@ -27,7 +27,7 @@ fn kind(k: EventKind, addrs: &mut AddrText) -> wit::EventKind {
             W::ConnectDone(wit::ConnectDone { network, addr: addr.to_string(), cancelled, error: error.map(trace_error) })
         }
         EventKind::TlsHandshakeStart { server_name } => W::TlsHandshakeStart(wit::TlsHandshakeStart { server_name }),
-        EventKind::TlsHandshakeDone { version, cipher_suite, alpn, resumed, server_name, peer_certificates, error } => {
+        EventKind::TlsHandshakeDone { version, cipher_suite, alpn, resumed, server_name, peer_certificates, error, key_exchange_group } => {
             W::TlsHandshakeDone(wit::TlsHandshakeDone {
                 version,
                 cipher_suite,
@@ -36,6 +36,7 @@ fn kind(k: EventKind, addrs: &mut AddrText) -> wit::EventKind {
                 server_name,
                 peer_certificates: peer_certificates.into_iter().map(cert).collect(),
                 error: error.map(trace_error),
+                key_exchange_group,
             })
         }
         EventKind::GotConn { reused, was_idle, idle_ns, local_addr, remote_addr, protocol } => W::GotConn(wit::GotConn {
@@ -196,6 +197,7 @@ pub(crate) mod tests {
                     serial: "01".into(),
                 }],
                 error: None,
+                key_exchange_group: Some("X25519MLKEM768".into()),
             },
             EventKind::GotConn { reused: true, was_idle: true, idle_ns: 5, local_addr: sa, remote_addr: sa, protocol: "h2".into() },
             EventKind::WroteHeaderField { name: ":path".into(), value: "/".into() },

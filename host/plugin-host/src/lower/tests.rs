@@ -43,6 +43,17 @@ fn edge_events() -> Vec<Event> {
             server_name: String::new(),
             peer_certificates: vec![cert(0), cert(3), cert(1)],
             error: Some(err(Some(Phase::TooManyRedirects))),
+            key_exchange_group: None,
+        },
+        EventKind::TlsHandshakeDone {
+            version: "TLSv1.2".into(),
+            cipher_suite: String::new(),
+            alpn: Some(String::new()),
+            resumed: false,
+            server_name: "ü".into(),
+            peer_certificates: vec![],
+            error: None,
+            key_exchange_group: Some("secp256r1".into()),
         },
         EventKind::GotConn {
             reused: false,
@@ -153,6 +164,60 @@ fn lowered_events_read_back_the_same_as_the_bindings() {
     assert_eq!(c, b);
     // The fixture itself comes back: the guest saw every field as recorded.
     assert!(a.starts_with(FIXTURE), "the recording read back differs");
+}
+
+/// A plugin built for `httptrace:plugin@0.1.0` (the bundled `ndjson` as released with it,
+/// kept in `tests/fixtures/plugins-0.1.0/`) loads unchanged and, in both forms (`on-batch`,
+/// `on-events`), reads every event exactly as today's `ndjson` does, less the fields 0.2.0
+/// added: the 0.1.0 layout is written where the field is skipped.
+#[test]
+fn a_plugin_built_for_0_1_0_reads_every_field_it_knows() {
+    let rt = Runtime::new(RuntimeOptions { cache_dir: None, verbosity: Verbosity::Warn, bundled: &[] }).unwrap();
+    let old_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/plugins-0.1.0/ndjson.wasm");
+    let old = rt.load(&PluginSource::File(old_path)).unwrap();
+    assert_eq!(old.world_version(), "0.1.0");
+    let start = |loaded: &super::super::LoadedPlugin| {
+        let (output, memory) = Output::memory();
+        let settings = InstanceSettings { limits: Limits::default(), output: output.clone(), color: false, verbosity: Verbosity::Warn };
+        let mut inst = Instance::new(loaded, &settings).unwrap();
+        inst.init(&[]).unwrap().unwrap();
+        (inst, output, memory)
+    };
+    let (mut compact, compact_output, compact_out) = start(&old);
+    let (mut plain, plain_output, plain_out) = start(&old);
+    let (mut newest, newest_output, newest_out) = ndjson(&rt);
+    assert!(compact.compact(), "the 0.1.0 SDK's plugins take the compact form");
+    let mut addrs = AddrText::default();
+    for batch in &fixture_batches() {
+        let refs: Vec<&Event> = batch.iter().collect();
+        addrs.learn(&refs);
+        let verdicts = newest.on_events(&refs, &addrs).unwrap();
+        assert_eq!(verdicts, compact.on_events(&refs, &addrs).unwrap());
+        assert_eq!(verdicts, plain.on_events_plain(&refs, &addrs).unwrap());
+    }
+    for o in [&compact_output, &plain_output, &newest_output] {
+        o.flush();
+    }
+    let newest = newest_out.text();
+    let mut groups = 0;
+    let without_new_fields: String = newest
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if v["event"] == "tls-handshake-done" {
+                assert!(v.as_object_mut().unwrap().remove("key_exchange_group").is_some(), "0.2.0 has the field: {l}");
+                groups += 1;
+            }
+            format!("{v}\n")
+        })
+        .collect();
+    assert!(groups >= 3, "the batches hold tls-handshake-done events with and without a group");
+    let reformat =
+        |text: String| -> String { text.lines().map(|l| format!("{}\n", serde_json::from_str::<serde_json::Value>(l).unwrap())).collect() };
+    let (c, p) = (reformat(compact_out.text()), reformat(plain_out.text()));
+    assert!(!c.contains("key_exchange_group"));
+    assert_eq!(c, without_new_fields, "0.1.0 compact vs 0.2.0 less its new field");
+    assert_eq!(p, without_new_fields, "0.1.0 plain vs 0.2.0 less its new field");
 }
 
 /// A guest of the compact world without the SDK (`tests/plugins/keep-compact`, wit-bindgen's

@@ -54,6 +54,7 @@ fn tls(error: Option<TraceError>) -> EventKind {
             serial: "01".into(),
         }],
         error,
+        key_exchange_group: Some("X25519".into()),
     })
 }
 
@@ -86,7 +87,7 @@ fn successful_https_request() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "GET https://localhost/");
     assert_eq!(lines[1], "  Connected to 127.0.0.1:443 from 127.0.0.1:50000 (h2, new connection #3)");
-    assert_eq!(lines[2], "  TLS TLSv1.3, TLS13_AES_128_GCM_SHA256, ALPN h2");
+    assert_eq!(lines[2], "  TLS TLSv1.3, TLS13_AES_128_GCM_SHA256, X25519, ALPN h2");
     // 1_795_000_000 s is 2026-11-18T11:06:40Z: ten days before not_after.
     assert_eq!(lines[3], "  Certificate CN=localhost, issued by CN=test CA, expires 2026-11-28T11:06:40Z (in 10 days)");
     assert_eq!(lines[4], "  HTTP/2 200, 1256 bytes");

@@ -79,6 +79,7 @@ impl Text {
                     })
                     .collect(),
                 error: self.error(t.error),
+                key_exchange_group: t.key_exchange_group.map(|g| self.s(g)),
             }),
             W::GotConn(g) => C::GotConn(wc::GotConn {
                 reused: g.reused,
