@@ -49,6 +49,7 @@ mod lanes {
 
 mod cli_smoke;
 mod conformance;
+mod engine_adapter;
 mod engine_concurrency;
 mod engine_failures;
 mod engine_secrets_and_h2_faults;

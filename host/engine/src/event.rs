@@ -192,6 +192,8 @@ impl std::fmt::Display for TraceError {
     }
 }
 
+impl std::error::Error for TraceError {}
+
 macro_rules! failure_kinds {
     ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
         /// Why a request failed, within its [`Phase`]. Serialised as its kebab-case name (the

@@ -28,8 +28,12 @@
 //! Data flows one way: the engine records events into a sink; a sink may hand them on (to the
 //! plugin chain of `httptrace-plugin-host`, to a file, to an exporter). `examples/` shows a
 //! one-request trace, a custom sink and a load run.
+//!
+//! A program that already makes its requests with hyper-util's client can trace them too:
+//! [`adapter::TracedClient`] (its docs say which events that mode gives).
 #![deny(missing_docs)]
 
+pub mod adapter;
 pub mod engine;
 mod error;
 pub mod event;

@@ -211,6 +211,14 @@ impl Client {
     }
 
     fn finish(&self, trace: &Trace, status: Option<u16>, url: &Url, error: Option<TraceError>) {
+        deliver(&*self.shared.sink, trace, status, url.as_str(), error);
+    }
+}
+
+/// Ends a request's trace: the hops' summaries and the request's into `request-done`, then
+/// every recorded event to the sink, in one batch.
+pub(crate) fn deliver(sink: &dyn Sink, trace: &Trace, status: Option<u16>, url: &str, error: Option<TraceError>) {
+    {
         if !trace.is_enabled() {
             return;
         }
@@ -247,6 +255,6 @@ impl Client {
             at_ns: done_at,
             kind: EventKind::RequestDone { url: url.to_string(), status, error, timings, marks, hops },
         });
-        self.shared.sink.request_events(events);
+        sink.request_events(events);
     }
 }

@@ -258,14 +258,14 @@ pub fn header_list(map: &HeaderMap, redact: &[&str]) -> Vec<Header> {
         .collect()
 }
 
-fn head_size(version: &str, status: http::StatusCode, headers: &HeaderMap) -> u64 {
+pub(crate) fn head_size(version: &str, status: http::StatusCode, headers: &HeaderMap) -> u64 {
     let line = version.len() + 1 + 3 + 1 + status.canonical_reason().unwrap_or("").len() + 2;
     let fields: usize = headers.iter().map(|(k, v)| k.as_str().len() + 2 + v.len() + 2).sum();
     (line + fields + 2) as u64
 }
 
 /// Maps a failed request (no response headers) to a typed error, using what the trace saw.
-fn classify(trace: &Trace, hop: u32, e: &hyper::Error) -> TraceError {
+pub(crate) fn classify(trace: &Trace, hop: u32, e: &hyper::Error) -> TraceError {
     debug_assert_eq!(hop, trace.hop());
     let (phase, got_bytes) = (trace.phase(), trace.got_first_byte());
     let detail = error_chain(e);
@@ -292,7 +292,7 @@ fn classify(trace: &Trace, hop: u32, e: &hyper::Error) -> TraceError {
     TraceError::new(phase, kind, detail)
 }
 
-fn classify_body(e: &hyper::Error, received: u64) -> TraceError {
+pub(crate) fn classify_body(e: &hyper::Error, received: u64) -> TraceError {
     let kind = match h2_error(e) {
         Some(h) if h.is_go_away() => FailureKind::Goaway,
         Some(h) if h.is_reset() => FailureKind::StreamReset,

@@ -151,7 +151,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn new(opts: ClientOptions, sink: Arc<dyn Sink>) -> Result<Shared, String> {
+    pub(crate) fn new(opts: ClientOptions, sink: Arc<dyn Sink>) -> Result<Shared, String> {
         let resolver = resolve::Resolver::new(opts.dns.clone())?;
         Ok(Shared { opts, resolver, tls: OnceLock::new(), pool: pool::Pool::default(), sink })
     }
@@ -161,7 +161,7 @@ impl Shared {
         self.tls.get_or_init(|| tls::TlsSettings::new(self.opts.cacert.as_deref(), self.opts.insecure).map(Arc::new)).clone()
     }
 
-    fn tls(&self) -> Result<Arc<tls::TlsSettings>, TraceError> {
+    pub(crate) fn tls(&self) -> Result<Arc<tls::TlsSettings>, TraceError> {
         self.prepare_tls().map_err(|message| TraceError::new(Phase::Setup, FailureKind::TlsConfig, message))
     }
 }

@@ -14,6 +14,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -52,6 +53,27 @@ impl TapShared {
     pub fn new(conn: u64, h2: bool) -> Arc<TapShared> {
         let inner = if h2 { TapInner::H2(Box::default()) } else { TapInner::H1(H1State::default()) };
         Arc::new(TapShared { conn, inner: Mutex::new(inner) })
+    }
+
+    /// A tap for an HTTP/1.1 connection whose requests are not bound to it beforehand (another
+    /// client's pool picks the connection; the request learns which one when its response
+    /// arrives): it records each request's [`Cycle`], which the request turns into events.
+    /// `fields`: keep the header lines written.
+    pub fn cycles(conn: u64, fields: bool) -> Arc<TapShared> {
+        let state = H1State { cycle: Some(Box::new(CycleState { fields, ..CycleState::default() })), ..H1State::default() };
+        Arc::new(TapShared { conn, inner: Mutex::new(TapInner::H1(state)) })
+    }
+
+    /// The current request's [`Cycle`] on a [`cycles`](TapShared::cycles) tap (the request's
+    /// response has arrived); the next write starts the next request's.
+    pub fn take_cycle(&self) -> Option<Cycle> {
+        match &mut *self.inner.lock().unwrap() {
+            TapInner::H1(H1State { cycle: Some(c), .. }) => {
+                c.taken = true;
+                Some(c.cur.clone())
+            }
+            _ => None,
+        }
     }
 
     /// HTTP/1.1: binds the next request to the connection.
@@ -100,6 +122,11 @@ impl TapShared {
 
     fn on_read(&self, bytes: &[u8]) {
         match &mut *self.inner.lock().unwrap() {
+            TapInner::H1(H1State { cycle: Some(c), .. }) => {
+                if c.cur.started.is_some() && c.cur.first_read.is_none() && !bytes.is_empty() {
+                    c.cur.first_read = Some(Instant::now());
+                }
+            }
             TapInner::H1(s) => {
                 if let Some(b) = &s.bound {
                     if !s.first_byte_seen && s.in_body {
@@ -113,8 +140,78 @@ impl TapShared {
     }
 }
 
+/// What a [`TapShared::cycles`] tap saw of one HTTP/1.1 request on its connection: instants
+/// stamped as the bytes moved.
+#[derive(Debug, Clone, Default)]
+pub struct Cycle {
+    /// The request's first byte was written.
+    pub started: Option<Instant>,
+    /// The header lines (name, value as written), each with the instant of the write that
+    /// carried it (only if the tap keeps fields).
+    pub fields: Vec<(Instant, String, String)>,
+    /// The head's last byte (the blank line) was written.
+    pub head_done: Option<Instant>,
+    /// Bytes written after the head (the body, as framed on the wire).
+    pub body_bytes: u64,
+    /// The last write so far.
+    pub last_write: Option<Instant>,
+    /// The first byte of the response was read.
+    pub first_read: Option<Instant>,
+}
+
+/// A [`Cycle`] being recorded, and the head parser's state.
+#[derive(Default)]
+struct CycleState {
+    fields: bool,
+    cur: Cycle,
+    /// The request took `cur`: the next write starts a new cycle.
+    taken: bool,
+    line: Vec<u8>,
+    request_line_done: bool,
+    in_body: bool,
+}
+
+impl CycleState {
+    fn on_write(&mut self, mut bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        if self.taken {
+            *self = CycleState { fields: self.fields, line: std::mem::take(&mut self.line), ..CycleState::default() };
+            self.line.clear();
+        }
+        self.cur.started.get_or_insert(now);
+        self.cur.last_write = Some(now);
+        while !bytes.is_empty() {
+            if self.in_body {
+                self.cur.body_bytes += bytes.len() as u64;
+                return;
+            }
+            let nl = bytes.iter().position(|&c| c == b'\n');
+            self.line.extend_from_slice(&bytes[..nl.unwrap_or(bytes.len())]);
+            let Some(nl) = nl else { return };
+            bytes = &bytes[nl + 1..];
+            let line = self.line.strip_suffix(b"\r").unwrap_or(&self.line);
+            if !self.request_line_done {
+                self.request_line_done = true;
+            } else if line.is_empty() {
+                self.cur.head_done = Some(now);
+                self.in_body = true;
+            } else if self.fields {
+                let text = String::from_utf8_lossy(line);
+                let (name, value) = text.split_once(':').unwrap_or((&text, ""));
+                self.cur.fields.push((now, name.to_string(), value.trim().to_string()));
+            }
+            self.line.clear();
+        }
+    }
+}
+
 #[derive(Default)]
 struct H1State {
+    /// `Some` on a [`TapShared::cycles`] tap (then nothing is ever bound).
+    cycle: Option<Box<CycleState>>,
     bound: Option<Binding>,
     line: Vec<u8>,
     /// Whether the current line is so far empty (0), a lone `\r` (1) or has content (2): all
@@ -129,6 +226,9 @@ struct H1State {
 
 impl H1State {
     fn on_write(&mut self, conn: u64, mut bytes: &[u8]) {
+        if let Some(c) = &mut self.cycle {
+            return c.on_write(bytes);
+        }
         let Some(b) = &self.bound else { return };
         let at = b.trace.now_ns();
         let emit = |kind| b.trace.emit_at(at, b.hop, Some(conn), kind);
@@ -438,6 +538,32 @@ mod tests {
         let ev = trace.take_events();
         assert_eq!(names(&ev), ["host=a", "authorization=[redacted]", "wrote-headers", "wrote-request", "got-first-response-byte"]);
         assert!(ev.iter().all(|e| e.conn == Some(7)));
+    }
+
+    #[test]
+    fn h1_cycles_record_each_request_whatever_the_split() {
+        let tap = TapShared::cycles(9, true);
+        let head = b"GET /a HTTP/1.1\r\nhost: h\r\nx-long: v v\r\n\r\n";
+        for (round, split) in [1usize, 7, 20, head.len()].into_iter().enumerate() {
+            assert!(tap.take_cycle().is_some());
+            for chunk in head.chunks(split) {
+                tap.on_write(chunk);
+            }
+            tap.on_write(b"body!");
+            tap.on_read(b"HTTP/1.1 200 OK\r\n");
+            tap.on_read(b"more");
+            let c = tap.take_cycle().unwrap();
+            let fields: Vec<(&str, &str)> = c.fields.iter().map(|(_, n, v)| (n.as_str(), v.as_str())).collect();
+            assert_eq!(fields, [("host", "h"), ("x-long", "v v")], "round {round}");
+            assert_eq!(c.body_bytes, 5, "round {round}");
+            let (s, h, w, r) = (c.started.unwrap(), c.head_done.unwrap(), c.last_write.unwrap(), c.first_read.unwrap());
+            assert!(s <= h && h <= w && w <= r, "round {round}");
+        }
+        // Without fields kept, the head's end is still found.
+        let quiet = TapShared::cycles(9, false);
+        quiet.on_write(head);
+        let c = quiet.take_cycle().unwrap();
+        assert!(c.fields.is_empty() && c.head_done.is_some() && c.first_read.is_none());
     }
 
     #[test]
