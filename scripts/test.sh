@@ -19,9 +19,11 @@ fi
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --workspace --exclude httptrace-tests --exclude httptrace-test-guests
 # Every publishable crate packages, and builds from its packaged form alone: the packages are
 # unpacked into a workspace of their own whose only sources are those packages and crates.io
-# (each other's dependencies patched to the unpacked copies), and each is checked there on its
-# own (so no other crate's features make up for one it forgot to ask for): cargo package's
-# verify step without the code generation.
+# (each other's dependencies patched to the unpacked copies) and checked there: cargo package's
+# verify step without the code generation. All five together first, in the main target
+# directory (the dependencies' metadata from `cargo doc` above is reused), then each crate that
+# others use on its own (the engine, the SDK, the schema), so no other crate's features make up
+# for one it forgot to ask for.
 crates=(httptrace-wit httptrace httptrace-plugin-host httptrace-cli httptrace-guest)
 cargo package --locked --no-verify $(printf -- '-p %s ' "${crates[@]}")
 check=target/package-check
@@ -39,6 +41,7 @@ done
     printf '%s\n' "${patches[@]}"
 } >"$check/Cargo.toml"
 cp Cargo.lock "$check/Cargo.lock"
-for c in "${crates[@]}"; do
-    cargo check --manifest-path "$check/Cargo.toml" -p "$c" --target-dir "$check/target"
+cargo check --locked --manifest-path "$check/Cargo.toml" --workspace --target-dir target
+for c in httptrace-wit httptrace httptrace-guest; do
+    cargo check --locked --manifest-path "$check/Cargo.toml" -p "$c" --target-dir target
 done

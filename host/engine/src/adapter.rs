@@ -155,7 +155,7 @@ impl Connector {
     }
 
     fn with_sink(opts: ClientOptions, sink: Arc<dyn Sink>) -> Result<Connector, Error> {
-        let shared = Shared::new(opts, sink).map_err(Error::config)?;
+        let shared = Shared::new(opts, sink)?;
         shared.prepare_tls().map_err(Error::config)?;
         Ok(Connector { shared: Arc::new(shared) })
     }

@@ -72,7 +72,7 @@ pub struct Client {
 impl Client {
     /// A client that hands each finished request's events to `sink`.
     pub fn new(opts: ClientOptions, sink: Arc<dyn Sink>) -> Result<Client, Error> {
-        let shared = Shared::new(opts, sink).map_err(Error::config)?;
+        let shared = Shared::new(opts, sink)?;
         Ok(Client { shared: Arc::new(shared) })
     }
 

@@ -151,7 +151,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(opts: ClientOptions, sink: Arc<dyn Sink>) -> Result<Shared, String> {
+    pub(crate) fn new(opts: ClientOptions, sink: Arc<dyn Sink>) -> Result<Shared, crate::Error> {
         let resolver = resolve::Resolver::new(opts.dns.clone())?;
         Ok(Shared { opts, resolver, tls: OnceLock::new(), pool: pool::Pool::default(), sink })
     }

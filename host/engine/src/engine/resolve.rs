@@ -109,7 +109,8 @@ pub struct Resolved {
 
 impl Resolver {
     /// Builds a resolver: the system configuration (and hosts file), or `opts.server`.
-    pub fn new(opts: DnsOptions) -> Result<Resolver, String> {
+    pub fn new(opts: DnsOptions) -> Result<Resolver, crate::Error> {
+        let config = |m: String| crate::Error::config(m);
         let mut builder = match opts.server {
             Some(server) => {
                 let mut ns = NameServerConfig::udp_and_tcp(server.ip());
@@ -121,7 +122,7 @@ impl Resolver {
                     TokioRuntimeProvider::default(),
                 )
             }
-            None => hickory_resolver::Resolver::builder_tokio().map_err(|e| format!("cannot read the system DNS configuration: {e}"))?,
+            None => hickory_resolver::Resolver::builder_tokio().map_err(|e| config(format!("cannot read the system DNS configuration: {e}")))?,
         };
         let o = builder.options_mut();
         o.ip_strategy = match opts.family {
@@ -135,7 +136,7 @@ impl Resolver {
         if opts.server.is_some() {
             o.attempts = 1;
         }
-        let inner = builder.build().map_err(|e| format!("cannot build the DNS resolver: {e}"))?;
+        let inner = builder.build().map_err(|e| config(format!("cannot build the DNS resolver: {e}")))?;
         Ok(Resolver { inner, opts, inflight: Mutex::new(HashMap::new()) })
     }
 
