@@ -3,18 +3,30 @@
 # (the wasm32-wasip2 target; npm, PyPI and Zig/Go toolchains for the non-Rust guest plugins).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# How long each stage took, on stderr.
+stage=setup stage_start=0
+next() {
+    echo "test.sh: $stage took $((SECONDS - stage_start)) s" >&2
+    stage=$1 stage_start=$SECONDS
+}
+trap 'next end; echo "test.sh: $SECONDS s in all" >&2' EXIT
 rustup target add wasm32-wasip2
+next guests
 ./scripts/build-guests.sh
+next tests
 cargo test --workspace --locked "$@"
+next plugin-unit-tests
 # The plugins' own unit tests (their workspace builds for wasm32-wasip2 in tests/guests/build.rs;
 # here it runs natively).
 cargo test --locked --manifest-path plugins/Cargo.toml --target-dir target/plugins-native
+next checks
 # The engine library stays free of the plugin runtime and the command line.
 tree=$(cargo tree --locked -p httptrace -e normal --prefix none)
 if grep -E '^(wasmtime|clap|indicatif|rcgen|tikv-jemallocator) ' <<<"$tree"; then
     echo "test.sh: the httptrace engine crate depends on the crates above" >&2
     exit 1
 fi
+next docs
 # The docs build without warnings.
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --workspace --exclude httptrace-tests --exclude httptrace-test-guests
 # Every publishable crate packages, and builds from its packaged form alone: the packages are
@@ -24,6 +36,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --workspace --exclude ht
 # directory (the dependencies' metadata from `cargo doc` above is reused), then each crate that
 # others use on its own (the engine, the SDK, the schema), so no other crate's features make up
 # for one it forgot to ask for.
+next packages
 crates=(httptrace-wit httptrace httptrace-plugin-host httptrace-cli httptrace-guest)
 cargo package --locked --no-verify $(printf -- '-p %s ' "${crates[@]}")
 check=target/package-check
@@ -41,7 +54,7 @@ done
     printf '%s\n' "${patches[@]}"
 } >"$check/Cargo.toml"
 cp Cargo.lock "$check/Cargo.lock"
-cargo check --locked --manifest-path "$check/Cargo.toml" --workspace --target-dir target
+cargo check --manifest-path "$check/Cargo.toml" --workspace --target-dir target
 for c in httptrace-wit httptrace httptrace-guest; do
-    cargo check --locked --manifest-path "$check/Cargo.toml" -p "$c" --target-dir target
+    cargo check --manifest-path "$check/Cargo.toml" -p "$c" --target-dir target
 done
