@@ -13,6 +13,20 @@ trap 'next end; echo "test.sh: $SECONDS s in all" >&2' EXIT
 rustup target add wasm32-wasip2
 next guests
 ./scripts/build-guests.sh
+# nginx (Debian's package) for the tests against a server that is not ours; installed, never
+# started as a service (the tests run their own on loopback ports).
+if ! [ -x /usr/sbin/nginx ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "test.sh: installing nginx with apt-get" >&2
+        policy=/usr/sbin/policy-rc.d
+        [ -e $policy ] || { printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy && trap_policy=1; }
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+        [ -z "${trap_policy:-}" ] || rm -f $policy
+    else
+        echo "test.sh: the tests need nginx (Debian: apt-get install nginx)" >&2
+        exit 1
+    fi
+fi
 next tests
 cargo test --workspace --locked "$@"
 next plugin-unit-tests
@@ -52,6 +66,9 @@ done
     echo "members = [$(IFS=,; echo "${members[*]}")]"
     echo '[patch.crates-io]'
     printf '%s\n' "${patches[@]}"
+    # The same profiles as the workspace's, so the dependencies checked for the docs above
+    # are reused rather than checked again.
+    sed -n '/^\[profile/,$p' Cargo.toml
 } >"$check/Cargo.toml"
 cp Cargo.lock "$check/Cargo.lock"
 cargo check --manifest-path "$check/Cargo.toml" --workspace --target-dir target

@@ -2,6 +2,7 @@
 
 pub mod dns;
 pub mod fuzz;
+pub mod nginx;
 
 /// Starts the local target server (`httptrace serve`) with default options: loopback, free
 /// ports, certificate in a fresh temp dir. Panics if it cannot start.

@@ -131,3 +131,33 @@ fn a_closed_stdout_is_not_a_panic() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
     }
 }
+
+/// `serve --help` names every endpoint with its parameter (clap once ate `{n}`).
+#[test]
+fn serve_help_lists_every_endpoint_whole() {
+    let (code, out, _) = httptrace(&["serve", "--help"]);
+    assert_eq!(code, 0);
+    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    for endpoint in ["/delay/MS", "/bytes/N", "/status/CODE", "/redirect/N,", "/redirect-to?url=URL", "/drip?bytes=N&duration_ms=MS"] {
+        assert!(flat.contains(endpoint), "{endpoint} missing from: {out}");
+    }
+}
+
+/// A bare word that nearly spells a subcommand is a mistyped command, not a host to look up
+/// (as git says); other bare hosts keep curl's rule; `http:///path` is a bad URL.
+#[test]
+fn mistyped_subcommands_are_named_not_resolved() {
+    for (typed, meant) in [("serv", "serve"), ("complitions", "completions"), ("mna", "man"), ("replya", "replay"), ("plugn", "plugin")] {
+        let (code, _, err) = httptrace(&[typed]);
+        assert_eq!(code, 2, "{typed}: {err}");
+        assert!(err.contains(&format!("did you mean `httptrace {meant}`?")), "{typed}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    // A host of such a name is still reachable written as a URL; a plain bare host is a host.
+    let (code, _, err) = httptrace(&["--resolve", "serv:1:127.0.0.1", "http://serv:1/"]);
+    assert_eq!(code, 7, "connection refused, after no DNS at all: {err}");
+    assert!(!err.contains("did you mean"), "{err}");
+    let (code, _, err) = httptrace(&["http:///path"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("no host"), "{err}");
+}

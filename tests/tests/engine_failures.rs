@@ -79,7 +79,7 @@ async fn untrusted_certificate_keeps_the_peer_chain() {
     let serve = start_serve().await;
     // Default roots do not know the self-signed certificate.
     let (_, events) = trace_one(ClientOptions::default(), &format!("https://127.0.0.1:{}/", serve.https_addr.port())).await;
-    check(&events, Phase::Tls, "unknown-issuer", exit::CERTIFICATE);
+    check(&events, Phase::Tls, "self-signed", exit::CERTIFICATE);
     let certs = events.iter().find_map(|e| match &e.kind {
         EventKind::TlsHandshakeDone { peer_certificates, .. } => Some(peer_certificates.clone()),
         _ => None,

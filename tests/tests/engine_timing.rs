@@ -102,11 +102,23 @@ async fn concurrent_identical_lookups_are_coalesced() {
             _ => None,
         })
         .collect();
-    let mut sorted = flags.clone();
-    sorted.sort();
-    assert_eq!(sorted, [false, true], "one lookup, one coalesced: {flags:?}");
+    // Go's meaning: every request that shared the answer is marked, the one that asked too.
+    assert_eq!(flags, [true, true], "one lookup shared by both: {flags:?}");
     // One lookup = one A and one AAAA query, not two of each.
     assert_eq!(dns.queries(), 2);
+    // A lookup no one shared is not marked.
+    let alone = MemorySink::new();
+    let client = Client::new(via(&dns), Arc::new(alone.clone())).unwrap();
+    assert_eq!(client.execute(&spec).await.status, Some(200));
+    let flags: Vec<bool> = alone
+        .events()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::DnsDone { coalesced, .. } => Some(*coalesced),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(flags, [false]);
 }
 
 #[tokio::test]

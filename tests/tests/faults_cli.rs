@@ -14,7 +14,7 @@ fn bad_command_lines_are_one_line_errors_with_curls_exit_codes() {
     let cases: &[(&[&str], i32, &str)] = &[
         // URLs
         (&[], 2, "the following required arguments were not provided: <URL>..."),
-        (&["http://"], 3, "invalid URL 'http://': empty host"),
+        (&["http://"], 3, "invalid URL 'http://': no host"),
         (&["http://[::1"], 3, "invalid URL 'http://[::1': invalid IPv6 address"),
         (&["http://exa mple.com/"], 3, "invalid URL 'http://exa mple.com/'"),
         (&["ftp://127.0.0.1/"], 1, "unsupported scheme 'ftp' in 'ftp://127.0.0.1/' (use http or https)"),
@@ -132,4 +132,100 @@ fn secrets_never_reach_the_output_unless_asked() {
         assert!(run.stdout.contains(s), "--show-secrets did not show {s}:\n{}", run.stdout);
     }
     assert!(!run.stdout.contains("[redacted]"), "{}", run.stdout);
+}
+
+/// A failed request on a terminal: the default timeline shows the failure, and the error line
+/// is not printed a second time; off a terminal the one line comes whole, after the output.
+#[test]
+fn a_failure_is_said_once_and_never_splits_a_line() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let bin = env!("CARGO_BIN_EXE_httptrace");
+    // `script` gives the command a terminal for both stdout and stderr, as a user's shell does.
+    let out = std::process::Command::new("script").args(["-q", "-e", "-c", &format!("{bin} {url}"), "/dev/null"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(7), "{text}");
+    assert!(!text.contains("httptrace: (7)"), "said twice on a terminal: {text}");
+    assert!(text.to_lowercase().contains("refused"), "the timeline shows the failure: {text}");
+    // Piped: the line is there, once, whole.
+    let run = cli(&[&url], &[]);
+    assert_eq!(run.code, 7);
+    let lines: Vec<&str> = run.stderr.lines().filter(|l| l.contains("httptrace: (7)")).collect();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert!(lines[0].starts_with("httptrace: (7) connect"), "{}", run.stderr);
+}
+
+/// Runs `args`, sends SIGINT after each of `after` (from the start), and returns the run,
+/// failing if it takes longer than `limit`.
+#[cfg(unix)]
+fn interrupted(args: &[&str], after: &[std::time::Duration], limit: std::time::Duration) -> (Run, std::time::Duration) {
+    use std::process::{Command, Stdio};
+    let started = std::time::Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_httptrace")).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    for at in after {
+        std::thread::sleep(at.saturating_sub(started.elapsed()));
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+    }
+    let out = match rx.recv_timeout(limit) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("httptrace {args:?} did not end within {limit:?} of the interrupt");
+        }
+    };
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    (run, started.elapsed())
+}
+
+/// Ctrl-C in a load run (oha, hey and k6 print what they measured): no new requests, those in
+/// flight end and are traced, every plugin finishes (the summary is printed), every line of
+/// output is whole, and the exit code is 130.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_load_run_keeps_what_it_measured() {
+    use std::time::Duration;
+    let _lane = crate::lanes::load();
+    let url = http("/delay/20");
+    let args = ["-n", "1000000", "-c", "2", "-q", "-p", "ndjson", "-p", "stats", "--plugin-config", "format=json", &url];
+    let (run, took) = interrupted(&args, &[Duration::from_millis(1500)], Duration::from_secs(15));
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(took < Duration::from_secs(5), "ended {took:?} after starting");
+    assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let (events, stats) = lines.split_at(lines.len() - 1);
+    let done = events
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("a torn line {l:?}: {e}")))
+        .filter(|v| v["event"] == "request-done")
+        .count();
+    let stats: serde_json::Value = serde_json::from_str(stats[0]).unwrap();
+    assert!(done > 10, "{done} requests traced before the interrupt");
+    assert_eq!(stats["requests"], done as u64, "the summary counts what was traced: {stats}");
+}
+
+/// A second Ctrl-C abandons the requests in flight: a request the server holds for 10 s ends
+/// at once; the plugins still finish (the HAR file is valid JSON) and the exit code is 130.
+#[cfg(unix)]
+#[test]
+fn a_second_interrupt_abandons_what_is_in_flight() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let har = dir.path().join("run.har");
+    let url = http("/delay/10000");
+    let args = ["-q", "-p", "har", "-o", har.to_str().unwrap(), &url];
+    let (run, took) = interrupted(&args, &[Duration::from_millis(500), Duration::from_millis(900)], Duration::from_secs(5));
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(took < Duration::from_secs(3), "abandoned, not waited for: {took:?}");
+    let text = std::fs::read_to_string(&har).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("the HAR is not whole: {e}: {text}"));
+    assert!(doc["log"]["entries"].as_array().is_some(), "{doc}");
 }

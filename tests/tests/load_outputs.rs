@@ -313,3 +313,42 @@ fn duration_bounds_the_run_and_several_urls_alternate() {
         assert_eq!(stats["status"][s], 3, "{stats}");
     }
 }
+
+/// A load run without `-p` prints the `stats` summary, not a waterfall per request; a single
+/// request keeps the timeline; `-n 0` is refused (it once made one request).
+#[test]
+fn load_runs_default_to_a_summary_and_zero_requests_is_refused() {
+    let _lane = crate::lanes::load();
+    let run = cli(&["-n", "40", "-c", "4", &http("/")], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.lines().any(|l| l.starts_with("phase")), "the stats table: {}", run.stdout);
+    assert!(run.stdout.lines().count() < 60, "a summary, not 40 waterfalls: {} lines", run.stdout.lines().count());
+    let one = cli(&[&http("/")], &[]);
+    assert_eq!(one.code, 0, "{}", one.stderr);
+    assert!(!one.stdout.lines().any(|l| l.starts_with("phase")), "{}", one.stdout);
+    let zero = cli(&["-n", "0", &http("/")], &[]);
+    assert_eq!(zero.code, 2, "{}", zero.stderr);
+    assert!(zero.stderr.contains("-n") || zero.stderr.contains("--requests"), "{}", zero.stderr);
+    assert!(zero.stdout.is_empty(), "no request made: {}", zero.stdout);
+}
+
+/// Which exit code a run of many requests ends with, some failing: 0 (failures are the
+/// plugins' to count, as oha and hey do); 22 with `--fail` if any final status was 400 or
+/// more; 56 when every request failed; a plugin failure (90) and a failed check (99) as for
+/// one request.
+#[test]
+fn many_requests_some_failing_exit_as_documented() {
+    let _lane = crate::lanes::load();
+    let (ok, missing) = (http("/"), http("/status/404"));
+    let run = cli(&["-q", "-p", "stats", &ok, &missing], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = cli(&["-q", "-f", "-p", "stats", &ok, &missing], &[]);
+    assert_eq!(run.code, 22, "{}", run.stderr);
+    assert!(run.stderr.contains("(22) 1 of 2 requests got a status of 400 or more"), "{}", run.stderr);
+    let run = cli(&["-q", "-f", "-n", "6", "-p", "stats", &missing], &[]);
+    assert_eq!(run.code, 22, "{}", run.stderr);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let run = cli(&["-q", "-n", "3", "-p", "stats", &format!("http://127.0.0.1:{port}/")], &[]);
+    assert_eq!(run.code, 56, "{}", run.stderr);
+    assert!(run.stderr.contains("all 3 requests failed"), "{}", run.stderr);
+}

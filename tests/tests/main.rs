@@ -51,6 +51,7 @@ mod cli_smoke;
 mod conformance;
 mod engine_adapter;
 mod engine_concurrency;
+mod engine_edges;
 mod engine_failures;
 mod engine_secrets_and_h2_faults;
 mod engine_sequences;

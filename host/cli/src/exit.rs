@@ -35,6 +35,8 @@ pub const SEND: i32 = 55;
 pub const RECEIVE: i32 = 56;
 /// Peer certificate could not be verified (curl 60).
 pub const CERTIFICATE: i32 = 60;
+/// The run was interrupted (Ctrl-C, SIGTERM): 128 + SIGINT, as shells report it.
+pub const INTERRUPTED: i32 = 130;
 /// A plugin failed (trapped, timed out, exceeded a limit); not a curl code.
 pub const PLUGIN_FAILED: i32 = 90;
 /// A threshold was not met (k6 uses 99 as well).

@@ -267,6 +267,9 @@ failure_kinds! {
     Io = "io",
     /// TLS: the certificate's issuer is not trusted.
     UnknownIssuer = "unknown-issuer",
+    /// TLS: the server presented one certificate that names itself as its issuer, and it is
+    /// not trusted (curl: "self-signed certificate").
+    SelfSigned = "self-signed",
     /// TLS: the certificate is not valid for the host name.
     NameMismatch = "name-mismatch",
     /// TLS: the certificate has expired.
@@ -327,6 +330,7 @@ impl FailureKind {
         matches!(
             self,
             FailureKind::UnknownIssuer
+                | FailureKind::SelfSigned
                 | FailureKind::NameMismatch
                 | FailureKind::Expired
                 | FailureKind::NotYetValid

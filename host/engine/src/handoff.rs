@@ -41,6 +41,9 @@ struct State {
     consumer_notified: bool,
     /// Producers waiting for room.
     producers_waiting: usize,
+    /// [`Sender::end`] was called: the receiver sees the end once the queue is empty, and
+    /// later batches are dropped.
+    ended: bool,
 }
 
 struct Shared {
@@ -81,6 +84,7 @@ pub fn channel(capacity: usize) -> (Sender, Receiver) {
             consumer_asleep: false,
             consumer_notified: false,
             producers_waiting: 0,
+            ended: false,
         }),
         consumer: Condvar::new(),
         producers: Condvar::new(),
@@ -101,7 +105,30 @@ impl Sender {
     /// Whether the queue has room for another batch (or nobody reads it any more).
     pub fn has_room(&self) -> bool {
         let st = self.shared.lock();
-        st.queue.len() < self.shared.capacity || !st.receiver_alive
+        st.queue.len() < self.shared.capacity || !st.receiver_alive || st.ended
+    }
+
+    /// Ends the stream for every sender (an interrupted run abandoning its requests in
+    /// flight): the receiver gets what is queued, then the end; batches sent later are dropped
+    /// and [`is_closed`](Sender::is_closed) turns true, so producers stop starting requests.
+    pub fn end(&self) {
+        Sender::end_shared(&self.shared);
+    }
+
+    fn end_shared(shared: &Shared) {
+        let mut st = shared.lock();
+        st.ended = true;
+        shared.closed.store(true, std::sync::atomic::Ordering::Release);
+        drop(st);
+        shared.consumer.notify_one();
+        shared.producers.notify_all();
+        shared.room.notify_waiters();
+    }
+
+    /// A handle that can [`end`](Ender::end) the stream without being a sender (holding it
+    /// does not keep the receiver waiting).
+    pub fn ender(&self) -> Ender {
+        Ender { shared: self.shared.clone() }
     }
 
     /// Waits, without blocking the thread, until the queue has room for another batch.
@@ -123,13 +150,13 @@ impl Sender {
         let shared = &*self.shared;
         let hard_limit = 2 * shared.capacity;
         let mut st = shared.lock();
-        if st.queue.len() >= hard_limit && st.receiver_alive {
+        if st.queue.len() >= hard_limit && st.receiver_alive && !st.ended {
             drop(st);
             let mut slot = None;
             wait(&mut || {
                 let mut st = shared.lock();
                 st.producers_waiting += 1;
-                while st.queue.len() >= hard_limit && st.receiver_alive {
+                while st.queue.len() >= hard_limit && st.receiver_alive && !st.ended {
                     st = shared.producers.wait(st).unwrap_or_else(|p| p.into_inner());
                 }
                 st.producers_waiting -= 1;
@@ -137,7 +164,7 @@ impl Sender {
             });
             st = slot.unwrap_or_else(|| shared.lock());
         }
-        if !st.receiver_alive {
+        if !st.receiver_alive || st.ended {
             return;
         }
         st.queue.push_back(batch);
@@ -150,6 +177,19 @@ impl Sender {
         if wake {
             shared.consumer.notify_one();
         }
+    }
+}
+
+/// Ends a channel's stream from outside its senders (see [`Sender::ender`]).
+#[derive(Clone)]
+pub struct Ender {
+    shared: Arc<Shared>,
+}
+
+impl Ender {
+    /// As [`Sender::end`].
+    pub fn end(&self) {
+        Sender::end_shared(&self.shared);
     }
 }
 
@@ -209,7 +249,7 @@ impl Receiver {
                 }
                 return true;
             }
-            if st.senders == 0 {
+            if st.senders == 0 || st.ended {
                 return false;
             }
             if idle_since.elapsed() < IDLE_BEFORE_SLEEP {
@@ -264,6 +304,25 @@ mod tests {
         }
         producer.join().unwrap();
         assert_eq!(seen, (1..=1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn ending_delivers_what_is_queued_then_the_end_while_senders_live() {
+        let (tx, rx) = channel(8);
+        let other = tx.clone();
+        tx.send(batch(1), no_wait);
+        tx.send(batch(2), no_wait);
+        assert!(!other.is_closed());
+        other.end();
+        assert!(tx.is_closed(), "every sender sees it");
+        tx.send(batch(3), no_wait);
+        let mut out = Vec::new();
+        assert!(rx.recv_into(&mut out, 16));
+        assert_eq!(out.iter().map(|e| e.request).collect::<Vec<_>>(), [1, 2]);
+        out.clear();
+        assert!(!rx.recv_into(&mut out, 16), "the end, though two senders are alive");
+        assert!(out.is_empty());
+        drop((tx, other));
     }
 
     #[test]

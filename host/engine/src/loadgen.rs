@@ -30,6 +30,8 @@ pub struct Counters {
     pub done: AtomicU64,
     /// Requests that failed (a transport error, not an HTTP status).
     pub errors: AtomicU64,
+    /// Requests whose final response had a status of 400 or more.
+    pub http_errors: AtomicU64,
 }
 
 /// What a run did.
@@ -39,6 +41,8 @@ pub struct LoadReport {
     pub done: u64,
     /// Requests that failed.
     pub errors: u64,
+    /// Requests whose final response had a status of 400 or more (`--fail`'s count).
+    pub http_errors: u64,
     /// Wall time of the run.
     pub elapsed: Duration,
 }
@@ -116,7 +120,12 @@ impl Run {
 
     fn report(&self) -> LoadReport {
         let c = &self.counters;
-        LoadReport { done: c.done.load(Ordering::Relaxed), errors: c.errors.load(Ordering::Relaxed), elapsed: self.started.elapsed() }
+        LoadReport {
+            done: c.done.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+            http_errors: c.http_errors.load(Ordering::Relaxed),
+            elapsed: self.started.elapsed(),
+        }
     }
 
     /// Share `share` of `shares` on the current runtime: workers `share, share + shares, …` of
@@ -151,7 +160,7 @@ impl Run {
                         }
                         // The clock starts at the scheduled time: waiting for a slot counts.
                         let outcome = client.execute_at(&run.plan.requests[idx], at).await;
-                        count(&run.counters, outcome.error.is_some());
+                        count(&run.counters, &outcome);
                     });
                     i += self.shares as u64;
                     // Reap finished tasks so a long run does not hold them all.
@@ -171,7 +180,7 @@ impl Run {
             }
             let spec = &self.plan.requests[(i % self.plan.requests.len() as u64) as usize];
             let outcome = client.execute(spec).await;
-            count(&self.counters, outcome.error.is_some());
+            count(&self.counters, &outcome);
         }
     }
 }
@@ -224,10 +233,13 @@ impl Drop for ShareDone<'_> {
     }
 }
 
-fn count(c: &Counters, failed: bool) {
+fn count(c: &Counters, outcome: &crate::Outcome) {
     c.done.fetch_add(1, Ordering::Relaxed);
-    if failed {
+    if outcome.error.is_some() {
         c.errors.fetch_add(1, Ordering::Relaxed);
+    }
+    if outcome.status.is_some_and(|s| s >= 400) {
+        c.http_errors.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -53,6 +53,17 @@ impl ChannelSink {
         let (tx, rx) = handoff::channel(capacity);
         (ChannelSink { tx }, rx)
     }
+
+    /// Ends the stream now for every clone of this sink ([`handoff::Sender::end`]): the
+    /// consumer gets what is queued, then the end, even while requests are still in flight.
+    pub fn end(&self) {
+        self.tx.end();
+    }
+
+    /// A handle that ends the stream later without being a sender itself.
+    pub fn ender(&self) -> handoff::Ender {
+        self.tx.ender()
+    }
 }
 
 impl Sink for ChannelSink {

@@ -4,7 +4,7 @@
 //! ```text
 //! GET https://example.com/
 //!   Connected to 93.184.215.14:443 from 10.0.0.2:50412 (h2, new connection #1)
-//!   TLS TLSv1.3, TLS13_AES_256_GCM_SHA384, ALPN h2
+//!   TLS TLSv1.3, TLS_AES_256_GCM_SHA384, X25519, ALPN h2
 //!   Certificate CN=example.com, issued by CN=DigiCert Global G3, expires 2026-01-15T23:59:59Z (in 52 days)
 //!   HTTP/2 200, 1256 bytes
 //!
@@ -16,7 +16,12 @@
 //! A failed request shows the error (phase, kind, message) and the steps that were reached.
 //! Events of a request arrive together, `request-done` last: the plugin buffers them and
 //! prints the whole request at `request-done`. Colour only when the host's `color()` says so.
-//! Takes no configuration; keeps every event.
+//! Keeps every event.
+//!
+//! Configuration: `headers=response` adds the status line (with its reason phrase) and the
+//! response headers of each hop, as `curl -i` and httpstat show them (`httptrace -i`);
+//! `headers=all` adds the request header fields as written, first (`httptrace -v`). Secret
+//! values read as the events carry them (`[redacted]` unless `--show-secrets`).
 
 mod paint;
 mod render;
@@ -30,16 +35,23 @@ use httptrace_guest::{color, emit, Config, Event, EventKind, EventType, Interest
 #[derive(Default)]
 struct Timeline {
     pending: HashMap<u64, Vec<Event>>,
+    headers: render::Headers,
 }
 
 impl Plugin for Timeline {
     fn init(config: &Config) -> Result<Self, String> {
-        config.unknown_keys(&[])?;
-        Ok(Timeline::default())
+        config.unknown_keys(&["headers"])?;
+        let headers = match config.get("headers") {
+            None | Some("none") => render::Headers::None,
+            Some("response") => render::Headers::Response,
+            Some("all") => render::Headers::All,
+            Some(other) => return Err(format!("headers={other}: expected none, response or all")),
+        };
+        Ok(Timeline { headers, ..Timeline::default() })
     }
 
     fn interest(&self) -> Interest {
-        Interest::of(&[
+        let interest = Interest::of(&[
             EventType::RequestStart,
             EventType::DnsDone,
             EventType::ConnectDone,
@@ -51,7 +63,12 @@ impl Plugin for Timeline {
             EventType::ResponseDone,
             EventType::Redirect,
             EventType::RequestDone,
-        ])
+        ]);
+        if self.headers == render::Headers::All {
+            interest.with(EventType::WroteHeaderField)
+        } else {
+            interest
+        }
     }
 
     fn on_events(&mut self, evs: &[Event]) -> Vec<Verdict> {
@@ -72,7 +89,7 @@ impl Plugin for Timeline {
             if let EventKind::RequestDone(done) = &ev.kind {
                 let (_, refs) = open.swap_remove(slot);
                 let earlier = self.pending.remove(&ev.request).unwrap_or_default();
-                render::request_into(&mut out, earlier.iter().chain(refs), done, paint);
+                render::request_into(&mut out, earlier.iter().chain(refs), done, self.headers, paint);
             } else {
                 open[slot].1.push(ev);
             }

@@ -4,9 +4,21 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use httptrace_guest::{
-    fmt_ms, Event, EventKind, GotConn, HopSummary, Redirect, RequestDone, RequestStart, ResponseDone, ResponseHeaders, TlsHandshakeDone,
-    TraceError,
+    fmt_ms, Event, EventKind, GotConn, Header, HopSummary, Redirect, RequestDone, RequestStart, ResponseDone, ResponseHeaders,
+    TlsHandshakeDone, TraceError,
 };
+
+/// Which headers a hop shows (the `headers` configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Headers {
+    /// None (the default).
+    #[default]
+    None,
+    /// The status line and the response headers (`-i`).
+    Response,
+    /// The request header fields too (`-v`).
+    All,
+}
 
 use crate::paint::{Paint, BOLD, GRAY, GREEN, RED, YELLOW};
 use crate::waterfall::{self, Column};
@@ -25,6 +37,8 @@ struct Hop<'a> {
     response: Option<&'a ResponseHeaders>,
     body: Option<&'a ResponseDone>,
     redirect: Option<&'a Redirect>,
+    /// Request header fields as written, in order.
+    fields: Vec<&'a Header>,
 }
 
 impl<'a> Hop<'a> {
@@ -43,6 +57,7 @@ impl<'a> Hop<'a> {
             EventKind::ResponseHeaders(r) => self.response = Some(r),
             EventKind::ResponseDone(r) => self.body = Some(r),
             EventKind::Redirect(r) => self.redirect = Some(r),
+            EventKind::WroteHeaderField(h) => self.fields.push(h),
             _ => {}
         }
     }
@@ -77,12 +92,12 @@ impl<'a> Hop<'a> {
 #[cfg(test)]
 pub fn request<'a>(events: impl IntoIterator<Item = &'a Event>, done: &RequestDone, p: Paint) -> String {
     let mut out = String::new();
-    request_into(&mut out, events, done, p);
+    request_into(&mut out, events, done, Headers::None, p);
     out
 }
 
 /// Appends the whole request to `out`: every hop, then a total line if it was redirected.
-pub fn request_into<'a>(out: &mut String, events: impl IntoIterator<Item = &'a Event>, done: &RequestDone, p: Paint) {
+pub fn request_into<'a>(out: &mut String, events: impl IntoIterator<Item = &'a Event>, done: &RequestDone, headers: Headers, p: Paint) {
     let mut hops: BTreeMap<u32, Hop> = BTreeMap::new();
     for ev in events {
         hops.entry(ev.hop).or_default().observe(ev);
@@ -98,7 +113,7 @@ pub fn request_into<'a>(out: &mut String, events: impl IntoIterator<Item = &'a E
         let summary = done.hops.iter().find(|h| h.hop == *n);
         let error = if *n == last { done.error.as_ref() } else { None };
         let url = hop.start.map(|s| s.url.as_str()).or(summary.map(|s| s.url.as_str())).unwrap_or(&done.url);
-        render_hop(out, hop, url, summary, error, wall_ns, p);
+        render_hop(out, hop, url, summary, error, wall_ns, headers, p);
     }
     if done.hops.len() > 1 {
         p.push(out, BOLD, "Total");
@@ -119,6 +134,7 @@ fn render_hop(
     summary: Option<&HopSummary>,
     error: Option<&TraceError>,
     wall_ns: Option<u64>,
+    headers: Headers,
     p: Paint,
 ) {
     let method = hop.start.map_or("", |s| s.method.as_str());
@@ -165,6 +181,17 @@ fn render_hop(
         }
         out.push('\n');
     }
+    if headers == Headers::All && !hop.fields.is_empty() {
+        for h in &hop.fields {
+            let _ = writeln!(out, "  {} {}: {}", p.on(GRAY, ">"), h.name, h.value);
+        }
+    }
+    if let (Headers::Response | Headers::All, Some(r)) = (headers, hop.response) {
+        let _ = writeln!(out, "  {} {} {} {}", p.on(GRAY, "<"), r.version, r.status, reason(r.status));
+        for h in &r.headers {
+            let _ = writeln!(out, "  {} {}: {}", p.on(GRAY, "<"), h.name, h.value);
+        }
+    }
     if let Some(e) = error {
         let during = e.during.map(|d| format!(" during {}", d.as_str())).unwrap_or_default();
         let what = format!("Error ({}{during}, {}): {}", e.phase.as_str(), e.kind, e.message);
@@ -181,6 +208,62 @@ fn render_hop(
         let _ = writeln!(out, "\n  {} {} → {} {}", p.on(GRAY, "Redirect"), r.status, r.method, r.to);
     }
     out.push('\n');
+}
+
+/// The reason phrase of a status (RFC 9110's), as a status line carries it.
+fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        103 => "Early Hints",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        203 => "Non-Authoritative Information",
+        204 => "No Content",
+        205 => "Reset Content",
+        206 => "Partial Content",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
+        425 => "Too Early",
+        426 => "Upgrade Required",
+        428 => "Precondition Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        451 => "Unavailable For Legal Reasons",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "",
+    }
 }
 
 fn render_tls(out: &mut String, tls: &TlsHandshakeDone, wall_ns: Option<u64>, p: Paint) {

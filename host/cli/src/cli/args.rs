@@ -24,9 +24,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a local target server: HTTP/1.1 and h2c on one port, HTTP/2 and HTTP/1.1 over TLS
-    /// (self-signed certificate) on another. Endpoints: /delay/{ms}, /bytes/{n},
-    /// /drip?bytes=N&duration_ms=M, /status/{code}, /redirect/{n}, /continue, /early-hints,
-    /// /reset, /headers.
+    /// (self-signed certificate) on another. Endpoints: /delay/MS, /bytes/N,
+    /// /drip?bytes=N&duration_ms=MS, /status/CODE, /redirect/N, /redirect-to?url=URL,
+    /// /continue, /early-hints, /reset, /headers.
     Serve(ServeArgs),
     /// List the plugins built into httptrace.
     Plugins,
@@ -171,7 +171,7 @@ pub struct RequestArgs {
 #[command(next_help_heading = "Load")]
 pub struct LoadArgs {
     /// Number of requests to make (with several URLs: in turn).
-    #[arg(short = 'n', long = "requests", value_name = "N")]
+    #[arg(short = 'n', long = "requests", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub requests: Option<u64>,
     /// Concurrent workers; with --rate, the most requests in flight. HTTP/2 streams share
     /// connections (use --http1.1 for a connection per worker).
@@ -204,7 +204,7 @@ pub struct LoadArgs {
 pub struct PluginArgs {
     /// Plugin to hand the events to (repeatable: a chain, in order). A NAME is a bundled plugin
     /// (`httptrace plugins`); anything with a `/` or ending in `.wasm` is a component file.
-    /// Default: timeline.
+    /// Default: timeline; stats for a load run (-n above 1, --duration, --rate).
     #[arg(short = 'p', long = "plugin", value_name = "PATH|NAME")]
     pub plugin: Vec<String>,
     /// KEY=VALUE for the nearest --plugin before it (repeatable).
@@ -213,6 +213,14 @@ pub struct PluginArgs {
     /// Write plugin output to FILE instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Show each hop's status line and response headers, as curl -i does (the timeline's
+    /// `headers=response`).
+    #[arg(short = 'i', long = "include")]
+    pub include: bool,
+    /// Show the request header fields as written too, as curl -v does (the timeline's
+    /// `headers=all`).
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
     /// Time limit of each plugin call, e.g. 1s, 500ms.
     #[arg(long = "plugin-timeout", value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub plugin_timeout: std::time::Duration,

@@ -13,16 +13,20 @@ use httptrace_plugin_host::{ChainOptions, Limits, Output, PluginSource, PluginSp
 /// The bundled plugin used when no `--plugin` is given.
 pub const DEFAULT_PLUGIN: &str = "timeline";
 
+/// The bundled plugin used when no `--plugin` is given to a load run (`-n` above 1,
+/// `--duration`, `--rate`): a summary, not a waterfall per request.
+pub const LOAD_PLUGIN: &str = "stats";
+
 /// The chain from `--plugin` and `--plugin-config`, each config pair going to the nearest
-/// `--plugin` before it (by position on the command line).
-pub fn specs(matches: &ArgMatches) -> Result<Vec<PluginSpec>, UsageError> {
+/// `--plugin` before it (by position on the command line); `default` without `--plugin`.
+pub fn specs(matches: &ArgMatches, default: &str) -> Result<Vec<PluginSpec>, UsageError> {
     let plugins = positioned(matches, "plugin");
     let configs = positioned(matches, "plugin_config");
     if plugins.is_empty() {
         if let Some((_, c)) = configs.first() {
-            return Err(usage(format!("--plugin-config {c}: no --plugin before it (the default {DEFAULT_PLUGIN} takes no configuration this way; add --plugin {DEFAULT_PLUGIN} first)")));
+            return Err(usage(format!("--plugin-config {c}: no --plugin before it (the default {default} takes no configuration this way; add --plugin {default} first)")));
         }
-        return Ok(vec![PluginSpec { source: PluginSource::Bundled(DEFAULT_PLUGIN.into()), config: vec![] }]);
+        return Ok(vec![PluginSpec { source: PluginSource::Bundled(default.into()), config: vec![] }]);
     }
     let mut specs: Vec<PluginSpec> = plugins.iter().map(|(_, p)| PluginSpec { source: PluginSource::parse(p), config: vec![] }).collect();
     for (at, c) in configs {

@@ -48,7 +48,7 @@ pub fn client_options(a: &RequestArgs) -> Result<ClientOptions, UsageError> {
         v.map(|v| seconds(flag, v)).transpose().map_err(UsageError::usage)
     };
     Ok(ClientOptions {
-        dns: DnsOptions { server, overrides, family, timeout: None },
+        dns: DnsOptions { server, overrides, family, timeout: None, hosts_file: None },
         cacert: a.cacert.clone(),
         insecure: a.insecure,
         http: if a.http1_1 {
@@ -91,7 +91,34 @@ pub fn request_specs(a: &RequestArgs) -> Result<Vec<RequestSpec>, UsageError> {
     Ok(specs)
 }
 
+/// The subcommands, for telling a mistyped one from a bare host name.
+const SUBCOMMANDS: [&str; 7] = ["serve", "plugins", "plugin", "replay", "completions", "man", "help"];
+
+/// A bare word (no dot, colon or slash) that nearly spells a subcommand: almost always a
+/// mistyped command, not a host (as git suggests). Other bare words keep curl's rule
+/// (`httptrace localhost` is `http://localhost/`).
+fn mistyped_subcommand(raw: &str) -> Option<&'static str> {
+    if raw.len() < 3 || raw.contains(['.', ':', '/', '@', '[']) {
+        return None;
+    }
+    let word = raw.to_ascii_lowercase();
+    // The nearest subcommand within reach (a prefix counts as near).
+    SUBCOMMANDS
+        .into_iter()
+        .filter_map(|cmd| {
+            let distance = if cmd.starts_with(&word) { 0 } else { strsim::damerau_levenshtein(&word, cmd) };
+            let allowed = if cmd.len() <= 4 { 1 } else { 2 };
+            (distance <= allowed).then_some((distance, cmd))
+        })
+        .min()
+        .map(|(_, cmd)| cmd)
+}
+
 fn checked_url(raw: &str) -> Result<url::Url, UsageError> {
+    if let Some(cmd) = mistyped_subcommand(raw) {
+        let message = format!("'{raw}' is not a command; did you mean `httptrace {cmd}`? (for a host of that name, write http://{raw}/)");
+        return Err(UsageError::usage(message));
+    }
     parse_url(raw).map_err(|e| UsageError {
         code: if e.is_unsupported_scheme() { exit::UNSUPPORTED_PROTOCOL } else { exit::BAD_URL },
         message: e.to_string(),

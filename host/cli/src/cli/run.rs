@@ -1,7 +1,9 @@
 //! Running a traced request from the command line: plugins loaded and initialised first, then
 //! the request; its events flow engine → sink → plugin chain (own thread) → output.
 
+use std::io::IsTerminal;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::ArgMatches;
@@ -16,7 +18,7 @@ use httptrace::loadgen::{Counters, LoadPlan};
 use httptrace::trace::{ChannelSink, Sink};
 use httptrace::{Client, Outcome};
 use httptrace_cli::exit;
-use httptrace_plugin_host::{Chain, ChainThread};
+use httptrace_plugin_host::{Chain, ChainThread, PluginSource};
 
 /// Batches (requests) the sink may queue before the engine waits for the plugins (at least the
 /// concurrency: workers wait for room before a request starts, so the queue then never reaches
@@ -34,8 +36,17 @@ struct RunningChain {
 
 /// Loads, checks and initialises every plugin before anything else happens, then starts the
 /// chain's thread. Errors are printed; the `Err` is the exit code.
-fn start_chain(a: &PluginArgs, matches: &ArgMatches, capacity: usize) -> Result<RunningChain, i32> {
-    let specs = plugins::specs(matches).map_err(usage_exit)?;
+fn start_chain(a: &PluginArgs, matches: &ArgMatches, capacity: usize, default: &str) -> Result<RunningChain, i32> {
+    let mut specs = plugins::specs(matches, default).map_err(usage_exit)?;
+    let headers = if a.verbose { Some("all") } else { a.include.then_some("response") };
+    if let Some(h) = headers {
+        // -i / -v: the bundled timeline's headers, unless configured explicitly.
+        for s in &mut specs {
+            if s.source == PluginSource::Bundled("timeline".into()) && !s.config.iter().any(|(k, _)| k == "headers") {
+                s.config.push(("headers".into(), h.into()));
+            }
+        }
+    }
     let plugin_rt = plugins::runtime().map_err(usage_exit)?;
     let output = plugins::output(a).map_err(usage_exit)?;
     let chain = Chain::start(&plugin_rt, &specs, output, plugins::chain_options(a)).map_err(|e| {
@@ -76,7 +87,14 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
         Ok(v) => v,
         Err(e) => return usage_exit(e),
     };
-    let mut chain = match start_chain(&a.plugins, matches, SINK_CAPACITY.max(a.load.concurrency as usize)) {
+    // Load runs summarise (`stats`); a single request, or a few URLs once each, get waterfalls.
+    let load = &a.load;
+    let default = if load.requests.is_some_and(|n| n > 1) || load.duration.is_some() || load.rate.is_some() {
+        plugins::LOAD_PLUGIN
+    } else {
+        plugins::DEFAULT_PLUGIN
+    };
+    let mut chain = match start_chain(&a.plugins, matches, SINK_CAPACITY.max(a.load.concurrency as usize), default) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -90,63 +108,198 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
     // Requests that may share an HTTP/2 connection: one thread drives it, so more engine
     // threads would only hand their requests across to it.
     let may_share = specs.iter().any(|s| opts.http.may_be_h2(s.url.scheme() == "https"));
+    // The request's failure line, printed once the chain's output is complete (never in the
+    // middle of a line of it).
+    let mut said: Option<String> = None;
+    // The requests run on a thread of their own and report here, so that a second interrupt
+    // can abandon them (their thread is left to the process's exit).
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<Finished>();
+    let interrupted = watch_interrupts(sink.ender(), done_tx.clone());
+    let sink = RunSink { inner: sink, interrupted: interrupted.clone() };
     let result = (|| {
         let client = Client::new(opts, Arc::new(sink)).map_err(|e| e.to_string())?;
         if specs.iter().any(|s| s.url.scheme() == "https") {
             client.prepare_tls().map_err(|e| e.to_string())?;
         }
-        if !load_mode {
-            let rt = runtime().map_err(|e| format!("cannot start the async runtime: {e}"))?;
-            return Ok(request_exit_code(a, &rt.block_on(client.execute(&specs[0]))));
-        }
-        let plan = LoadPlan {
-            requests: specs.clone(),
-            total: load.requests.or(if load.duration.is_some() { None } else { Some(specs.len() as u64) }),
-            duration: load.duration,
-            concurrency: load.concurrency as usize,
-            rate: load.rate,
-        };
-        // By default one per core but the one the plugin chain's thread needs.
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let threads = load.threads.map_or(if may_share { 1 } else { cores.saturating_sub(1).max(1) }, |n| n as usize);
-        let counters = Arc::new(Counters::default());
-        let progress = Progress::start(counters.clone(), plan.total, plan.duration, load.quiet);
-        let report = httptrace::loadgen::run_threaded(&client, &plan, counters, threads);
-        progress.finish();
-        let report = report.map_err(|e| format!("cannot start the engine's threads: {e}"))?;
-        // Failures are counted by the plugins (e.g. `stats`); the exit code stays 0 unless
-        // every request failed, as oha and hey do.
-        Ok::<_, String>(if report.done > 0 && report.errors == report.done {
-            eprintln!("httptrace: all {} requests failed", report.done);
-            Some(exit::RECEIVE)
+        let spawned = if !load_mode {
+            let spec = specs[0].clone();
+            std::thread::Builder::new().name("httptrace-request".into()).spawn(move || {
+                let outcome = runtime().map(|rt| rt.block_on(client.execute(&spec)));
+                let _ = done_tx.send(Finished::Request(outcome));
+            })
         } else {
-            None
-        })
+            let plan = LoadPlan {
+                requests: specs.clone(),
+                total: load.requests.or(if load.duration.is_some() { None } else { Some(specs.len() as u64) }),
+                duration: load.duration,
+                concurrency: load.concurrency as usize,
+                rate: load.rate,
+            };
+            // By default one per core but the one the plugin chain's thread needs.
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let threads = load.threads.map_or(if may_share { 1 } else { cores.saturating_sub(1).max(1) }, |n| n as usize);
+            let counters = Arc::new(Counters::default());
+            let progress = Progress::start(counters.clone(), plan.total, plan.duration, load.quiet);
+            std::thread::Builder::new().name("httptrace-load".into()).spawn(move || {
+                let report = httptrace::loadgen::run_threaded(&client, &plan, counters, threads);
+                progress.finish();
+                let _ = done_tx.send(Finished::Load(report));
+            })
+        };
+        spawned.map_err(|e| format!("cannot start the engine's thread: {e}"))?;
+        match done_rx.recv() {
+            Ok(Finished::Request(outcome)) => {
+                let outcome = outcome.map_err(|e| format!("cannot start the async runtime: {e}"))?;
+                let (code, message) = request_exit_code(a, &outcome);
+                said = message;
+                Ok(code)
+            }
+            Ok(Finished::Load(report)) => {
+                let report = report.map_err(|e| format!("cannot start the engine's threads: {e}"))?;
+                // Failures are counted by the plugins (e.g. `stats`); the exit code stays 0
+                // unless every request failed, as oha and hey do, or `--fail` saw a status of
+                // 400 or more.
+                Ok::<_, String>(if report.done > 0 && report.errors == report.done {
+                    said = Some(format!("httptrace: ({}) all {} requests failed", exit::RECEIVE, report.done));
+                    Some(exit::RECEIVE)
+                } else if a.fail && report.http_errors > 0 {
+                    said = Some(format!(
+                        "httptrace: ({}) {} of {} requests got a status of 400 or more",
+                        exit::HTTP_ERROR,
+                        report.http_errors,
+                        report.done
+                    ));
+                    Some(exit::HTTP_ERROR)
+                } else {
+                    None
+                })
+            }
+            // Abandoned: the chain has what was measured; the requests in flight are dropped.
+            Ok(Finished::Abandoned) | Err(_) => Ok(None),
+        }
     })();
-    // The client (and its sink) are gone: the chain drains, calls `finish`, and ends.
+    // The client (and its sink) are gone, or the stream was ended: the chain drains, calls
+    // `finish`, and ends.
     match result {
         Err(message) => {
             eprintln!("httptrace: {}", escape_control(&message));
             drop(chain.thread.join());
             exit::USAGE
         }
-        Ok(code) => finish_chain(chain, code),
+        Ok(code) => {
+            let code = finish_chain(chain, code);
+            if interrupted.load(Ordering::Relaxed) {
+                eprintln!("httptrace: ({}) interrupted", exit::INTERRUPTED);
+                return exit::INTERRUPTED;
+            }
+            if let Some(line) = said {
+                // On a terminal the default timeline has shown the failure already: one
+                // message, not two. Elsewhere (a pipe, a file, another plugin) the line is the
+                // record of it.
+                let shown = !load_mode
+                    && a.plugins.plugin.is_empty()
+                    && a.plugins.output.is_none()
+                    && std::io::stdout().is_terminal()
+                    && std::io::stderr().is_terminal();
+                if !shown {
+                    eprintln!("{line}");
+                }
+            }
+            code
+        }
     }
 }
 
-/// The exit code a single request's outcome asks for, after saying why on stderr.
-fn request_exit_code(a: &RequestArgs, o: &Outcome) -> Option<i32> {
+/// How the requests' thread ended.
+enum Finished {
+    /// The single request, on its runtime.
+    Request(std::io::Result<Outcome>),
+    /// The load run.
+    Load(std::io::Result<httptrace::loadgen::LoadReport>),
+    /// A second interrupt abandoned the requests in flight.
+    Abandoned,
+}
+
+/// The chain's sink, which also says "stop" once the run is interrupted: load runs start no
+/// further request, and those in flight still hand their events over.
+struct RunSink {
+    inner: ChannelSink,
+    interrupted: Arc<AtomicBool>,
+}
+
+impl Sink for RunSink {
+    fn request_events(&self, events: Vec<httptrace::Event>) {
+        self.inner.request_events(events);
+    }
+
+    fn room(&self) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>> {
+        self.inner.room()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.interrupted.load(Ordering::Relaxed) || self.inner.is_closed()
+    }
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM, as oha, hey and k6 treat them: the first stops new requests
+/// and lets those in flight end (and be traced); the second abandons them: the stream to the
+/// plugins ends with what was measured, and the run ends at once. Either way every plugin's
+/// `finish` runs, outputs stay whole, and the exit code is 130. Returns the "interrupted" flag.
+fn watch_interrupts(ender: httptrace::handoff::Ender, abandon: std::sync::mpsc::Sender<Finished>) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    let watch = move || {
+        let Ok(rt) = runtime() else { return };
+        rt.block_on(async move {
+            #[cfg(unix)]
+            let (mut int, mut term) = {
+                use tokio::signal::unix::{signal, SignalKind};
+                match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+                    (Ok(i), Ok(t)) => (i, t),
+                    _ => return,
+                }
+            };
+            let mut seen = 0;
+            loop {
+                #[cfg(unix)]
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+                #[cfg(not(unix))]
+                if tokio::signal::ctrl_c().await.is_err() {
+                    return;
+                }
+                seen += 1;
+                set.store(true, Ordering::Relaxed);
+                if seen == 1 {
+                    eprintln!("httptrace: interrupted: no new requests; waiting for those in flight (interrupt again to abandon them)");
+                } else {
+                    ender.end();
+                    let _ = abandon.send(Finished::Abandoned);
+                    return;
+                }
+            }
+        });
+    };
+    // Without the watcher, an interrupt kills the process as before.
+    let _ = std::thread::Builder::new().name("httptrace-signals".into()).spawn(watch);
+    flag
+}
+
+/// The exit code a single request's outcome asks for, and the line that says why.
+fn request_exit_code(a: &RequestArgs, o: &Outcome) -> (Option<i32>, Option<String>) {
     match &o.error {
         Some(e) => {
             let code = exit::for_error(e);
-            eprintln!("httptrace: ({code}) {}", escape_control(&e.to_string()));
-            Some(code)
+            (Some(code), Some(format!("httptrace: ({code}) {}", escape_control(&e.to_string()))))
         }
         None if a.fail && o.status.is_some_and(|s| s >= 400) => {
-            eprintln!("httptrace: (22) the server answered {} for {}", o.status.unwrap_or(0), o.url);
-            Some(exit::HTTP_ERROR)
+            let url = if a.show_secrets { o.url.to_string() } else { httptrace::engine::redacted_url(&o.url) };
+            let line = format!("httptrace: (22) the server answered {} for {}", o.status.unwrap_or(0), escape_control(&url));
+            (Some(exit::HTTP_ERROR), Some(line))
         }
-        None => None,
+        None => (None, None),
     }
 }
 
@@ -170,7 +323,7 @@ pub fn replay(a: &ReplayArgs, matches: &ArgMatches) -> i32 {
             return exit::USAGE;
         }
     };
-    let mut chain = match start_chain(&a.plugins, matches, SINK_CAPACITY) {
+    let mut chain = match start_chain(&a.plugins, matches, SINK_CAPACITY, plugins::DEFAULT_PLUGIN) {
         Ok(c) => c,
         Err(code) => return code,
     };

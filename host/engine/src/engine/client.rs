@@ -38,16 +38,36 @@ impl RequestSpec {
 
 /// Parses and checks a request URL; a URL without a scheme gets `http://`, as in curl.
 pub fn parse_url(s: &str) -> Result<Url, Error> {
+    // Messages quote the URL with any password in it masked.
+    let shown = mask_password(s);
     let with_scheme = if s.contains("://") { s.to_string() } else { format!("http://{s}") };
-    let url = Url::parse(&with_scheme).map_err(|e| Error::bad_url(format!("invalid URL '{s}': {e}")))?;
+    // `http:///path` has an empty authority; the URL standard would take `path` as the host.
+    let empty_authority = with_scheme.split_once("://").is_some_and(|(scheme, rest)| {
+        ["http", "https"].iter().any(|h| scheme.eq_ignore_ascii_case(h)) && (rest.is_empty() || rest.starts_with(['/', '?', '#']))
+    });
+    if empty_authority {
+        return Err(Error::bad_url(format!("invalid URL '{shown}': no host")));
+    }
+    let url = Url::parse(&with_scheme).map_err(|e| Error::bad_url(format!("invalid URL '{shown}': {e}")))?;
     match url.scheme() {
         "http" | "https" => {}
-        other => return Err(Error::unsupported_scheme(format!("unsupported scheme '{other}' in '{s}' (use http or https)"))),
+        other => return Err(Error::unsupported_scheme(format!("unsupported scheme '{other}' in '{shown}' (use http or https)"))),
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(Error::bad_url(format!("invalid URL '{s}': no host")));
+        return Err(Error::bad_url(format!("invalid URL '{shown}': no host")));
     }
     Ok(url)
+}
+
+/// `s` (a URL as typed, maybe unparsable) with the password of its userinfo masked.
+fn mask_password(s: &str) -> String {
+    let start = s.find("://").map_or(0, |i| i + 3);
+    let authority_end = s[start..].find(['/', '?', '#']).map_or(s.len(), |i| start + i);
+    let Some(at) = s[start..authority_end].rfind('@').map(|i| start + i) else { return s.to_string() };
+    match s[start..at].find(':') {
+        Some(colon) => format!("{}[redacted]{}", &s[..start + colon + 1], &s[at..]),
+        None => s.to_string(),
+    }
 }
 
 /// How a request ended.
@@ -144,6 +164,7 @@ impl Client {
         current: &std::sync::Mutex<Option<Url>>,
     ) -> (Option<u16>, Url, Option<TraceError>) {
         let opts: &ClientOptions = &self.shared.opts;
+        let shown = |u: &Url| if opts.show_secrets { u.to_string() } else { redacted_url(u) };
         let mut hop_req =
             HopRequest { method: spec.method.clone(), url: spec.url.clone(), headers: spec.headers.clone(), body: spec.body.clone() };
         let mut redirects = 0u32;
@@ -157,7 +178,7 @@ impl Client {
                 None,
                 EventKind::RequestStart {
                     method: hop_req.method.to_string(),
-                    url: hop_req.url.to_string(),
+                    url: shown(&hop_req.url),
                     wall_unix_ns: trace.wall_unix_ns(at),
                 },
             );
@@ -201,7 +222,7 @@ impl Client {
             if trace.records(kind::REDIRECT) {
                 trace.emit(
                     None,
-                    EventKind::Redirect { from: hop_req.url.to_string(), to: next.to_string(), status, method: hop_req.method.to_string() },
+                    EventKind::Redirect { from: shown(&hop_req.url), to: shown(&next), status, method: hop_req.method.to_string() },
                 );
             }
             *current.lock().unwrap_or_else(|p| p.into_inner()) = Some(next.clone());
@@ -211,8 +232,20 @@ impl Client {
     }
 
     fn finish(&self, trace: &Trace, status: Option<u16>, url: &Url, error: Option<TraceError>) {
-        deliver(&*self.shared.sink, trace, status, url.as_str(), error);
+        let url = if self.shared.opts.show_secrets { url.to_string() } else { redacted_url(url) };
+        deliver(&*self.shared.sink, trace, status, &url, error);
     }
+}
+
+/// `url` as events and messages show it: a password in it reads `[redacted]`
+/// (`http://user:[redacted]@host/`), as curl's and Go's `URL.Redacted` do; the rest unchanged.
+pub fn redacted_url(url: &Url) -> String {
+    if url.password().is_none() {
+        return url.to_string();
+    }
+    let s = url.as_str();
+    let (start, end) = (url[..url::Position::BeforePassword].len(), url[..url::Position::AfterPassword].len());
+    format!("{}[redacted]{}", &s[..start], &s[end..])
 }
 
 /// Ends a request's trace: the hops' summaries and the request's into `request-done`, then

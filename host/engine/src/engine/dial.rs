@@ -35,8 +35,12 @@ pub struct Conn {
     pub tap: Arc<TapShared>,
     /// How to send on it.
     pub sender: Sender,
-    /// When it went idle (HTTP/1.1 in the pool).
+    /// When it went idle: HTTP/1.1, put back in the pool; HTTP/2, its last open stream ended.
     pub idle_since: Option<Instant>,
+    /// HTTP/2: this request's place among the connection's open streams (held, never read:
+    /// dropped when the request is done with the connection).
+    #[allow(dead_code)]
+    pub stream: Option<super::pool::StreamLease>,
     /// The thread that dialed it, whose runtime drives it: with one single-threaded runtime per
     /// thread (load mode), the pool hands a thread its own connections first, so a request and
     /// its connection's task wake each other without crossing threads.
@@ -82,13 +86,13 @@ pub async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Resul
         let tap = TapShared::new(id, h2);
         let io = TokioIo::new(Tap::new(stream, tap.clone()));
         let sender = handshake(io, h2).await?;
-        Ok(Conn { id, local, remote, tap, sender, idle_since: None, home: std::thread::current().id() })
+        Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home: std::thread::current().id() })
     } else {
         let h2 = version == HttpVersion::Http2PriorKnowledge;
         let tap = TapShared::new(id, h2);
         let io = TokioIo::new(Tap::new(tcp, tap.clone()));
         let sender = handshake(io, h2).await?;
-        Ok(Conn { id, local, remote, tap, sender, idle_since: None, home: std::thread::current().id() })
+        Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home: std::thread::current().id() })
     }
 }
 

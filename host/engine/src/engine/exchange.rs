@@ -87,14 +87,15 @@ pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, sho
             let status = res.status().as_u16();
             // Stamp first: copying the headers is not part of the measured moment.
             let at = trace.now_ns();
-            let headers = if trace.records(kind::GOT_1XX_RESPONSE) { header_list(res.headers(), redact) } else { Vec::new() };
-            trace.emit_at(at, hop, Some(conn_id), EventKind::Got1xxResponse { status, headers });
+            // Go's order: got-100-continue, then the got-1xx-response it came in, one moment.
             if status == 100 {
-                trace.emit(Some(conn_id), EventKind::Got100Continue {});
+                trace.emit_at(at, hop, Some(conn_id), EventKind::Got100Continue {});
                 if let Some(s) = &signal {
                     s.fire();
                 }
             }
+            let headers = if trace.records(kind::GOT_1XX_RESPONSE) { header_list(res.headers(), redact) } else { Vec::new() };
+            trace.emit_at(at, hop, Some(conn_id), EventKind::Got1xxResponse { status, headers });
         });
     }
 
@@ -213,6 +214,11 @@ fn request_headers(req: &HopRequest, h2: bool) -> HeaderMap {
     }
     map.insert(http::header::USER_AGENT, HeaderValue::from_static(concat!("httptrace/", env!("CARGO_PKG_VERSION"))));
     map.insert(http::header::ACCEPT, HeaderValue::from_static("*/*"));
+    // Credentials in the URL are sent as Basic auth, as curl does (a `-H Authorization`
+    // replaces them below).
+    if !req.url.username().is_empty() || req.url.password().is_some() {
+        map.insert(http::header::AUTHORIZATION, basic_auth(&req.url));
+    }
     let mut replaced: Vec<HeaderName> = Vec::new();
     for (name, value) in &req.headers {
         // Validated when the request was built; skip anything invalid defensively.
@@ -232,6 +238,19 @@ fn request_headers(req: &HopRequest, h2: bool) -> HeaderMap {
         }
     }
     map
+}
+
+/// `Basic base64(user:password)` from the URL's userinfo, percent-decoded as curl does.
+fn basic_auth(url: &Url) -> HeaderValue {
+    use base64::Engine as _;
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
+    let mut pair = decode(url.username());
+    pair.push(b':');
+    pair.extend(decode(url.password().unwrap_or("")));
+    let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
+    let mut v = HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static(""));
+    v.set_sensitive(true);
+    v
 }
 
 fn h2_fields(req: &Request<ReqBody>, redact: &[&str]) -> Vec<(String, String)> {
@@ -346,6 +365,28 @@ mod tests {
         assert_eq!(a("http://example.com:80/"), "example.com");
         assert_eq!(a("https://example.com:443/"), "example.com");
         assert_eq!(a("https://[::1]:8443/"), "[::1]:8443");
+    }
+
+    #[test]
+    fn bad_urls_are_named_without_their_password() {
+        use super::super::client::parse_url;
+        for bad in ["http:///path", "http://", "https://?q", "http://u:hunter2@[::1/x"] {
+            let e = parse_url(bad).unwrap_err();
+            assert!(e.is_bad_url(), "{bad}: {e}");
+            assert!(!e.to_string().contains("hunter2"), "{e}");
+        }
+        assert_eq!(parse_url("localhost:8080").unwrap().as_str(), "http://localhost:8080/");
+    }
+
+    #[test]
+    fn url_credentials_are_basic_auth_and_redacted_when_shown() {
+        let url = Url::parse("http://al%20ice:p%40ss:w@example.com/x").unwrap();
+        // "al ice:p@ss:w"
+        assert_eq!(basic_auth(&url).to_str().unwrap(), "Basic YWwgaWNlOnBAc3M6dw==");
+        assert_eq!(super::super::client::redacted_url(&url), "http://al%20ice:[redacted]@example.com/x");
+        let user_only = Url::parse("http://bob@example.com/").unwrap();
+        assert_eq!(basic_auth(&user_only).to_str().unwrap(), "Basic Ym9iOg==");
+        assert_eq!(super::super::client::redacted_url(&user_only), "http://bob@example.com/");
     }
 
     #[test]

@@ -27,7 +27,7 @@ use std::time::Duration;
 use crate::event::{FailureKind, KindSet, Phase, TraceError};
 use crate::trace::Sink;
 
-pub use client::{parse_url, Client, Outcome, RequestSpec};
+pub use client::{parse_url, redacted_url, Client, Outcome, RequestSpec};
 pub use resolve::{DnsOptions, IpFamily, ResolveOverride};
 
 /// Which HTTP versions to offer.

@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::body::ReqBody;
 use super::dial::{dial, Conn, Sender};
+
+type H2Sender = hyper::client::conn::http2::SendRequest<ReqBody>;
 use super::exchange::Reuse;
 use super::{Shared, Target};
 use crate::event::{kind, EventKind, FailureKind, Phase, TraceError};
@@ -25,23 +28,63 @@ struct Entry {
 
 struct H2Shared {
     conn: Conn,
+    streams: Arc<Mutex<Streams>>,
+}
+
+/// The requests an HTTP/2 connection carries now, and since when it has carried none (Go's
+/// idle time for a reused HTTP/2 connection).
+#[derive(Default)]
+struct Streams {
+    open: usize,
+    idle_since: Option<Instant>,
+}
+
+/// A request's hold on a shared HTTP/2 connection: while it lives the connection is busy; the
+/// last one dropped marks it idle from then.
+pub struct StreamLease(Arc<Mutex<Streams>>);
+
+impl Drop for StreamLease {
+    fn drop(&mut self) {
+        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        s.open = s.open.saturating_sub(1);
+        if s.open == 0 {
+            s.idle_since = Some(Instant::now());
+        }
+    }
 }
 
 impl H2Shared {
+    /// Shares the connection with one more request: its idle time, if it had no open stream.
     fn lease(&self) -> Option<Conn> {
         let Sender::H2(s) = &self.conn.sender else { return None };
         if !self.conn.is_usable() {
             return None;
         }
-        Some(Conn {
+        Some(self.share(s))
+    }
+
+    /// [`lease`](H2Shared::lease) without the check (the dialing request's own lease), over
+    /// `s`, the connection's sender.
+    fn share(&self, s: &H2Sender) -> Conn {
+        let idle_since = {
+            let mut st = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+            st.open += 1;
+            if st.open == 1 {
+                st.idle_since.take()
+            } else {
+                None
+            }
+        };
+        Conn {
             id: self.conn.id,
             local: self.conn.local,
             remote: self.conn.remote,
             tap: self.conn.tap.clone(),
             sender: Sender::H2(s.clone()),
-            idle_since: None,
+            idle_since,
+            stream: Some(StreamLease(self.streams.clone())),
             home: self.conn.home,
-        })
+        }
     }
 }
 
@@ -91,16 +134,10 @@ impl Pool {
         let e = map.entry(target.clone()).or_default();
         match &conn.sender {
             Sender::H2(s) => {
-                let lease = Conn {
-                    id: conn.id,
-                    local: conn.local,
-                    remote: conn.remote,
-                    tap: conn.tap.clone(),
-                    sender: Sender::H2(s.clone()),
-                    idle_since: None,
-                    home: conn.home,
-                };
-                e.h2 = Some(H2Shared { conn });
+                let s = s.clone();
+                let shared = H2Shared { conn, streams: Arc::default() };
+                let lease = shared.share(&s);
+                e.h2 = Some(shared);
                 Ok(got(trace, lease, false))
             }
             Sender::H1(_) => {
@@ -144,18 +181,19 @@ impl Pool {
         }
     }
 
-    /// Returns an HTTP/1.1 connection after its response was read, emitting put-idle-conn.
-    /// `reusable` says no when the response said `connection: close` or was not fully read.
-    /// The connection goes back at once; the next user waits for it to be ready.
+    /// Offers an HTTP/1.1 connection back after its response was read, emitting put-idle-conn
+    /// (not when `reusable` says no: the response said `connection: close`, or the exchange
+    /// failed). The connection goes back at once; the next user waits for it to be ready.
     pub fn put(&self, trace: &Trace, target: &Target, mut conn: Conn, hop: u32, reusable: Reuse) {
         let Sender::H1(sender) = &conn.sender else { return };
         let closed = sender.is_closed();
         conn.tap.unbind_h1();
-        let error = match reusable {
-            Reuse::No(why) => Some(why.to_string()),
-            Reuse::Yes if closed => Some("connection closed by the server".to_string()),
-            Reuse::Yes => None,
-        };
+        // Go's rule: put-idle-conn only for a connection offered back to the pool (the exchange
+        // ended cleanly and the server did not ask to close), its error saying why the pool
+        // could not keep it; one that is not offered (failed, `connection: close`, body not
+        // read) is closed without the event.
+        let Reuse::Yes = reusable else { return };
+        let error = closed.then(|| "connection closed by the server".to_string());
         let keep = error.is_none();
         let now = Instant::now();
         trace.emit_at(trace.ns_at(now), hop, Some(conn.id), EventKind::PutIdleConn { error });

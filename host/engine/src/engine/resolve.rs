@@ -1,9 +1,18 @@
 //! Name resolution with hickory-resolver: system configuration and `/etc/hosts` by default,
 //! `--dns-server`, curl's `--resolve` overrides, IP literals without a lookup, and coalescing of
 //! concurrent identical lookups.
+//!
+//! The hosts file is read here, first, as getaddrinfo, curl and Go do: a name it lists gets
+//! exactly its addresses (hickory would add `::1` to a `localhost` the file maps to 127.0.0.1
+//! only, and every trace would start with a failed connect).
+//!
+//! `coalesced` (Go's meaning): every lookup whose answer was shared with another concurrent
+//! lookup of the same name is marked, the one that asked included.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -89,6 +98,37 @@ pub struct DnsOptions {
     pub family: IpFamily,
     /// Per-query timeout of the resolver (default 5 s).
     pub timeout: Option<Duration>,
+    /// The hosts file consulted before DNS when no `server` is given: `None` for the system's
+    /// (`/etc/hosts` on Unix, none elsewhere).
+    pub hosts_file: Option<PathBuf>,
+}
+
+/// The system's hosts file.
+fn system_hosts_file() -> Option<PathBuf> {
+    if cfg!(unix) {
+        Some(PathBuf::from("/etc/hosts"))
+    } else {
+        None
+    }
+}
+
+/// Reads a hosts file: each name (lower case) with its addresses in file order. A missing or
+/// unreadable file is an empty one (as for getaddrinfo).
+fn read_hosts(path: &Path) -> HashMap<String, Vec<IpAddr>> {
+    let mut out: HashMap<String, Vec<IpAddr>> = HashMap::new();
+    let Ok(text) = std::fs::read_to_string(path) else { return out };
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let mut words = line.split_whitespace();
+        let Some(Ok(ip)) = words.next().map(|w| w.parse::<IpAddr>()) else { continue };
+        for name in words {
+            let addrs = out.entry(name.trim_end_matches('.').to_ascii_lowercase()).or_default();
+            if !addrs.contains(&ip) {
+                addrs.push(ip);
+            }
+        }
+    }
+    out
 }
 
 type Answer = Result<Vec<IpAddr>, TraceError>;
@@ -97,7 +137,16 @@ type Answer = Result<Vec<IpAddr>, TraceError>;
 pub struct Resolver {
     inner: hickory_resolver::Resolver<TokioRuntimeProvider>,
     opts: DnsOptions,
-    inflight: Mutex<HashMap<String, Arc<OnceCell<Answer>>>>,
+    /// The hosts file's names (empty with `--dns-server`).
+    hosts: HashMap<String, Vec<IpAddr>>,
+    inflight: Mutex<HashMap<String, Arc<Lookup>>>,
+}
+
+/// One lookup in flight: its answer, and how many other lookups joined it.
+#[derive(Default)]
+struct Lookup {
+    answer: OnceCell<Answer>,
+    joined: AtomicUsize,
 }
 
 /// What a resolution gave.
@@ -122,7 +171,9 @@ impl Resolver {
                     TokioRuntimeProvider::default(),
                 )
             }
-            None => hickory_resolver::Resolver::builder_tokio().map_err(|e| config(format!("cannot read the system DNS configuration: {e}")))?,
+            None => {
+                hickory_resolver::Resolver::builder_tokio().map_err(|e| config(format!("cannot read the system DNS configuration: {e}")))?
+            }
         };
         let o = builder.options_mut();
         o.ip_strategy = match opts.family {
@@ -137,7 +188,12 @@ impl Resolver {
             o.attempts = 1;
         }
         let inner = builder.build().map_err(|e| config(format!("cannot build the DNS resolver: {e}")))?;
-        Ok(Resolver { inner, opts, inflight: Mutex::new(HashMap::new()) })
+        let hosts = match (&opts.server, &opts.hosts_file) {
+            (Some(_), _) => HashMap::new(),
+            (None, Some(path)) => read_hosts(path),
+            (None, None) => system_hosts_file().map(|p| read_hosts(&p)).unwrap_or_default(),
+        };
+        Ok(Resolver { inner, opts, hosts, inflight: Mutex::new(HashMap::new()) })
     }
 
     /// Resolves `host` for `port`, emitting dns-start/dns-done when a lookup happens
@@ -157,27 +213,39 @@ impl Resolver {
         }
 
         trace.emit(Some(conn), EventKind::DnsStart { host: host.to_string() });
-        let (cell, leader) = {
+        if let Some(listed) = self.hosts.get(lower.trim_end_matches('.')) {
+            let addrs: Vec<IpAddr> = listed.iter().copied().filter(|a| self.opts.family.allows(a)).collect();
+            if !addrs.is_empty() {
+                trace.emit(Some(conn), EventKind::DnsDone { addrs: addrs.clone(), coalesced: false, error: None });
+                return Ok(Resolved { addrs });
+            }
+        }
+        let (lookup, leader) = {
             let mut map = self.inflight.lock().unwrap();
             match map.get(&lower) {
-                Some(cell) => (cell.clone(), false),
+                Some(l) => {
+                    l.joined.fetch_add(1, Ordering::Relaxed);
+                    (l.clone(), false)
+                }
                 None => {
-                    let cell = Arc::new(OnceCell::new());
-                    map.insert(lower.clone(), cell.clone());
-                    (cell, true)
+                    let l = Arc::new(Lookup::default());
+                    map.insert(lower.clone(), l.clone());
+                    (l, true)
                 }
             }
         };
-        let answer = cell.get_or_init(|| self.lookup(&lower)).await.clone();
+        let answer = lookup.answer.get_or_init(|| self.lookup(&lower)).await.clone();
         let done_at = trace.now_ns();
         if leader {
+            // No one joins once it is out of the map: the count below is final.
             self.inflight.lock().unwrap().remove(&lower);
         }
+        let coalesced = !leader || lookup.joined.load(Ordering::Relaxed) > 0;
         let (addrs, error) = match &answer {
             Ok(a) => (a.clone(), None),
             Err(e) => (Vec::new(), Some(e.clone())),
         };
-        trace.emit_at(done_at, trace.hop(), Some(conn), EventKind::DnsDone { addrs, coalesced: !leader, error });
+        trace.emit_at(done_at, trace.hop(), Some(conn), EventKind::DnsDone { addrs, coalesced, error });
         answer.map(|addrs| Resolved { addrs })
     }
 

@@ -1,7 +1,16 @@
 //! TLS with rustls: SNI, ALPN, system/webpki roots or `--cacert`, `-k`, and handshake facts
 //! (version, cipher, ALPN, resumption, peer certificates — also when verification fails) with a
 //! typed error.
+//!
+//! Resumption: one verifier and one session store per client, and one `ClientConfig` per ALPN
+//! list, shared by every connection — rustls resumes a session only under the verifier it was
+//! saved with, so a fresh verifier per connection (as this module once had) never resumed.
+//! The certificates a handshake presents reach its own event through a slot the handshake's
+//! future sets around each poll (the verifier runs inside those polls).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -21,8 +30,18 @@ use crate::trace::Trace;
 /// TLS settings shared by all connections of a client.
 pub struct TlsSettings {
     provider: Arc<CryptoProvider>,
-    verifier: Option<Arc<WebPkiServerVerifier>>,
+    verifier: Arc<RecordingVerifier>,
     resumption: Resumption,
+    /// One config per ALPN list offered.
+    configs: Mutex<HashMap<Vec<String>, Arc<ClientConfig>>>,
+}
+
+type Chain = Arc<Mutex<Vec<CertificateDer<'static>>>>;
+
+thread_local! {
+    /// Where the verifier puts the chain it is shown: the current handshake's, set around each
+    /// poll of its future.
+    static SEEN: RefCell<Option<Chain>> = const { RefCell::new(None) };
 }
 
 impl TlsSettings {
@@ -60,19 +79,26 @@ impl TlsSettings {
                 .map_err(|e| format!("TLS roots: {e}"))?;
             Some(v)
         };
-        Ok(TlsSettings { provider, verifier, resumption: Resumption::in_memory_sessions(256) })
+        let verifier = Arc::new(RecordingVerifier { inner: verifier, provider: provider.clone() });
+        Ok(TlsSettings { provider, verifier, resumption: Resumption::in_memory_sessions(256), configs: Mutex::default() })
     }
 
-    fn config(&self, alpn: &[&str], seen: Arc<Mutex<Vec<CertificateDer<'static>>>>) -> Result<ClientConfig, TraceError> {
-        let verifier = Arc::new(RecordingVerifier { inner: self.verifier.clone(), provider: self.provider.clone(), seen });
+    /// The config offering `alpn` (built once).
+    fn config(&self, alpn: &[&str]) -> Result<Arc<ClientConfig>, TraceError> {
+        let key: Vec<String> = alpn.iter().map(|p| p.to_string()).collect();
+        if let Some(c) = self.configs.lock().unwrap().get(&key) {
+            return Ok(c.clone());
+        }
         let mut config = ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| tls_error(FailureKind::Config, e.to_string()))?
             .dangerous()
-            .with_custom_certificate_verifier(verifier)
+            .with_custom_certificate_verifier(self.verifier.clone())
             .with_no_client_auth();
         config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
         config.resumption = self.resumption.clone();
+        let config = Arc::new(config);
+        self.configs.lock().unwrap().insert(key, config.clone());
         Ok(config)
     }
 
@@ -89,20 +115,35 @@ impl TlsSettings {
         let server_name =
             ServerName::try_from(bare.to_string()).map_err(|e| tls_error(FailureKind::BadServerName, format!("{host}: {e}")))?;
         let sni = if matches!(server_name, ServerName::DnsName(_)) { bare.to_string() } else { String::new() };
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let config = self.config(alpn, seen.clone())?;
+        let seen: Chain = Arc::default();
+        let config = self.config(alpn)?;
         trace.emit(Some(conn), EventKind::TlsHandshakeStart { server_name: sni });
-        let result = TlsConnector::from(Arc::new(config)).connect(server_name, tcp).await;
+        let mut connect = std::pin::pin!(TlsConnector::from(config).connect(server_name, tcp));
+        let result = std::future::poll_fn(|cx| {
+            SEEN.with(|s| *s.borrow_mut() = Some(seen.clone()));
+            let r = connect.as_mut().poll(cx);
+            SEEN.with(|s| *s.borrow_mut() = None);
+            r
+        })
+        .await;
         let done_at = trace.now_ns();
         // Work after the timestamp: certificate parsing stays outside the measured phase.
-        let certs =
-            if trace.records(kind::TLS_HANDSHAKE_DONE) { seen.lock().unwrap().iter().map(|c| summarize(c)).collect() } else { Vec::new() };
+        let mut chain = std::mem::take(&mut *seen.lock().unwrap());
+        if chain.is_empty() {
+            // A resumed session shows no certificate: the one it was first made with.
+            if let Ok(stream) = &result {
+                chain =
+                    stream.get_ref().1.peer_certificates().map(|c| c.iter().map(|c| c.clone().into_owned()).collect()).unwrap_or_default();
+            }
+        }
+        let self_signed = chain.len() == 1 && is_self_signed(&chain[0]);
+        let certs = if trace.records(kind::TLS_HANDSHAKE_DONE) { chain.iter().map(summarize).collect() } else { Vec::new() };
         let (ev, out) = match result {
             Ok(stream) => {
                 let (_, c) = stream.get_ref();
                 let ev = EventKind::TlsHandshakeDone {
                     version: c.protocol_version().map(version_name).unwrap_or_default(),
-                    cipher_suite: c.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite())).unwrap_or_default(),
+                    cipher_suite: c.negotiated_cipher_suite().map(|s| iana_suite_name(s.suite())).unwrap_or_default(),
                     alpn: c.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned()),
                     resumed: matches!(c.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
                     server_name: bare.to_string(),
@@ -113,7 +154,7 @@ impl TlsSettings {
                 (ev, Ok(stream))
             }
             Err(e) => {
-                let err = classify(host, &e);
+                let err = classify(host, &e, self_signed);
                 let ev = EventKind::TlsHandshakeDone {
                     version: String::new(),
                     cipher_suite: String::new(),
@@ -140,12 +181,29 @@ fn version_name(v: rustls::ProtocolVersion) -> String {
     }
 }
 
-/// Wraps the real verifier (or none, for `-k`) and keeps a copy of the presented chain.
+/// A cipher suite by its IANA name: rustls calls TLS 1.3's `TLS13_AES_256_GCM_SHA384`, the
+/// registry (and Go, curl, openssl's `-ciphersuites`) `TLS_AES_256_GCM_SHA384`; TLS 1.2's
+/// names are the registry's already.
+fn iana_suite_name(suite: rustls::CipherSuite) -> String {
+    let name = format!("{suite:?}");
+    match name.strip_prefix("TLS13_") {
+        Some(rest) => format!("TLS_{rest}"),
+        None => name,
+    }
+}
+
+/// Whether a certificate names itself as its issuer (`openssl req -x509`).
+fn is_self_signed(der: &CertificateDer<'_>) -> bool {
+    use x509_parser::prelude::*;
+    X509Certificate::from_der(der.as_ref()).is_ok_and(|(_, c)| c.subject().as_raw() == c.issuer().as_raw())
+}
+
+/// Wraps the real verifier (or none, for `-k`) and keeps a copy of the presented chain in the
+/// current handshake's slot ([`SEEN`]).
 #[derive(Debug)]
 struct RecordingVerifier {
     inner: Option<Arc<WebPkiServerVerifier>>,
     provider: Arc<CryptoProvider>,
-    seen: Arc<Mutex<Vec<CertificateDer<'static>>>>,
 }
 
 impl ServerCertVerifier for RecordingVerifier {
@@ -157,11 +215,13 @@ impl ServerCertVerifier for RecordingVerifier {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        {
-            let mut seen = self.seen.lock().unwrap();
-            seen.push(end_entity.clone().into_owned());
-            seen.extend(intermediates.iter().map(|c| c.clone().into_owned()));
-        }
+        SEEN.with(|slot| {
+            if let Some(seen) = &*slot.borrow() {
+                let mut seen = seen.lock().unwrap();
+                seen.push(end_entity.clone().into_owned());
+                seen.extend(intermediates.iter().map(|c| c.clone().into_owned()));
+            }
+        });
         match &self.inner {
             Some(v) => v.verify_server_cert(end_entity, intermediates, server_name, ocsp, now),
             None => Ok(ServerCertVerified::assertion()),
@@ -191,8 +251,9 @@ impl ServerCertVerifier for RecordingVerifier {
     }
 }
 
-/// Maps a handshake failure to a typed error.
-fn classify(host: &str, e: &io::Error) -> TraceError {
+/// Maps a handshake failure to a typed error; `self_signed`: the server presented one
+/// certificate that names itself as its issuer.
+fn classify(host: &str, e: &io::Error, self_signed: bool) -> TraceError {
     let Some(rustls_err) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) else {
         let kind = match e.kind() {
             io::ErrorKind::UnexpectedEof => FailureKind::Closed,
@@ -202,6 +263,11 @@ fn classify(host: &str, e: &io::Error) -> TraceError {
         return tls_error(kind, format!("TLS handshake with {host} failed: {e}"));
     };
     let kind = match rustls_err {
+        // Not trusted, or a CA certificate used as the server's own (what `openssl req -x509`
+        // makes by default): curl says "self-signed certificate".
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer | CertificateError::Other(_)) if self_signed => {
+            FailureKind::SelfSigned
+        }
         rustls::Error::InvalidCertificate(c) => match c {
             CertificateError::UnknownIssuer => FailureKind::UnknownIssuer,
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => FailureKind::NameMismatch,
@@ -303,5 +369,12 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
+    }
+
+    #[test]
+    fn cipher_suites_have_their_iana_names() {
+        assert_eq!(iana_suite_name(rustls::CipherSuite::TLS13_AES_256_GCM_SHA384), "TLS_AES_256_GCM_SHA384");
+        assert_eq!(iana_suite_name(rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256), "TLS_CHACHA20_POLY1305_SHA256");
+        assert_eq!(iana_suite_name(rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256), "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
     }
 }

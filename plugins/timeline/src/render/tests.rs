@@ -208,3 +208,29 @@ fn failed_connect_attempts_are_listed() {
         "GET http://localhost:1/\n  Could not connect to [::1]:1 (refused)\n  Error (connect, refused): failed to connect to 127.0.0.1:1: refused\n  Reached: nothing\n\n"
     );
 }
+
+#[test]
+fn headers_show_as_curl_shows_them() {
+    let url = "https://localhost/";
+    let mut events = ok_hop(0, url);
+    events.insert(5, ev(0, EventKind::WroteHeaderField(Header { name: ":method".into(), value: "GET".into() })));
+    events.insert(6, ev(0, EventKind::WroteHeaderField(Header { name: "authorization".into(), value: "[redacted]".into() })));
+    for e in &mut events {
+        if let EventKind::ResponseHeaders(r) = &mut e.kind {
+            r.headers = vec![Header { name: "content-type".into(), value: "text/plain".into() }];
+        }
+    }
+    let d = done(url, Some(200), None, vec![hop_summary(0, url)]);
+    let plain = request(&events, &d, Paint(false));
+    assert!(!plain.contains("< ") && !plain.contains("> "), "{plain}");
+    let mut out = String::new();
+    super::request_into(&mut out, &events, &d, super::Headers::Response, Paint(false));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[5], "  < HTTP/2 200 OK");
+    assert_eq!(lines[6], "  < content-type: text/plain");
+    assert!(!out.contains("> "), "{out}");
+    let mut out = String::new();
+    super::request_into(&mut out, &events, &d, super::Headers::All, Paint(false));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(&lines[5..9], ["  > :method: GET", "  > authorization: [redacted]", "  < HTTP/2 200 OK", "  < content-type: text/plain"]);
+}
