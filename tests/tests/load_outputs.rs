@@ -275,6 +275,40 @@ fn rate_keeps_its_schedule_against_a_slow_server() {
         .collect();
     let last = totals.iter().cloned().fold(0.0, f64::max);
     assert!(last >= 300.0, "the 6th request queued ~250 ms behind its schedule: totals {totals:?}");
+    // ... and the run says the schedule could not be kept (k6's "dropped iterations").
+    assert!(
+        run.stderr.contains("the --rate schedule could not be kept: ") && run.stderr.contains(" of 6 requests started more than 1 ms late"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("at most 1 in flight: raise -c"), "{}", run.stderr);
+}
+
+/// `--rate` keeps its schedule to well under a millisecond (tokio's timer alone made every
+/// request ≥ 1 ms late, counted as `blocked`), and without `-c` allows one second's worth in
+/// flight: 100/s against a 150 ms server needs ~15 at once, where a default of 1 fell behind.
+#[test]
+fn rate_starts_requests_on_time_and_in_flight_follows_the_rate() {
+    let _lane = crate::lanes::load();
+    let run = cli(&["--rate", "500/s", "-n", "500", "-q", "-p", "ndjson", &http("/")], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut blocked: Vec<f64> = parse_ndjson(&run.stdout)
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::RequestDone { timings, .. } => Some(timings.blocked),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(blocked.len(), 500);
+    blocked.sort_by(f64::total_cmp);
+    let median = blocked[blocked.len() / 2];
+    assert!(median < 0.5, "half the requests started over {median} ms late: {:?}", &blocked[..10]);
+
+    let run = cli(&["--rate", "100/s", "-n", "100", "-q", "-p", "stats", "--plugin-config", "format=json", &http("/delay/150")], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let stats: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let p99 = stats["phases"]["total"]["p99"].as_f64().unwrap_or(f64::NAN);
+    assert!(p99 < 400.0, "no queueing behind one slot: total p99 {p99} ms: {stats}");
 }
 
 #[test]

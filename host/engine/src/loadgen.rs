@@ -32,7 +32,16 @@ pub struct Counters {
     pub errors: AtomicU64,
     /// Requests whose final response had a status of 400 or more.
     pub http_errors: AtomicU64,
+    /// Open loop: requests that started more than [`LATE`] after their scheduled time (the
+    /// in-flight limit was reached, or the machine could not keep up): k6's "dropped
+    /// iterations", except that these still run, with the wait counted in their latency.
+    pub late: AtomicU64,
+    /// Open loop: the most any request started after its scheduled time, in ns.
+    pub max_late_ns: AtomicU64,
 }
+
+/// How late a request may start against its schedule before it counts as late.
+pub const LATE: Duration = Duration::from_millis(1);
 
 /// What a run did.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +52,10 @@ pub struct LoadReport {
     pub errors: u64,
     /// Requests whose final response had a status of 400 or more (`--fail`'s count).
     pub http_errors: u64,
+    /// Open loop: requests that started later than [`LATE`] after their scheduled time.
+    pub late: u64,
+    /// Open loop: the most any request started late.
+    pub max_late: Duration,
     /// Wall time of the run.
     pub elapsed: Duration,
 }
@@ -94,6 +107,9 @@ struct Run {
     plan: LoadPlan,
     counters: Arc<Counters>,
     started: Instant,
+    /// Open loop: the schedule's time 0, a moment after `started` so that the threads that
+    /// keep it are running by then (else the first requests would start late).
+    origin: Instant,
     deadline: Option<Instant>,
     limit: u64,
     /// Next request index (closed loop).
@@ -110,6 +126,7 @@ impl Run {
             plan: plan.clone(),
             counters,
             started,
+            origin: started + Duration::from_millis(5),
             deadline: plan.duration.map(|d| started + d),
             limit: plan.total.unwrap_or(u64::MAX),
             next: AtomicU64::new(0),
@@ -124,6 +141,8 @@ impl Run {
             done: c.done.load(Ordering::Relaxed),
             errors: c.errors.load(Ordering::Relaxed),
             http_errors: c.http_errors.load(Ordering::Relaxed),
+            late: c.late.load(Ordering::Relaxed),
+            max_late: Duration::from_nanos(c.max_late_ns.load(Ordering::Relaxed)),
             elapsed: self.started.elapsed(),
         }
     }
@@ -140,14 +159,32 @@ impl Run {
                 }
             }
             Some(rate) => {
+                // The schedule is kept by a thread of its own, which sleeps precisely and hands
+                // each start over: tokio's timer has millisecond granularity, and every
+                // request would start up to 1 ms late, counted as `blocked`.
                 let interval = Duration::from_secs_f64(1.0 / rate);
-                let mut i = share as u64;
-                while i < self.limit {
-                    let at = self.started + interval.mul_f64(i as f64);
-                    if self.deadline.is_some_and(|d| at >= d) || client.is_stopped() {
-                        break;
+                let (tx, mut starts) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
+                let (run, stop) = (self.clone(), client.clone());
+                let ticker = std::thread::Builder::new().name(format!("httptrace-schedule-{share}")).spawn(move || {
+                    precise_timer_slack();
+                    let mut i = share as u64;
+                    while i < run.limit {
+                        let at = run.origin + interval.mul_f64(i as f64);
+                        if run.deadline.is_some_and(|d| at >= d) || stop.is_stopped() {
+                            break;
+                        }
+                        sleep_until(at);
+                        if tx.send((i, at)).is_err() {
+                            break;
+                        }
+                        i += run.shares as u64;
                     }
-                    tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+                });
+                if ticker.is_err() {
+                    // No thread for the schedule: nothing starts (the report says none ran).
+                    return;
+                }
+                while let Some((i, at)) = starts.recv().await {
                     if client.is_stopped() {
                         break;
                     }
@@ -158,11 +195,15 @@ impl Run {
                         if client.is_stopped() {
                             return;
                         }
+                        let late = at.elapsed();
+                        if late > LATE {
+                            run.counters.late.fetch_add(1, Ordering::Relaxed);
+                            run.counters.max_late_ns.fetch_max(late.as_nanos() as u64, Ordering::Relaxed);
+                        }
                         // The clock starts at the scheduled time: waiting for a slot counts.
                         let outcome = client.execute_at(&run.plan.requests[idx], at).await;
                         count(&run.counters, &outcome);
                     });
-                    i += self.shares as u64;
                     // Reap finished tasks so a long run does not hold them all.
                     while tasks.try_join_next().is_some() {}
                 }
@@ -182,6 +223,28 @@ impl Run {
             let outcome = client.execute(spec).await;
             count(&self.counters, &outcome);
         }
+    }
+}
+
+/// Sleeps the thread until `at`: the kernel's sleep to within [`SPIN`] of it, then a spin
+/// (a few tens of µs of CPU per request) for the rest.
+fn sleep_until(at: Instant) {
+    const SPIN: Duration = Duration::from_micros(60);
+    let now = Instant::now();
+    if at > now + SPIN {
+        std::thread::sleep(at - now - SPIN);
+    }
+    while Instant::now() < at {
+        std::hint::spin_loop();
+    }
+}
+
+/// Asks Linux to wake this thread's sleeps on time (its default timer slack is 50 µs).
+fn precise_timer_slack() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(PR_SET_TIMERSLACK) takes a plain integer and affects only this thread.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
     }
 }
 

@@ -173,10 +173,11 @@ pub struct LoadArgs {
     /// Number of requests to make (with several URLs: in turn).
     #[arg(short = 'n', long = "requests", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub requests: Option<u64>,
-    /// Concurrent workers; with --rate, the most requests in flight. HTTP/2 streams share
-    /// connections (use --http1.1 for a connection per worker).
-    #[arg(short = 'c', long = "concurrency", value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    pub concurrency: u64,
+    /// Concurrent workers (default 1); with --rate, the most requests in flight (default: one
+    /// second's worth, R). HTTP/2 streams share connections (use --http1.1 for a connection
+    /// per worker).
+    #[arg(short = 'c', long = "concurrency", value_name = "C", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub concurrency: Option<u64>,
     /// Keep starting requests for this long (e.g. 30s, 2m); with -n, whichever ends first.
     #[arg(long = "duration", value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<std::time::Duration>,

@@ -94,7 +94,8 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
     } else {
         plugins::DEFAULT_PLUGIN
     };
-    let mut chain = match start_chain(&a.plugins, matches, SINK_CAPACITY.max(a.load.concurrency as usize), default) {
+    let concurrency = in_flight_limit(&a.load);
+    let mut chain = match start_chain(&a.plugins, matches, SINK_CAPACITY.max(concurrency), default) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -132,7 +133,7 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
                 requests: specs.clone(),
                 total: load.requests.or(if load.duration.is_some() { None } else { Some(specs.len() as u64) }),
                 duration: load.duration,
-                concurrency: load.concurrency as usize,
+                concurrency,
                 rate: load.rate,
             };
             // By default one per core but the one the plugin chain's thread needs.
@@ -156,6 +157,16 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
             }
             Ok(Finished::Load(report)) => {
                 let report = report.map_err(|e| format!("cannot start the engine's threads: {e}"))?;
+                if report.late > 0 {
+                    // k6's "dropped iterations": the schedule asked for more than was possible.
+                    eprintln!(
+                        "httptrace: warning: the --rate schedule could not be kept: {} of {} requests started more than 1 ms late \
+                         (up to {:.1} ms; at most {concurrency} in flight: raise -c, or lower --rate)",
+                        report.late,
+                        report.done,
+                        report.max_late.as_secs_f64() * 1e3
+                    );
+                }
                 // Failures are counted by the plugins (e.g. `stats`); the exit code stays 0
                 // unless every request failed, as oha and hey do, or `--fail` saw a status of
                 // 400 or more.
@@ -207,6 +218,17 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
             }
             code
         }
+    }
+}
+
+/// The most requests in flight: `-c`, or under `--rate` one second's worth of the schedule
+/// (at least 1, at most 10,000), so that a rate is reached unless the server is slower than a
+/// second.
+fn in_flight_limit(load: &super::args::LoadArgs) -> usize {
+    match (load.concurrency, load.rate) {
+        (Some(c), _) => c as usize,
+        (None, Some(rate)) => (rate.ceil() as usize).clamp(1, 10_000),
+        (None, None) => 1,
     }
 }
 
