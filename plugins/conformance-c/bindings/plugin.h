@@ -55,7 +55,8 @@ typedef struct httptrace_plugin_types_trace_error_t {
   // The phase that failed.
   httptrace_plugin_types_phase_t   phase;
   // Stable kebab-case reason within the phase, e.g. `nxdomain`, `refused`,
-  // `unknown-issuer`, `name-mismatch`, `expired`, `empty-reply`, `reset`, `max-time`.
+  // `unknown-issuer`, `self-signed`, `name-mismatch`, `expired`, `empty-reply`, `reset`,
+  // `max-time`.
   plugin_string_t   kind;
   // For timeouts: the phase that was running when time ran out.
   httptrace_plugin_types_option_phase_t   during;
@@ -170,11 +171,13 @@ typedef struct {
   httptrace_plugin_types_trace_error_t val;
 } httptrace_plugin_types_option_trace_error_t;
 
-// `dns-done`: name resolution ended.
+// `dns-done`: name resolution ended. The hosts file answers first (as getaddrinfo, curl
+// and Go do): a name it lists gets exactly its addresses.
 typedef struct httptrace_plugin_types_dns_done_t {
   // Addresses found (text form).
   plugin_list_string_t   addrs;
-  // The answer was shared with a concurrent identical lookup.
+  // The answer was shared with a concurrent identical lookup (Go's meaning: every
+  // request that shared it is marked, the one whose lookup it was included).
   bool   coalesced;
   // Why resolution failed.
   httptrace_plugin_types_option_trace_error_t   error;
@@ -220,11 +223,12 @@ typedef struct {
 typedef struct httptrace_plugin_types_tls_handshake_done_t {
   // e.g. `TLSv1.3`.
   plugin_string_t   version;
-  // Negotiated cipher suite.
+  // Negotiated cipher suite, by its IANA name (`TLS_AES_128_GCM_SHA256`).
   plugin_string_t   cipher_suite;
   // Negotiated ALPN protocol.
   plugin_option_string_t   alpn;
-  // The session was resumed.
+  // The session was resumed (sessions are kept per client: a new connection to a server
+  // seen before resumes, as with Go's session cache).
   bool   resumed;
   // Name the certificate was checked against.
   plugin_string_t   server_name;
@@ -242,9 +246,11 @@ typedef struct httptrace_plugin_types_tls_handshake_done_t {
 typedef struct httptrace_plugin_types_got_conn_t {
   // Taken from the pool, or an HTTP/2 connection shared with other requests.
   bool   reused;
-  // It was idle in the pool.
+  // It was idle: an HTTP/1.1 connection in the pool, or an HTTP/2 connection with no
+  // open stream (Go's meaning).
   bool   was_idle;
-  // How long it was idle (ns).
+  // How long it was idle (ns): since it went back to the pool, or since its last open
+  // stream ended.
   uint64_t   idle_ns;
   // Local `ip:port`.
   plugin_string_t   local_addr;
@@ -295,7 +301,11 @@ typedef struct httptrace_plugin_types_response_done_t {
   httptrace_plugin_types_option_trace_error_t   error;
 } httptrace_plugin_types_response_done_t;
 
-// `put-idle-conn`: the connection went back to the pool, or could not.
+// `put-idle-conn`: an HTTP/1.1 connection was offered back to the pool after its response
+// (Go's rule): `error` absent, it is kept; present, why the pool could not keep it. A
+// connection that is not offered (the exchange failed, the response said
+// `connection: close`, its body was not read to the end) is closed without this event, and
+// HTTP/2 connections, shared rather than pooled, never have it.
 typedef struct httptrace_plugin_types_put_idle_conn_t {
   // Why it was not kept.
   plugin_option_string_t   error;
@@ -373,7 +383,8 @@ typedef struct httptrace_plugin_types_event_kind_t {
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_WROTE_HEADERS 10
 // Headers carried `Expect: 100-continue`; the body waits.
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_WAIT_100_CONTINUE 11
-// The server answered `100 Continue`.
+// The server answered `100 Continue` (Go's order: this, then the `got-1xx-response`
+// that carried it, stamped the same).
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_GOT_100_CONTINUE 12
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_GOT_1XX_RESPONSE 13
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_WROTE_REQUEST 14
