@@ -94,14 +94,7 @@ async fn concurrent_identical_lookups_are_coalesced() {
     let spec = RequestSpec::get(&format!("http://app.test:{}/", serve.http_addr.port())).unwrap();
     let (a, b) = tokio::join!(client.execute(&spec), client.execute(&spec));
     assert_eq!((a.status, b.status), (Some(200), Some(200)));
-    let flags: Vec<bool> = sink
-        .events()
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::DnsDone { coalesced, .. } => Some(*coalesced),
-            _ => None,
-        })
-        .collect();
+    let flags = coalesced_flags(&sink);
     // Go's meaning: every request that shared the answer is marked, the one that asked too.
     assert_eq!(flags, [true, true], "one lookup shared by both: {flags:?}");
     // One lookup = one A and one AAAA query, not two of each.
@@ -110,15 +103,18 @@ async fn concurrent_identical_lookups_are_coalesced() {
     let alone = MemorySink::new();
     let client = Client::new(via(&dns), Arc::new(alone.clone())).unwrap();
     assert_eq!(client.execute(&spec).await.status, Some(200));
-    let flags: Vec<bool> = alone
-        .events()
+    assert_eq!(coalesced_flags(&alone), [false]);
+}
+
+/// The `coalesced` flag of every dns-done in `sink`, in order.
+fn coalesced_flags(sink: &MemorySink) -> Vec<bool> {
+    sink.events()
         .iter()
         .filter_map(|e| match &e.kind {
             EventKind::DnsDone { coalesced, .. } => Some(*coalesced),
             _ => None,
         })
-        .collect();
-    assert_eq!(flags, [false]);
+        .collect()
 }
 
 #[tokio::test]

@@ -136,7 +136,6 @@ impl TlsSettings {
                     stream.get_ref().1.peer_certificates().map(|c| c.iter().map(|c| c.clone().into_owned()).collect()).unwrap_or_default();
             }
         }
-        let self_signed = chain.len() == 1 && is_self_signed(&chain[0]);
         let certs = if trace.records(kind::TLS_HANDSHAKE_DONE) { chain.iter().map(summarize).collect() } else { Vec::new() };
         let (ev, out) = match result {
             Ok(stream) => {
@@ -154,6 +153,8 @@ impl TlsSettings {
                 (ev, Ok(stream))
             }
             Err(e) => {
+                // Parsed only when it matters: a lone certificate that failed verification.
+                let self_signed = chain.len() == 1 && is_self_signed(&chain[0]);
                 let err = classify(host, &e, self_signed);
                 let ev = EventKind::TlsHandshakeDone {
                     version: String::new(),
