@@ -89,11 +89,8 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
     };
     // Load runs summarise (`stats`); a single request, or a few URLs once each, get waterfalls.
     let load = &a.load;
-    let default = if load.requests.is_some_and(|n| n > 1) || load.duration.is_some() || load.rate.is_some() {
-        plugins::LOAD_PLUGIN
-    } else {
-        plugins::DEFAULT_PLUGIN
-    };
+    let load_flags = load.requests.is_some_and(|n| n > 1) || load.duration.is_some() || load.rate.is_some();
+    let default = if load_flags { plugins::LOAD_PLUGIN } else { plugins::DEFAULT_PLUGIN };
     let concurrency = in_flight_limit(&a.load);
     let mut chain = match start_chain(&a.plugins, matches, SINK_CAPACITY.max(concurrency), default) {
         Ok(c) => c,
@@ -104,8 +101,7 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
     }
     opts.record = chain.wanted;
     let sink = chain.sink.take().expect("the sink is still here");
-    let load = &a.load;
-    let load_mode = load.requests.is_some_and(|n| n > 1) || load.duration.is_some() || load.rate.is_some() || specs.len() > 1;
+    let load_mode = load_flags || specs.len() > 1;
     // Requests that may share an HTTP/2 connection: one thread drives it, so more engine
     // threads would only hand their requests across to it.
     let may_share = specs.iter().any(|s| opts.http.may_be_h2(s.url.scheme() == "https"));
