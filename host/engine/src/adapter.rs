@@ -264,10 +264,10 @@ where
             Ok(response) => {
                 let headers_at = trace.now_ns();
                 let info = response.extensions().get::<ConnInfo>().cloned();
-                if let Some(info) = &info {
-                    conn_events(&trace, info, started);
-                }
                 let redact: &[&str] = if self.shared.opts.show_secrets { &[] } else { SECRET_HEADERS };
+                if let Some(info) = &info {
+                    conn_events(&trace, info, started, redact);
+                }
                 let version = match response.version() {
                     http::Version::HTTP_2 => "HTTP/2",
                     http::Version::HTTP_10 => "HTTP/1.0",
@@ -298,8 +298,9 @@ where
     }
 }
 
-/// `got-conn`, and on HTTP/1.1 the wire tap's events of this request's cycle.
-fn conn_events(trace: &Trace, info: &ConnInfo, started: Instant) {
+/// `got-conn`, and on HTTP/1.1 the wire tap's events of this request's cycle (header values
+/// named in `redact` read `[redacted]`).
+fn conn_events(trace: &Trace, info: &ConnInfo, started: Instant, redact: &[&str]) {
     let reused = info.uses.fetch_add(1, Ordering::Relaxed) > 0;
     let cycle = if info.h2 { None } else { info.tap.take_cycle() };
     let conn = Some(info.id);
@@ -326,7 +327,6 @@ fn conn_events(trace: &Trace, info: &ConnInfo, started: Instant) {
         },
     );
     let Some(c) = cycle else { return };
-    let redact: &[&str] = SECRET_HEADERS;
     if trace.records(kind::WROTE_HEADER_FIELD) {
         for (t, name, value) in &c.fields {
             let value = if redact.iter().any(|r| name.eq_ignore_ascii_case(r)) { "[redacted]".to_string() } else { value.clone() };
