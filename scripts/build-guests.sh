@@ -44,8 +44,9 @@ need_apt() {
 }
 
 # --- shared tools ---------------------------------------------------------------------------
-cargo build --quiet --release --locked --manifest-path tools/componentize/Cargo.toml --target-dir target
-componentize=$root/target/release/componentize
+# A target directory of its own: test.sh builds the guests while the main workspace compiles.
+cargo build --quiet --release --locked --manifest-path tools/componentize/Cargo.toml --target-dir target/tools
+componentize=$root/target/tools/release/componentize
 
 venv() {
     local stamp=$tools/venv/.installed reqs=(plugins/conformance-py/requirements.txt tools/guest-tools.txt)

@@ -14,28 +14,42 @@ next() {
 }
 trap 'next end; echo "test.sh: $SECONDS s in all" >&2' EXIT
 rustup target add wasm32-wasip2
-next guests
-./scripts/build-guests.sh
-# nginx (Debian's package) for the tests against a server that is not ours; installed, never
-# started as a service (the tests run their own on loopback ports).
-if ! [ -x /usr/sbin/nginx ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "test.sh: installing nginx with apt-get" >&2
-        policy=/usr/sbin/policy-rc.d
-        [ -e $policy ] || { printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy && trap_policy=1; }
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
-        [ -z "${trap_policy:-}" ] || rm -f $policy
-    else
-        echo "test.sh: the tests need nginx (Debian: apt-get install nginx)" >&2
-        exit 1
+
+# What the tests need besides the workspace: the non-Rust guest plugins (and the componentize
+# tool), nginx and npm's har-validator. Made while the workspace compiles: much of it waits on
+# downloads or keeps one core busy, and the compile uses what is left (2026-12-01: the guests
+# stage alone took ~130 s before the compile).
+test_tools() {
+    ./scripts/build-guests.sh
+    # nginx (Debian's package) for the tests against a server that is not ours; installed, never
+    # started as a service (the tests run their own on loopback ports).
+    if ! [ -x /usr/sbin/nginx ]; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            echo "test.sh: installing nginx with apt-get" >&2
+            local policy=/usr/sbin/policy-rc.d made=
+            [ -e $policy ] || { printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy && made=1; }
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+            [ -z "$made" ] || rm -f $policy
+        else
+            echo "test.sh: the tests need nginx (Debian: apt-get install nginx)" >&2
+            return 1
+        fi
     fi
-fi
+    # The HAR validator of the HAR tests (npm's har-validator, pinned by its package-lock.json).
+    (cd tests/har-validator && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    # The plugins' own unit tests (their workspace builds for wasm32-wasip2 in
+    # tests/guests/build.rs; here it runs natively, in a target directory of its own).
+    cargo test --quiet --locked --manifest-path plugins/Cargo.toml --target-dir target/plugins-native
+    echo "test.sh: guests, tools and plugin unit tests done in $SECONDS s" >&2
+}
+next build
+test_tools & tools=$!
+trap 'kill $tools 2>/dev/null; next end; echo "test.sh: $SECONDS s in all" >&2' EXIT
+cargo test --workspace --locked --no-run "$@"
+wait $tools
+trap 'next end; echo "test.sh: $SECONDS s in all" >&2' EXIT
 next tests
 cargo test --workspace --locked "$@"
-next plugin-unit-tests
-# The plugins' own unit tests (their workspace builds for wasm32-wasip2 in tests/guests/build.rs;
-# here it runs natively).
-cargo test --locked --manifest-path plugins/Cargo.toml --target-dir target/plugins-native
 next checks
 # The engine library stays free of the plugin runtime and the command line.
 tree=$(cargo tree --locked -p httptrace -e normal --prefix none)

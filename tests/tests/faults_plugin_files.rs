@@ -23,10 +23,7 @@ fn noise(n: usize, mut seed: u64) -> Vec<u8> {
 /// A core module with the plugin world's exports (what `cargo build --target wasm32-wasip1`
 /// gives without `wasm-tools component new`).
 fn core_module() -> Vec<u8> {
-    let mut resolve = wit_parser::Resolve::default();
-    let pkg = resolve.push_str("plugin.wit", &plugin_wit()).unwrap();
-    let world = resolve.select_world(&[pkg], Some("plugin")).unwrap();
-    wit_component::dummy_module(&resolve, world, wit_parser::ManglingAndAbi::Standard32)
+    synth_core_module(&plugin_wit())
 }
 
 /// A component of an unrelated world: a command-like `run` export, nothing of httptrace.

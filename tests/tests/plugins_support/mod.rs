@@ -145,12 +145,30 @@ pub fn run_chain(
 /// A component built from WIT text with a dummy core module (its functions trap if called):
 /// for checks that look only at a component's type.
 pub fn synth_component(wit: &str) -> Vec<u8> {
-    let mut resolve = wit_parser::Resolve::default();
-    let pkg = resolve.push_str("plugin.wit", wit).expect("WIT parses");
-    let world = resolve.select_world(&[pkg], Some("plugin")).expect("world plugin");
-    let mut module = wit_component::dummy_module(&resolve, world, wit_parser::ManglingAndAbi::Standard32);
-    wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8).expect("embed");
-    wit_component::ComponentEncoder::default().module(&module).expect("module").validate(true).encode().expect("encode")
+    dummy(wit, false)
+}
+
+/// The dummy core module of WIT text's `plugin` world (what `cargo build --target
+/// wasm32-wasip1` gives without `wasm-tools component new`).
+pub fn synth_core_module(wit: &str) -> Vec<u8> {
+    dummy(wit, true)
+}
+
+/// `componentize dummy` (tools/componentize, built by `scripts/build-guests.sh`).
+fn dummy(wit: &str, core: bool) -> Vec<u8> {
+    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/release/componentize");
+    assert!(tool.is_file(), "{} was not built: run `scripts/build-guests.sh` first", tool.display());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (file, out) = (dir.path().join("plugin.wit"), dir.path().join("out.wasm"));
+    std::fs::write(&file, wit).expect("write WIT");
+    let mut cmd = Command::new(&tool);
+    cmd.arg("--wit").arg(&file).arg("dummy").arg("-o").arg(&out);
+    if core {
+        cmd.arg("--core");
+    }
+    let done = cmd.output().expect("run componentize");
+    assert!(done.status.success(), "componentize dummy failed: {}", String::from_utf8_lossy(&done.stderr));
+    std::fs::read(&out).expect("componentize's output")
 }
 
 /// The real `wit/plugin.wit`.

@@ -10,8 +10,12 @@
 //! - `bindgen-c DIR [--check]`: `wit-bindgen c --no-object-file` — writes the C bindings, or with
 //!   `--check` fails if the files in DIR differ from what the generator makes now.
 //! - `imports FILE.wasm`: prints a component's imports and exports, one per line.
+//! - `dummy -o OUT.wasm [--core]`: a component of the world whose functions all trap (or, with
+//!   `--core`, the core module before `component new`): synthetic plugins for the tests that
+//!   look only at a component's type (another WIT version, a missing export, an unrelated world).
 //!
-//! Common options: `--wit DIR` (default `wit`) and `--world NAME` (default `plugin`).
+//! Common options: `--wit DIR` (default `wit`; a single `.wit` file also works) and
+//! `--world NAME` (default `plugin`).
 
 use std::path::{Path, PathBuf};
 
@@ -19,13 +23,14 @@ use anyhow::{bail, Context, Result};
 use wit_parser::{Resolve, WorldId};
 
 const USAGE: &str = "usage: componentize [--wit DIR] [--world NAME] \
-    (new CORE.wasm -o OUT.wasm [--adapter inert|wasmtime] | bindgen-c DIR [--check] | imports FILE.wasm)";
+    (new CORE.wasm -o OUT.wasm [--adapter inert|wasmtime] | bindgen-c DIR [--check] | imports FILE.wasm | dummy -o OUT.wasm [--core])";
 
 fn main() -> Result<()> {
     let mut wit = PathBuf::from("wit");
     let mut world = String::from("plugin");
     let mut out = None;
     let mut check = false;
+    let mut core_only = false;
     let mut adapter = String::from("inert");
     let mut positional = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -35,6 +40,7 @@ fn main() -> Result<()> {
             "--world" => world = args.next().context(USAGE)?,
             "-o" => out = Some(PathBuf::from(args.next().context(USAGE)?)),
             "--check" => check = true,
+            "--core" => core_only = true,
             "--adapter" => adapter = args.next().context(USAGE)?,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -62,8 +68,25 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        ["dummy"] => {
+            let out = out.context("`dummy` needs -o OUT.wasm")?;
+            let (resolve, world) = load_world(&wit, &world)?;
+            let bytes = dummy(&resolve, world, core_only)?;
+            std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))
+        }
         _ => bail!("{USAGE}"),
     }
+}
+
+/// The world's dummy core module (every function traps), wrapped as a component unless `core`.
+fn dummy(resolve: &Resolve, world: WorldId, core: bool) -> Result<Vec<u8>> {
+    use wit_component::{ComponentEncoder, StringEncoding};
+    let mut module = wit_component::dummy_module(resolve, world, wit_parser::ManglingAndAbi::Standard32);
+    if core {
+        return Ok(module);
+    }
+    wit_component::embed_component_metadata(&mut module, resolve, world, StringEncoding::UTF8, false)?;
+    ComponentEncoder::default().module(&module)?.validate(true).encode()
 }
 
 /// Parses the WIT package in `dir` and picks `world` from it.
