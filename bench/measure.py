@@ -17,8 +17,8 @@ BIN = "target/release/httptrace"
 OHA = "target/bench-tools/bin/oha"
 
 
-def start_server():
-    p = subprocess.Popen([BIN, "serve", "--port", "0", "--tls-port", "0"], stdout=subprocess.PIPE, text=True)
+def start_server(prefix=()):
+    p = subprocess.Popen([*prefix, BIN, "serve", "--port", "0", "--tls-port", "0"], stdout=subprocess.PIPE, text=True)
     http = None
     for line in p.stdout:
         m = re.match(r"(http://\S+)", line)
