@@ -53,6 +53,7 @@ mod engine_adapter;
 mod engine_concurrency;
 mod engine_edges;
 mod engine_failures;
+mod engine_kernel_stamps;
 mod engine_secrets_and_h2_faults;
 mod engine_sequences;
 mod engine_timing;

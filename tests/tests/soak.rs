@@ -74,7 +74,10 @@ fn complete(s: &Soak, requests: u64) {
     assert_eq!(s.stats["requests"], requests, "{}", s.stats);
     assert_eq!(s.stats["status"]["200"], requests, "{}", s.stats);
     assert_eq!(s.stats["errors"], serde_json::json!({}), "{}", s.stats);
-    assert!(s.run.diagnostics().is_empty(), "{}", s.run.stderr);
+    // The one warning a soak may earn: a debug build on two busy cores reads some responses
+    // late (the client's lag, measured against the kernel's stamps); nothing else.
+    let diagnostics: Vec<&str> = s.run.diagnostics().into_iter().filter(|l| !l.contains("the client is the bottleneck")).collect();
+    assert!(diagnostics.is_empty(), "{}", s.run.stderr);
 }
 
 #[test]

@@ -38,7 +38,15 @@ pub struct Counters {
     pub late: AtomicU64,
     /// Open loop: the most any request started after its scheduled time, in ns.
     pub max_late_ns: AtomicU64,
+    /// Responses whose first byte the engine read more than [`LAGGED`] after the kernel had
+    /// it (the client was the bottleneck; see [`Outcome::client_lag`](crate::Outcome)).
+    pub lagged: AtomicU64,
+    /// The most client lag of any response, in ns.
+    pub max_lag_ns: AtomicU64,
 }
+
+/// How much client lag a response may have before it counts as lagged.
+pub const LAGGED: Duration = Duration::from_millis(1);
 
 /// How late a request may start against its schedule before it counts as late.
 pub const LATE: Duration = Duration::from_millis(1);
@@ -56,6 +64,10 @@ pub struct LoadReport {
     pub late: u64,
     /// Open loop: the most any request started late.
     pub max_late: Duration,
+    /// Responses read more than [`LAGGED`] after the kernel had their first byte.
+    pub lagged: u64,
+    /// The most client lag of any response.
+    pub max_lag: Duration,
     /// Wall time of the run.
     pub elapsed: Duration,
 }
@@ -143,6 +155,8 @@ impl Run {
             http_errors: c.http_errors.load(Ordering::Relaxed),
             late: c.late.load(Ordering::Relaxed),
             max_late: Duration::from_nanos(c.max_late_ns.load(Ordering::Relaxed)),
+            lagged: c.lagged.load(Ordering::Relaxed),
+            max_lag: Duration::from_nanos(c.max_lag_ns.load(Ordering::Relaxed)),
             elapsed: self.started.elapsed(),
         }
     }
@@ -160,8 +174,9 @@ impl Run {
             }
             Some(rate) => {
                 // The schedule is kept by a thread of its own, which sleeps precisely and hands
-                // each start over: tokio's timer has millisecond granularity, and every
-                // request would start up to 1 ms late, counted as `blocked`.
+                // each start over [`HANDOFF_LEAD`] early: tokio's timer has millisecond
+                // granularity, and every request would start up to 1 ms late, counted as
+                // `blocked`. The runtime, awake by then, waits out the rest (see `start_at`).
                 let interval = Duration::from_secs_f64(1.0 / rate);
                 let (tx, mut starts) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
                 let (run, stop) = (self.clone(), client.clone());
@@ -173,7 +188,7 @@ impl Run {
                         if run.deadline.is_some_and(|d| at >= d) || stop.is_stopped() {
                             break;
                         }
-                        sleep_until(at);
+                        sleep_until(at.checked_sub(HANDOFF_LEAD).unwrap_or(at));
                         if tx.send((i, at)).is_err() {
                             break;
                         }
@@ -195,6 +210,7 @@ impl Run {
                         if client.is_stopped() {
                             return;
                         }
+                        start_at(at).await;
                         let late = at.elapsed();
                         if late > LATE {
                             run.counters.late.fetch_add(1, Ordering::Relaxed);
@@ -226,16 +242,24 @@ impl Run {
     }
 }
 
-/// Sleeps the thread until `at`: the kernel's sleep to within [`SPIN`] of it, then a spin
-/// (a few tens of µs of CPU per request) for the rest.
+/// How early the schedule's thread hands a start to the runtime: more than a sleeping thread
+/// usually takes to wake (tens of µs on an idle machine, 2026-12-01), so the runtime is awake
+/// when the start is due instead of waking late.
+const HANDOFF_LEAD: Duration = Duration::from_micros(150);
+
+/// Sleeps the thread until `at` (the kernel's sleep, its timer slack at 1 ns).
 fn sleep_until(at: Instant) {
-    const SPIN: Duration = Duration::from_micros(60);
     let now = Instant::now();
-    if at > now + SPIN {
-        std::thread::sleep(at - now - SPIN);
+    if at > now {
+        std::thread::sleep(at - now);
     }
+}
+
+/// Waits on the runtime until `at`, yielding to its other tasks between looks at the clock:
+/// the last [`HANDOFF_LEAD`] before a scheduled start, finer than tokio's timer.
+async fn start_at(at: Instant) {
     while Instant::now() < at {
-        std::hint::spin_loop();
+        tokio::task::yield_now().await;
     }
 }
 
@@ -303,6 +327,12 @@ fn count(c: &Counters, outcome: &crate::Outcome) {
     }
     if outcome.status.is_some_and(|s| s >= 400) {
         c.http_errors.fetch_add(1, Ordering::Relaxed);
+    }
+    if let Some(lag) = outcome.client_lag {
+        if lag > LAGGED {
+            c.lagged.fetch_add(1, Ordering::Relaxed);
+        }
+        c.max_lag_ns.fetch_max(lag.as_nanos() as u64, Ordering::Relaxed);
     }
 }
 

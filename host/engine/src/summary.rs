@@ -148,6 +148,10 @@ pub struct HopRecord {
     pub url: String,
     /// Status of the hop's last response-headers.
     pub status: Option<u16>,
+    /// How long after the kernel received the response's first byte the engine read it (ns):
+    /// the client's own delay, which a user-space stamp would count as server time. `None`
+    /// without a kernel stamp (not Linux, kernel stamps off, or none that fits).
+    pub client_lag_ns: Option<u64>,
 }
 
 impl HopRecord {

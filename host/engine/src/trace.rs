@@ -10,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::event::{Event, EventKind, KindSet, Phase};
 use crate::handoff;
@@ -144,6 +144,8 @@ pub struct Trace {
     wall_start_unix_ns: u64,
     /// When the trace was created, in ns since its origin.
     created_ns: u64,
+    /// The last response's client lag in ns (`u64::MAX`: none measured).
+    client_lag_ns: AtomicU64,
     hop: AtomicU32,
     enabled: bool,
     /// Kinds recorded in full.
@@ -235,6 +237,7 @@ impl Trace {
             start,
             created_ns: behind,
             wall_start_unix_ns: wall.saturating_sub(behind),
+            client_lag_ns: AtomicU64::new(u64::MAX),
             hop: AtomicU32::new(0),
             enabled,
             full,
@@ -315,6 +318,37 @@ impl Trace {
     /// Wall-clock time (ns since the Unix epoch) at `at_ns` into the request.
     pub fn wall_unix_ns(&self, at_ns: u64) -> u64 {
         self.wall_start_unix_ns + at_ns
+    }
+
+    /// A wall-clock time (ns since the Unix epoch, as the kernel stamps packets) as ns into the
+    /// request: the one conversion between the two clocks, made with the readings of both taken
+    /// together when the trace was created (their gap, tens of ns, is its error). `None` before
+    /// the request's origin.
+    pub fn ns_at_unix(&self, unix_ns: u64) -> Option<u64> {
+        unix_ns.checked_sub(self.wall_start_unix_ns)
+    }
+
+    /// Notes the client's lag for the current hop's response: how long after the kernel had
+    /// its first byte the engine read it.
+    pub fn note_client_lag(&self, lag_ns: u64) {
+        self.client_lag_ns.store(lag_ns, Ordering::Relaxed);
+        if self.enabled {
+            let mut r = self.lock();
+            let h = self.hop() as usize;
+            if r.hops.len() <= h {
+                r.hops.resize_with(h + 1, HopRecord::default);
+            }
+            r.hops[h].client_lag_ns = Some(lag_ns);
+        }
+    }
+
+    /// The last response's client lag (see [`note_client_lag`](Trace::note_client_lag)), if
+    /// its first byte had a kernel stamp.
+    pub fn client_lag(&self) -> Option<Duration> {
+        match self.client_lag_ns.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            ns => Some(Duration::from_nanos(ns)),
+        }
     }
 
     /// Records an event of the current hop, stamped now.

@@ -158,6 +158,10 @@ pub struct RequestArgs {
     /// Show Authorization, Proxy-Authorization, Cookie and Set-Cookie values in events.
     #[arg(long = "show-secrets")]
     pub show_secrets: bool,
+    /// Stamp each response's first byte in user space, not with the kernel's receive stamp
+    /// (Linux; on by default, with the difference reported as client lag).
+    #[arg(long = "no-kernel-stamps")]
+    pub no_kernel_stamps: bool,
     /// Load options.
     #[command(flatten)]
     pub load: LoadArgs,

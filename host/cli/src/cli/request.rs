@@ -66,6 +66,7 @@ pub fn client_options(a: &RequestArgs) -> Result<ClientOptions, UsageError> {
         max_redirects: a.max_redirs,
         show_secrets: a.show_secrets,
         tracing: true,
+        kernel_timestamps: !a.no_kernel_stamps,
         // Narrowed to the plugins' interests once the chain has started.
         record: httptrace::event::KindSet::ALL,
     })

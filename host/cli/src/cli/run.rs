@@ -163,6 +163,9 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
                         report.max_late.as_secs_f64() * 1e3
                     );
                 }
+                if let Some(warning) = lag_warning(&report) {
+                    eprintln!("{warning}");
+                }
                 // Failures are counted by the plugins (e.g. `stats`); the exit code stays 0
                 // unless every request failed, as oha and hey do, or `--fail` saw a status of
                 // 400 or more.
@@ -392,4 +395,42 @@ pub fn serve(a: &ServeArgs) -> i32 {
 /// A single request's runtime: one thread (the request, its connection and its timers).
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build()
+}
+
+/// The warning a load run earns when the client was the bottleneck: more than 1 % of the
+/// responses (so the p99 of the client's lag) read more than 1 ms after the kernel had them.
+fn lag_warning(report: &httptrace::loadgen::LoadReport) -> Option<String> {
+    (report.lagged * 100 > report.done).then(|| {
+        format!(
+            "httptrace: warning: the client is the bottleneck: {} of {} responses were read more than 1 ms after they arrived \
+             (up to {:.1} ms; their first-byte stamps are the kernel's, other phases include the delay)",
+            report.lagged,
+            report.done,
+            report.max_lag.as_secs_f64() * 1e3
+        )
+    })
+}
+
+#[cfg(test)]
+mod lag_tests {
+    use std::time::Duration;
+
+    use httptrace::loadgen::LoadReport;
+
+    #[test]
+    fn the_bottleneck_warning_needs_more_than_one_percent_lagged() {
+        let report = |done, lagged| LoadReport {
+            done,
+            errors: 0,
+            http_errors: 0,
+            late: 0,
+            max_late: Duration::ZERO,
+            lagged,
+            max_lag: Duration::from_micros(4200),
+            elapsed: Duration::from_secs(1),
+        };
+        assert_eq!(super::lag_warning(&report(10_000, 100)), None);
+        let w = super::lag_warning(&report(10_000, 101)).expect("a warning");
+        assert!(w.contains("the client is the bottleneck: 101 of 10000 responses") && w.contains("up to 4.2 ms"), "{w}");
+    }
 }

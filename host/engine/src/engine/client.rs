@@ -2,7 +2,7 @@
 //! (`request-done`) and the hand-off of the request's events to the sink.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::Method;
@@ -81,6 +81,8 @@ pub struct Outcome {
     pub url: Url,
     /// The failure, if any.
     pub error: Option<TraceError>,
+    /// The client's lag on the last response (see [`HopRecord::client_lag_ns`](crate::summary::HopRecord)).
+    pub client_lag: Option<Duration>,
 }
 
 /// A traced HTTP client: connection pool, resolver and TLS settings shared by its requests.
@@ -154,7 +156,7 @@ impl Client {
         };
         let (status, url, error) = result;
         self.finish(&trace, status, &url, error.clone());
-        Outcome { request: trace.id(), status, url, error }
+        Outcome { request: trace.id(), status, url, error, client_lag: trace.client_lag() }
     }
 
     async fn run_hops(

@@ -10,6 +10,7 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::body::ReqBody;
+use super::kstamp::KernelStream;
 use super::wire::{Tap, TapShared};
 use super::{HttpVersion, Shared, Target};
 use crate::event::{FailureKind, Phase, TraceError};
@@ -72,6 +73,8 @@ pub async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Resul
     let tcp = super::connect::connect(trace, id, &resolved.addrs, target.port).await?;
     let local = tcp.local_addr().map_err(|e| io_error(Phase::Connect, e))?;
     let remote = tcp.peer_addr().map_err(|e| io_error(Phase::Connect, e))?;
+    let tcp = KernelStream::new(tcp, shared.opts.kernel_timestamps);
+    let rx = tcp.rx_stamps();
 
     let version = shared.opts.http;
     if target.tls {
@@ -83,13 +86,13 @@ pub async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Resul
         };
         let stream = tls.handshake(trace, id, &target.host, alpn, tcp).await?;
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-        let tap = TapShared::new(id, h2);
+        let tap = TapShared::with_rx(id, h2, rx);
         let io = TokioIo::new(Tap::new(stream, tap.clone()));
         let sender = handshake(io, h2).await?;
         Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home: std::thread::current().id() })
     } else {
         let h2 = version == HttpVersion::Http2PriorKnowledge;
-        let tap = TapShared::new(id, h2);
+        let tap = TapShared::with_rx(id, h2, rx);
         let io = TokioIo::new(Tap::new(tcp, tap.clone()));
         let sender = handshake(io, h2).await?;
         Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home: std::thread::current().id() })

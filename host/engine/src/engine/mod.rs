@@ -15,6 +15,7 @@ pub(crate) mod client;
 pub(crate) mod connect;
 pub(crate) mod dial;
 pub(crate) mod exchange;
+pub(crate) mod kstamp;
 pub(crate) mod pool;
 pub(crate) mod resolve;
 pub(crate) mod tls;
@@ -87,6 +88,11 @@ pub struct ClientOptions {
     /// consumers want (the CLI passes its plugins' interests) to spare the engine work no one
     /// reads.
     pub record: KindSet,
+    /// Stamp each response's first byte with the kernel's receive stamp (Linux
+    /// `SO_TIMESTAMPING`; default on): when the bytes arrived rather than when the engine read
+    /// them, and the difference as the client's lag. Off, or where the kernel has none, the
+    /// engine's own stamp.
+    pub kernel_timestamps: bool,
 }
 
 impl Default for ClientOptions {
@@ -103,6 +109,7 @@ impl Default for ClientOptions {
             show_secrets: false,
             tracing: true,
             record: KindSet::ALL,
+            kernel_timestamps: true,
         }
     }
 }

@@ -20,7 +20,7 @@ use rustls::client::{Resumption, WebPkiServerVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
@@ -103,14 +103,14 @@ impl TlsSettings {
     }
 
     /// Performs the handshake over `tcp`, emitting tls-handshake-start/-done.
-    pub async fn handshake(
+    pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         trace: &Trace,
         conn: u64,
         host: &str,
         alpn: &[&str],
-        tcp: TcpStream,
-    ) -> Result<TlsStream<TcpStream>, TraceError> {
+        tcp: S,
+    ) -> Result<TlsStream<S>, TraceError> {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let server_name =
             ServerName::try_from(bare.to_string()).map_err(|e| tls_error(FailureKind::BadServerName, format!("{host}: {e}")))?;

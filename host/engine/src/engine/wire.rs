@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::kstamp::RxStamps;
 use crate::event::{kind, EventKind};
 use crate::trace::Trace;
 
@@ -40,6 +41,8 @@ pub struct Binding {
 /// Shared state of one connection's tap.
 pub struct TapShared {
     conn: u64,
+    /// The kernel's receive stamps of the connection's socket, when it gives them.
+    rx: Option<Arc<RxStamps>>,
     inner: Mutex<TapInner>,
 }
 
@@ -51,8 +54,14 @@ enum TapInner {
 impl TapShared {
     /// A tap for connection `conn`; `h2` selects the HTTP/2 frame tracker.
     pub fn new(conn: u64, h2: bool) -> Arc<TapShared> {
+        Self::with_rx(conn, h2, None)
+    }
+
+    /// Like [`new`](TapShared::new), stamping each response's first byte from the kernel's
+    /// receive stamps `rx` where they fit (see [`first_byte_at`]).
+    pub fn with_rx(conn: u64, h2: bool, rx: Option<Arc<RxStamps>>) -> Arc<TapShared> {
         let inner = if h2 { TapInner::H2(Box::default()) } else { TapInner::H1(H1State::default()) };
-        Arc::new(TapShared { conn, inner: Mutex::new(inner) })
+        Arc::new(TapShared { conn, rx, inner: Mutex::new(inner) })
     }
 
     /// A tap for an HTTP/1.1 connection whose requests are not bound to it beforehand (another
@@ -61,7 +70,7 @@ impl TapShared {
     /// `fields`: keep the header lines written.
     pub fn cycles(conn: u64, fields: bool) -> Arc<TapShared> {
         let state = H1State { cycle: Some(Box::new(CycleState { fields, ..CycleState::default() })), ..H1State::default() };
-        Arc::new(TapShared { conn, inner: Mutex::new(TapInner::H1(state)) })
+        Arc::new(TapShared { conn, rx: None, inner: Mutex::new(TapInner::H1(state)) })
     }
 
     /// The current request's [`Cycle`] on a [`cycles`](TapShared::cycles) tap (the request's
@@ -131,11 +140,12 @@ impl TapShared {
                 if let Some(b) = &s.bound {
                     if !s.first_byte_seen && s.in_body {
                         s.first_byte_seen = true;
-                        b.trace.emit_at(b.trace.now_ns(), b.hop, Some(self.conn), EventKind::GotFirstResponseByte {});
+                        let at = first_byte_at(&b.trace, self.rx.as_deref(), s.written_at);
+                        b.trace.emit_at(at, b.hop, Some(self.conn), EventKind::GotFirstResponseByte {});
                     }
                 }
             }
-            TapInner::H2(s) => s.on_read(self.conn, bytes),
+            TapInner::H2(s) => s.on_read(self.conn, self.rx.as_deref(), bytes),
         }
     }
 }
@@ -222,6 +232,8 @@ struct H1State {
     done: bool,
     body_written: u64,
     first_byte_seen: bool,
+    /// When the request's first byte was written (ns into its trace).
+    written_at: Option<u64>,
 }
 
 impl H1State {
@@ -231,6 +243,7 @@ impl H1State {
         }
         let Some(b) = &self.bound else { return };
         let at = b.trace.now_ns();
+        self.written_at.get_or_insert(at);
         let emit = |kind| b.trace.emit_at(at, b.hop, Some(conn), kind);
         let fields = b.trace.records(kind::WROTE_HEADER_FIELD);
         while !bytes.is_empty() && !self.done {
@@ -367,6 +380,8 @@ struct StreamState {
     end_stream_after_headers: bool,
     body_written: u64,
     first_byte_seen: bool,
+    /// When the stream's first HEADERS frame was written (ns into the request's trace).
+    written_at: u64,
 }
 
 struct H2State {
@@ -398,7 +413,8 @@ impl H2State {
             FrameEvent::Start(h) if h.kind == HEADERS && h.stream % 2 == 1 && h.stream > *last_stream => {
                 *last_stream = h.stream;
                 if let Some(binding) = pending.pop_front() {
-                    let st = StreamState { binding, end_stream_after_headers: false, body_written: 0, first_byte_seen: false };
+                    let written_at = binding.trace.now_ns();
+                    let st = StreamState { binding, end_stream_after_headers: false, body_written: 0, first_byte_seen: false, written_at };
                     streams.insert(h.stream, st);
                 }
             }
@@ -437,7 +453,7 @@ impl H2State {
         });
     }
 
-    fn on_read(&mut self, conn: u64, bytes: &[u8]) {
+    fn on_read(&mut self, conn: u64, rx: Option<&RxStamps>, bytes: &[u8]) {
         let H2State { streams, read, goaway, .. } = self;
         read.feed(bytes, |ev| match ev {
             FrameEvent::Start(h) if h.kind == GOAWAY => *goaway = true,
@@ -446,7 +462,8 @@ impl H2State {
                     if !st.first_byte_seen {
                         st.first_byte_seen = true;
                         let b = &st.binding;
-                        b.trace.emit_at(b.trace.now_ns(), b.hop, Some(conn), EventKind::GotFirstResponseByte {});
+                        let at = first_byte_at(&b.trace, rx, Some(st.written_at));
+                        b.trace.emit_at(at, b.hop, Some(conn), EventKind::GotFirstResponseByte {});
                     }
                 }
             }
@@ -455,6 +472,23 @@ impl H2State {
             }
             _ => {}
         });
+    }
+}
+
+/// When a response's first byte arrived, in ns into `trace`: the kernel's receive stamp of the
+/// last segment read (`rx`), converted with the trace's one wall-clock reading, when it falls
+/// after the request's first byte was written (`written_at`; an older stamp belongs to an
+/// earlier response) and not after now; else now. The client's lag (now − the kernel's stamp)
+/// goes to the trace.
+fn first_byte_at(trace: &Trace, rx: Option<&RxStamps>, written_at: Option<u64>) -> u64 {
+    let now = trace.now_ns();
+    let kernel = rx.and_then(RxStamps::last).and_then(|unix_ns| trace.ns_at_unix(unix_ns));
+    match (kernel, written_at) {
+        (Some(at), Some(written)) if at >= written && at <= now => {
+            trace.note_client_lag(now - at);
+            at
+        }
+        _ => now,
     }
 }
 

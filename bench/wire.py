@@ -1,0 +1,165 @@
+"""Wire truth: httptrace's stamps against a loopback packet capture of the same run.
+
+For each run, tcpdump captures loopback traffic to `httptrace serve` (nanosecond stamps) while
+`httptrace -n N -c C -p ndjson` makes the requests. Each request is matched to its connection
+(got-conn's local port) and, in order on that connection, to the segment that carried its last
+request byte and the first segment of its response. The error of httptrace's
+`got-first-response-byte` and of its `wait` (first response byte − request written) against the
+wire is printed as p50/p99/max in µs, with kernel receive stamps (the default) and without
+(`--no-kernel-stamps`), for:
+  -c 1, -c 32, and -c 32 with a CPU hog pinned to the client's core (client and hog on CPU 0,
+  server on CPU 1).
+Plain HTTP/1.1 (the segments of a TLS or h2 connection cannot be told apart by request).
+
+The trace's stamps are mapped to wall-clock time with each request's `wall_unix_ns` (read with
+its origin when the request started); the capture's are the kernel's wall clock, so both are
+on one clock up to that one reading's error (tens of ns).
+
+Usage: python3 bench/wire.py [-n N]   (needs tcpdump and taskset; run as root)
+"""
+import json
+import os
+import shutil
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+from measure import BIN, start_server
+
+
+def read_pcap(path):
+    """(ts_ns, src_port, dst_port, payload_len) of each TCP segment in a loopback capture."""
+    out = []
+    with open(path, "rb") as f:
+        head = f.read(24)
+        magic = struct.unpack("<I", head[:4])[0]
+        if magic == 0xA1B23C4D:
+            scale, endian = 1, "<"
+        elif magic == 0xA1B2C3D4:
+            scale, endian = 1000, "<"
+        else:
+            raise SystemExit(f"{path}: not a little-endian pcap file (magic {magic:#x})")
+        linktype = struct.unpack(endian + "I", head[20:24])[0]
+        link_len = {1: 14, 113: 16, 276: 20}.get(linktype)
+        if link_len is None:
+            raise SystemExit(f"{path}: link type {linktype} not handled")
+        while True:
+            rec = f.read(16)
+            if len(rec) < 16:
+                break
+            sec, frac, incl, _ = struct.unpack(endian + "IIII", rec)
+            data = f.read(incl)
+            ip = data[link_len:]
+            if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 6:
+                continue
+            ihl = (ip[0] & 15) * 4
+            total = struct.unpack(">H", ip[2:4])[0]
+            tcp = ip[ihl:]
+            sport, dport = struct.unpack(">HH", tcp[:4])
+            thl = (tcp[12] >> 4) * 4
+            out.append((sec * 1_000_000_000 + frac * scale, sport, dport, total - ihl - thl))
+    return out
+
+
+def pct(values, p):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(p / 100 * len(s)))]
+
+
+def run(url, port, n, c, kernel, hog):
+    cap = tempfile.NamedTemporaryFile(suffix=".pcap", delete=False).name
+    dump = subprocess.Popen(
+        ["tcpdump", "-i", "lo", "-w", cap, "-s", "96", "--time-stamp-precision=nano", "-B", "65536",
+         f"tcp port {port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)
+    hog_proc = None
+    if hog:
+        hog_proc = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", "while True: pass"])
+    cmd = ["taskset", "-c", "0", BIN, "-q", "-n", str(n), "-c", str(c), "--http1.1", "-p", "ndjson", url]
+    if not kernel:
+        cmd.insert(3, "--no-kernel-stamps")
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=True).stdout
+    if hog_proc:
+        hog_proc.kill()
+    time.sleep(0.5)
+    dump.send_signal(signal.SIGINT)
+    dump.wait()
+    segs = read_pcap(cap)
+    os.unlink(cap)
+
+    reqs = {}
+    for e in map(json.loads, out.splitlines()):
+        r = reqs.setdefault(e["request"], {})
+        k = e["event"]
+        if k == "request-start":
+            r["wall0"] = e["wall_unix_ns"] - e["at_ns"]
+        elif k == "got-conn":
+            r["lport"] = int(e["local_addr"].rsplit(":", 1)[1])
+        elif k in ("wrote-request", "got-first-response-byte") and k not in r:
+            r[k] = e["at_ns"]
+    by_conn = {}
+    for r in reqs.values():
+        if {"wall0", "lport", "wrote-request", "got-first-response-byte"} <= r.keys():
+            by_conn.setdefault(r["lport"], []).append(r)
+    # Per connection: request segments (client → server with payload) and response segments.
+    wire = {}
+    for ts, sp, dp, ln in segs:
+        if ln <= 0:
+            continue
+        if dp == port:
+            wire.setdefault(sp, []).append(("req", ts))
+        elif sp == port:
+            wire.setdefault(dp, []).append(("resp", ts))
+    first_err, wait_err = [], []
+    for lport, rs in by_conn.items():
+        rs.sort(key=lambda r: r["wall0"] + r["wrote-request"])
+        # Pair each request segment with the first response segment after it.
+        pairs, last_req = [], None
+        for kind, ts in wire.get(lport, []):
+            if kind == "req":
+                last_req = ts
+            elif last_req is not None:
+                pairs.append((last_req, ts))
+                last_req = None
+        if len(pairs) != len(rs):
+            continue  # a request split over segments, or a capture drop: leave the connection out
+        for r, (req_ts, resp_ts) in zip(rs, pairs):
+            first = r["wall0"] + r["got-first-response-byte"]
+            wait = r["got-first-response-byte"] - r["wrote-request"]
+            first_err.append(abs(first - resp_ts) / 1e3)
+            wait_err.append(abs(wait - (resp_ts - req_ts)) / 1e3)
+    return first_err, wait_err, len(reqs)
+
+
+def main():
+    n = int(sys.argv[sys.argv.index("-n") + 1]) if "-n" in sys.argv else 3000
+    for tool in ("tcpdump", "taskset"):
+        if not shutil.which(tool):
+            raise SystemExit(f"bench/wire.py needs {tool} (Debian: apt-get install {'tcpdump' if tool == 'tcpdump' else 'util-linux'})")
+    server, http = start_server(prefix=["taskset", "-c", "1"])
+    port = int(http.rsplit(":", 1)[1])
+    url = http + "/"
+    try:
+        print(f"| run | stamps | requests matched | first byte p50/p99/max µs | wait p50/p99/max µs |")
+        print("|---|---|---|---|---|")
+        for label, c, hog in (("-c 1", 1, False), ("-c 32", 32, False), ("-c 32, CPU hog beside the client", 32, True)):
+            for kernel in (True, False):
+                first, wait, total = run(url, port, n, c, kernel, hog)
+                if not first:
+                    print(f"| {label} | {'kernel' if kernel else 'user'} | 0 of {total} | - | - |")
+                    continue
+                f = "/".join(f"{pct(first, p):.0f}" for p in (50, 99, 100))
+                w = "/".join(f"{pct(wait, p):.0f}" for p in (50, 99, 100))
+                print(f"| {label} | {'kernel' if kernel else 'user'} | {len(first)} of {total} | {f} | {w} |")
+    finally:
+        server.terminate()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
