@@ -5,9 +5,7 @@ request's `request-start` stamp: a request's clock starts at its scheduled time,
 is how late it started. Prints p50/p90/p99/max in µs and how many started more than 1 ms late,
 for each rate given (default 200 and 1000/s).
 
-Usage: python3 bench/rate.py [--pin] [RATE...]
-  --pin  the server on CPU 1 and httptrace on CPU 0 (taskset), so the two do not share a core:
-         what is left is the client's own scheduling.
+Usage: python3 bench/rate.py [RATE...]
 """
 import json
 import subprocess
@@ -21,19 +19,15 @@ def pct(sorted_values, p):
 
 
 def main():
-    args = sys.argv[1:]
-    pin = "--pin" in args
-    rates = [a for a in args if a != "--pin"] or ["200", "1000"]
-    server_cmd = ["taskset", "-c", "1"] if pin else []
-    client_cmd = ["taskset", "-c", "0"] if pin else []
-    server, http = start_server(prefix=server_cmd)
+    rates = sys.argv[1:] or ["200", "1000"]
+    server, http = start_server()
     try:
         print("| rate/s | requests | p50 µs | p90 µs | p99 µs | max µs | > 1 ms late |")
         print("|---|---|---|---|---|---|---|")
         for rate in rates:
             n = int(float(rate) * 3)
             out = subprocess.run(
-                client_cmd + [BIN, "-q", "-n", str(n), "--rate", rate, "-p", "ndjson", http + "/"],
+                [BIN, "-q", "-n", str(n), "--rate", rate, "-p", "ndjson", http + "/"],
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=True,
             ).stdout
             late = sorted(

@@ -73,7 +73,7 @@ def pct(values, p):
 def run(url, port, n, c, kernel, hog):
     cap = tempfile.NamedTemporaryFile(suffix=".pcap", delete=False).name
     dump = subprocess.Popen(
-        ["tcpdump", "-i", "lo", "-w", cap, "-s", "96", "--time-stamp-precision=nano", "-B", "65536",
+        ["tcpdump", "-i", "lo", "-w", cap, "-s", "96", "--time-stamp-precision=nano", "-B", "65536", "--immediate-mode",
          f"tcp port {port}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
@@ -83,11 +83,11 @@ def run(url, port, n, c, kernel, hog):
         hog_proc = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", "while True: pass"])
     cmd = ["taskset", "-c", "0", BIN, "-q", "-n", str(n), "-c", str(c), "--http1.1", "-p", "ndjson", url]
     if not kernel:
-        cmd.insert(3, "--no-kernel-stamps")
+        cmd.insert(4, "--no-kernel-stamps")
     out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=True).stdout
     if hog_proc:
         hog_proc.kill()
-    time.sleep(0.5)
+    time.sleep(1.5)
     dump.send_signal(signal.SIGINT)
     dump.wait()
     segs = read_pcap(cap)
@@ -128,6 +128,8 @@ def run(url, port, n, c, kernel, hog):
                 pairs.append((last_req, ts))
                 last_req = None
         if len(pairs) != len(rs):
+            if os.environ.get("WIRE_DEBUG"):
+                print(f"connection :{lport}: {len(pairs)} request/response pairs on the wire, {len(rs)} traced", file=sys.stderr)
             continue  # a request split over segments, or a capture drop: leave the connection out
         for r, (req_ts, resp_ts) in zip(rs, pairs):
             first = r["wall0"] + r["got-first-response-byte"]

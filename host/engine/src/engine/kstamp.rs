@@ -122,8 +122,16 @@ mod imp {
     ) -> Poll<io::Result<()>> {
         loop {
             std::task::ready!(io.poll_read_ready(cx))?;
-            let dst = buf.initialize_unfilled();
+            // recvmsg writes into the unfilled part without reading it: no need to zero it
+            // first (hyper hands over a fresh buffer of several KB per read).
+            // SAFETY: nothing below writes uninitialised bytes into the buffer.
+            let unfilled = unsafe { buf.unfilled_mut() };
+            let (ptr, len) = (unfilled.as_mut_ptr().cast::<u8>(), unfilled.len());
             let got = io.try_io(Interest::READABLE, || {
+                // SAFETY: `ptr..ptr + len` is the ReadBuf's unfilled part, valid for writes
+                // and borrowed mutably for this call; the kernel only writes to it, and only
+                // the `n` bytes it reports are marked initialised below.
+                let dst = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
                 let mut iov = [IoSliceMut::new(dst)];
                 let msg =
                     recvmsg::<()>(io.as_raw_fd(), &mut iov, Some(cmsg.as_mut_slice()), MsgFlags::MSG_DONTWAIT).map_err(io::Error::from)?;
@@ -143,6 +151,8 @@ mod imp {
                     if let (Some(ns), true) = (stamp, n > 0) {
                         stamps.set(ns);
                     }
+                    // SAFETY: recvmsg wrote `n` bytes at the start of the unfilled part.
+                    unsafe { buf.assume_init(n) };
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
                 }
