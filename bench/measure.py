@@ -1,12 +1,14 @@
 """R2, R3 and R5 of the performance table, measured in one run as ratios.
 
 R2: `httptrace -n 20000 -c 32 -p stats` requests/s ÷ `oha -n 20000 -c 32` on the same URL
-    (HTTP/1.1 keep-alive, whole-process wall time for both).
+    (HTTP/1.1 keep-alive, whole-process wall time for both); and ÷ `wrk -t 2 -c 32 -d 1s`
+    (the fastest load generator; its own requests/s figure), when wrk is installed.
 R3: one request's whole-process wall time, warm plugin cache, default chain ÷ `curl -w`.
 R5: peak RSS of a 100k-request run ÷ a 10k-request run, with `stats`.
 """
 import os
 import re
+import shutil
 import resource
 import statistics
 import subprocess
@@ -58,11 +60,14 @@ def main():
         subprocess.run([BIN, url], stdout=subprocess.DEVNULL, check=True)
 
         n, c = "20000", "32"
-        ours, theirs = [], []
+        ours, theirs, wrk = [], [], []
         # Alternating runs, medians: a shared VM's noise moves single runs by 10-20 %.
         for _ in range(9):
             ours.append(int(n) / wall([BIN, "-q", "-n", n, "-c", c, "-p", "stats", url]))
             theirs.append(int(n) / wall([OHA, "--no-tui", "-n", n, "-c", c, url]))
+            if shutil.which("wrk"):
+                out = subprocess.run(["wrk", "-t", "2", "-c", c, "-d", "1s", url], stdout=subprocess.PIPE, text=True, check=True).stdout
+                wrk.append(float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)))
         r2 = statistics.median(ours) / statistics.median(theirs)
 
         one, curl = [], []
@@ -80,6 +85,9 @@ def main():
     print("| figure | value | target |")
     print("|---|---|---|")
     print(f"| R2 httptrace ÷ oha req/s, -n {n} -c {c}, HTTP/1.1 | {r2:.2f} ({statistics.median(ours):.0f} vs {statistics.median(theirs):.0f} req/s) | ≥ 1.0 |")
+    if wrk:
+        r2w = statistics.median(ours) / statistics.median(wrk)
+        print(f"| R2 httptrace ÷ wrk req/s, -c {c}, HTTP/1.1 | {r2w:.2f} ({statistics.median(ours):.0f} vs {statistics.median(wrk):.0f} req/s) | ≥ 1.0 |")
     print(f"| R3 one request, warm cache ÷ curl, whole process | {r3:.2f} ({statistics.median(one)*1e3:.1f} ms vs {statistics.median(curl)*1e3:.1f} ms) | ≤ 1.5 |")
     print(f"| R5 peak RSS 100k ÷ 10k requests, stats | {r5:.2f} ({rss100/1024:.1f} MiB vs {rss10/1024:.1f} MiB) | ≤ 1.1 |")
 

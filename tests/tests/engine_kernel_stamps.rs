@@ -55,6 +55,8 @@ fn a_busy_client_does_not_move_the_first_byte() {
         assert!(wrote <= first && first <= done, "{url}: {wrote} {first} {done}");
         let lag = outcome.client_lag.unwrap_or_else(|| panic!("{url}: no client lag measured"));
         assert!(lag >= Duration::from_millis(50), "{url}: lag {lag:?}");
+        // The request's writes carry the kernel's transmit stamps (error queue).
+        assert!(outcome.sent_by_kernel, "{url}: wrote-request from the engine's clock");
 
         // Without: the engine's own stamp, late by the time it was busy; no lag is claimed.
         let (outcome, events) = busy_request(url, *http, false, busy);
@@ -63,7 +65,7 @@ fn a_busy_client_does_not_move_the_first_byte() {
         let first = at(&events, |k| matches!(k, EventKind::GotFirstResponseByte {}));
         let wait_ms = (first - wrote) as f64 / 1e6;
         assert!(wait_ms >= 140.0, "{url}: wait {wait_ms} ms with the engine's own stamps");
-        assert_eq!(outcome.client_lag, None, "{url}");
+        assert_eq!((outcome.client_lag, outcome.sent_by_kernel), (None, false), "{url}");
     }
 }
 
@@ -81,6 +83,7 @@ fn an_idle_client_has_little_lag_and_each_response_its_own_stamp() {
         assert_eq!(outcome.status, Some(200), "{:?}", outcome.error);
         let lag = outcome.client_lag.expect("a kernel stamp");
         assert!(lag < Duration::from_millis(10), "lag {lag:?} on an idle client");
+        assert!(outcome.sent_by_kernel, "a kernel transmit stamp on a kept-alive connection too");
     }
     let events = sink.events();
     let reused = events.iter().filter(|e| matches!(e.kind, EventKind::GotConn { reused: true, .. })).count();

@@ -146,6 +146,8 @@ pub struct Trace {
     created_ns: u64,
     /// The last response's client lag in ns (`u64::MAX`: none measured).
     client_lag_ns: AtomicU64,
+    /// Whether the last request's write was stamped by the kernel.
+    kernel_sent: AtomicBool,
     hop: AtomicU32,
     enabled: bool,
     /// Kinds recorded in full.
@@ -238,6 +240,7 @@ impl Trace {
             created_ns: behind,
             wall_start_unix_ns: wall.saturating_sub(behind),
             client_lag_ns: AtomicU64::new(u64::MAX),
+            kernel_sent: AtomicBool::new(false),
             hop: AtomicU32::new(0),
             enabled,
             full,
@@ -340,6 +343,18 @@ impl Trace {
             }
             r.hops[h].client_lag_ns = Some(lag_ns);
         }
+    }
+
+    /// Notes that a write of the current hop's request was stamped with the kernel's
+    /// transmit stamp.
+    pub fn note_kernel_sent(&self) {
+        self.kernel_sent.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the request's writes were stamped by the kernel (see
+    /// [`note_kernel_sent`](Trace::note_kernel_sent)).
+    pub fn kernel_sent(&self) -> bool {
+        self.kernel_sent.load(Ordering::Relaxed)
     }
 
     /// The last response's client lag (see [`note_client_lag`](Trace::note_client_lag)), if

@@ -83,6 +83,9 @@ pub struct Outcome {
     pub error: Option<TraceError>,
     /// The client's lag on the last response (see [`HopRecord::client_lag_ns`](crate::summary::HopRecord)).
     pub client_lag: Option<Duration>,
+    /// Whether the request's writes (wrote-headers, wrote-request, …) carry the kernel's
+    /// transmit stamps rather than the engine's own.
+    pub sent_by_kernel: bool,
 }
 
 /// A traced HTTP client: connection pool, resolver and TLS settings shared by its requests.
@@ -156,7 +159,7 @@ impl Client {
         };
         let (status, url, error) = result;
         self.finish(&trace, status, &url, error.clone());
-        Outcome { request: trace.id(), status, url, error, client_lag: trace.client_lag() }
+        Outcome { request: trace.id(), status, url, error, client_lag: trace.client_lag(), sent_by_kernel: trace.kernel_sent() }
     }
 
     async fn run_hops(

@@ -1,9 +1,12 @@
-//! Kernel receive timestamps: on Linux the connection's socket asks for `SO_TIMESTAMPING`
-//! software RX stamps, and every read takes the stamp of the segment it consumed (`recvmsg`
-//! control message, below TLS). The wire tap stamps `got-first-response-byte` from it: when the
-//! bytes reached this machine's network stack, not when the engine got round to reading them.
-//! Elsewhere, or when the kernel refuses the option, the stream reads as usual and the tap
-//! keeps its own (user-space) stamp.
+//! Kernel timestamps: on Linux the connection's socket asks for `SO_TIMESTAMPING` software
+//! stamps. Every read takes the receive stamp of the segment it consumed (`recvmsg` control
+//! message, below TLS); every write is followed by a look at the socket's error queue, where
+//! the kernel reports when the last byte of each send left for the device (`OPT_ID`: the
+//! byte's offset in the stream; `OPT_TSONLY`: the stamp without the data). The wire tap stamps
+//! `got-first-response-byte` and `wrote-request` from them: when the bytes reached or left this
+//! machine's network stack, not when the engine got round to noticing. Elsewhere, or when the
+//! kernel refuses the option, the stream works as usual and the tap keeps its own (user-space)
+//! stamps.
 
 use std::io;
 use std::pin::Pin;
@@ -14,11 +17,16 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// The newest kernel receive stamp of one connection.
+/// The newest kernel stamps of one connection (ns since the Unix epoch: the kernel stamps with
+/// `CLOCK_REALTIME`; 0 = none yet).
 #[derive(Debug, Default)]
 pub struct RxStamps {
-    /// ns since the Unix epoch (the kernel stamps with `CLOCK_REALTIME`); 0 before any.
     last_unix_ns: AtomicU64,
+    /// Bytes written to the socket so far.
+    written: AtomicU64,
+    /// The newest transmit stamp, and the stream offset just past the byte it is for.
+    tx_end: AtomicU64,
+    tx_unix_ns: AtomicU64,
 }
 
 impl RxStamps {
@@ -31,6 +39,20 @@ impl RxStamps {
         }
     }
 
+    /// Bytes written to the socket so far.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// When the last byte written so far left for the device (ns since the Unix epoch), if the
+    /// kernel has reported it.
+    pub fn sent(&self) -> Option<u64> {
+        let written = self.written.load(Ordering::Relaxed);
+        let ns = self.tx_unix_ns.load(Ordering::Relaxed);
+        // The offset is a 32-bit counter in the kernel: compared modulo 2^32.
+        (written > 0 && ns > 0 && self.tx_end.load(Ordering::Relaxed) as u32 == written as u32).then_some(ns)
+    }
+
     fn set(&self, unix_ns: u64) {
         self.last_unix_ns.store(unix_ns, Ordering::Relaxed);
     }
@@ -41,14 +63,17 @@ pub struct KernelStream {
     io: TcpStream,
     /// `Some` when the kernel accepted `SO_TIMESTAMPING`.
     stamps: Option<(Arc<RxStamps>, Vec<u8>)>,
+    /// Transmit stamps too (the kernel accepted them), read from the error queue after writes.
+    tx: bool,
 }
 
 impl KernelStream {
     /// Wraps `io`; with `enable`, asks the kernel for receive stamps (Linux only; anywhere else,
     /// or if the kernel refuses, the stream reads without them).
     pub fn new(io: TcpStream, enable: bool) -> KernelStream {
-        let stamps = if enable && imp::enable(&io) { Some((Arc::default(), imp::cmsg_buffer())) } else { None };
-        KernelStream { io, stamps }
+        let accepted = if enable { imp::enable(&io) } else { imp::Accepted::None };
+        let stamps = (accepted != imp::Accepted::None).then(|| (Arc::default(), imp::cmsg_buffer()));
+        KernelStream { io, stamps, tx: accepted == imp::Accepted::RxTx }
     }
 
     /// The connection's receive stamps, if the kernel gives them.
@@ -67,13 +92,27 @@ impl AsyncRead for KernelStream {
     }
 }
 
+impl KernelStream {
+    /// After a write of `n` bytes: counts them and collects the transmit stamps the kernel has
+    /// queued (on loopback and most devices, during the write itself).
+    fn wrote(&mut self, r: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let (Poll::Ready(Ok(n)), Some((stamps, cmsg)), true) = (&r, &mut self.stamps, self.tx) {
+            stamps.written.fetch_add(*n as u64, Ordering::Relaxed);
+            imp::drain_tx(&self.io, stamps, cmsg);
+        }
+        r
+    }
+}
+
 impl AsyncWrite for KernelStream {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.wrote(r)
     }
 
     fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.wrote(r)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -95,21 +134,80 @@ mod imp {
     use std::os::fd::AsRawFd;
     use std::task::{Context, Poll};
 
+    use std::sync::atomic::Ordering;
+
     use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, TimestampingFlag, Timestamps};
     use tokio::io::{Interest, ReadBuf};
     use tokio::net::TcpStream;
 
     use super::RxStamps;
 
-    /// Asks for software receive stamps, reported with each read.
-    pub fn enable(io: &TcpStream) -> bool {
-        let flags = TimestampingFlag::SOF_TIMESTAMPING_RX_SOFTWARE | TimestampingFlag::SOF_TIMESTAMPING_SOFTWARE;
-        setsockopt(io, sockopt::Timestamping, &flags).is_ok()
+    /// `SCM_TSTAMP_SND` (linux/errqueue.h): the stamp of a send leaving for the device.
+    const SCM_TSTAMP_SND: u32 = 0;
+
+    /// Which stamps the kernel agreed to give.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Accepted {
+        None,
+        Rx,
+        RxTx,
     }
 
-    /// Room for one `SCM_TIMESTAMPING` control message.
+    /// Asks for software receive stamps, reported with each read, and transmit stamps of each
+    /// send's last byte, queued on the error queue; receive stamps alone if the kernel refuses
+    /// the rest.
+    pub fn enable(io: &TcpStream) -> Accepted {
+        use TimestampingFlag as F;
+        let rx = F::SOF_TIMESTAMPING_RX_SOFTWARE | F::SOF_TIMESTAMPING_SOFTWARE;
+        let tx = F::SOF_TIMESTAMPING_TX_SOFTWARE | F::SOF_TIMESTAMPING_OPT_ID | F::SOF_TIMESTAMPING_OPT_TSONLY;
+        if setsockopt(io, sockopt::Timestamping, &(rx | tx)).is_ok() {
+            Accepted::RxTx
+        } else if setsockopt(io, sockopt::Timestamping, &rx).is_ok() {
+            Accepted::Rx
+        } else {
+            Accepted::None
+        }
+    }
+
+    /// Reads the error queue dry, keeping the newest transmit stamp and its byte's offset.
+    pub fn drain_tx(io: &TcpStream, stamps: &RxStamps, cmsg: &mut [u8]) {
+        loop {
+            let mut nothing = [0u8; 0];
+            let mut iov = [IoSliceMut::new(&mut nothing)];
+            let flags = MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT;
+            let Ok(msg) = recvmsg::<()>(io.as_raw_fd(), &mut iov, Some(&mut *cmsg), flags) else { return };
+            let (mut ns, mut end) = (None, None);
+            if let Ok(cmsgs) = msg.cmsgs() {
+                for c in cmsgs {
+                    match c {
+                        ControlMessageOwned::ScmTimestampsns(t) => ns = unix_ns(&t),
+                        ControlMessageOwned::Ipv4RecvErr(e, _) | ControlMessageOwned::Ipv6RecvErr(e, _)
+                            if e.ee_origin == libc::SO_EE_ORIGIN_TIMESTAMPING && e.ee_info == SCM_TSTAMP_SND =>
+                        {
+                            // ee_data: the offset of the send's last byte (from 0 when the
+                            // option was set, before any write).
+                            end = Some(e.ee_data as u64 + 1);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if let (Some(ns), Some(end)) = (ns, end) {
+                stamps.tx_end.store(end, Ordering::Relaxed);
+                stamps.tx_unix_ns.store(ns, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn unix_ns(t: &Timestamps) -> Option<u64> {
+        let ns = t.system.tv_sec() as i128 * 1_000_000_000 + t.system.tv_nsec() as i128;
+        u64::try_from(ns).ok().filter(|&ns| ns > 0)
+    }
+
+    /// Room for the control messages of a read (`SCM_TIMESTAMPING`) or of a transmit stamp
+    /// (that and `IP_RECVERR`/`IPV6_RECVERR` with the offending address).
     pub fn cmsg_buffer() -> Vec<u8> {
-        nix::cmsg_space!(Timestamps)
+        nix::cmsg_space!(Timestamps, libc::sock_extended_err, libc::sockaddr_in6)
     }
 
     /// A read with `recvmsg`, keeping the stamp of what it consumed.
@@ -139,8 +237,7 @@ mod imp {
                 if let Ok(cmsgs) = msg.cmsgs() {
                     for c in cmsgs {
                         if let ControlMessageOwned::ScmTimestampsns(t) = c {
-                            let ns = t.system.tv_sec() as i128 * 1_000_000_000 + t.system.tv_nsec() as i128;
-                            stamp = u64::try_from(ns).ok().filter(|&ns| ns > 0);
+                            stamp = unix_ns(&t);
                         }
                     }
                 }
@@ -173,9 +270,17 @@ mod imp {
 
     use super::RxStamps;
 
-    pub fn enable(_: &TcpStream) -> bool {
-        false
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Accepted {
+        None,
+        RxTx,
     }
+
+    pub fn enable(_: &TcpStream) -> Accepted {
+        Accepted::None
+    }
+
+    pub fn drain_tx(_: &TcpStream, _: &RxStamps, _: &mut [u8]) {}
 
     pub fn cmsg_buffer() -> Vec<u8> {
         Vec::new()

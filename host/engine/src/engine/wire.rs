@@ -122,10 +122,20 @@ impl TapShared {
         matches!(&*self.inner.lock().unwrap(), TapInner::H2(s) if s.goaway)
     }
 
-    fn on_write(&self, bytes: &[u8]) {
+    /// Bytes written to the socket so far (0 without kernel stamps).
+    fn socket_written(&self) -> u64 {
+        self.rx.as_deref().map_or(0, RxStamps::written)
+    }
+
+    /// `bytes` were written; the socket had had `before` bytes written before that write.
+    fn on_write(&self, bytes: &[u8], before: u64) {
+        // The kernel's transmit stamp of this write's last byte, if the write reached the
+        // socket (TLS may hold it back) and the kernel has given the stamp already: every
+        // event of this write is stamped with it (its bytes left together).
+        let sent = self.rx.as_deref().filter(|rx| rx.written() > before).and_then(RxStamps::sent);
         match &mut *self.inner.lock().unwrap() {
-            TapInner::H1(s) => s.on_write(self.conn, bytes),
-            TapInner::H2(s) => s.on_write(self.conn, bytes),
+            TapInner::H1(s) => s.on_write(self.conn, sent, bytes),
+            TapInner::H2(s) => s.on_write(self.conn, sent, bytes),
         }
     }
 
@@ -237,12 +247,12 @@ struct H1State {
 }
 
 impl H1State {
-    fn on_write(&mut self, conn: u64, mut bytes: &[u8]) {
+    fn on_write(&mut self, conn: u64, sent: Option<u64>, mut bytes: &[u8]) {
         if let Some(c) = &mut self.cycle {
             return c.on_write(bytes);
         }
         let Some(b) = &self.bound else { return };
-        let at = b.trace.now_ns();
+        let at = sent_at(&b.trace, sent);
         self.written_at.get_or_insert(at);
         let emit = |kind| b.trace.emit_at(at, b.hop, Some(conn), kind);
         let fields = b.trace.records(kind::WROTE_HEADER_FIELD);
@@ -407,7 +417,7 @@ impl Default for H2State {
 }
 
 impl H2State {
-    fn on_write(&mut self, conn: u64, bytes: &[u8]) {
+    fn on_write(&mut self, conn: u64, sent: Option<u64>, bytes: &[u8]) {
         let H2State { pending, streams, last_stream, write, .. } = self;
         write.feed(bytes, |ev| match ev {
             FrameEvent::Start(h) if h.kind == HEADERS && h.stream % 2 == 1 && h.stream > *last_stream => {
@@ -426,7 +436,7 @@ impl H2State {
             FrameEvent::End(h) => {
                 let Some(st) = streams.get_mut(&h.stream) else { return };
                 let b = &st.binding;
-                let at = b.trace.now_ns();
+                let at = sent_at(&b.trace, sent);
                 let emit = |kind| b.trace.emit_at(at, b.hop, Some(conn), kind);
                 match h.kind {
                     HEADERS | CONTINUATION => {
@@ -492,6 +502,20 @@ fn first_byte_at(trace: &Trace, rx: Option<&RxStamps>, written_at: Option<u64>) 
     }
 }
 
+/// When the bytes of the current write left, in ns into `trace`: the kernel's transmit stamp of
+/// the write's last byte (`sent`, ns since the Unix epoch), converted with the trace's one
+/// wall-clock reading, when it is not after now; else now.
+fn sent_at(trace: &Trace, sent: Option<u64>) -> u64 {
+    let now = trace.now_ns();
+    match sent.and_then(|unix_ns| trace.ns_at_unix(unix_ns)).filter(|&at| at <= now) {
+        Some(at) => {
+            trace.note_kernel_sent();
+            at
+        }
+        None => now,
+    }
+}
+
 /// The IO wrapper: passes bytes through and tells its [`TapShared`] what moved.
 pub struct Tap<S> {
     io: S,
@@ -521,9 +545,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let before = self.shared.socket_written();
         let r = Pin::new(&mut self.io).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = r {
-            self.shared.on_write(&buf[..n]);
+            self.shared.on_write(&buf[..n], before);
         }
         r
     }
@@ -565,7 +590,7 @@ mod tests {
             redact: &["authorization"],
         });
         for chunk in ["POST / HTTP/1.1\r\nhost: a\r", "\nauthorization: Bearer x\r\n\r\nab", "c"] {
-            tap.on_write(chunk.as_bytes());
+            tap.on_write(chunk.as_bytes(), 0);
         }
         tap.on_read(b"HTTP/1.1 200 OK\r\n");
         tap.on_read(b"more");
@@ -581,9 +606,9 @@ mod tests {
         for (round, split) in [1usize, 7, 20, head.len()].into_iter().enumerate() {
             assert!(tap.take_cycle().is_some());
             for chunk in head.chunks(split) {
-                tap.on_write(chunk);
+                tap.on_write(chunk, 0);
             }
-            tap.on_write(b"body!");
+            tap.on_write(b"body!", 0);
             tap.on_read(b"HTTP/1.1 200 OK\r\n");
             tap.on_read(b"more");
             let c = tap.take_cycle().unwrap();
@@ -595,7 +620,7 @@ mod tests {
         }
         // Without fields kept, the head's end is still found.
         let quiet = TapShared::cycles(9, false);
-        quiet.on_write(head);
+        quiet.on_write(head, 0);
         let c = quiet.take_cycle().unwrap();
         assert!(c.fields.is_empty() && c.head_done.is_some() && c.first_read.is_none());
     }
@@ -614,7 +639,7 @@ mod tests {
                 let tap = TapShared::new(1, false);
                 tap.bind_h1(Binding { trace: trace.clone(), hop: 0, body_len: 3, expect_continue: false, h2_fields: vec![], redact: &[] });
                 for chunk in [&head[..split], &head[split..second], &head[second..]] {
-                    tap.on_write(chunk.as_bytes());
+                    tap.on_write(chunk.as_bytes(), 0);
                 }
                 let ev = trace.take_events();
                 assert_eq!(names(&ev), ["wrote-headers", "wrote-request"], "split at {split} and {second}");
@@ -651,7 +676,7 @@ mod tests {
         w.extend(frame(CONTINUATION, END_HEADERS, 3, 2));
         w.extend(frame(DATA, END_STREAM, 3, 4));
         for c in w.chunks(7) {
-            tap.on_write(c);
+            tap.on_write(c, 0);
         }
         tap.on_read(&frame(HEADERS, END_HEADERS, 3, 3));
         assert_eq!(names(&a.take_events()), [":method=GET", "wrote-headers", "wrote-request"]);
