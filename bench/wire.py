@@ -4,9 +4,9 @@ For each run, tcpdump captures loopback traffic to `httptrace serve` (nanosecond
 `httptrace -n N -c C -p ndjson` makes the requests. Each request is matched to its connection
 (got-conn's local port) and, in order on that connection, to the segment that carried its last
 request byte and the first segment of its response. The error of httptrace's
-`got-first-response-byte` and of its `wait` (first response byte − request written) against the
-wire is printed as p50/p99/max in µs, with kernel receive stamps (the default) and without
-(`--no-kernel-stamps`), for:
+`wrote-request`, `got-first-response-byte` and `wait` (first response byte − request written)
+against the wire is printed as p50/p99/max in µs, for each `--kernel-stamps` setting (`all`:
+receive and transmit; `receive`, the load-mode default; `off`: httptrace's own stamps), for:
   -c 1, -c 32, and -c 32 with a CPU hog pinned to the client's core (client and hog on CPU 0,
   server on CPU 1).
 Plain HTTP/1.1 (the segments of a TLS or h2 connection cannot be told apart by request).
@@ -81,9 +81,8 @@ def run(url, port, n, c, kernel, hog):
     hog_proc = None
     if hog:
         hog_proc = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", "while True: pass"])
-    cmd = ["taskset", "-c", "0", BIN, "-q", "-n", str(n), "-c", str(c), "--http1.1", "-p", "ndjson", url]
-    if not kernel:
-        cmd.insert(4, "--no-kernel-stamps")
+    cmd = ["taskset", "-c", "0", BIN, "-q", "-n", str(n), "-c", str(c), "--http1.1", "--kernel-stamps", kernel,
+           "-p", "ndjson", url]
     out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=True).stdout
     if hog_proc:
         hog_proc.kill()
@@ -116,7 +115,7 @@ def run(url, port, n, c, kernel, hog):
             wire.setdefault(sp, []).append(("req", ts))
         elif sp == port:
             wire.setdefault(dp, []).append(("resp", ts))
-    first_err, wait_err = [], []
+    wrote_err, first_err, wait_err = [], [], []
     for lport, rs in by_conn.items():
         rs.sort(key=lambda r: r["wall0"] + r["wrote-request"])
         # Pair each request segment with the first response segment after it.
@@ -132,11 +131,12 @@ def run(url, port, n, c, kernel, hog):
                 print(f"connection :{lport}: {len(pairs)} request/response pairs on the wire, {len(rs)} traced", file=sys.stderr)
             continue  # a request split over segments, or a capture drop: leave the connection out
         for r, (req_ts, resp_ts) in zip(rs, pairs):
+            wrote_err.append(abs(r["wall0"] + r["wrote-request"] - req_ts) / 1e3)
             first = r["wall0"] + r["got-first-response-byte"]
             wait = r["got-first-response-byte"] - r["wrote-request"]
             first_err.append(abs(first - resp_ts) / 1e3)
             wait_err.append(abs(wait - (resp_ts - req_ts)) / 1e3)
-    return first_err, wait_err, len(reqs)
+    return wrote_err, first_err, wait_err, len(reqs)
 
 
 def main():
@@ -148,17 +148,17 @@ def main():
     port = int(http.rsplit(":", 1)[1])
     url = http + "/"
     try:
-        print(f"| run | stamps | requests matched | first byte p50/p99/max µs | wait p50/p99/max µs |")
-        print("|---|---|---|---|---|")
+        print("| run | stamps | requests matched | wrote-request p50/p99/max µs | first byte p50/p99/max µs "
+              "| wait p50/p99/max µs |")
+        print("|---|---|---|---|---|---|")
         for label, c, hog in (("-c 1", 1, False), ("-c 32", 32, False), ("-c 32, CPU hog beside the client", 32, True)):
-            for kernel in (True, False):
-                first, wait, total = run(url, port, n, c, kernel, hog)
+            for kernel in ("all", "receive", "off"):
+                wrote, first, wait, total = run(url, port, n, c, kernel, hog)
                 if not first:
-                    print(f"| {label} | {'kernel' if kernel else 'user'} | 0 of {total} | - | - |")
+                    print(f"| {label} | {kernel} | 0 of {total} | - | - | - |")
                     continue
-                f = "/".join(f"{pct(first, p):.0f}" for p in (50, 99, 100))
-                w = "/".join(f"{pct(wait, p):.0f}" for p in (50, 99, 100))
-                print(f"| {label} | {'kernel' if kernel else 'user'} | {len(first)} of {total} | {f} | {w} |")
+                cells = ["/".join(f"{pct(v, p):.0f}" for p in (50, 99, 100)) for v in (wrote, first, wait)]
+                print(f"| {label} | {kernel} | {len(first)} of {total} | {' | '.join(cells)} |")
     finally:
         server.terminate()
 

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use httptrace::trace::MemorySink;
-use httptrace::{Client, ClientOptions, Event, EventKind, HttpVersion, Outcome, RequestSpec};
+use httptrace::{Client, ClientOptions, Event, EventKind, HttpVersion, KernelStamps, Outcome, RequestSpec};
 
 use crate::plugins_support::server;
 
 /// One request to `url` on a single-threaded runtime whose thread is blocked from 10 ms to
 /// 10 + `busy` ms after the request starts: the response (sent by the server, on threads of
 /// its own, 30 ms in) waits in the socket until the engine can read it.
-fn busy_request(url: &str, http: HttpVersion, kernel_timestamps: bool, busy: Duration) -> (Outcome, Vec<Event>) {
+fn busy_request(url: &str, http: HttpVersion, kernel_timestamps: KernelStamps, busy: Duration) -> (Outcome, Vec<Event>) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let sink = MemorySink::new();
     let opts = ClientOptions { kernel_timestamps, insecure: true, http, ..ClientOptions::default() };
@@ -43,7 +43,7 @@ fn a_busy_client_does_not_move_the_first_byte() {
     ];
     for (url, http) in &cases {
         // With kernel stamps: `wait` is the server's 30 ms, and the engine's delay is lag.
-        let (outcome, events) = busy_request(url, *http, true, busy);
+        let (outcome, events) = busy_request(url, *http, KernelStamps::All, busy);
         assert_eq!(outcome.status, Some(200), "{url}: {:?}", outcome.error);
         let wrote = at(&events, |k| matches!(k, EventKind::WroteRequest { .. }));
         let first = at(&events, |k| matches!(k, EventKind::GotFirstResponseByte {}));
@@ -59,13 +59,22 @@ fn a_busy_client_does_not_move_the_first_byte() {
         assert!(outcome.sent_by_kernel, "{url}: wrote-request from the engine's clock");
 
         // Without: the engine's own stamp, late by the time it was busy; no lag is claimed.
-        let (outcome, events) = busy_request(url, *http, false, busy);
+        let (outcome, events) = busy_request(url, *http, KernelStamps::Off, busy);
         assert_eq!(outcome.status, Some(200), "{url}: {:?}", outcome.error);
         let wrote = at(&events, |k| matches!(k, EventKind::WroteRequest { .. }));
         let first = at(&events, |k| matches!(k, EventKind::GotFirstResponseByte {}));
         let wait_ms = (first - wrote) as f64 / 1e6;
         assert!(wait_ms >= 140.0, "{url}: wait {wait_ms} ms with the engine's own stamps");
         assert_eq!((outcome.client_lag, outcome.sent_by_kernel), (None, false), "{url}");
+
+        // Receive stamps alone (the load-mode default): the first byte as with all, the
+        // writes by the engine's clock.
+        let (outcome, events) = busy_request(url, *http, KernelStamps::Receive, busy);
+        let wait_ms = (at(&events, |k| matches!(k, EventKind::GotFirstResponseByte {}))
+            - at(&events, |k| matches!(k, EventKind::WroteRequest { .. }))) as f64
+            / 1e6;
+        assert!((28.0..80.0).contains(&wait_ms), "{url}: wait {wait_ms} ms with receive stamps");
+        assert!(outcome.client_lag.is_some() && !outcome.sent_by_kernel, "{url}: {outcome:?}");
     }
 }
 
@@ -76,7 +85,8 @@ fn an_idle_client_has_little_lag_and_each_response_its_own_stamp() {
     let _lane = crate::lanes::timing();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let sink = MemorySink::new();
-    let client = Client::new(ClientOptions { http: HttpVersion::Http11, ..ClientOptions::default() }, Arc::new(sink.clone())).unwrap();
+    let opts = ClientOptions { http: HttpVersion::Http11, kernel_timestamps: KernelStamps::All, ..ClientOptions::default() };
+    let client = Client::new(opts, Arc::new(sink.clone())).unwrap();
     let spec = RequestSpec::get(&format!("http://{}/delay/20", server().http_addr)).unwrap();
     for _ in 0..3 {
         let outcome = rt.block_on(client.execute(&spec));

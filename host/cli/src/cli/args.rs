@@ -158,10 +158,11 @@ pub struct RequestArgs {
     /// Show Authorization, Proxy-Authorization, Cookie and Set-Cookie values in events.
     #[arg(long = "show-secrets")]
     pub show_secrets: bool,
-    /// Stamp each response's first byte in user space, not with the kernel's receive stamp
-    /// (Linux; on by default, with the difference reported as client lag).
-    #[arg(long = "no-kernel-stamps")]
-    pub no_kernel_stamps: bool,
+    /// Which of the kernel's packet stamps replace httptrace's own (Linux): `all` (receive
+    /// and transmit; the default for single requests), `receive` (the default in load mode:
+    /// transmit stamps cost ~20 % client CPU there) or `off`.
+    #[arg(long = "kernel-stamps", value_enum, value_name = "WHICH")]
+    pub kernel_stamps: Option<KernelStampsArg>,
     /// Load options.
     #[command(flatten)]
     pub load: LoadArgs,
@@ -257,4 +258,15 @@ impl From<OnPluginError> for httptrace_plugin_host::OnError {
             OnPluginError::Abort => httptrace_plugin_host::OnError::Abort,
         }
     }
+}
+
+/// `--kernel-stamps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KernelStampsArg {
+    /// Receive and transmit stamps.
+    All,
+    /// Receive stamps only.
+    Receive,
+    /// None: httptrace's own stamps.
+    Off,
 }

@@ -6,7 +6,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use http::Method;
 
-use super::args::RequestArgs;
+use super::args::{KernelStampsArg, RequestArgs};
 use httptrace::engine::parse_url;
 use httptrace::engine::{DnsOptions, IpFamily, ResolveOverride};
 use httptrace::{ClientOptions, HttpVersion, RequestSpec};
@@ -66,7 +66,12 @@ pub fn client_options(a: &RequestArgs) -> Result<ClientOptions, UsageError> {
         max_redirects: a.max_redirs,
         show_secrets: a.show_secrets,
         tracing: true,
-        kernel_timestamps: !a.no_kernel_stamps,
+        // Transmit stamps for single requests; load runs choose in `run` (see there).
+        kernel_timestamps: match a.kernel_stamps {
+            Some(KernelStampsArg::Off) => httptrace::KernelStamps::Off,
+            Some(KernelStampsArg::Receive) => httptrace::KernelStamps::Receive,
+            Some(KernelStampsArg::All) | None => httptrace::KernelStamps::All,
+        },
         // Narrowed to the plugins' interests once the chain has started.
         record: httptrace::event::KindSet::ALL,
     })

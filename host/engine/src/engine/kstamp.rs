@@ -68,10 +68,10 @@ pub struct KernelStream {
 }
 
 impl KernelStream {
-    /// Wraps `io`; with `enable`, asks the kernel for receive stamps (Linux only; anywhere else,
-    /// or if the kernel refuses, the stream reads without them).
-    pub fn new(io: TcpStream, enable: bool) -> KernelStream {
-        let accepted = if enable { imp::enable(&io) } else { imp::Accepted::None };
+    /// Wraps `io`, asking the kernel for the stamps `which` names (Linux only; anywhere else,
+    /// or for what the kernel refuses, the stream works without them).
+    pub fn new(io: TcpStream, which: super::KernelStamps) -> KernelStream {
+        let accepted = if which.is_receive() { imp::enable(&io, which.is_all()) } else { imp::Accepted::None };
         let stamps = (accepted != imp::Accepted::None).then(|| (Arc::default(), imp::cmsg_buffer()));
         KernelStream { io, stamps, tx: accepted == imp::Accepted::RxTx }
     }
@@ -156,11 +156,11 @@ mod imp {
     /// Asks for software receive stamps, reported with each read, and transmit stamps of each
     /// send's last byte, queued on the error queue; receive stamps alone if the kernel refuses
     /// the rest.
-    pub fn enable(io: &TcpStream) -> Accepted {
+    pub fn enable(io: &TcpStream, send: bool) -> Accepted {
         use TimestampingFlag as F;
         let rx = F::SOF_TIMESTAMPING_RX_SOFTWARE | F::SOF_TIMESTAMPING_SOFTWARE;
         let tx = F::SOF_TIMESTAMPING_TX_SOFTWARE | F::SOF_TIMESTAMPING_OPT_ID | F::SOF_TIMESTAMPING_OPT_TSONLY;
-        if setsockopt(io, sockopt::Timestamping, &(rx | tx)).is_ok() {
+        if send && setsockopt(io, sockopt::Timestamping, &(rx | tx)).is_ok() {
             Accepted::RxTx
         } else if setsockopt(io, sockopt::Timestamping, &rx).is_ok() {
             Accepted::Rx
@@ -276,7 +276,7 @@ mod imp {
         RxTx,
     }
 
-    pub fn enable(_: &TcpStream) -> Accepted {
+    pub fn enable(_: &TcpStream, _: bool) -> Accepted {
         Accepted::None
     }
 

@@ -88,11 +88,37 @@ pub struct ClientOptions {
     /// consumers want (the CLI passes its plugins' interests) to spare the engine work no one
     /// reads.
     pub record: KindSet,
-    /// Stamp each response's first byte with the kernel's receive stamp (Linux
-    /// `SO_TIMESTAMPING`; default on): when the bytes arrived rather than when the engine read
-    /// them, and the difference as the client's lag. Off, or where the kernel has none, the
-    /// engine's own stamp.
-    pub kernel_timestamps: bool,
+    /// Which of the kernel's stamps (Linux `SO_TIMESTAMPING`) replace the engine's own: a
+    /// response's first byte stamped when it arrived rather than when the engine read it (the
+    /// difference is the client's lag), and a request's writes when their bytes left. Where
+    /// the kernel has none, the engine's own stamps.
+    pub kernel_timestamps: KernelStamps,
+}
+
+/// Which kernel stamps a client uses (see [`ClientOptions::kernel_timestamps`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum KernelStamps {
+    /// None: every stamp is the engine's (user space).
+    Off,
+    /// Receive stamps (the default): nearly free (one `recvmsg` instead of a `read`).
+    #[default]
+    Receive,
+    /// Receive and transmit stamps: each write is followed by a read of the socket's error
+    /// queue (about 20 % more client CPU in a keep-alive load run, 2026-12-01).
+    All,
+}
+
+impl KernelStamps {
+    /// Whether receive stamps are asked for.
+    pub fn is_receive(self) -> bool {
+        self != KernelStamps::Off
+    }
+
+    /// Whether transmit stamps are asked for.
+    pub fn is_all(self) -> bool {
+        self == KernelStamps::All
+    }
 }
 
 impl Default for ClientOptions {
@@ -109,7 +135,7 @@ impl Default for ClientOptions {
             show_secrets: false,
             tracing: true,
             record: KindSet::ALL,
-            kernel_timestamps: true,
+            kernel_timestamps: KernelStamps::Receive,
         }
     }
 }
