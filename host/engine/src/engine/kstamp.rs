@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 /// The newest kernel stamps of one connection (ns since the Unix epoch: the kernel stamps with
 /// `CLOCK_REALTIME`; 0 = none yet).
 #[derive(Debug, Default)]
-pub struct RxStamps {
+pub struct SocketStamps {
     last_unix_ns: AtomicU64,
     /// Bytes written to the socket so far.
     written: AtomicU64,
@@ -29,7 +29,7 @@ pub struct RxStamps {
     tx_unix_ns: AtomicU64,
 }
 
-impl RxStamps {
+impl SocketStamps {
     /// The stamp of the segment the last read consumed (ns since the Unix epoch), if any read
     /// carried one.
     pub fn last(&self) -> Option<u64> {
@@ -62,7 +62,7 @@ impl RxStamps {
 pub struct KernelStream {
     io: TcpStream,
     /// `Some` when the kernel accepted `SO_TIMESTAMPING`.
-    stamps: Option<(Arc<RxStamps>, Vec<u8>)>,
+    stamps: Option<(Arc<SocketStamps>, Vec<u8>)>,
     /// Transmit stamps too (the kernel accepted them), read from the error queue after writes.
     tx: bool,
 }
@@ -77,7 +77,7 @@ impl KernelStream {
     }
 
     /// The connection's receive stamps, if the kernel gives them.
-    pub fn rx_stamps(&self) -> Option<Arc<RxStamps>> {
+    pub fn rx_stamps(&self) -> Option<Arc<SocketStamps>> {
         self.stamps.as_ref().map(|(s, _)| s.clone())
     }
 }
@@ -140,7 +140,7 @@ mod imp {
     use tokio::io::{Interest, ReadBuf};
     use tokio::net::TcpStream;
 
-    use super::RxStamps;
+    use super::SocketStamps;
 
     /// `SCM_TSTAMP_SND` (linux/errqueue.h): the stamp of a send leaving for the device.
     const SCM_TSTAMP_SND: u32 = 0;
@@ -170,7 +170,7 @@ mod imp {
     }
 
     /// Reads the error queue dry, keeping the newest transmit stamp and its byte's offset.
-    pub fn drain_tx(io: &TcpStream, stamps: &RxStamps, cmsg: &mut [u8]) {
+    pub fn drain_tx(io: &TcpStream, stamps: &SocketStamps, cmsg: &mut [u8]) {
         loop {
             let mut nothing = [0u8; 0];
             let mut iov = [IoSliceMut::new(&mut nothing)];
@@ -213,7 +213,7 @@ mod imp {
     /// A read with `recvmsg`, keeping the stamp of what it consumed.
     pub fn poll_read(
         io: &TcpStream,
-        stamps: &RxStamps,
+        stamps: &SocketStamps,
         cmsg: &mut Vec<u8>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
@@ -268,7 +268,7 @@ mod imp {
     use tokio::io::ReadBuf;
     use tokio::net::TcpStream;
 
-    use super::RxStamps;
+    use super::SocketStamps;
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum Accepted {
@@ -280,13 +280,13 @@ mod imp {
         Accepted::None
     }
 
-    pub fn drain_tx(_: &TcpStream, _: &RxStamps, _: &mut [u8]) {}
+    pub fn drain_tx(_: &TcpStream, _: &SocketStamps, _: &mut [u8]) {}
 
     pub fn cmsg_buffer() -> Vec<u8> {
         Vec::new()
     }
 
-    pub fn poll_read(_: &TcpStream, _: &RxStamps, _: &mut Vec<u8>, _: &mut Context<'_>, _: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    pub fn poll_read(_: &TcpStream, _: &SocketStamps, _: &mut Vec<u8>, _: &mut Context<'_>, _: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         unreachable!("kernel stamps are never enabled off Linux")
     }
 }

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::kstamp::RxStamps;
+use super::kstamp::SocketStamps;
 use crate::event::{kind, EventKind};
 use crate::trace::Trace;
 
@@ -42,7 +42,7 @@ pub struct Binding {
 pub struct TapShared {
     conn: u64,
     /// The kernel's receive stamps of the connection's socket, when it gives them.
-    rx: Option<Arc<RxStamps>>,
+    rx: Option<Arc<SocketStamps>>,
     inner: Mutex<TapInner>,
 }
 
@@ -59,7 +59,7 @@ impl TapShared {
 
     /// Like [`new`](TapShared::new), stamping each response's first byte from the kernel's
     /// receive stamps `rx` where they fit (see [`first_byte_at`]).
-    pub fn with_rx(conn: u64, h2: bool, rx: Option<Arc<RxStamps>>) -> Arc<TapShared> {
+    pub fn with_rx(conn: u64, h2: bool, rx: Option<Arc<SocketStamps>>) -> Arc<TapShared> {
         let inner = if h2 { TapInner::H2(Box::default()) } else { TapInner::H1(H1State::default()) };
         Arc::new(TapShared { conn, rx, inner: Mutex::new(inner) })
     }
@@ -124,7 +124,7 @@ impl TapShared {
 
     /// Bytes written to the socket so far (0 without kernel stamps).
     fn socket_written(&self) -> u64 {
-        self.rx.as_deref().map_or(0, RxStamps::written)
+        self.rx.as_deref().map_or(0, SocketStamps::written)
     }
 
     /// `bytes` were written; the socket had had `before` bytes written before that write.
@@ -132,7 +132,7 @@ impl TapShared {
         // The kernel's transmit stamp of this write's last byte, if the write reached the
         // socket (TLS may hold it back) and the kernel has given the stamp already: every
         // event of this write is stamped with it (its bytes left together).
-        let sent = self.rx.as_deref().filter(|rx| rx.written() > before).and_then(RxStamps::sent);
+        let sent = self.rx.as_deref().filter(|rx| rx.written() > before).and_then(SocketStamps::sent);
         match &mut *self.inner.lock().unwrap() {
             TapInner::H1(s) => s.on_write(self.conn, sent, bytes),
             TapInner::H2(s) => s.on_write(self.conn, sent, bytes),
@@ -423,7 +423,9 @@ impl H2State {
             FrameEvent::Start(h) if h.kind == HEADERS && h.stream % 2 == 1 && h.stream > *last_stream => {
                 *last_stream = h.stream;
                 if let Some(binding) = pending.pop_front() {
-                    let written_at = binding.trace.now_ns();
+                    // The kernel's stamp when it has one: a response may arrive before the
+                    // engine gets back from the write.
+                    let written_at = sent_at(&binding.trace, sent);
                     let st = StreamState { binding, end_stream_after_headers: false, body_written: 0, first_byte_seen: false, written_at };
                     streams.insert(h.stream, st);
                 }
@@ -463,7 +465,7 @@ impl H2State {
         });
     }
 
-    fn on_read(&mut self, conn: u64, rx: Option<&RxStamps>, bytes: &[u8]) {
+    fn on_read(&mut self, conn: u64, rx: Option<&SocketStamps>, bytes: &[u8]) {
         let H2State { streams, read, goaway, .. } = self;
         read.feed(bytes, |ev| match ev {
             FrameEvent::Start(h) if h.kind == GOAWAY => *goaway = true,
@@ -490,9 +492,9 @@ impl H2State {
 /// after the request's first byte was written (`written_at`; an older stamp belongs to an
 /// earlier response) and not after now; else now. The client's lag (now − the kernel's stamp)
 /// goes to the trace.
-fn first_byte_at(trace: &Trace, rx: Option<&RxStamps>, written_at: Option<u64>) -> u64 {
+fn first_byte_at(trace: &Trace, rx: Option<&SocketStamps>, written_at: Option<u64>) -> u64 {
     let now = trace.now_ns();
-    let kernel = rx.and_then(RxStamps::last).and_then(|unix_ns| trace.ns_at_unix(unix_ns));
+    let kernel = rx.and_then(SocketStamps::last).and_then(|unix_ns| trace.ns_at_unix(unix_ns));
     match (kernel, written_at) {
         (Some(at), Some(written)) if at >= written && at <= now => {
             trace.note_client_lag(now - at);
