@@ -74,7 +74,7 @@ pub async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Resul
     let local = tcp.local_addr().map_err(|e| io_error(Phase::Connect, e))?;
     let remote = tcp.peer_addr().map_err(|e| io_error(Phase::Connect, e))?;
     let tcp = KernelStream::new(tcp, shared.opts.kernel_timestamps);
-    let rx = tcp.rx_stamps();
+    let stamps = tcp.stamps();
 
     let version = shared.opts.http;
     if target.tls {
@@ -86,13 +86,13 @@ pub async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Resul
         };
         let stream = tls.handshake(trace, id, &target.host, alpn, tcp).await?;
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-        let tap = TapShared::with_rx(id, h2, rx);
+        let tap = TapShared::with_stamps(id, h2, stamps);
         let io = TokioIo::new(Tap::new(stream, tap.clone()));
         let sender = handshake(io, h2).await?;
         Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home: std::thread::current().id() })
     } else {
         let h2 = version == HttpVersion::Http2PriorKnowledge;
-        let tap = TapShared::with_rx(id, h2, rx);
+        let tap = TapShared::with_stamps(id, h2, stamps);
         let io = TokioIo::new(Tap::new(tcp, tap.clone()));
         let sender = handshake(io, h2).await?;
         Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home: std::thread::current().id() })

@@ -32,7 +32,7 @@ pub struct SocketStamps {
 impl SocketStamps {
     /// The stamp of the segment the last read consumed (ns since the Unix epoch), if any read
     /// carried one.
-    pub fn last(&self) -> Option<u64> {
+    pub fn received(&self) -> Option<u64> {
         match self.last_unix_ns.load(Ordering::Relaxed) {
             0 => None,
             ns => Some(ns),
@@ -76,9 +76,19 @@ impl KernelStream {
         KernelStream { io, stamps, tx: accepted == imp::Accepted::RxTx }
     }
 
-    /// The connection's receive stamps, if the kernel gives them.
-    pub fn rx_stamps(&self) -> Option<Arc<SocketStamps>> {
+    /// The connection's stamps, if the kernel gives them.
+    pub fn stamps(&self) -> Option<Arc<SocketStamps>> {
         self.stamps.as_ref().map(|(s, _)| s.clone())
+    }
+
+    /// After a write of `n` bytes: counts them and collects the transmit stamps the kernel has
+    /// queued (on loopback and most devices, during the write itself).
+    fn wrote(&mut self, r: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let (Poll::Ready(Ok(n)), Some((stamps, cmsg)), true) = (&r, &mut self.stamps, self.tx) {
+            stamps.written.fetch_add(*n as u64, Ordering::Relaxed);
+            imp::drain_tx(&self.io, stamps, cmsg);
+        }
+        r
     }
 }
 
@@ -89,18 +99,6 @@ impl AsyncRead for KernelStream {
             None => Pin::new(&mut this.io).poll_read(cx, buf),
             Some((stamps, cmsg)) => imp::poll_read(&this.io, stamps, cmsg, cx, buf),
         }
-    }
-}
-
-impl KernelStream {
-    /// After a write of `n` bytes: counts them and collects the transmit stamps the kernel has
-    /// queued (on loopback and most devices, during the write itself).
-    fn wrote(&mut self, r: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
-        if let (Poll::Ready(Ok(n)), Some((stamps, cmsg)), true) = (&r, &mut self.stamps, self.tx) {
-            stamps.written.fetch_add(*n as u64, Ordering::Relaxed);
-            imp::drain_tx(&self.io, stamps, cmsg);
-        }
-        r
     }
 }
 

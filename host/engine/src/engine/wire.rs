@@ -41,8 +41,8 @@ pub struct Binding {
 /// Shared state of one connection's tap.
 pub struct TapShared {
     conn: u64,
-    /// The kernel's receive stamps of the connection's socket, when it gives them.
-    rx: Option<Arc<SocketStamps>>,
+    /// The kernel's stamps of the connection's socket, when it gives them.
+    stamps: Option<Arc<SocketStamps>>,
     inner: Mutex<TapInner>,
 }
 
@@ -54,14 +54,14 @@ enum TapInner {
 impl TapShared {
     /// A tap for connection `conn`; `h2` selects the HTTP/2 frame tracker.
     pub fn new(conn: u64, h2: bool) -> Arc<TapShared> {
-        Self::with_rx(conn, h2, None)
+        Self::with_stamps(conn, h2, None)
     }
 
-    /// Like [`new`](TapShared::new), stamping each response's first byte from the kernel's
-    /// receive stamps `rx` where they fit (see [`first_byte_at`]).
-    pub fn with_rx(conn: u64, h2: bool, rx: Option<Arc<SocketStamps>>) -> Arc<TapShared> {
+    /// Like [`new`](TapShared::new), stamping each response's first byte and each write from
+    /// the kernel's `stamps` where they fit (see [`first_byte_at`] and [`sent_at`]).
+    pub fn with_stamps(conn: u64, h2: bool, stamps: Option<Arc<SocketStamps>>) -> Arc<TapShared> {
         let inner = if h2 { TapInner::H2(Box::default()) } else { TapInner::H1(H1State::default()) };
-        Arc::new(TapShared { conn, rx, inner: Mutex::new(inner) })
+        Arc::new(TapShared { conn, stamps, inner: Mutex::new(inner) })
     }
 
     /// A tap for an HTTP/1.1 connection whose requests are not bound to it beforehand (another
@@ -70,7 +70,7 @@ impl TapShared {
     /// `fields`: keep the header lines written.
     pub fn cycles(conn: u64, fields: bool) -> Arc<TapShared> {
         let state = H1State { cycle: Some(Box::new(CycleState { fields, ..CycleState::default() })), ..H1State::default() };
-        Arc::new(TapShared { conn, rx: None, inner: Mutex::new(TapInner::H1(state)) })
+        Arc::new(TapShared { conn, stamps: None, inner: Mutex::new(TapInner::H1(state)) })
     }
 
     /// The current request's [`Cycle`] on a [`cycles`](TapShared::cycles) tap (the request's
@@ -124,7 +124,7 @@ impl TapShared {
 
     /// Bytes written to the socket so far (0 without kernel stamps).
     fn socket_written(&self) -> u64 {
-        self.rx.as_deref().map_or(0, SocketStamps::written)
+        self.stamps.as_deref().map_or(0, SocketStamps::written)
     }
 
     /// `bytes` were written; the socket had had `before` bytes written before that write.
@@ -132,7 +132,7 @@ impl TapShared {
         // The kernel's transmit stamp of this write's last byte, if the write reached the
         // socket (TLS may hold it back) and the kernel has given the stamp already: every
         // event of this write is stamped with it (its bytes left together).
-        let sent = self.rx.as_deref().filter(|rx| rx.written() > before).and_then(SocketStamps::sent);
+        let sent = self.stamps.as_deref().filter(|s| s.written() > before).and_then(SocketStamps::sent);
         match &mut *self.inner.lock().unwrap() {
             TapInner::H1(s) => s.on_write(self.conn, sent, bytes),
             TapInner::H2(s) => s.on_write(self.conn, sent, bytes),
@@ -150,12 +150,12 @@ impl TapShared {
                 if let Some(b) = &s.bound {
                     if !s.first_byte_seen && s.in_body {
                         s.first_byte_seen = true;
-                        let at = first_byte_at(&b.trace, self.rx.as_deref(), s.written_at);
+                        let at = first_byte_at(&b.trace, self.stamps.as_deref(), s.written_at);
                         b.trace.emit_at(at, b.hop, Some(self.conn), EventKind::GotFirstResponseByte {});
                     }
                 }
             }
-            TapInner::H2(s) => s.on_read(self.conn, self.rx.as_deref(), bytes),
+            TapInner::H2(s) => s.on_read(self.conn, self.stamps.as_deref(), bytes),
         }
     }
 }
@@ -494,7 +494,7 @@ impl H2State {
 /// goes to the trace.
 fn first_byte_at(trace: &Trace, rx: Option<&SocketStamps>, written_at: Option<u64>) -> u64 {
     let now = trace.now_ns();
-    let kernel = rx.and_then(SocketStamps::last).and_then(|unix_ns| trace.ns_at_unix(unix_ns));
+    let kernel = rx.and_then(SocketStamps::received).and_then(|unix_ns| trace.ns_at_unix(unix_ns));
     match (kernel, written_at) {
         (Some(at), Some(written)) if at >= written && at <= now => {
             trace.note_client_lag(now - at);
