@@ -13,9 +13,26 @@ next() {
     stage=$1 stage_start=$SECONDS
 }
 trap 'next end; echo "test.sh: $SECONDS s in all" >&2' EXIT
+# Lean mode, for machines short of disk (CI's fresh machines have had 4 GiB free): each stage's
+# build tools and outputs are removed as soon as no later stage reads them, which keeps the peak
+# near 3 GiB instead of 5 GiB, at the price of rebuilding them on the next run. On by default
+# when less than 12 GiB are free; HTTPTRACE_LEAN=1 or 0 decides instead.
+free_gib=$(( $(df -Pk . | awk 'NR==2 {print $4}') / 1048576 ))
+lean=${HTTPTRACE_LEAN:-$([ "$free_gib" -lt 12 ] && echo 1 || echo 0)}
+# prune PATH...: in lean mode, removes PATHs and says how much that freed.
+prune() {
+    [ "$lean" = 1 ] || return 0
+    local kib
+    kib=$(du -sk "$@" 2>/dev/null | awk '{s += $1} END {print s + 0}')
+    rm -rf "$@"
+    echo "test.sh: lean: removed $((kib / 1024)) MiB ($*)" >&2
+}
+if [ "$lean" = 1 ]; then echo "test.sh: $free_gib GiB free: lean mode (HTTPTRACE_LEAN=0 keeps build outputs)" >&2; fi
 rustup target add wasm32-wasip2
 next guests
 ./scripts/build-guests.sh
+# The guests are built; their toolchains (componentize-js/-py, Zig, Go: ~1.2 GiB) are not read again.
+prune target/guest-tools plugins/conformance-js/node_modules
 # nginx (Debian's package) for the tests against a server that is not ours; installed, never
 # started as a service (the tests run their own on loopback ports).
 if ! [ -x /usr/sbin/nginx ]; then
@@ -34,10 +51,13 @@ fi
 (cd tests/har-validator && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 next tests
 cargo test --workspace --locked "$@"
+# Nothing later runs the test binaries or the guests' build (the docs check in their own mode).
+prune target/debug target/wasm-guests
 next plugin-unit-tests
 # The plugins' own unit tests (their workspace builds for wasm32-wasip2 in tests/guests/build.rs;
 # here it runs natively).
 cargo test --locked --manifest-path plugins/Cargo.toml --target-dir target/plugins-native
+prune target/plugins-native
 next checks
 # The engine library stays free of the plugin runtime and the command line.
 tree=$(cargo tree --locked -p httptrace -e normal --prefix none)
