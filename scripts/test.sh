@@ -51,8 +51,11 @@ fi
 (cd tests/har-validator && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 next tests
 cargo test --workspace --locked "$@"
-# Nothing later runs the test binaries or the guests' build (the docs check in their own mode).
-prune target/debug target/wasm-guests
+# Nothing later runs the test executables or reads the guests' build. The rest of target/debug
+# stays: the docs and package checks reuse its build scripts and proc macros (removing it all
+# cost the docs stage 150 s of rebuilding).
+prune target/wasm-guests target/debug/examples \
+    $(find target/debug/deps -maxdepth 1 -type f -perm -u+x ! -name '*.so' ! -name '*.d')
 next plugin-unit-tests
 # The plugins' own unit tests (their workspace builds for wasm32-wasip2 in tests/guests/build.rs;
 # here it runs natively).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuilds the five bundled plugins from plugins/ and writes them to host/cli/bundled/ (the
+# Rebuilds the bundled plugins from plugins/ and writes them to host/cli/bundled/ (the
 # binary embeds those committed copies, so installing needs no wasm target). Run after
 # changing a shipped plugin, the guest SDK or the WIT, then commit host/cli/bundled/.
 set -euo pipefail

@@ -63,6 +63,24 @@ fn check_stats_against_events(args: &[&str]) {
     let opened = events.iter().filter(|e| matches!(e.kind, EventKind::GotConn { reused: false, .. })).count();
     assert_eq!(stats["connections"]["opened"], opened as u64);
     assert_eq!(stats["connections"]["reused"], 1000 - opened as u64);
+    // Bytes: the header blocks and bodies the events report, all of them.
+    let received: u64 = events
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::ResponseHeaders { header_bytes, .. } => *header_bytes,
+            EventKind::ResponseDone { body_bytes, .. } => *body_bytes,
+            _ => 0,
+        })
+        .sum();
+    assert!(received >= 1000 * 100, "{received}");
+    assert_eq!(stats["bytes"]["received"], received);
+    // The total-time histogram: oha's 11 buckets from min to max, every request in one of them.
+    let hist = stats["histogram"].as_array().expect("histogram");
+    assert_eq!(hist.len(), 11, "{hist:?}");
+    assert_eq!(hist.iter().map(|b| b["count"].as_u64().unwrap()).sum::<u64>(), 1000);
+    agree("histogram first bound", hist[0]["le_ms"].as_f64().unwrap(), stats["phases"]["total"]["min"].as_f64().unwrap());
+    agree("histogram last bound", hist[10]["le_ms"].as_f64().unwrap(), stats["phases"]["total"]["max"].as_f64().unwrap());
+    assert!(hist.windows(2).all(|w| w[0]["le_ms"].as_f64() < w[1]["le_ms"].as_f64()), "{hist:?}");
 }
 
 #[test]
@@ -150,6 +168,46 @@ fn stats_text_table_has_every_phase_and_percentile() {
         assert!(run.stdout.lines().any(|l| l.starts_with(phase)), "{phase} row missing:\n{}", run.stdout);
     }
     assert!(run.stdout.contains("requests     50 in "), "{}", run.stdout);
+    // The bytes: 50 bodies of 100 bytes and their header blocks.
+    let received = run.stdout.lines().find(|l| l.starts_with("received ")).expect("received line");
+    assert!(received.contains("/request), ") && received.ends_with("/s"), "{received}");
+    let sent = run.stdout.lines().find(|l| l.starts_with("sent ")).expect("sent line");
+    assert_eq!(sent, "sent         0 B of request bodies");
+    // The oha-style histogram: eleven bars whose counts add up to the requests.
+    let at = run.stdout.find("total time histogram (ms)\n").expect("histogram heading");
+    let bars: Vec<&str> = run.stdout[at..].lines().skip(1).take_while(|l| l.contains(" |")).collect();
+    assert_eq!(bars.len(), 11, "{}", run.stdout);
+    let count = |l: &str| -> u64 { l.split('[').nth(1).unwrap().split(']').next().unwrap().trim().parse().unwrap() };
+    assert_eq!(bars.iter().map(|l| count(l)).sum::<u64>(), 50, "{}", run.stdout);
+    // The largest bucket's bar is the full 32 characters; no colour without a terminal.
+    let longest = bars.iter().map(|l| l.split(" |").nth(1).unwrap().chars().count()).max();
+    assert_eq!(longest, Some(32), "{}", run.stdout);
+    assert!(!run.stdout.contains('\x1b'));
+    // A run this short has no sparkline.
+    assert!(!run.stdout.contains("requests/s "), "{}", run.stdout);
+}
+
+#[test]
+fn a_run_of_seconds_shows_requests_per_second_over_time() {
+    let _lane = crate::lanes::load();
+    // -c 1 and 20 ms per request: about 50 requests in each of 3 seconds.
+    let url = http("/delay/20");
+    let run = cli(&["--duration", "3s", "-c", "1", "-q", "-p", "stats", &url], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let line = run.stdout.lines().find(|l| l.starts_with("requests/s ")).unwrap_or_else(|| panic!("no sparkline:\n{}", run.stdout));
+    let marks = line.chars().filter(|c| ('\u{2581}'..='\u{2588}').contains(c)).count();
+    assert!((2..=3).contains(&marks), "{line}");
+    assert!(line.ends_with(", 1 s a mark"), "{line}");
+    let json = cli(&["--duration", "3s", "-c", "1", "-q", "-p", "stats", "--plugin-config", "format=json", &url], &[]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let stats: Value = serde_json::from_str(json.stdout.trim()).unwrap();
+    assert_eq!(stats["per_second"]["interval_s"], 1.0);
+    let rps: Vec<f64> = stats["per_second"]["rps"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert!((2..=3).contains(&rps.len()), "{rps:?}");
+    // Each whole second: at most 50 requests of 20 ms, and not far below (the client is idle).
+    assert!(rps.iter().all(|&r| (20.0..=51.0).contains(&r)), "{rps:?}");
+    let requests = stats["requests"].as_f64().unwrap();
+    assert!(rps.iter().sum::<f64>() <= requests, "{rps:?} vs {requests}");
 }
 
 #[test]

@@ -67,4 +67,5 @@ mod packaging;
 mod plugins_chain;
 mod plugins_cli;
 mod plugins_load;
+mod plugins_perfetto;
 mod soak;

@@ -39,6 +39,61 @@ fn timeline_shows_the_servers_delay_as_server_processing() {
     assert!(run.stdout.contains("200"), "{}", run.stdout);
 }
 
+/// A formatted duration (`1.67 ms`, `12.3 s`, `0 ms`) in milliseconds; `None` for `-`.
+fn duration_ms(cell: &str) -> Option<f64> {
+    let cell = cell.trim();
+    if let Some(v) = cell.strip_suffix(" ms") {
+        return v.parse().ok();
+    }
+    cell.strip_suffix(" s").and_then(|v| v.parse::<f64>().ok()).map(|s| s * 1e3)
+}
+
+/// Checks each httpstat table in a timeline: no line wider than 80 columns, and the phase
+/// cells add up to the `total` mark under them (within each value's rounding to three digits).
+/// Returns how many tables there were.
+fn check_tables(stdout: &str) -> usize {
+    for line in stdout.lines() {
+        assert!(line.chars().count() <= 80, "{} columns: {line:?}\n{stdout}", line.chars().count());
+    }
+    let lines: Vec<&str> = stdout.lines().collect();
+    let mut tables = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let bar = line.trim_start();
+        if !(bar.starts_with('[') && bar.ends_with(']')) {
+            continue;
+        }
+        tables += 1;
+        let cells: Vec<f64> = bar[1..bar.len() - 1].split('|').filter_map(duration_ms).collect();
+        let total_line = lines[i + 1..].iter().find(|l| l.contains("total:")).expect("a total mark under the table");
+        let total = duration_ms(total_line.split("total:").nth(1).unwrap()).expect(total_line);
+        let sum: f64 = cells.iter().sum();
+        // Three significant digits each: half a unit of the last digit per value.
+        let slack: f64 = cells.iter().chain([total].iter()).map(|v| v.abs() * 0.005 + 0.0005).sum();
+        assert!((sum - total).abs() <= slack, "cells {cells:?} add up to {sum}, total says {total}:\n{stdout}");
+    }
+    tables
+}
+
+#[test]
+fn timeline_fits_80_columns_and_its_phases_add_up_to_the_total() {
+    // A new TLS connection (five columns), plain HTTP (four), two redirects (three tables),
+    // a server that takes its time, and a failed connection.
+    let https = format!("https://127.0.0.1:{}/delay/30", server().https_addr.port());
+    for args in [vec!["-k", &https[..]], vec![&http("/bytes/100")[..]]] {
+        let run = cli(&args, &[]);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(check_tables(&run.stdout), 1, "{}", run.stdout);
+    }
+    let run = cli(&["-L", &http("/redirect/2")], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(check_tables(&run.stdout), 3, "{}", run.stdout);
+    // A port nobody listens on: the failed phase holds the time.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let run = cli(&[&format!("http://{closed}/")], &[]);
+    assert_eq!(run.code, 7, "{run:?}");
+    assert_eq!(check_tables(&run.stdout), 1, "{}", run.stdout);
+}
+
 #[test]
 fn timeline_is_the_default_and_ndjson_prints_one_parseable_event_per_line() {
     let url = http("/bytes/10");
@@ -76,7 +131,7 @@ fn output_file_and_filter_chain() {
 fn plugins_lists_the_bundled_ones() {
     let run = cli(&["plugins"], &[]);
     assert_eq!(run.code, 0, "{run:?}");
-    for name in ["timeline", "ndjson", "filter"] {
+    for name in ["timeline", "ndjson", "filter", "stats", "har", "perfetto"] {
         let line = run.stdout.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} not listed:\n{}", run.stdout));
         assert!(line.len() > name.len() + 5, "no summary: {line}");
     }

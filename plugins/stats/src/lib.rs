@@ -1,18 +1,21 @@
 //! `stats`: per-phase latency histograms (blocked, dns, connect, tls, send, wait, receive,
 //! total) with min, mean, p50, p90, p95, p99, p99.9 and max; requests per second; status and
-//! error distributions; connections opened vs reused. Histograms, not lists: memory stays flat
-//! however many requests run.
+//! error distributions; connections opened vs reused; bytes and throughput; an oha-style
+//! histogram of the total time; for runs of 2 s or more, requests/s over time as a sparkline.
+//! Histograms and per-second counters, not lists: memory stays flat however many requests run.
 //!
 //! Config: `format=text|json` (default text); `threshold=STAT(PHASE)OP VALUE` (repeatable), e.g.
 //! `threshold=p95(wait)<200ms` — a broken one is reported (output and stderr) and fails the
 //! run (exit 99).
 
+mod chart;
 mod threshold;
 
 use std::collections::{BTreeMap, HashMap};
 
+use chart::{Paint, PerSecond};
 use hdrhistogram::Histogram;
-use httptrace_guest::{emit, log, Config, Event, EventKind, EventType, Interest, Level, Plugin, RunOutcome, Timings, Verdict};
+use httptrace_guest::{color, emit, log, Config, Event, EventKind, EventType, Interest, Level, Plugin, RunOutcome, Timings, Verdict};
 use threshold::{Stat, Threshold, PHASES};
 
 /// Percentiles in the table, in order.
@@ -79,6 +82,12 @@ struct Stats {
     started: HashMap<u64, u64>,
     first_start: Option<u64>,
     last_end: Option<u64>,
+    /// Response bytes received (header block and body, as counted on the wire by the host).
+    bytes_in: u64,
+    /// Request body bytes written.
+    bytes_out: u64,
+    /// Requests completed per second of the run.
+    per_second: PerSecond,
 }
 
 fn phase_values(t: &Timings) -> [f64; 8] {
@@ -116,11 +125,21 @@ impl Plugin for Stats {
             started: HashMap::new(),
             first_start: None,
             last_end: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            per_second: PerSecond::default(),
         })
     }
 
     fn interest(&self) -> Interest {
-        Interest::of(&[EventType::RequestStart, EventType::GotConn, EventType::RequestDone])
+        Interest::of(&[
+            EventType::RequestStart,
+            EventType::GotConn,
+            EventType::WroteRequest,
+            EventType::ResponseHeaders,
+            EventType::ResponseDone,
+            EventType::RequestDone,
+        ])
     }
 
     fn on_event(&mut self, ev: &Event) -> Verdict {
@@ -139,6 +158,9 @@ impl Plugin for Stats {
                     self.opened += 1;
                 }
             }
+            EventKind::WroteRequest(w) => self.bytes_out += w.body_bytes,
+            EventKind::ResponseHeaders(r) => self.bytes_in += r.header_bytes,
+            EventKind::ResponseDone(r) => self.bytes_in += r.body_bytes,
             EventKind::RequestDone(d) => {
                 self.requests += 1;
                 for (stats, v) in self.phases.iter_mut().zip(phase_values(&d.timings)) {
@@ -157,6 +179,7 @@ impl Plugin for Stats {
                 if let Some(start) = start {
                     let end = start + ev.at_ns;
                     self.last_end = Some(self.last_end.map_or(end, |l| l.max(end)));
+                    self.per_second.record(self.first_start.unwrap_or(start), end);
                 }
             }
             _ => {}
@@ -203,7 +226,18 @@ impl Stats {
         }
     }
 
+    /// Bytes received per second of the run.
+    fn throughput(&self) -> f64 {
+        let s = self.elapsed_s();
+        if s > 0.0 {
+            self.bytes_in as f64 / s
+        } else {
+            0.0
+        }
+    }
+
     fn render_text(&self, results: &[(&Threshold, f64, bool)]) -> String {
+        let p = Paint(color());
         let mut out = String::new();
         out.push_str(&format!("requests     {} in {:.3} s, {:.1} req/s\n", self.requests, self.elapsed_s(), self.rps()));
         out.push_str(&format!("connections  {} opened, {} reused\n", self.opened, self.reused));
@@ -215,8 +249,29 @@ impl Stats {
                 v.join(", ")
             }
         };
-        out.push_str(&format!("status       {}\n", list(&mut self.status.iter().map(|(k, v)| format!("{k}: {v}")))));
-        out.push_str(&format!("errors       {}\n\n", list(&mut self.errors.iter().map(|(k, v)| format!("{k}: {v}")))));
+        let status = |code: u16| {
+            let c = match code {
+                200..=299 => chart::GREEN,
+                300..=399 => chart::CYAN,
+                400..=499 => chart::YELLOW,
+                _ => chart::RED,
+            };
+            p.on(c, &code.to_string())
+        };
+        out.push_str(&format!("status       {}\n", list(&mut self.status.iter().map(|(k, v)| format!("{}: {v}", status(*k))))));
+        out.push_str(&format!("errors       {}\n", list(&mut self.errors.iter().map(|(k, v)| format!("{}: {v}", p.on(chart::RED, k))))));
+        let per_request = self.bytes_in.checked_div(self.requests).unwrap_or(0);
+        out.push_str(&format!(
+            "received     {} ({}/request), {}/s\n",
+            chart::bytes(self.bytes_in),
+            chart::bytes(per_request),
+            chart::bytes(self.throughput() as u64)
+        ));
+        out.push_str(&format!("sent         {} of request bodies\n", chart::bytes(self.bytes_out)));
+        if let Some(line) = self.per_second.sparkline(self.elapsed_s(), p) {
+            out.push_str(&line);
+        }
+        out.push('\n');
         out.push_str(&format!("{:<9} {:>7}", "phase (ms)", "count"));
         for h in ["min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"] {
             out.push_str(&format!(" {h:>9}"));
@@ -236,10 +291,17 @@ impl Stats {
             }
             out.push('\n');
         }
+        let total = &self.phases[PHASES.len() - 1];
+        if total.count() > 0 {
+            out.push_str("\ntotal time histogram (ms)\n");
+            let buckets = chart::buckets(&total.hist, total.min_ns, total.max_ns);
+            out.push_str(&chart::histogram(&buckets, p));
+        }
         if !results.is_empty() {
             out.push_str("\nthresholds\n");
             for (t, v, ok) in results {
-                out.push_str(&format!("  {} {}: {:.3}ms\n", if *ok { "ok  " } else { "FAIL" }, t.text, v / 1e6));
+                let verdict = if *ok { p.on(chart::GREEN, "ok  ") } else { p.on(chart::RED, "FAIL") };
+                out.push_str(&format!("  {verdict} {}: {:.3}ms\n", t.text, v / 1e6));
             }
         }
         out
@@ -262,10 +324,22 @@ impl Stats {
             }
             phases.insert((*name).into(), Value::Object(o));
         }
+        let total = &self.phases[PHASES.len() - 1];
+        let histogram: Vec<Value> = if total.count() > 0 {
+            chart::buckets(&total.hist, total.min_ns, total.max_ns)
+                .iter()
+                .map(|(le, n)| json!({ "le_ms": ms(*le as f64), "count": n }))
+                .collect()
+        } else {
+            vec![]
+        };
         let doc = json!({
             "requests": self.requests,
             "elapsed_s": self.elapsed_s(),
             "rps": self.rps(),
+            "bytes": { "received": self.bytes_in, "sent": self.bytes_out, "received_per_s": self.throughput() },
+            "histogram": histogram,
+            "per_second": self.per_second.to_json(self.elapsed_s()),
             "connections": { "opened": self.opened, "reused": self.reused },
             "status": self.status.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map<_, _>>(),
             "errors": self.errors.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<Map<_, _>>(),

@@ -79,7 +79,7 @@ impl Threshold {
         } else {
             return Err(bad("expected one of <, <=, >, >= after the phase".into()));
         };
-        let limit_ns = parse_duration(value).map_err(|e| bad(e))?;
+        let limit_ns = parse_duration(value).map_err(bad)?;
         Ok(Threshold { text: t, stat, phase, op, limit_ns })
     }
 

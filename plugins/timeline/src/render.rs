@@ -20,7 +20,7 @@ pub enum Headers {
     All,
 }
 
-use crate::paint::{Paint, BOLD, GRAY, GREEN, RED, YELLOW};
+use crate::paint::{spaces, Paint, BOLD, GRAY, GREEN, RED, YELLOW};
 use crate::waterfall::{self, Column};
 
 /// What the events of one hop say.
@@ -127,6 +127,7 @@ pub fn request_into<'a>(out: &mut String, events: impl IntoIterator<Item = &'a E
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one hop's facts, each from a different event
 fn render_hop(
     out: &mut String,
     hop: &Hop,
@@ -142,18 +143,20 @@ fn render_hop(
     out.push('\n');
 
     if let Some((g, conn)) = hop.got_conn {
-        out.push_str("  ");
-        p.push(out, GRAY, "Connected to");
-        let _ = write!(out, " {} from {} ({}, ", g.remote_addr, g.local_addr, g.protocol);
-        out.push_str(if g.reused { "reused connection" } else { "new connection" });
+        let mut first = String::from("  ");
+        p.push(&mut first, GRAY, "Connected to");
+        let _ = write!(first, " {} from {}", g.remote_addr, g.local_addr);
+        let mut how = format!(" ({}, ", g.protocol);
+        how.push_str(if g.reused { "reused connection" } else { "new connection" });
         if let Some(c) = conn {
-            let _ = write!(out, " #{c}");
+            let _ = write!(how, " #{c}");
         }
         if g.reused && g.was_idle {
-            out.push_str(", idle ");
-            out.push_str(&fmt_ms(g.idle_ns as f64 / 1e6));
+            how.push_str(", idle ");
+            how.push_str(&fmt_ms(g.idle_ns as f64 / 1e6));
         }
-        out.push_str(")\n");
+        how.push(')');
+        push_parts(out, &first, &[how]);
     } else if let Some(addr) = hop.tcp_addr {
         out.push_str("  ");
         p.push(out, GRAY, "Connected to");
@@ -195,7 +198,7 @@ fn render_hop(
     if let Some(e) = error {
         let during = e.during.map(|d| format!(" during {}", d.as_str())).unwrap_or_default();
         let what = format!("Error ({}{during}, {}): {}", e.phase.as_str(), e.kind, e.message);
-        let _ = writeln!(out, "  {}", p.on(RED, &what));
+        push_wrapped(out, &format!("  {}", p.on(RED, &what)));
         let reached = hop.reached();
         let reached = if reached.is_empty() { "nothing".to_string() } else { reached.join(" → ") };
         let _ = writeln!(out, "  {} {reached}", p.on(GRAY, "Reached:"));
@@ -205,9 +208,77 @@ fn render_hop(
         waterfall::render_into(out, &columns(hop, s, url), "  ", p);
     }
     if let Some(r) = hop.redirect {
-        let _ = writeln!(out, "\n  {} {} → {} {}", p.on(GRAY, "Redirect"), r.status, r.method, r.to);
+        out.push('\n');
+        push_wrapped(out, &format!("  {} {} → {} {}", p.on(GRAY, "Redirect"), r.status, r.method, r.to));
     }
     out.push('\n');
+}
+
+/// The widest a descriptive line gets before it wraps (a terminal's 80 columns).
+const WIDTH: usize = crate::waterfall::MAX_WIDTH;
+
+/// Appends `line` (indented, maybe with colour codes) and a newline, wrapped at spaces to
+/// [`WIDTH`] visible columns with continuation lines indented two more. A single word longer
+/// than that (a URL) stays whole, so it can still be copied.
+fn push_wrapped(out: &mut String, line: &str) {
+    let body = line.trim_start_matches(' ');
+    let indent = line.len() - body.len();
+    let mut width = indent;
+    out.push_str(&line[..indent]);
+    for (i, word) in body.split(' ').enumerate() {
+        let w = visible_width(word);
+        if i > 0 {
+            if width + 1 + w > WIDTH && width > indent + 2 {
+                out.push('\n');
+                spaces(out, indent + 2);
+                width = indent + 2;
+            } else {
+                out.push(' ');
+                width += 1;
+            }
+        }
+        out.push_str(word);
+        width += w;
+    }
+    out.push('\n');
+}
+
+/// Appends `first` followed by `rest` on one line if that fits in [`WIDTH`] columns; else
+/// each part of `rest` starts a continuation line of its own (its leading `, ` or space
+/// dropped), every line wrapped as [`push_wrapped`] does.
+fn push_parts(out: &mut String, first: &str, rest: &[String]) {
+    let whole: String = std::iter::once(first).chain(rest.iter().map(String::as_str)).collect();
+    if visible_width(&whole) <= WIDTH {
+        out.push_str(&whole);
+        out.push('\n');
+        return;
+    }
+    push_wrapped(out, first);
+    let indent = first.len() - first.trim_start_matches(' ').len() + 2;
+    for part in rest {
+        let mut line = String::new();
+        spaces(&mut line, indent);
+        line.push_str(part.trim_start_matches(',').trim_start());
+        push_wrapped(out, &line);
+    }
+}
+
+/// Characters a terminal shows for `s`: ANSI colour sequences (`ESC [ ... m`) take none.
+fn visible_width(s: &str) -> usize {
+    let mut n = 0;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// The reason phrase of a status (RFC 9110's), as a status line carries it.
@@ -289,50 +360,55 @@ fn render_tls(out: &mut String, tls: &TlsHandshakeDone, wall_ns: Option<u64>, p:
             None => (String::new(), ""),
         };
         let expires = format!("{}{note}", cert.not_after);
-        let _ = writeln!(
-            out,
-            "  {} {}, issued by {}, expires {}",
-            p.on(GRAY, "Certificate"),
-            cert.subject,
-            cert.issuer,
-            if code.is_empty() { expires } else { p.on(code, &expires) }
-        );
+        let first = format!("  {} {}, issued by {}", p.on(GRAY, "Certificate"), cert.subject, cert.issuer);
+        let expires = if code.is_empty() { expires } else { p.on(code, &expires) };
+        push_parts(out, &first, &[format!(", expires {expires}")]);
     }
 }
 
-/// The httpstat columns of one hop. A phase shows `-` when it did not happen, including
-/// those a failed hop never reached (the host reports those as 0).
+/// The httpstat columns of one hop: each phase's cell is the time from the previous mark shown
+/// to its own, so the cells add up to the `total` mark. A phase that did not happen (or that a
+/// failed hop never reached) shows `-`, and its time, if any, counts in the next phase shown;
+/// a failed hop's remaining time goes to the phase that failed.
 fn columns(hop: &Hop, s: &HopSummary, url: &str) -> Vec<Column> {
-    let t = &s.timings;
-    let ms = |v: f64| fmt_ms(v);
-    let mark = |reached: bool, secs: f64| if reached { fmt_ms(secs * 1e3) } else { "-".to_string() };
-    let tcp = if t.connect >= 0.0 { t.connect - t.ssl.max(0.0) } else { -1.0 };
-    let named = hop.dns_ok || (t.dns < 0.0 && hop.connected());
-    let mut cols = vec![
-        Column { label: "DNS Lookup", cell: ms(t.dns), mark: "namelookup", mark_value: mark(named, s.marks.namelookup) },
-        Column { label: "TCP Connection", cell: ms(tcp), mark: "connect", mark_value: mark(hop.connected(), s.marks.connect) },
+    let m = &s.marks;
+    let https = url.starts_with("https:");
+    let new_conn = hop.tcp_addr.is_some();
+    let named = hop.dns_ok || (s.timings.dns < 0.0 && hop.connected());
+    let no_lookup = s.timings.dns < 0.0;
+    // (label, mark name, mark in seconds, the phase happened, the mark was reached, the hop
+    // got past the phase)
+    let mut phases = vec![
+        ("DNS Lookup", "namelookup", m.namelookup, hop.dns_ok, named, hop.dns_ok || no_lookup),
+        ("TCP Connection", "connect", m.connect, new_conn, hop.connected(), hop.connected()),
     ];
-    if url.starts_with("https:") {
-        cols.push(Column {
-            label: "TLS Handshake",
-            cell: ms(t.ssl),
-            mark: "pretransfer",
-            mark_value: mark(hop.got_conn.is_some(), s.marks.pretransfer),
-        });
+    if https {
+        let ready = hop.got_conn.is_some();
+        phases.push(("TLS Handshake", "pretransfer", m.pretransfer, new_conn && hop.tls_ok(), ready, ready));
     }
-    cols.push(Column {
-        label: "Server Processing",
-        cell: if hop.sent { ms(t.wait) } else { "-".into() },
-        mark: "starttransfer",
-        mark_value: mark(hop.first_byte, s.marks.starttransfer),
-    });
-    cols.push(Column {
-        label: "Content Transfer",
-        cell: if hop.first_byte { ms(t.receive) } else { "-".into() },
-        mark: "total",
-        mark_value: fmt_ms(s.marks.total * 1e3),
-    });
-    cols
+    phases.push(("Server Processing", "starttransfer", m.starttransfer, hop.sent, hop.first_byte, hop.first_byte));
+    phases.push(("Content Transfer", "total", m.total, hop.first_byte, true, true));
+    // The first phase the hop did not get past is the one that failed: it gets the time up to
+    // the end.
+    let failed_at = phases.iter().position(|p| !p.5);
+    let mut prev = 0.0;
+    phases
+        .iter()
+        .enumerate()
+        .map(|(i, &(label, mark, at, happened, reached, _))| {
+            let ends = if Some(i) == failed_at { Some(m.total) } else { happened.then_some(at) };
+            let cell = match ends {
+                Some(end) if end >= prev => {
+                    let d = end - prev;
+                    prev = end;
+                    fmt_ms(d * 1e3)
+                }
+                _ => "-".to_string(),
+            };
+            let mark_value = if reached { fmt_ms(at * 1e3) } else { "-".to_string() };
+            Column { label, cell, mark, mark_value }
+        })
+        .collect()
 }
 
 /// Whole days from `now_unix_ns` until `rfc3339` (`YYYY-MM-DDTHH:MM:SSZ`), negative once past.

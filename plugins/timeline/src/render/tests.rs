@@ -89,11 +89,14 @@ fn successful_https_request() {
     assert_eq!(lines[1], "  Connected to 127.0.0.1:443 from 127.0.0.1:50000 (h2, new connection #3)");
     assert_eq!(lines[2], "  TLS TLSv1.3, TLS13_AES_128_GCM_SHA256, X25519, ALPN h2");
     // 1_795_000_000 s is 2026-11-18T11:06:40Z: ten days before not_after.
-    assert_eq!(lines[3], "  Certificate CN=localhost, issued by CN=test CA, expires 2026-11-28T11:06:40Z (in 10 days)");
-    assert_eq!(lines[4], "  HTTP/2 200, 1256 bytes");
-    assert!(lines[6].contains("DNS Lookup") && lines[6].contains("TLS Handshake"), "{text}");
-    // TCP is connect minus TLS: 40 - 30.
-    assert!(lines[7].contains(" 10.0 ms ") && lines[7].contains(" 30.0 ms "), "{text}");
+    // Too long for 80 columns: the expiry goes on a line of its own.
+    assert_eq!(lines[3], "  Certificate CN=localhost, issued by CN=test CA");
+    assert_eq!(lines[4], "    expires 2026-11-28T11:06:40Z (in 10 days)");
+    assert_eq!(lines[5], "  HTTP/2 200, 1256 bytes");
+    assert!(lines[7].contains("DNS Lookup") && lines[7].contains("TLS Handshake"), "{text}");
+    // Each phase runs from the previous mark to its own: TCP 21 - 11, TLS 52 - 21, and the
+    // cells add up to the total.
+    assert_eq!(lines[8], "  [ 11.0 ms  |   10.0 ms    |   31.0 ms   |     102 ms      |    46.0 ms     ]", "{text}");
     assert!(text.contains("namelookup:11.0 ms") && text.contains("pretransfer:52.0 ms"), "{text}");
     assert!(text.contains("starttransfer:154 ms") && text.contains("total:200 ms"), "{text}");
     assert!(!text.contains('\x1b'));
@@ -116,7 +119,7 @@ fn reused_plain_http_connection() {
     s.timings.connect = -1.0;
     s.timings.ssl = -1.0;
     let text = request(&events, &done(url, Some(200), None, vec![s]), Paint(false));
-    assert!(text.contains("(h2, reused connection #3, idle 1.20 ms)"), "{text}");
+    assert!(text.contains("  Connected to 127.0.0.1:443 from 127.0.0.1:50000\n    (h2, reused connection #3, idle 1.20 ms)\n"), "{text}");
     assert!(!text.contains("TLS Handshake") && !text.contains("pretransfer"), "{text}");
     let bar = text.lines().find(|l| l.trim_start().starts_with('[')).unwrap();
     assert!(bar.starts_with("  [     -      |       -        |"), "{text}");
@@ -226,11 +229,38 @@ fn headers_show_as_curl_shows_them() {
     let mut out = String::new();
     super::request_into(&mut out, &events, &d, super::Headers::Response, Paint(false));
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[5], "  < HTTP/2 200 OK");
-    assert_eq!(lines[6], "  < content-type: text/plain");
+    assert_eq!(lines[6], "  < HTTP/2 200 OK");
+    assert_eq!(lines[7], "  < content-type: text/plain");
     assert!(!out.contains("> "), "{out}");
     let mut out = String::new();
     super::request_into(&mut out, &events, &d, super::Headers::All, Paint(false));
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(&lines[5..9], ["  > :method: GET", "  > authorization: [redacted]", "  < HTTP/2 200 OK", "  < content-type: text/plain"]);
+    assert_eq!(&lines[6..10], ["  > :method: GET", "  > authorization: [redacted]", "  < HTTP/2 200 OK", "  < content-type: text/plain"]);
+}
+
+#[test]
+fn long_lines_wrap_at_80_columns_but_urls_stay_whole() {
+    let mut out = String::new();
+    let cert = "  Certificate CN=httptrace serve, issued by CN=httptrace serve, expires 4096-01-01T00:00:00Z (in 755717 days)";
+    push_wrapped(&mut out, cert);
+    assert_eq!(out, "  Certificate CN=httptrace serve, issued by CN=httptrace serve, expires\n    4096-01-01T00:00:00Z (in 755717 days)\n");
+    let mut parts = String::new();
+    push_parts(&mut parts, "  Certificate CN=a, issued by CN=b", &[", expires 4096-01-01T00:00:00Z (in 7 days)".into()]);
+    assert_eq!(parts, "  Certificate CN=a, issued by CN=b, expires 4096-01-01T00:00:00Z (in 7 days)\n");
+    let mut parts = String::new();
+    push_parts(&mut parts, "  Certificate CN=httptrace serve, issued by CN=httptrace serve", &[", expires 4096-01-01T00:00:00Z".into()]);
+    assert_eq!(parts, "  Certificate CN=httptrace serve, issued by CN=httptrace serve\n    expires 4096-01-01T00:00:00Z\n");
+    // Colour codes take no columns: the same words wrap at the same place.
+    let mut colored = String::new();
+    push_wrapped(&mut colored, &cert.replace("Certificate", &Paint(true).on(GRAY, "Certificate")));
+    assert_eq!(colored.lines().count(), 2);
+    assert_eq!(visible_width(colored.lines().next().unwrap()), out.lines().next().unwrap().len());
+    // A URL longer than a line is not cut.
+    let url = format!("https://example.com/{}", "a".repeat(100));
+    let mut redirect = String::new();
+    push_wrapped(&mut redirect, &format!("  Redirect 302 → GET {url}"));
+    assert_eq!(redirect, format!("  Redirect 302 → GET\n    {url}\n"));
+    let mut short = String::new();
+    push_wrapped(&mut short, "  HTTP/2 200");
+    assert_eq!(short, "  HTTP/2 200\n");
 }
