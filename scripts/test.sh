@@ -33,22 +33,27 @@ next guests
 ./scripts/build-guests.sh
 # The guests are built; their toolchains (componentize-js/-py, Zig, Go: ~1.2 GiB) are not read again.
 prune target/guest-tools plugins/conformance-js/node_modules
-# nginx (Debian's package) for the tests against a server that is not ours; installed, never
-# started as a service (the tests run their own on loopback ports).
-if ! [ -x /usr/sbin/nginx ]; then
+# Debian's packages the tests drive, installed when missing, never started as services (the
+# tests run their own on loopback ports): nginx (a server that is not ours) and chromium (the
+# html report opened in a real browser, through playwright-core).
+missing=()
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "test.sh: installing nginx with apt-get" >&2
+        echo "test.sh: installing ${missing[*]} with apt-get" >&2
         policy=/usr/sbin/policy-rc.d
         [ -e $policy ] || { printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy && trap_policy=1; }
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
         [ -z "${trap_policy:-}" ] || rm -f $policy
     else
-        echo "test.sh: the tests need nginx (Debian: apt-get install nginx)" >&2
+        echo "test.sh: the tests need ${missing[*]} (Debian: apt-get install ${missing[*]})" >&2
         exit 1
     fi
 fi
-# The HAR validator of the HAR tests (npm's har-validator, pinned by its package-lock.json).
-(cd tests/har-validator && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+# The Node.js checkers of the tests (npm's har-validator, ajv, playwright-core driving Debian's
+# chromium), pinned by tests/node-checks/package-lock.json.
+(cd tests/node-checks && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 next tests
 cargo test --workspace --locked "$@"
 # Nothing later runs the test executables or reads the guests' build. The rest of target/debug

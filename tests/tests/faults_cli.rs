@@ -229,3 +229,23 @@ fn a_second_interrupt_abandons_what_is_in_flight() {
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("the HAR is not whole: {e}: {text}"));
     assert!(doc["log"]["entries"].as_array().is_some(), "{doc}");
 }
+
+/// An interrupted load run's HAR is valid HAR 1.2 (har-validator), with every request traced
+/// before the interrupt and the run's page.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_load_run_leaves_a_valid_har() {
+    use std::time::Duration;
+    let _lane = crate::lanes::load();
+    let dir = tempfile::tempdir().unwrap();
+    let har = dir.path().join("run.har");
+    let url = http("/delay/20");
+    let args = ["-n", "1000000", "-c", "2", "-q", "-p", "har", "-o", har.to_str().unwrap(), &url];
+    let (run, _) = interrupted(&args, &[Duration::from_millis(1000)], Duration::from_secs(15));
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    let doc = crate::load_outputs::validate_har(&std::fs::read_to_string(&har).unwrap());
+    let entries = doc["log"]["entries"].as_array().unwrap();
+    assert!(entries.len() > 10, "{} entries", entries.len());
+    assert!(entries.iter().all(|e| e["response"]["status"] == 200 && e["pageref"] == "page_1"));
+    assert_eq!(doc["log"]["pages"].as_array().unwrap().len(), 1);
+}

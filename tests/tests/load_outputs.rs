@@ -244,12 +244,12 @@ fn thresholds_pass_and_fail_with_their_exit_code() {
     assert!(bad.stdout.is_empty());
 }
 
-/// Parses `text` and checks it with npm's har-validator (`tests/har-validator`, installed by
+/// Parses `text` and checks it with npm's har-validator (`tests/node-checks`, installed by
 /// `scripts/test.sh`): the HAR 1.2 schema as HAR tools check it.
-fn validate_har(text: &str) -> Value {
+pub(crate) fn validate_har(text: &str) -> Value {
     use std::io::Write;
     let har: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("HAR is not JSON: {e}\n{text}"));
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/har-validator");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/node-checks");
     assert!(
         dir.join("node_modules/har-validator").is_dir(),
         "har-validator is not installed: run `npm ci` in {} (scripts/test.sh does)",
@@ -286,6 +286,23 @@ fn har_is_valid_for_plain_tls_and_redirects() {
         .filter(|v| *v >= 0.0)
         .sum();
     assert!((sum - e["time"].as_f64().unwrap()).abs() < 1e-6, "time = sum of timings (ssl inside connect)");
+    // What HAR has no field for: the TLS session and the connect attempt.
+    assert_eq!(e["_tls"]["version"], "TLSv1.3");
+    assert_eq!(e["_tls"]["resumed"], false);
+    assert_eq!(e["_tls"]["alpn"], "h2");
+    let attempts = e["_connectAttempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert_eq!(attempts[0]["outcome"], "connected");
+    assert_eq!(attempts[0]["address"], format!("127.0.0.1:{}", server().https_addr.port()));
+    assert!(attempts[0]["time"].as_f64().unwrap() > 0.0);
+    assert_eq!(e["response"]["statusText"], "OK");
+    assert_eq!(e["request"]["headersSize"], -1, "HTTP/2 has no text header block");
+    // One page for the run, which every entry names.
+    let pages = har["log"]["pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 1);
+    assert_eq!(e["pageref"], pages[0]["id"]);
+    assert_eq!(pages[0]["startedDateTime"], e["startedDateTime"]);
+    assert!(pages[0]["pageTimings"]["onLoad"].as_f64().unwrap() >= e["time"].as_f64().unwrap() - 1e-3);
 
     let redirects = cli(&["-L", "-p", "har", &http("/redirect/2")], &[]);
     assert_eq!(redirects.code, 0, "{}", redirects.stderr);
@@ -296,6 +313,16 @@ fn har_is_valid_for_plain_tls_and_redirects() {
     assert!(entries[0]["response"]["redirectURL"].as_str().unwrap().ends_with("/redirect/1"));
     assert_eq!(entries[1]["timings"]["connect"], -1.0, "hop 1 reuses the connection");
     assert_eq!(entries[0]["connection"], entries[1]["connection"]);
+    assert_eq!(entries[0]["response"]["statusText"], "Found");
+    assert!(entries[1].get("_connectAttempts").is_none(), "a reused connection made no attempt");
+    // HTTP/1.1: the header block's size is the request line, the fields and the blank line.
+    let fields: u64 = entries[0]["request"]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["name"].as_str().unwrap().len() + 2 + h["value"].as_str().unwrap().len() + 2) as u64)
+        .sum();
+    assert_eq!(entries[0]["request"]["headersSize"].as_u64().unwrap(), "GET /redirect/2 HTTP/1.1\r\n".len() as u64 + fields + 2);
 
     let many = cli(&["-n", "30", "-c", "3", "-q", "-p", "har", &http("/")], &[]);
     assert_eq!(validate_har(&many.stdout)["log"]["entries"].as_array().unwrap().len(), 30);
@@ -305,6 +332,26 @@ fn har_is_valid_for_plain_tls_and_redirects() {
     assert_eq!(failed.code, 7);
     let har = validate_har(&failed.stdout);
     assert_eq!(har["log"]["entries"][0]["_error"]["phase"], "connect");
+    assert_eq!(har["log"]["entries"][0]["_connectAttempts"][0]["outcome"], "refused");
+}
+
+#[test]
+fn har_cookies_show_only_with_show_secrets() {
+    let url = http("/headers");
+    let args = ["-p", "har", "-H", "Cookie: sid=s3cret; theme=dark", &url];
+    let hidden = cli(&args, &[]);
+    assert_eq!(hidden.code, 0, "{}", hidden.stderr);
+    let har = validate_har(&hidden.stdout);
+    assert_eq!(har["log"]["entries"][0]["request"]["cookies"], serde_json::json!([]));
+    assert!(!hidden.stdout.contains("s3cret"));
+    assert_eq!(har["log"]["entries"][0]["request"]["headersSize"], -1, "a redacted value has no true size");
+    let shown = cli(&[&["--show-secrets"][..], &args].concat(), &[]);
+    let har = validate_har(&shown.stdout);
+    assert_eq!(
+        har["log"]["entries"][0]["request"]["cookies"],
+        serde_json::json!([{ "name": "sid", "value": "s3cret" }, { "name": "theme", "value": "dark" }])
+    );
+    assert!(har["log"]["entries"][0]["request"]["headersSize"].as_u64().unwrap() > 0);
 }
 
 #[test]

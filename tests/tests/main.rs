@@ -66,6 +66,7 @@ mod load_outputs;
 mod packaging;
 mod plugins_chain;
 mod plugins_cli;
+mod plugins_html;
 mod plugins_load;
 mod plugins_perfetto;
 mod soak;

@@ -1,5 +1,5 @@
 //! The `perfetto` plugin through the CLI against the local server: its output validates
-//! against the Trace Event Format schema (ajv, `tests/har-validator/trace-event.schema.json`),
+//! against the Trace Event Format schema (ajv, `tests/node-checks/trace-event.schema.json`),
 //! slices nest on every track, and the tracks and slices are the run's requests, hops,
 //! connections, lookups and connect attempts.
 
@@ -17,7 +17,7 @@ fn https(path: &str) -> String {
 /// Returns the events.
 fn validate_trace(text: &str) -> Vec<Value> {
     use std::io::Write;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/har-validator");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/node-checks");
     assert!(dir.join("node_modules/ajv").is_dir(), "ajv is not installed: run `npm ci` in {} (scripts/test.sh does)", dir.display());
     let mut node = std::process::Command::new("node")
         .arg(dir.join("validate-trace.js"))

@@ -1,6 +1,6 @@
 //! The plugins embedded in the binary: prebuilt components committed under `bundled/`, so
 //! installing httptrace needs no wasm target. They are built from `plugins/` (crates
-//! `timeline`, `ndjson`, `filter`, `stats`, `har`, `perfetto`); the end-to-end test
+//! `timeline`, `ndjson`, `filter`, `stats`, `har`, `perfetto`, `html`); the end-to-end test
 //! `bundled_plugins_equal_a_fresh_build` fails when a copy differs from a fresh build of its
 //! source, and `scripts/update-bundled.sh` refreshes them.
 
@@ -38,6 +38,11 @@ pub const BUNDLED: &[BundledPlugin] = &[
         name: "perfetto",
         summary: "A Chrome Trace Event Format timeline for ui.perfetto.dev and chrome://tracing: requests, connections, DNS and connect attempts as tracks",
         wasm: include_bytes!("../bundled/perfetto.wasm"),
+    },
+    BundledPlugin {
+        name: "html",
+        summary: "One self-contained HTML report (inline CSS and SVG, works offline): a DevTools-style waterfall per request and hop, and for load runs histograms, percentiles and requests/s over time",
+        wasm: include_bytes!("../bundled/html.wasm"),
     },
 ];
 

@@ -4,6 +4,13 @@
 //! long run never holds them all; the log is closed at the end of the run.
 //!
 //! Failed hops get an entry too, with `response.status` 0 and the typed error in `_error`.
+//! The run is one page (`pages`, written after the entries when the run ends, with the run's
+//! start and length); `statusText` is the status's reason phrase (RFC 9110); `cookies` come
+//! from `Cookie` and `Set-Cookie` (empty while those are redacted, as they are unless
+//! `--show-secrets`); `request.headersSize` is the HTTP/1.1 header block's size when no value
+//! is redacted. What HAR has no field for is in `_`-prefixed fields: `_connectAttempts` (every
+//! TCP attempt, Happy Eyeballs races included: address, start and length in ms from the hop's
+//! start, outcome) and `_tls` (version, cipher suite, key exchange group, ALPN, resumed).
 //! Config: `pretty=true` indents each entry.
 
 use std::collections::HashMap;
@@ -27,12 +34,20 @@ struct Hop {
     header_bytes: Option<u64>,
     body_bytes: u64,
     redirect_to: String,
+    /// Connect attempts: address, start and end (ns from the request's origin), outcome.
+    attempts: Vec<(String, u64, Option<u64>, String)>,
+    tls: Option<Value>,
+    /// The hop's start (ns from the request's origin).
+    start_ns: u64,
 }
 
 struct Har {
     pretty: bool,
     entries: u64,
     open: HashMap<u64, Vec<Hop>>,
+    /// The run's extent so far (ns since the epoch): first start, last end.
+    first_start: Option<u64>,
+    last_end: Option<u64>,
 }
 
 impl Plugin for Har {
@@ -40,10 +55,10 @@ impl Plugin for Har {
         config.unknown_keys(&["pretty"])?;
         let pretty = config.flag("pretty")?.unwrap_or(false);
         emit(&format!(
-            "{{\"log\":{{\"version\":\"1.2\",\"creator\":{{\"name\":\"httptrace\",\"version\":\"{}\"}},\"pages\":[],\"entries\":[",
+            "{{\"log\":{{\"version\":\"1.2\",\"creator\":{{\"name\":\"httptrace\",\"version\":\"{}\"}},\"entries\":[",
             env!("CARGO_PKG_VERSION")
         ));
-        Ok(Har { pretty, entries: 0, open: HashMap::new() })
+        Ok(Har { pretty, entries: 0, open: HashMap::new(), first_start: None, last_end: None })
     }
 
     fn on_event(&mut self, ev: &Event) -> Verdict {
@@ -61,6 +76,31 @@ impl Plugin for Har {
                 hop.method = s.method.clone();
                 hop.url = s.url.clone();
                 hop.wall_unix_ns = s.wall_unix_ns;
+                hop.start_ns = ev.at_ns;
+            }
+            EventKind::ConnectStart(c) => hop.attempts.push((c.addr.clone(), ev.at_ns, None, String::new())),
+            EventKind::ConnectDone(c) => {
+                let outcome = match (&c.error, c.cancelled) {
+                    (Some(e), _) => e.kind.clone(),
+                    (None, true) => "cancelled".to_string(),
+                    (None, false) => "connected".to_string(),
+                };
+                match hop.attempts.iter_mut().find(|a| a.0 == c.addr && a.2.is_none()) {
+                    Some(a) => {
+                        a.2 = Some(ev.at_ns);
+                        a.3 = outcome;
+                    }
+                    None => hop.attempts.push((c.addr.clone(), ev.at_ns, Some(ev.at_ns), outcome)),
+                }
+            }
+            EventKind::TlsHandshakeDone(t) if t.error.is_none() => {
+                hop.tls = Some(json!({
+                    "version": t.version,
+                    "cipherSuite": t.cipher_suite,
+                    "keyExchangeGroup": t.key_exchange_group,
+                    "alpn": t.alpn,
+                    "resumed": t.resumed,
+                }))
             }
             EventKind::GotConn(c) => hop.server_ip = ip_of(&c.remote_addr),
             EventKind::WroteHeaderField(h) if !h.name.starts_with(':') => hop.request_headers.push(h.clone()),
@@ -75,6 +115,12 @@ impl Plugin for Har {
             EventKind::Redirect(r) => hop.redirect_to = r.to.clone(),
             EventKind::RequestDone(d) => {
                 let hops = self.open.remove(&ev.request).unwrap_or_default();
+                if let Some(first) = hops.first().filter(|h| h.wall_unix_ns > 0) {
+                    let origin = first.wall_unix_ns.saturating_sub(first.start_ns);
+                    let (start, end) = (first.wall_unix_ns, origin + ev.at_ns);
+                    self.first_start = Some(self.first_start.map_or(start, |f| f.min(start)));
+                    self.last_end = Some(self.last_end.map_or(end, |l| l.max(end)));
+                }
                 for (hop, summary) in hops.iter().zip(&d.hops) {
                     let last = summary.hop as usize + 1 == d.hops.len();
                     let error = if last { d.error.as_ref() } else { None };
@@ -87,33 +133,49 @@ impl Plugin for Har {
     }
 
     fn finish(&mut self) -> Result<RunOutcome, String> {
-        emit("]}}\n");
+        // The run's page, now that its start and length are known (JSON does not mind that
+        // `pages` comes after `entries`).
+        let pages = match (self.first_start, self.last_end) {
+            (Some(start), Some(end)) if self.entries > 0 => json!([{
+                "startedDateTime": iso8601_ms(start),
+                "id": PAGE,
+                "title": "httptrace run",
+                "pageTimings": { "onContentLoad": -1, "onLoad": end.saturating_sub(start) as f64 / 1e6 },
+            }]),
+            _ => json!([]),
+        };
+        emit(&format!("],\"pages\":{pages}}}}}\n"));
         Ok(RunOutcome::Pass)
     }
 }
+
+/// The id of the run's one page.
+const PAGE: &str = "page_1";
 
 impl Har {
     fn write_entry(&mut self, hop: &Hop, s: &HopSummary, error: Option<&TraceError>) {
         let t = &s.timings;
         // HAR: blocked/dns/connect/ssl may be -1; send/wait/receive must be >= 0.
+        let http_version = if hop.version.is_empty() { "HTTP/1.1".to_string() } else { hop.version.clone() };
         let mut entry = json!({
+            "pageref": PAGE,
             "startedDateTime": iso8601_ms(hop.wall_unix_ns),
             "time": t.total,
             "request": {
                 "method": hop.method,
                 "url": hop.url,
-                "httpVersion": if hop.version.is_empty() { "HTTP/1.1".to_string() } else { hop.version.clone() },
-                "cookies": [],
+                "httpVersion": http_version,
+                "cookies": request_cookies(&hop.request_headers),
                 "headers": headers(&hop.request_headers),
                 "queryString": query_string(&hop.url),
-                "headersSize": -1,
+                "headersSize": request_headers_size(hop, &http_version),
                 "bodySize": hop.request_body,
             },
             "response": {
                 "status": hop.status,
-                "statusText": "",
+                "statusText": reason(hop.status),
                 "httpVersion": hop.version,
-                "cookies": [],
+                "cookies": response_cookies(&hop.response_headers),
                 "headers": headers(&hop.response_headers),
                 "content": {
                     "size": hop.body_bytes,
@@ -141,6 +203,25 @@ impl Har {
         if let Some(c) = hop.conn {
             obj.insert("connection".into(), Value::String(c.to_string()));
         }
+        if !hop.attempts.is_empty() {
+            let ms = |ns: u64| ns.saturating_sub(hop.start_ns) as f64 / 1e6;
+            let attempts: Vec<Value> = hop
+                .attempts
+                .iter()
+                .map(|(addr, start, end, outcome)| {
+                    json!({
+                        "address": addr,
+                        "start": ms(*start),
+                        "time": end.map_or(-1.0, |e| e.saturating_sub(*start) as f64 / 1e6),
+                        "outcome": if outcome.is_empty() { "unfinished" } else { outcome },
+                    })
+                })
+                .collect();
+            obj.insert("_connectAttempts".into(), Value::Array(attempts));
+        }
+        if let Some(tls) = &hop.tls {
+            obj.insert("_tls".into(), tls.clone());
+        }
         if let Some(e) = error {
             obj.insert("_error".into(), json!({ "phase": e.phase.as_str(), "kind": e.kind, "message": e.message }));
         }
@@ -149,6 +230,144 @@ impl Har {
         emit(&format!("{sep}{text}"));
         self.entries += 1;
     }
+}
+
+/// Whether a header value was redacted by the host (`--show-secrets` shows it).
+fn redacted(value: &str) -> bool {
+    value == "[redacted]"
+}
+
+/// `request.cookies`: the pairs of each `Cookie` header (none while redacted).
+fn request_cookies(list: &[Header]) -> Vec<Value> {
+    list.iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("cookie") && !redacted(&h.value))
+        .flat_map(|h| h.value.split(';'))
+        .filter_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            Some(json!({ "name": name.trim(), "value": value.trim() }))
+        })
+        .collect()
+}
+
+/// `response.cookies`: one per `Set-Cookie` header (none while redacted), with its
+/// attributes as HAR names them; `Expires` in ISO 8601 when it parses as an HTTP date.
+fn response_cookies(list: &[Header]) -> Vec<Value> {
+    list.iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("set-cookie") && !redacted(&h.value))
+        .filter_map(|h| {
+            let mut parts = h.value.split(';');
+            let (name, value) = parts.next()?.trim().split_once('=')?;
+            let mut cookie = json!({ "name": name.trim(), "value": value.trim() });
+            for attr in parts {
+                let (key, val) = attr.trim().split_once('=').unwrap_or((attr.trim(), ""));
+                match key.to_ascii_lowercase().as_str() {
+                    "path" => cookie["path"] = json!(val),
+                    "domain" => cookie["domain"] = json!(val),
+                    "expires" => {
+                        if let Some(ns) = http_date_ns(val) {
+                            cookie["expires"] = json!(iso8601_ms(ns));
+                        }
+                    }
+                    "httponly" => cookie["httpOnly"] = json!(true),
+                    "secure" => cookie["secure"] = json!(true),
+                    _ => {}
+                }
+            }
+            Some(cookie)
+        })
+        .collect()
+}
+
+/// The size of the request's header block as HTTP/1.1 sends it (request line, fields, blank
+/// line), or -1 when it is not known: another version, or a redacted value (its length is
+/// not the real one).
+fn request_headers_size(hop: &Hop, version: &str) -> i64 {
+    if version != "HTTP/1.1" || hop.request_headers.iter().any(|h| redacted(&h.value)) {
+        return -1;
+    }
+    let target = hop.url.split_once("://").and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..])).unwrap_or("/");
+    let target = target.split('#').next().unwrap_or("/");
+    let line = hop.method.len() + 1 + target.len() + 1 + version.len() + 2;
+    let fields: usize = hop.request_headers.iter().map(|h| h.name.len() + 2 + h.value.len() + 2).sum();
+    (line + fields + 2) as i64
+}
+
+/// RFC 9110's reason phrase for `status` (empty for a code it does not name, and for 0).
+fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        103 => "Early Hints",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        203 => "Non-Authoritative Information",
+        204 => "No Content",
+        205 => "Reset Content",
+        206 => "Partial Content",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        305 => "Use Proxy",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
+        426 => "Upgrade Required",
+        428 => "Precondition Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        451 => "Unavailable For Legal Reasons",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "",
+    }
+}
+
+/// An HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`, IMF-fixdate) in ns since the epoch.
+fn http_date_ns(text: &str) -> Option<u64> {
+    let mut it = text.split_whitespace().skip(1);
+    let day: i64 = it.next()?.parse().ok()?;
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        .iter()
+        .position(|m| Some(*m) == it.clone().next())? as i64
+        + 1;
+    it.next();
+    let year: i64 = it.next()?.parse().ok()?;
+    let mut hms = it.next()?.split(':').map(|x| x.parse::<i64>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+    // Days from civil (Howard Hinnant).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let secs = days * 86_400 + h * 3600 + m * 60 + s;
+    u64::try_from(secs).ok().map(|s| s * 1_000_000_000)
 }
 
 fn headers(list: &[Header]) -> Vec<Value> {
@@ -203,6 +422,42 @@ mod tests {
         assert_eq!(ip_of("127.0.0.1:80"), "127.0.0.1");
         assert_eq!(ip_of("[::1]:443"), "::1");
         assert_eq!(query_string("http://a/b?x=1&y=&z#f").len(), 3);
+    }
+
+    fn header(name: &str, value: &str) -> Header {
+        Header { name: name.into(), value: value.into() }
+    }
+
+    #[test]
+    fn cookies_come_from_their_headers_unless_redacted() {
+        let req = [header("cookie", "a=1; b=two=2"), header("accept", "*/*")];
+        assert_eq!(request_cookies(&req), vec![json!({"name": "a", "value": "1"}), json!({"name": "b", "value": "two=2"})]);
+        assert!(request_cookies(&[header("Cookie", "[redacted]")]).is_empty());
+        let resp = [
+            header("set-cookie", "sid=abc; Path=/; Domain=example.com; Expires=Wed, 21 Oct 2015 07:28:00 GMT; HttpOnly; Secure"),
+            header("Set-Cookie", "theme=dark"),
+            header("set-cookie", "[redacted]"),
+        ];
+        let cookies = response_cookies(&resp);
+        assert_eq!(
+            cookies[0],
+            json!({"name": "sid", "value": "abc", "path": "/", "domain": "example.com", "expires": "2015-10-21T07:28:00.000Z", "httpOnly": true, "secure": true})
+        );
+        assert_eq!(cookies[1], json!({"name": "theme", "value": "dark"}));
+        assert_eq!(cookies.len(), 2);
+        assert_eq!(http_date_ns("not a date"), None);
+    }
+
+    #[test]
+    fn header_size_is_the_http1_block_when_every_value_is_known() {
+        let mut hop = Hop { method: "GET".into(), url: "http://h:8080/p?q=1#frag".into(), ..Hop::default() };
+        hop.request_headers = vec![header("host", "h:8080"), header("accept", "*/*")];
+        // "GET /p?q=1 HTTP/1.1\r\n" + "host: h:8080\r\n" + "accept: */*\r\n" + "\r\n"
+        assert_eq!(request_headers_size(&hop, "HTTP/1.1"), 21 + 14 + 13 + 2);
+        assert_eq!(request_headers_size(&hop, "HTTP/2"), -1);
+        hop.request_headers.push(header("authorization", "[redacted]"));
+        assert_eq!(request_headers_size(&hop, "HTTP/1.1"), -1);
+        assert_eq!((reason(200), reason(404), reason(0), reason(599)), ("OK", "Not Found", "", ""));
     }
 }
 
