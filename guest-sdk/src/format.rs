@@ -1,4 +1,4 @@
-//! Durations: parsing what users type, formatting what they read.
+//! Durations, dates and statuses: parsing what users type, formatting what they read.
 
 /// Formats float milliseconds for people, with about three significant digits:
 /// `0.042 ms`, `1.20 ms`, `12.3 ms`, `123 ms`, `4567 ms`, `12.3 s`. Negative values (HAR's
@@ -50,8 +50,92 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
     Ok(ns as u64)
 }
 
+/// RFC 9110's reason phrase for `status`, as a status line or HAR's `statusText` carries it
+/// (empty for a code it does not name, and for 0).
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        103 => "Early Hints",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        203 => "Non-Authoritative Information",
+        204 => "No Content",
+        205 => "Reset Content",
+        206 => "Partial Content",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        305 => "Use Proxy",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
+        426 => "Upgrade Required",
+        428 => "Precondition Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        451 => "Unavailable For Legal Reasons",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "",
+    }
+}
+
+/// Nanoseconds since the Unix epoch (an event's `wall-unix-ns`) as ISO 8601 UTC with
+/// milliseconds, e.g. `2026-11-24T22:26:17.123Z`, as HAR's `startedDateTime` has it.
+pub fn iso8601_ms(unix_ns: u64) -> String {
+    let secs = (unix_ns / 1_000_000_000) as i64;
+    let ms = (unix_ns / 1_000_000) % 1000;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn dates_and_reason_phrases() {
+        assert_eq!(super::iso8601_ms(1_795_000_000_123_000_000), "2026-11-18T11:06:40.123Z");
+        assert_eq!(super::iso8601_ms(951_782_400_000_000_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!((super::reason_phrase(200), super::reason_phrase(404), super::reason_phrase(0)), ("OK", "Not Found", ""));
+    }
     use super::*;
 
     #[test]

@@ -69,4 +69,5 @@ mod plugins_cli;
 mod plugins_html;
 mod plugins_load;
 mod plugins_perfetto;
+mod plugins_writeout;
 mod soak;

@@ -131,7 +131,7 @@ fn output_file_and_filter_chain() {
 fn plugins_lists_the_bundled_ones() {
     let run = cli(&["plugins"], &[]);
     assert_eq!(run.code, 0, "{run:?}");
-    for name in ["timeline", "ndjson", "filter", "stats", "har", "perfetto", "html"] {
+    for name in ["timeline", "ndjson", "filter", "stats", "har", "perfetto", "html", "writeout"] {
         let line = run.stdout.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} not listed:\n{}", run.stdout));
         assert!(line.len() > name.len() + 5, "no summary: {line}");
     }

@@ -1,6 +1,6 @@
 //! The plugins embedded in the binary: prebuilt components committed under `bundled/`, so
 //! installing httptrace needs no wasm target. They are built from `plugins/` (crates
-//! `timeline`, `ndjson`, `filter`, `stats`, `har`, `perfetto`, `html`); the end-to-end test
+//! `timeline`, `ndjson`, `filter`, `stats`, `har`, `perfetto`, `html`, `writeout`); the end-to-end test
 //! `bundled_plugins_equal_a_fresh_build` fails when a copy differs from a fresh build of its
 //! source, and `scripts/update-bundled.sh` refreshes them.
 
@@ -43,6 +43,11 @@ pub const BUNDLED: &[BundledPlugin] = &[
         name: "html",
         summary: "One self-contained HTML report (inline CSS and SVG, works offline): a DevTools-style waterfall per request and hop, and for load runs histograms, percentiles and requests/s over time",
         wasm: include_bytes!("../bundled/html.wasm"),
+    },
+    BundledPlugin {
+        name: "writeout",
+        summary: "curl's --write-out: a line per request from a format with %{variables} (time_*, size_*, speed_*, http_code, remote_ip, %{json}, ...)",
+        wasm: include_bytes!("../bundled/writeout.wasm"),
     },
 ];
 

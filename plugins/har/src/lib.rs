@@ -15,7 +15,9 @@
 
 use std::collections::HashMap;
 
-use httptrace_guest::{emit, Config, Event, EventKind, Header, HopSummary, Plugin, RunOutcome, TraceError, Verdict};
+use httptrace_guest::{
+    emit, iso8601_ms, reason_phrase, Config, Event, EventKind, Header, HopSummary, Plugin, RunOutcome, TraceError, Verdict,
+};
 use serde_json::{json, Value};
 
 /// What one hop revealed, gathered from its events.
@@ -173,7 +175,7 @@ impl Har {
             },
             "response": {
                 "status": hop.status,
-                "statusText": reason(hop.status),
+                "statusText": reason_phrase(hop.status),
                 "httpVersion": hop.version,
                 "cookies": response_cookies(&hop.response_headers),
                 "headers": headers(&hop.response_headers),
@@ -292,62 +294,6 @@ fn request_headers_size(hop: &Hop, version: &str) -> i64 {
     (line + fields + 2) as i64
 }
 
-/// RFC 9110's reason phrase for `status` (empty for a code it does not name, and for 0).
-fn reason(status: u16) -> &'static str {
-    match status {
-        100 => "Continue",
-        101 => "Switching Protocols",
-        103 => "Early Hints",
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        203 => "Non-Authoritative Information",
-        204 => "No Content",
-        205 => "Reset Content",
-        206 => "Partial Content",
-        300 => "Multiple Choices",
-        301 => "Moved Permanently",
-        302 => "Found",
-        303 => "See Other",
-        304 => "Not Modified",
-        305 => "Use Proxy",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        402 => "Payment Required",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        406 => "Not Acceptable",
-        407 => "Proxy Authentication Required",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        410 => "Gone",
-        411 => "Length Required",
-        412 => "Precondition Failed",
-        413 => "Content Too Large",
-        414 => "URI Too Long",
-        415 => "Unsupported Media Type",
-        416 => "Range Not Satisfiable",
-        417 => "Expectation Failed",
-        421 => "Misdirected Request",
-        422 => "Unprocessable Content",
-        426 => "Upgrade Required",
-        428 => "Precondition Required",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        451 => "Unavailable For Legal Reasons",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        505 => "HTTP Version Not Supported",
-        _ => "",
-    }
-}
-
 /// An HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`, IMF-fixdate) in ns since the epoch.
 fn http_date_ns(text: &str) -> Option<u64> {
     let mut it = text.split_whitespace().skip(1);
@@ -390,25 +336,6 @@ fn query_string(url: &str) -> Vec<Value> {
 fn ip_of(addr: &str) -> String {
     let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
     host.trim_start_matches('[').trim_end_matches(']').to_string()
-}
-
-/// ISO 8601 UTC with milliseconds, e.g. `2026-11-24T22:26:17.123Z`.
-fn iso8601_ms(unix_ns: u64) -> String {
-    let secs = (unix_ns / 1_000_000_000) as i64;
-    let ms = (unix_ns / 1_000_000) % 1000;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]
@@ -457,7 +384,7 @@ mod tests {
         assert_eq!(request_headers_size(&hop, "HTTP/2"), -1);
         hop.request_headers.push(header("authorization", "[redacted]"));
         assert_eq!(request_headers_size(&hop, "HTTP/1.1"), -1);
-        assert_eq!((reason(200), reason(404), reason(0), reason(599)), ("OK", "Not Found", "", ""));
+        assert_eq!(reason_phrase(200), "OK");
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use httptrace_guest::fmt_ms;
+use httptrace_guest::{fmt_ms, iso8601_ms};
 
 use crate::{phase_ms, Row, Run, MAX_ROWS, PHASES};
 
@@ -36,24 +36,6 @@ fn esc(s: &str) -> String {
     out
 }
 
-/// ISO 8601 UTC with milliseconds of `unix_ns`.
-fn iso8601(unix_ns: u64) -> String {
-    let secs = (unix_ns / 1_000_000_000) as i64;
-    let ms = (unix_ns / 1_000_000) % 1000;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil from days (Howard Hinnant).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{ms:03} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
 /// The whole page.
 pub fn render(title: &str, run: &Run) -> String {
     let mut out = String::with_capacity(64 * 1024);
@@ -80,7 +62,7 @@ pub fn render(title: &str, run: &Run) -> String {
         run.opened,
         if run.opened == 1 { "" } else { "s" },
         run.reused,
-        run.first_start.map(|s| format!(", started {}", iso8601(s))).unwrap_or_default(),
+        run.first_start.map(|s| format!(", started {}", iso8601_ms(s))).unwrap_or_default(),
     );
     if run.requests > 1 {
         load(&mut out, run, elapsed);
@@ -322,8 +304,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn text_is_escaped_and_dates_read_well() {
+    fn text_is_escaped() {
         assert_eq!(esc("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
-        assert_eq!(iso8601(1_795_000_000_123_000_000), "2026-11-18 11:06:40.123 UTC");
     }
 }

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use httptrace_guest::{
-    fmt_ms, Event, EventKind, GotConn, Header, HopSummary, Redirect, RequestDone, RequestStart, ResponseDone, ResponseHeaders,
-    TlsHandshakeDone, TraceError,
+    fmt_ms, reason_phrase, Event, EventKind, GotConn, Header, HopSummary, Redirect, RequestDone, RequestStart, ResponseDone,
+    ResponseHeaders, TlsHandshakeDone, TraceError,
 };
 
 /// Which headers a hop shows (the `headers` configuration).
@@ -190,7 +190,7 @@ fn render_hop(
         }
     }
     if let (Headers::Response | Headers::All, Some(r)) = (headers, hop.response) {
-        let _ = writeln!(out, "  {} {} {} {}", p.on(GRAY, "<"), r.version, r.status, reason(r.status));
+        let _ = writeln!(out, "  {} {} {} {}", p.on(GRAY, "<"), r.version, r.status, reason_phrase(r.status));
         for h in &r.headers {
             let _ = writeln!(out, "  {} {}: {}", p.on(GRAY, "<"), h.name, h.value);
         }
@@ -279,62 +279,6 @@ fn visible_width(s: &str) -> usize {
         }
     }
     n
-}
-
-/// The reason phrase of a status (RFC 9110's), as a status line carries it.
-fn reason(status: u16) -> &'static str {
-    match status {
-        100 => "Continue",
-        101 => "Switching Protocols",
-        103 => "Early Hints",
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        203 => "Non-Authoritative Information",
-        204 => "No Content",
-        205 => "Reset Content",
-        206 => "Partial Content",
-        300 => "Multiple Choices",
-        301 => "Moved Permanently",
-        302 => "Found",
-        303 => "See Other",
-        304 => "Not Modified",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        402 => "Payment Required",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        406 => "Not Acceptable",
-        407 => "Proxy Authentication Required",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        410 => "Gone",
-        411 => "Length Required",
-        412 => "Precondition Failed",
-        413 => "Content Too Large",
-        414 => "URI Too Long",
-        415 => "Unsupported Media Type",
-        416 => "Range Not Satisfiable",
-        417 => "Expectation Failed",
-        421 => "Misdirected Request",
-        422 => "Unprocessable Content",
-        425 => "Too Early",
-        426 => "Upgrade Required",
-        428 => "Precondition Required",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        451 => "Unavailable For Legal Reasons",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        505 => "HTTP Version Not Supported",
-        _ => "",
-    }
 }
 
 fn render_tls(out: &mut String, tls: &TlsHandshakeDone, wall_ns: Option<u64>, p: Paint) {

@@ -219,6 +219,12 @@ pub struct PluginArgs {
     /// Write plugin output to FILE instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// curl's --write-out: after each request, FORMAT with its %{variable}s filled in
+    /// (time_total, http_code, size_download, remote_ip, %{json}, ...; `@FILE` reads it from
+    /// a file, `@-` from stdin). Replaces the default output; with -p it runs first in the chain
+    /// (it sees every event) and its line comes before the chain's output of that request.
+    #[arg(short = 'w', long = "write-out", value_name = "FORMAT")]
+    pub write_out: Option<String>,
     /// Show each hop's status line and response headers, as curl -i does (the timeline's
     /// `headers=response`).
     #[arg(short = 'i', long = "include")]

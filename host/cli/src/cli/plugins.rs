@@ -41,6 +41,21 @@ pub fn specs(matches: &ArgMatches, default: &str) -> Result<Vec<PluginSpec>, Usa
     Ok(specs)
 }
 
+/// The bundled `writeout` plugin for `-w FORMAT`: `@FILE` reads the format from a file, `@-`
+/// from stdin (as curl does).
+pub fn write_out(format: &str) -> Result<PluginSpec, UsageError> {
+    let format = match format.strip_prefix('@') {
+        Some("-") => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| usage(format!("-w @-: cannot read stdin: {e}")))?;
+            text
+        }
+        Some(file) => std::fs::read_to_string(file).map_err(|e| usage(format!("-w @{file}: cannot read {file}: {e}")))?,
+        None => format.to_string(),
+    };
+    Ok(PluginSpec { source: PluginSource::Bundled("writeout".into()), config: vec![("format".into(), format)] })
+}
+
 /// Values of a repeatable option with their command-line positions.
 fn positioned(m: &ArgMatches, id: &str) -> Vec<(usize, String)> {
     match (m.indices_of(id), m.get_many::<String>(id)) {

@@ -38,6 +38,15 @@ struct RunningChain {
 /// chain's thread. Errors are printed; the `Err` is the exit code.
 fn start_chain(a: &PluginArgs, matches: &ArgMatches, capacity: usize, default: &str) -> Result<RunningChain, i32> {
     let mut specs = plugins::specs(matches, default).map_err(usage_exit)?;
+    if let Some(format) = &a.write_out {
+        // -w: the bundled writeout plugin, alone or first in the chain the user asked for
+        // (so that it sees every event of the request, whatever the others filter out).
+        let spec = plugins::write_out(format).map_err(usage_exit)?;
+        if a.plugin.is_empty() {
+            specs.clear();
+        }
+        specs.insert(0, spec);
+    }
     let headers = if a.verbose { Some("all") } else { a.include.then_some("response") };
     if let Some(h) = headers {
         // -i / -v: the bundled timeline's headers, unless configured explicitly.

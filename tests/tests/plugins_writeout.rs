@@ -1,0 +1,146 @@
+//! `-w/--write-out` (the bundled `writeout` plugin) side by side with the real curl on the same
+//! targets: the same text for the same variables (times aside, which are checked for their
+//! form and order), the same `%{json}` keys and types, and the same exit codes.
+
+use std::process::Command;
+
+use crate::plugins_support::{cli, http, server};
+use serde_json::Value;
+
+/// curl's output and exit code for `-s -o /dev/null -w format` and `extra`.
+fn curl(format: &str, extra: &[&str]) -> (String, i32) {
+    let out = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", format]).args(extra).output().expect("run curl");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code().unwrap_or(-1))
+}
+
+fn https(path: &str) -> String {
+    format!("https://127.0.0.1:{}{path}", server().https_addr.port())
+}
+
+/// Everything but the times and the local port, which differ from run to run.
+const STABLE: &str = "%{http_code} %{response_code} %{http_version} %{remote_ip} %{remote_port} %{num_connects} \
+%{num_redirects} %{size_download} %{size_upload} %{url} %{url_effective} %{scheme} %{method} [%{content_type}] [%{redirect_url}] \
+%{local_ip} %{num_headers}\\n";
+
+#[test]
+fn the_same_variables_read_the_same_as_curls() {
+    let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
+        (vec![http("/bytes/100")], vec![]),
+        (vec![http("/redirect/1")], vec![]),
+        (vec!["-L".into(), http("/redirect/2")], vec!["-L"]),
+        (vec!["-k".into(), https("/bytes/100")], vec!["-k"]),
+        (vec!["-d".into(), "hello".into(), http("/status/201")], vec!["-d", "hello"]),
+    ];
+    for (ours, theirs) in cases {
+        let url = ours.last().unwrap().clone();
+        let (expected, code) = curl(STABLE, &[&theirs[..], &[url.as_str()]].concat());
+        assert_eq!(code, 0, "curl {theirs:?} {url}");
+        let mut args: Vec<&str> = vec!["-w", STABLE];
+        args.extend(ours.iter().map(String::as_str));
+        let run = cli(&args, &[]);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(run.stdout, expected, "-w for {ours:?}");
+    }
+    // `ssl_verify_result`: 0 as curl's when the certificate was verified or there is no TLS.
+    // (With -k httptrace does not verify at all and says 0; curl verifies anyway and reports
+    // OpenSSL's code, 18 for a self-signed certificate.)
+    let (expected, _) = curl("%{ssl_verify_result}", &[&http("/")]);
+    assert_eq!(cli(&["-w", "%{ssl_verify_result}", &http("/")], &[]).stdout, expected);
+    // HTTP/1.1 header blocks are counted as curl counts them.
+    let format = "%{size_header} %{size_download}\\n";
+    for (ours, theirs) in [(vec![http("/bytes/10")], vec![]), (vec!["-L".into(), http("/redirect/2")], vec!["-L"])] {
+        let url = ours.last().unwrap().clone();
+        let (expected, _) = curl(format, &[&theirs[..], &[url.as_str()]].concat());
+        let mut args: Vec<&str> = vec!["-w", format];
+        args.extend(ours.iter().map(String::as_str));
+        assert_eq!(cli(&args, &[]).stdout, expected, "{ours:?}");
+    }
+}
+
+#[test]
+fn times_have_curls_form_and_order() {
+    let format = "%{time_namelookup} %{time_connect} %{time_appconnect} %{time_pretransfer} %{time_starttransfer} %{time_total}\\n";
+    for args in [vec![http("/delay/20")], vec!["-k".into(), https("/delay/20")]] {
+        let mut all: Vec<&str> = vec!["-w", format];
+        all.extend(args.iter().map(String::as_str));
+        let run = cli(&all, &[]);
+        assert_eq!(run.code, 0, "{run:?}");
+        let times: Vec<f64> = run
+            .stdout
+            .trim_end()
+            .split(' ')
+            .map(|t| {
+                let (whole, frac) = t.split_once('.').unwrap_or_else(|| panic!("{t} in {:?}", run.stdout));
+                assert!(whole.chars().all(|c| c.is_ascii_digit()) && frac.len() == 6, "{t}: curl's %.6f");
+                t.parse().unwrap()
+            })
+            .collect();
+        assert_eq!(times.len(), 6);
+        let tls = args[0] == "-k";
+        assert_eq!(times[2] > 0.0, tls, "appconnect only with TLS: {times:?}");
+        let order = [times[0], times[1], if tls { times[2] } else { times[1] }, times[3], times[4], times[5]];
+        assert!(order.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+        assert!(times[4] >= 0.020, "the server's 20 ms: {times:?}");
+    }
+}
+
+#[test]
+fn json_has_curls_keys_and_types() {
+    let url = http("/bytes/10");
+    let (theirs, _) = curl("%{json}", &[&url]);
+    let theirs: Value = serde_json::from_str(&theirs).unwrap();
+    let run = cli(&["-w", "%{json}", &url], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let ours: Value = serde_json::from_str(&run.stdout).unwrap();
+    let kind = |v: &Value| match v {
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Null => "null",
+        _ => "other",
+    };
+    for (k, v) in ours.as_object().unwrap() {
+        // curl 8.10 added time_posttransfer; Debian 12's curl (7.88) predates it.
+        let Some(t) = theirs.get(k) else {
+            assert_eq!(k, "time_posttransfer", "curl has no `{k}`");
+            continue;
+        };
+        assert_eq!(kind(v), kind(t), "{k}: ours {v}, curl's {t}");
+    }
+    assert!(ours.as_object().unwrap().len() >= 30);
+}
+
+#[test]
+fn failures_bad_formats_files_and_load_runs() {
+    // A refused connection: curl's 000 and exit 7, the variables it knows still written.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let url = format!("http://{closed}/");
+    let format = "%{http_code} %{num_connects} [%{remote_ip}] %{url_effective}\\n";
+    let (expected, code) = curl(format, &[&url]);
+    let run = cli(&["-w", format, &url], &[]);
+    assert_eq!((run.code, code), (7, 7));
+    assert_eq!(run.stdout, expected);
+    // An unknown variable: one line naming it, exit 2, no request.
+    let run = cli(&["-w", "%{time_totl}", &http("/")], &[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("unknown variable `%{time_totl}`"), "{}", run.stderr);
+    // @FILE, and a file that is not there.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fmt.txt");
+    std::fs::write(&file, "code=%{http_code}\\n").unwrap();
+    let at = format!("@{}", file.display());
+    assert_eq!(cli(&["-w", &at, &http("/status/204")], &[]).stdout, "code=204\n");
+    let missing = format!("@{}", dir.path().join("nope").display());
+    let run = cli(&["-w", &missing, &http("/")], &[]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("cannot read") && run.stderr.contains("nope"), "{}", run.stderr);
+    // Load mode: one line per request. With a chain, -w runs first (it sees every event, not
+    // what a filter keeps), so its line comes before the chain's output of the request.
+    let run = cli(&["-n", "5", "-q", "-w", "%{http_code}\\n", &http("/")], &[]);
+    assert_eq!(run.stdout, "200\n".repeat(5));
+    let run = cli(&["-p", "filter", "--plugin-config", "kind=request-done", "-p", "ndjson", "-w", "%{http_code}\\n", &http("/")], &[]);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stdout);
+    assert_eq!(lines[0], "200");
+    assert!(lines[1].starts_with("{\"event\":\"request-done\""));
+}
