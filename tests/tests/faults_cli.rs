@@ -34,7 +34,7 @@ fn bad_command_lines_are_one_line_errors_with_curls_exit_codes() {
             r"-H 'X-Forged\nhttptrace: (0) ok: v': 'X-Forged\nhttptrace' is not a valid header name",
         ),
         (&["-X", "BAD METHOD", u], 2, "-X 'BAD METHOD': not a valid HTTP method"),
-        (&["-d", "@/nonexistent/body", u], 26, "--data @/nonexistent/body: "),
+        (&["-d", "@/nonexistent/body", u], 26, "-d @/nonexistent/body: No such file"),
         // Name resolution
         (&["--resolve", "foo", u], 2, "--resolve 'foo': expected HOST:PORT:ADDR[,ADDR...]"),
         (&["--resolve", "h:99999:1.2.3.4", u], 2, "--resolve 'h:99999:1.2.3.4': bad port '99999'"),
@@ -50,7 +50,7 @@ fn bad_command_lines_are_one_line_errors_with_curls_exit_codes() {
         (&["--rate", "1e-300", u], 2, "too slow"),
         (&["--duration", "soon", u], 2, "expected a duration"),
         (&["-c", "0", u], 2, "0 is not in 1..=100000"),
-        (&["--bogus", u], 2, "unexpected argument '--bogus' found"),
+        (&["--bogus", u], 2, "option --bogus: is unknown (see --help)"),
         // Plugin configuration and thresholds
         (&["--plugin-config", "a=b", u], 2, "--plugin-config a=b: no --plugin before it"),
         (&["-p", "ndjson", "--plugin-config", "novalue", u], 2, "--plugin-config novalue: expected KEY=VALUE"),

@@ -144,3 +144,96 @@ fn failures_bad_formats_files_and_load_runs() {
     assert_eq!(lines[0], "200");
     assert!(lines[1].starts_with("{\"event\":\"request-done\""));
 }
+
+/// The request header fields curl sends with `args` (`curl -v`'s `> ` lines), lower-cased
+/// names.
+fn curl_fields(args: &[&str]) -> Vec<(String, String)> {
+    let out = Command::new("curl").args(["-s", "-v", "-o", "/dev/null"]).args(args).output().expect("run curl");
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("> "))
+        .filter_map(|l| l.split_once(": "))
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.trim_end().to_string()))
+        .collect()
+}
+
+/// The request header fields httptrace writes with `args` (its `wrote-header-field` events).
+fn our_fields(args: &[&str]) -> Vec<(String, String)> {
+    let run = cli(&[&["--show-secrets", "-p", "ndjson"][..], args].concat(), &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    run.stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "wrote-header-field")
+        .map(|e| (e["name"].as_str().unwrap().to_ascii_lowercase(), e["value"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn curls_request_flags_send_what_curl_sends() {
+    let url = http("/headers");
+    let pick = |fields: Vec<(String, String)>, names: &[&str]| -> Vec<(String, String)> {
+        let mut v: Vec<_> = fields.into_iter().filter(|(n, _)| names.contains(&n.as_str())).collect();
+        v.sort();
+        v
+    };
+    // (The default User-Agent differs, of course: compared only where -A sets it.)
+    let cases: [(&[&str], &[&str]); 3] = [
+        (&["-A", "probe/1.0", "-e", "http://from.example/", "-u", "al ice:p@ss:w"], &["user-agent", "referer", "authorization"]),
+        (&["--json", "{\"a\": 1}"], &["content-type", "accept"]),
+        (&["-d", "a=1", "-H", "Content-Type: text/plain"], &["content-type", "accept"]),
+    ];
+    for (args, names) in cases {
+        let all = [args, &[url.as_str()]].concat();
+        let ours = pick(our_fields(&all), names);
+        assert_eq!(ours.len(), names.len(), "{ours:?}");
+        assert_eq!(ours, pick(curl_fields(&all), names), "{args:?}");
+    }
+    // Bodies: the same method and size as curl's for each way of giving one.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body.txt");
+    std::fs::write(&file, "line one\r\nline two\n").unwrap();
+    let at = format!("@{}", file.display());
+    let named_at = format!("f@{}", file.display());
+    let bodies: Vec<Vec<&str>> = vec![
+        vec!["-d", "a=1", "-d", "b=2"],
+        vec!["-d", &at],
+        vec!["--data-binary", &at],
+        vec!["--data-urlencode", "name=a b&c", "--data-urlencode", "=x y", "--data-urlencode", &named_at],
+        vec!["--json", "{\"a\":", "--json", "1}"],
+        vec!["-I"],
+    ];
+    let format = "%{method} %{size_upload} %{http_code}\\n";
+    for args in bodies {
+        let all = [&["-w", format][..], &args, &[url.as_str()]].concat();
+        let (expected, _) = curl(format, &[&args[..], &[url.as_str()]].concat());
+        assert_eq!(cli(&all, &[]).stdout, expected, "{args:?}");
+    }
+    // -I shows the response headers, as -i does.
+    let run = cli(&["-I", &url], &[]);
+    assert!(run.stdout.contains("  < HTTP/1.1 200"), "{}", run.stdout);
+    // -u without a password: httptrace does not prompt.
+    let run = cli(&["-u", "alice", &url], &[]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("USER:PASSWORD"), "{}", run.stderr);
+}
+
+#[test]
+fn silent_unknown_options_in_curls_words() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let url = format!("http://{closed}/");
+    let quiet = cli(&["-s", "-p", "ndjson", &url], &[]);
+    assert_eq!(quiet.code, 7);
+    assert_eq!(quiet.stderr, "", "-s: the exit code says it");
+    let shown = cli(&["-sS", "-p", "ndjson", &url], &[]);
+    assert_eq!(shown.code, 7);
+    assert!(shown.stderr.starts_with("httptrace: (7) connect"), "{}", shown.stderr);
+    // Unknown options: curl's words, one line, and a near option when there is one.
+    let run = cli(&["-Z", &url], &[]);
+    assert_eq!((run.code, run.stderr.as_str()), (2, "httptrace: option -Z: is unknown (see --help)\n"));
+    let run = cli(&["--dta", "x", &url], &[]);
+    assert_eq!(run.code, 2);
+    assert_eq!(run.stderr, "httptrace: option --dta: is unknown; did you mean --data? (see --help)\n");
+    let out = Command::new("curl").args(["--dta", "x", &url]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("curl: option --dta: is unknown"), "curl's wording");
+}

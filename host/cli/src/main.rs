@@ -28,6 +28,10 @@ fn main() {
     let parsed = command().try_get_matches().and_then(|m| cli::args::Cli::from_arg_matches(&m).map(|c| (c, m)));
     let (parsed, matches) = match parsed {
         Ok(v) => v,
+        Err(e) if e.kind() == clap::error::ErrorKind::UnknownArgument => {
+            eprintln!("httptrace: {}", unknown_option_line(&e));
+            std::process::exit(exit::USAGE);
+        }
         Err(e) if e.use_stderr() => {
             eprintln!("httptrace: {}", clap_error_line(&e.render().to_string()));
             std::process::exit(exit::USAGE);
@@ -66,6 +70,22 @@ fn main() {
         None => cli::run::trace_request(&parsed.request, &matches),
     };
     std::process::exit(code);
+}
+
+/// An unknown option in curl's words (`option -Z: is unknown`), with clap's suggestion of a
+/// near one if it has one, but not its tip to write `-- -Z` (which would make it a URL).
+fn unknown_option_line(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.clone(),
+        _ => "?".to_string(),
+    };
+    let similar = match e.get(ContextKind::SuggestedArg) {
+        Some(ContextValue::String(s)) => format!("; did you mean {s}?"),
+        Some(ContextValue::Strings(v)) if !v.is_empty() => format!("; did you mean {}?", v.join(" or ")),
+        _ => String::new(),
+    };
+    format!("option {arg}: is unknown{similar} (see --help)")
 }
 
 /// A clap error as one line: its text up to the usage block, lines joined, the `error: `

@@ -110,9 +110,38 @@ pub struct RequestArgs {
     /// Extra header "Name: value" (repeatable); "Name:" removes a default header.
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,
-    /// Request body; @FILE reads it from a file (POST unless -X says otherwise).
+    /// Request body, as curl's -d: @FILE reads a file (its newlines dropped), @- stdin;
+    /// repeated, the parts are joined with `&`. POST and form content type unless said otherwise.
     #[arg(short = 'd', long = "data", value_name = "DATA")]
-    pub data: Option<String>,
+    pub data: Vec<String>,
+    /// Request body as given: @FILE is read byte for byte (curl's --data-binary).
+    #[arg(long = "data-binary", value_name = "DATA")]
+    pub data_binary: Vec<String>,
+    /// Request body part URL-encoded as curl's --data-urlencode: `content`, `=content`,
+    /// `name=content`, `@file`, `name@file`.
+    #[arg(long = "data-urlencode", value_name = "DATA")]
+    pub data_urlencode: Vec<String>,
+    /// JSON body (@FILE, @- as for -d), with `Content-Type` and `Accept: application/json`.
+    #[arg(long = "json", value_name = "DATA")]
+    pub json: Vec<String>,
+    /// Send a HEAD request, and show the response headers (curl's -I).
+    #[arg(short = 'I', long = "head")]
+    pub head: bool,
+    /// User-Agent header.
+    #[arg(short = 'A', long = "user-agent", value_name = "NAME")]
+    pub user_agent: Option<String>,
+    /// Referer header.
+    #[arg(short = 'e', long = "referer", value_name = "URL")]
+    pub referer: Option<String>,
+    /// Basic authentication, USER:PASSWORD (shown `[redacted]` in events unless --show-secrets).
+    #[arg(short = 'u', long = "user", value_name = "USER:PASSWORD")]
+    pub user: Option<String>,
+    /// Silent, as curl's -s: no progress bar, no failure line on stderr (the exit code says it).
+    #[arg(short = 's', long = "silent")]
+    pub silent: bool,
+    /// With -s, still print the failure line (curl's -S).
+    #[arg(short = 'S', long = "show-error")]
+    pub show_error: bool,
     /// Follow redirects.
     #[arg(short = 'L', long = "location")]
     pub location: bool,

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use bytes::Bytes;
 use http::Method;
 
@@ -138,24 +137,123 @@ pub fn request_spec(a: &RequestArgs, raw: &str) -> Result<RequestSpec, UsageErro
     for h in &a.headers {
         headers.push(parse_header(h).map_err(UsageError::usage)?);
     }
-    let body = match a.data.as_deref() {
-        None => Bytes::new(),
-        Some(d) => match d.strip_prefix('@') {
-            Some(path) => Bytes::from(
-                std::fs::read(path)
-                    .with_context(|| format!("--data @{path}"))
-                    .map_err(|e| UsageError { code: exit::READ_ERROR, message: format!("{e:#}") })?,
-            ),
-            None => Bytes::from(d.to_string()),
-        },
-    };
-    if a.data.is_some() && !headers.iter().any(|(n, _): &(String, String)| n.eq_ignore_ascii_case("content-type")) {
-        headers.push(("content-type".into(), "application/x-www-form-urlencoded".into()));
+    let body = body(a)?;
+    let has = |headers: &[(String, String)], name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    // Defaults go after the user's -H, which win (a header given twice is sent twice).
+    let mut defaults: Vec<(String, String)> = Vec::new();
+    if let Some(ua) = &a.user_agent {
+        defaults.push(("user-agent".into(), ua.clone()));
+    }
+    if let Some(referer) = &a.referer {
+        defaults.push(("referer".into(), referer.clone()));
+    }
+    if let Some(user) = &a.user {
+        let (name, password) = user
+            .split_once(':')
+            .ok_or_else(|| UsageError::usage(format!("-u {user}: give USER:PASSWORD (httptrace does not prompt for the password)")))?;
+        use base64::Engine as _;
+        let pair = base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"));
+        defaults.push(("authorization".into(), format!("Basic {pair}")));
+    }
+    if !a.json.is_empty() {
+        defaults.push(("content-type".into(), "application/json".into()));
+        defaults.push(("accept".into(), "application/json".into()));
+    } else if body.is_some() {
+        defaults.push(("content-type".into(), "application/x-www-form-urlencoded".into()));
+    }
+    for (name, value) in defaults {
+        if !has(&headers, &name) {
+            headers.push((name, value));
+        }
     }
     let method = match &a.method {
         Some(m) => Method::from_bytes(m.as_bytes()).map_err(|_| UsageError::usage(format!("-X '{m}': not a valid HTTP method")))?,
-        None if a.data.is_some() => Method::POST,
+        None if a.head => Method::HEAD,
+        None if body.is_some() => Method::POST,
         None => Method::GET,
     };
+    if a.head && body.is_some() {
+        return Err(UsageError::usage("-I sends a HEAD request, which has no body: drop -d/--json or -I".into()));
+    }
+    let body = body.unwrap_or_default();
     Ok(RequestSpec { method, url, headers, body })
+}
+
+/// `@-` (stdin), `@FILE` or the text itself, for the flag named `flag`.
+fn read_data(flag: &str, value: &str) -> Result<Vec<u8>, UsageError> {
+    let read_error = |what: &str, e: std::io::Error| UsageError { code: exit::READ_ERROR, message: format!("{flag} @{what}: {e}") };
+    match value.strip_prefix('@') {
+        Some("-") => {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut data).map_err(|e| read_error("-", e))?;
+            Ok(data)
+        }
+        Some(path) => std::fs::read(path).map_err(|e| read_error(path, e)),
+        None => Ok(value.as_bytes().to_vec()),
+    }
+}
+
+/// The body from -d, --data-binary, --data-urlencode and --json, joined with `&` as curl
+/// joins them (by kind, in that order); `None` without any.
+fn body(a: &RequestArgs) -> Result<Option<Bytes>, UsageError> {
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    for d in &a.data {
+        let mut data = read_data("-d", d)?;
+        if d.starts_with('@') {
+            // curl -d drops a file's carriage returns and newlines.
+            data.retain(|b| *b != b'\r' && *b != b'\n');
+        }
+        parts.push(data);
+    }
+    for d in &a.data_binary {
+        parts.push(read_data("--data-binary", d)?);
+    }
+    for d in &a.data_urlencode {
+        parts.push(urlencoded_part(d)?);
+    }
+    for d in &a.json {
+        parts.push(read_data("--json", d)?);
+    }
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    // --json parts are concatenated as they are; the others joined with `&`.
+    let sep: &[u8] = if a.json.is_empty() { b"&" } else { b"" };
+    Ok(Some(Bytes::from(parts.join(sep))))
+}
+
+/// Bytes curl's --data-urlencode keeps as they are (RFC 3986's unreserved): the rest are
+/// percent-encoded, but a space becomes `+` (as curl 7.88 sends it: `a+b%26c`).
+const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// One --data-urlencode part, curl's forms: `content`, `=content`, `name=content`, `@file`,
+/// `name@file`; the content is URL-encoded, the name not.
+fn urlencoded_part(spec: &str) -> Result<Vec<u8>, UsageError> {
+    let (name, content) = match (spec.find('='), spec.find('@')) {
+        (Some(eq), Some(at)) if at < eq => (&spec[..at], read_data("--data-urlencode", &spec[at..])?),
+        (None, Some(at)) => (&spec[..at], read_data("--data-urlencode", &spec[at..])?),
+        (Some(eq), _) => (&spec[..eq], spec.as_bytes()[eq + 1..].to_vec()),
+        (None, None) => ("", spec.as_bytes().to_vec()),
+    };
+    let encoded = percent_encoding::percent_encode(&content, ESCAPED).to_string().replace("%20", "+");
+    Ok(if name.is_empty() { encoded } else { format!("{name}={encoded}") }.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_urlencode_takes_curls_forms() {
+        let part = |s: &str| String::from_utf8(urlencoded_part(s).unwrap()).unwrap();
+        assert_eq!(part("a b&c~"), "a+b%26c~");
+        assert_eq!(part("=x=y"), "x%3Dy");
+        assert_eq!(part("name=a b"), "name=a+b");
+        assert_eq!(part("k=v@w"), "k=v%40w");
+        let dir = std::env::temp_dir().join(format!("httptrace-urlencode-{}", std::process::id()));
+        std::fs::write(&dir, "line 1\n").unwrap();
+        assert_eq!(part(&format!("f@{}", dir.display())), "f=line+1%0A");
+        let _ = std::fs::remove_file(&dir);
+        assert_eq!(urlencoded_part("x@/nonexistent/file").unwrap_err().code, exit::READ_ERROR);
+    }
 }

@@ -47,7 +47,9 @@ fn start_chain(a: &PluginArgs, matches: &ArgMatches, capacity: usize, default: &
         }
         specs.insert(0, spec);
     }
-    let headers = if a.verbose { Some("all") } else { a.include.then_some("response") };
+    // -I (a request flag, absent from replay) shows the response headers as -i does.
+    let head = matches.try_get_one::<bool>("head").ok().flatten().copied().unwrap_or(false);
+    let headers = if a.verbose { Some("all") } else { (a.include || head).then_some("response") };
     if let Some(h) = headers {
         // -i / -v: the bundled timeline's headers, unless configured explicitly.
         for s in &mut specs {
@@ -151,7 +153,7 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let threads = load.threads.map_or(if may_share { 1 } else { cores.saturating_sub(1).max(1) }, |n| n as usize);
             let counters = Arc::new(Counters::default());
-            let progress = Progress::start(counters.clone(), plan.total, plan.duration, load.quiet);
+            let progress = Progress::start(counters.clone(), plan.total, plan.duration, load.quiet || a.silent);
             std::thread::Builder::new().name("httptrace-load".into()).spawn(move || {
                 let report = httptrace::loadgen::run_threaded(&client, &plan, counters, threads);
                 progress.finish();
@@ -226,7 +228,7 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
                     && a.plugins.output.is_none()
                     && std::io::stdout().is_terminal()
                     && std::io::stderr().is_terminal();
-                if !shown {
+                if !shown && (!a.silent || a.show_error) {
                     eprintln!("{line}");
                 }
             }
