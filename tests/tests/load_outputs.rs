@@ -505,3 +505,27 @@ fn many_requests_some_failing_exit_as_documented() {
     assert_eq!(run.code, 56, "{}", run.stderr);
     assert!(run.stderr.contains("all 3 requests failed"), "{}", run.stderr);
 }
+
+#[test]
+fn no_keepalive_opens_a_connection_per_request_over_http1_and_http2() {
+    let _lane = crate::lanes::load();
+    for (args, protocol) in [(vec![http("/")], "http/1.1"), (vec!["-k".to_string(), https("/")], "h2")] {
+        let mut all: Vec<&str> =
+            vec!["-n", "20", "-c", "2", "-q", "--no-keepalive", "-p", "ndjson", "-p", "stats", "--plugin-config", "format=json"];
+        all.extend(args.iter().map(String::as_str));
+        let run = cli(&all, &[]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let (events, stats) = events_and_stats(&run.stdout);
+        assert_eq!(stats["requests"], 20);
+        assert_eq!((stats["connections"]["opened"].as_u64(), stats["connections"]["reused"].as_u64()), (Some(20), Some(0)), "{protocol}");
+        let conns: std::collections::BTreeSet<u64> = events.iter().filter_map(|e| e.conn).collect();
+        assert_eq!(conns.len(), 20, "{protocol}: a connection id per request");
+        assert!(events.iter().all(|e| !matches!(&e.kind, EventKind::GotConn { protocol: p, .. } if p != protocol)));
+        // HTTP/1.1 asks the server to close (Go's DisableKeepAlives); HTTP/2 has no such field.
+        let closes = events
+            .iter()
+            .filter(|e| matches!(&e.kind, EventKind::WroteHeaderField { name, value } if name == "connection" && value == "close"))
+            .count();
+        assert_eq!(closes, if protocol == "h2" { 0 } else { 20 }, "{protocol}");
+    }
+}

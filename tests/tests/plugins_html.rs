@@ -1,7 +1,8 @@
 //! The `html` plugin's report opened in a real browser: Debian's chromium, driven by
 //! playwright-core (`tests/node-checks/check-report.js`) with the network off. One waterfall
 //! row per hop with each phase as wide as its time (±2 px), histogram bars that add up to the
-//! requests, no request to anything but the file, no console error, a screenshot.
+//! requests, no request to anything but the file, no console error, a screenshot. Every test
+//! here is in the load lane: chromium takes both cores while it starts.
 
 use crate::plugins_support::{cli, http, server};
 use serde_json::Value;
@@ -40,6 +41,8 @@ fn phases(row: &Value) -> Vec<&str> {
 
 #[test]
 fn a_single_request_and_its_redirects_are_one_row_per_hop() {
+    // Chromium takes both cores for a moment: not beside a timing test.
+    let _lane = crate::lanes::load();
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("single.html");
     let url = format!("https://localhost:{}/delay/30", server().https_addr.port());
@@ -111,6 +114,7 @@ fn a_hundred_thousand_requests_make_a_small_report() {
 
 #[test]
 fn replay_writes_the_same_report() {
+    let _lane = crate::lanes::load();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log.ndjson");
     let run = cli(&["-n", "20", "-c", "2", "-q", "-p", "ndjson", "-o", log.to_str().unwrap(), &http("/bytes/100")], &[]);

@@ -136,6 +136,10 @@ pub struct RequestArgs {
     /// Basic authentication, USER:PASSWORD (shown `[redacted]` in events unless --show-secrets).
     #[arg(short = 'u', long = "user", value_name = "USER:PASSWORD")]
     pub user: Option<String>,
+    /// A new connection for every request, closed after it, HTTP/2 too (oha's
+    /// --disable-keepalive): a load test of the handshakes.
+    #[arg(long = "no-keepalive")]
+    pub no_keepalive: bool,
     /// Silent, as curl's -s: no progress bar, no failure line on stderr (the exit code says it).
     #[arg(short = 's', long = "silent")]
     pub silent: bool,

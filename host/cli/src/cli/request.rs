@@ -73,6 +73,7 @@ pub fn client_options(a: &RequestArgs) -> Result<ClientOptions, UsageError> {
         },
         // Narrowed to the plugins' interests once the chain has started.
         record: httptrace::event::KindSet::ALL,
+        keep_alive: !a.no_keepalive,
     })
 }
 

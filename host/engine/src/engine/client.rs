@@ -196,8 +196,8 @@ impl Client {
                 Ok(c) => c,
                 Err(e) => return (None, hop_req.url, Some(e)),
             };
-            let out = exchange(trace, &mut conn, &hop_req, opts.show_secrets).await;
-            self.shared.pool.put(trace, &target, conn, hop, out.reusable);
+            let out = exchange(trace, &mut conn, &hop_req, opts.show_secrets, opts.keep_alive).await;
+            self.shared.pool.put(trace, &target, conn, hop, out.reusable, opts.keep_alive);
             if let Some(e) = out.error {
                 return (out.status, hop_req.url, Some(e));
             }

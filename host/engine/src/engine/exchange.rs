@@ -52,12 +52,16 @@ pub struct HopOutcome {
     pub reusable: Reuse,
 }
 
-/// Runs one hop on `conn`.
-pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, show_secrets: bool) -> HopOutcome {
+/// Runs one hop on `conn`; without `keep_alive`, an HTTP/1.1 request asks the server to close
+/// the connection after it (`connection: close`, as Go's `DisableKeepAlives` does).
+pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, show_secrets: bool, keep_alive: bool) -> HopOutcome {
     let hop = trace.hop();
     let redact: &'static [&'static str] = if show_secrets { &[] } else { SECRET_HEADERS };
     let h2 = matches!(conn.sender, Sender::H2(_));
-    let headers = request_headers(req, h2);
+    let mut headers = request_headers(req, h2);
+    if !keep_alive && !h2 {
+        headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let expect_continue = !h2
         && !req.body.is_empty()
         && headers.get(http::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));

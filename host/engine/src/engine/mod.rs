@@ -93,6 +93,11 @@ pub struct ClientOptions {
     /// difference is the client's lag), and a request's writes when their bytes left. Where
     /// the kernel has none, the engine's own stamps.
     pub kernel_timestamps: KernelStamps,
+    /// Reuse connections (default). Off, every request dials its own connection and closes
+    /// it after its response, HTTP/2 ones too, and an HTTP/1.1 request says `connection:
+    /// close` (Go's `DisableKeepAlives`, oha's `--disable-keepalive`): a load test of the
+    /// handshakes. `put-idle-conn` then carries the error `keep-alives disabled`.
+    pub keep_alive: bool,
 }
 
 /// Which kernel stamps a client uses (see [`ClientOptions::kernel_timestamps`]).
@@ -136,6 +141,7 @@ impl Default for ClientOptions {
             tracing: true,
             record: KindSet::ALL,
             kernel_timestamps: KernelStamps::Receive,
+            keep_alive: true,
         }
     }
 }

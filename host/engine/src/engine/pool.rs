@@ -100,15 +100,20 @@ impl Pool {
         // Emitted for the hop's record even when no one reads it: the text only if asked.
         let host_port = if trace.records(kind::GET_CONN) { target.host_port() } else { String::new() };
         trace.emit(None, EventKind::GetConn { host_port });
-        if let Some(c) = self.take_ready(target).await {
-            return Ok(got(trace, c, true));
+        let keep_alive = shared.opts.keep_alive;
+        if keep_alive {
+            if let Some(c) = self.take_ready(target).await {
+                return Ok(got(trace, c, true));
+            }
         }
-        let lock = {
-            let mut map = self.entries.lock().unwrap();
-            let e = map.entry(target.clone()).or_default();
-            let may_share = !e.known_h1 && target.may_be_h2(shared.opts.http);
-            may_share.then(|| e.dial_lock.clone())
-        };
+        let lock = (keep_alive)
+            .then(|| {
+                let mut map = self.entries.lock().unwrap();
+                let e = map.entry(target.clone()).or_default();
+                let may_share = !e.known_h1 && target.may_be_h2(shared.opts.http);
+                may_share.then(|| e.dial_lock.clone())
+            })
+            .flatten();
         // Requests that may share one HTTP/2 connection wait for the first one's dial.
         let _guard = match &lock {
             Some(l) => {
@@ -130,6 +135,10 @@ impl Pool {
             },
             None => dialing.await?,
         };
+        if !keep_alive {
+            // A connection of its own, never shared or pooled: dropped after the request.
+            return Ok(got(trace, conn, false));
+        }
         let mut map = self.entries.lock().unwrap();
         let e = map.entry(target.clone()).or_default();
         match &conn.sender {
@@ -184,7 +193,7 @@ impl Pool {
     /// Offers an HTTP/1.1 connection back after its response was read, emitting put-idle-conn
     /// (not when `reusable` says no: the response said `connection: close`, or the exchange
     /// failed). The connection goes back at once; the next user waits for it to be ready.
-    pub fn put(&self, trace: &Trace, target: &Target, mut conn: Conn, hop: u32, reusable: Reuse) {
+    pub fn put(&self, trace: &Trace, target: &Target, mut conn: Conn, hop: u32, reusable: Reuse, keep_alive: bool) {
         let Sender::H1(sender) = &conn.sender else { return };
         let closed = sender.is_closed();
         conn.tap.unbind_h1();
@@ -193,7 +202,12 @@ impl Pool {
         // could not keep it; one that is not offered (failed, `connection: close`, body not
         // read) is closed without the event.
         let Reuse::Yes = reusable else { return };
-        let error = closed.then(|| "connection closed by the server".to_string());
+        // Go's `errKeepAlivesDisabled` when the client keeps nothing.
+        let error = if !keep_alive {
+            Some("keep-alives disabled".to_string())
+        } else {
+            closed.then(|| "connection closed by the server".to_string())
+        };
         let keep = error.is_none();
         let now = Instant::now();
         trace.emit_at(trace.ns_at(now), hop, Some(conn.id), EventKind::PutIdleConn { error });
