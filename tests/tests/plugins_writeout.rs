@@ -237,3 +237,60 @@ fn silent_unknown_options_in_curls_words() {
     let out = Command::new("curl").args(["--dta", "x", &url]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("curl: option --dta: is unknown"), "curl's wording");
 }
+
+/// The cookie lines of a Netscape cookie file (comments and blank lines dropped), sorted.
+fn jar_lines(path: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines: Vec<String> =
+        text.lines().filter(|l| (!l.starts_with('#') || l.starts_with("#HttpOnly_")) && !l.trim().is_empty()).map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn cookies_follow_redirects_and_fill_the_jar_as_curls_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ours, theirs) = (dir.path().join("ours.txt"), dir.path().join("theirs.txt"));
+    let url = http("/cookies/set?sid=abc&theme=dark");
+    // -L with the cookie engine on: the 302 sets two cookies, the next hop sends them.
+    let run = cli(&["-L", "-b", "", "--cookie-jar", ours.to_str().unwrap(), "--show-secrets", "-p", "ndjson", &url], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let sent: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "wrote-header-field" && e["name"] == "cookie")
+        .collect();
+    assert_eq!(sent.len(), 1, "only the second hop has cookies: {sent:?}");
+    assert_eq!(sent[0]["hop"], 1);
+    let curl_sent: Vec<(String, String)> = curl_fields(&["-L", "-b", "", &url]).into_iter().filter(|(n, _)| n == "cookie").collect();
+    assert_eq!(curl_sent, [("cookie".to_string(), sent[0]["value"].as_str().unwrap().to_string())], "the same Cookie header as curl's");
+    // The jar: the same cookie lines as curl writes.
+    let status = Command::new("curl").args(["-s", "-o", "/dev/null", "-L", "-c", theirs.to_str().unwrap(), &url]).status().unwrap();
+    assert!(status.success());
+    assert_eq!(jar_lines(&ours), jar_lines(&theirs));
+    assert_eq!(jar_lines(&ours).len(), 2);
+
+    // -b FILE: curl's jar read back by us, sent on the first hop; redacted without --show-secrets.
+    let back = cli(&["-b", theirs.to_str().unwrap(), "-p", "ndjson", &http("/headers")], &[]);
+    assert_eq!(back.code, 0, "{back:?}");
+    assert!(back.stdout.contains(r#""name":"cookie","value":"[redacted]""#), "{}", back.stdout);
+    assert!(!back.stdout.contains("abc"));
+    let shown = our_fields(&["-b", theirs.to_str().unwrap(), &http("/headers")]);
+    let cookie: Vec<&(String, String)> = shown.iter().filter(|(n, _)| n == "cookie").collect();
+    assert_eq!(cookie.len(), 1);
+    let mut pairs: Vec<&str> = cookie[0].1.split("; ").collect();
+    pairs.sort();
+    assert_eq!(pairs, ["sid=abc", "theme=dark"]);
+    // -b NAME=VALUE is sent as it is, and joined with the jar's.
+    let both = our_fields(&["-b", "x=1", "-b", theirs.to_str().unwrap(), &http("/headers")]);
+    let value = &both.iter().find(|(n, _)| n == "cookie").unwrap().1;
+    assert!(value.starts_with("x=1; ") && value.contains("sid=abc"), "{value}");
+    // Without the engine, a Set-Cookie is not sent on.
+    let off = our_fields(&["-L", &url]);
+    assert!(off.iter().all(|(n, _)| n != "cookie"), "{off:?}");
+    // A jar that cannot be written: a warning, and the run's own exit code.
+    let run = cli(&["--cookie-jar", "/nonexistent/dir/jar.txt", &http("/")], &[]);
+    assert_eq!(run.code, 0);
+    assert!(run.stderr.contains("--cookie-jar /nonexistent/dir/jar.txt: cannot write the cookies"), "{}", run.stderr);
+}

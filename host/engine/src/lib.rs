@@ -43,6 +43,6 @@ pub mod replay;
 pub mod summary;
 pub mod trace;
 
-pub use engine::{Client, ClientOptions, HttpVersion, KernelStamps, Outcome, RequestSpec};
+pub use engine::{Client, ClientOptions, CookieJar, HttpVersion, KernelStamps, Outcome, RequestSpec};
 pub use error::{escape_control, Error};
 pub use event::{Event, EventKind, Phase, TraceError};

@@ -25,7 +25,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a local target server: HTTP/1.1 and h2c on one port, HTTP/2 and HTTP/1.1 over TLS
     /// (self-signed certificate) on another. Endpoints: /delay/MS, /bytes/N,
-    /// /drip?bytes=N&duration_ms=MS, /status/CODE, /redirect/N, /redirect-to?url=URL,
+    /// /drip?bytes=N&duration_ms=MS, /status/CODE, /redirect/N, /redirect-to?url=URL, /cookies/set?NAME=VALUE,
     /// /continue, /early-hints, /reset, /headers.
     Serve(ServeArgs),
     /// List the plugins built into httptrace.
@@ -136,6 +136,15 @@ pub struct RequestArgs {
     /// Basic authentication, USER:PASSWORD (shown `[redacted]` in events unless --show-secrets).
     #[arg(short = 'u', long = "user", value_name = "USER:PASSWORD")]
     pub user: Option<String>,
+    /// Cookies, as curl's -b: `NAME=VALUE; ...` is sent as it is; anything else is a Netscape
+    /// cookie file to load, and turns the cookie engine on (cookies set by responses are sent
+    /// on, across -L redirects too). `-b ''` turns it on with no cookies.
+    #[arg(short = 'b', long = "cookie", value_name = "DATA|FILE")]
+    pub cookie: Vec<String>,
+    /// Write every cookie known at the end of the run to FILE (Netscape format, as curl's -c;
+    /// here `-c` is the concurrency, as in oha and hey), and turn the cookie engine on.
+    #[arg(long = "cookie-jar", value_name = "FILE")]
+    pub cookie_jar: Option<PathBuf>,
     /// A new connection for every request, closed after it, HTTP/2 too (oha's
     /// --disable-keepalive): a load test of the handshakes.
     #[arg(long = "no-keepalive")]

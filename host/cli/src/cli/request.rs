@@ -74,7 +74,36 @@ pub fn client_options(a: &RequestArgs) -> Result<ClientOptions, UsageError> {
         // Narrowed to the plugins' interests once the chain has started.
         record: httptrace::event::KindSet::ALL,
         keep_alive: !a.no_keepalive,
+        cookies: cookie_engine(a)?,
     })
+}
+
+/// The cookie engine of -b FILE / -c FILE (as curl: a -b value without `=` is a file to load,
+/// `-b ''` an empty start), or `None`.
+fn cookie_engine(a: &RequestArgs) -> Result<Option<std::sync::Arc<httptrace::CookieJar>>, UsageError> {
+    let files: Vec<&String> = a.cookie.iter().filter(|c| !c.contains('=')).collect();
+    if files.is_empty() && a.cookie_jar.is_none() {
+        return Ok(None);
+    }
+    let mut text = String::new();
+    for f in files.iter().filter(|f| !f.is_empty()) {
+        let read = if f.as_str() == "-" {
+            let mut t = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut t).map(|_| t)
+        } else {
+            std::fs::read_to_string(f)
+        };
+        match read {
+            Ok(t) => {
+                text.push_str(&t);
+                text.push('\n');
+            }
+            // curl goes on without the file (it may be the jar a previous run has not written).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(UsageError { code: exit::READ_ERROR, message: format!("-b {f}: {e}") }),
+        }
+    }
+    Ok(Some(std::sync::Arc::new(httptrace::CookieJar::from_netscape(&text))))
 }
 
 /// The requests from flags: one per URL (positional, then `--urls-from-file`), each with the
@@ -137,6 +166,11 @@ pub fn request_spec(a: &RequestArgs, raw: &str) -> Result<RequestSpec, UsageErro
     let mut headers = Vec::new();
     for h in &a.headers {
         headers.push(parse_header(h).map_err(UsageError::usage)?);
+    }
+    // -b NAME=VALUE: a Cookie header of its own (joined to the jar's cookies when both).
+    let literal: Vec<&str> = a.cookie.iter().filter(|c| c.contains('=')).map(String::as_str).collect();
+    if !literal.is_empty() && !headers.iter().any(|(n, _): &(String, String)| n.eq_ignore_ascii_case("cookie")) {
+        headers.push(("cookie".into(), literal.join("; ")));
     }
     let body = body(a)?;
     let has = |headers: &[(String, String)], name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));

@@ -111,6 +111,8 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
         return finish_chain(chain, None);
     }
     opts.record = chain.wanted;
+    // --cookie-jar FILE: written once the run is over, whatever its outcome.
+    let jar = opts.cookies.clone().filter(|_| a.cookie_jar.is_some());
     let sink = chain.sink.take().expect("the sink is still here");
     let load_mode = load_flags || specs.len() > 1;
     if load_mode && a.kernel_stamps.is_none() {
@@ -215,6 +217,12 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
         }
         Ok(code) => {
             let code = finish_chain(chain, code);
+            if let (Some(path), Some(jar)) = (&a.cookie_jar, &jar) {
+                // As curl: a jar that cannot be written is a warning, not a failed run.
+                if let Err(e) = std::fs::write(path, jar.to_netscape()) {
+                    eprintln!("httptrace: warning: --cookie-jar {}: cannot write the cookies: {e}", path.display());
+                }
+            }
             if interrupted.load(Ordering::Relaxed) {
                 eprintln!("httptrace: ({}) interrupted", exit::INTERRUPTED);
                 return exit::INTERRUPTED;

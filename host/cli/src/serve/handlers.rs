@@ -63,6 +63,16 @@ pub(crate) async fn handle(req: Request<Incoming>, raw: RawWriter) -> io::Result
             Err(_) => bad_request("redirect count must be a number"),
         },
         ("redirect-to", None) => redirect_to(&query),
+        ("cookies", Some("set")) => {
+            // httpbin's /cookies/set: each query pair as a cookie, then 302 to /headers.
+            let mut resp = redirect(StatusCode::FOUND, "/headers");
+            for pair in query.split('&').filter(|p| p.contains('=')) {
+                if let Ok(v) = HeaderValue::from_str(&format!("{pair}; Path=/")) {
+                    resp.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            resp
+        }
         ("continue", None) => {
             let body = req.into_body().collect().await.map_err(io::Error::other)?;
             let n = body.to_bytes().len();

@@ -14,6 +14,8 @@
 //! - `/status/{code}` — that status (200–599), with a short body unless 204/205/304;
 //! - `/redirect/{n}` — 302 to `/redirect/{n-1}`; `/redirect/0` is 200;
 //! - `/redirect-to?url=X&status=S` — status `S` (default 302) with `Location: X`;
+//! - `/cookies/set?NAME=VALUE&...` — 302 to `/headers`, with a `Set-Cookie: NAME=VALUE; Path=/`
+//!   per pair;
 //! - `/continue` — reads the whole body (so HTTP/1.1 `Expect: 100-continue` gets its
 //!   `100 Continue`), then 200 `received N bytes`;
 //! - `/early-hints` — on HTTP/1.1, `103 Early Hints` with `link: </style.css>; rel=preload`,

@@ -196,7 +196,21 @@ impl Client {
                 Ok(c) => c,
                 Err(e) => return (None, hop_req.url, Some(e)),
             };
-            let out = exchange(trace, &mut conn, &hop_req, opts.show_secrets, opts.keep_alive).await;
+            // The jar's cookies for this hop, joined to a `Cookie` the request carries (one
+            // header, as curl sends them).
+            let given = hop_req.headers.clone();
+            if let Some(jar_cookies) = opts.cookies.as_ref().and_then(|jar| jar.header_for(&hop_req.url)) {
+                match hop_req.headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case("cookie")) {
+                    Some((_, v)) if !v.is_empty() => *v = format!("{v}; {jar_cookies}"),
+                    Some((_, v)) => *v = jar_cookies,
+                    None => hop_req.headers.push(("cookie".into(), jar_cookies)),
+                }
+            }
+            let out = exchange(trace, &mut conn, &hop_req, opts.show_secrets, opts.keep_alive, opts.cookies.is_some()).await;
+            hop_req.headers = given;
+            if let Some(jar) = &opts.cookies {
+                jar.receive(&hop_req.url, &out.set_cookies);
+            }
             self.shared.pool.put(trace, &target, conn, hop, out.reusable, opts.keep_alive);
             if let Some(e) = out.error {
                 return (out.status, hop_req.url, Some(e));

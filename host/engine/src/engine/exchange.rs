@@ -50,11 +50,21 @@ pub struct HopOutcome {
     pub error: Option<TraceError>,
     /// Whether the connection may go back to the pool (HTTP/1.1), or why not.
     pub reusable: Reuse,
+    /// The response's `Set-Cookie` values (only when `exchange` was asked to keep them).
+    pub set_cookies: Vec<String>,
 }
 
 /// Runs one hop on `conn`; without `keep_alive`, an HTTP/1.1 request asks the server to close
-/// the connection after it (`connection: close`, as Go's `DisableKeepAlives` does).
-pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, show_secrets: bool, keep_alive: bool) -> HopOutcome {
+/// the connection after it (`connection: close`, as Go's `DisableKeepAlives` does); with
+/// `keep_cookies`, the response's `Set-Cookie` values come back in the outcome.
+pub async fn exchange(
+    trace: &Arc<Trace>,
+    conn: &mut Conn,
+    req: &HopRequest,
+    show_secrets: bool,
+    keep_alive: bool,
+    keep_cookies: bool,
+) -> HopOutcome {
     let hop = trace.hop();
     let redact: &'static [&'static str] = if show_secrets { &[] } else { SECRET_HEADERS };
     let h2 = matches!(conn.sender, Sender::H2(_));
@@ -135,7 +145,13 @@ pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, sho
                     err.phase = Phase::Wait;
                 }
             }
-            return HopOutcome { status: None, location: None, error: Some(err), reusable: Reuse::No("request failed") };
+            return HopOutcome {
+                status: None,
+                location: None,
+                error: Some(err),
+                reusable: Reuse::No("request failed"),
+                set_cookies: Vec::new(),
+            };
         }
     };
 
@@ -147,6 +163,11 @@ pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, sho
     };
     let header_bytes = head_size(version, response.status(), response.headers());
     let location = response.headers().get(http::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let set_cookies: Vec<String> = if keep_cookies {
+        response.headers().get_all(http::header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect()
+    } else {
+        Vec::new()
+    };
     let close = response.headers().get(http::header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
     let full = trace.records(kind::RESPONSE_HEADERS);
     trace.emit_at(
@@ -193,11 +214,11 @@ pub async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, sho
     } else {
         Reuse::Yes
     };
-    HopOutcome { status: Some(status), location, error, reusable }
+    HopOutcome { status: Some(status), location, error, reusable, set_cookies }
 }
 
 fn failed(e: TraceError) -> HopOutcome {
-    HopOutcome { status: None, location: None, error: Some(e), reusable: Reuse::No("request failed") }
+    HopOutcome { status: None, location: None, error: Some(e), reusable: Reuse::No("request failed"), set_cookies: Vec::new() }
 }
 
 /// Path and query, as the URL serializes them.

@@ -9,10 +9,12 @@
 //! - `exchange`: one hop: send the request, read the response
 //! - `client`: the request loop: hops, redirects, time limits, the summary
 //! - `body`: request bodies
+//! - `cookies`: the cookie engine (`-b FILE`, `-c FILE`)
 
 pub(crate) mod body;
 pub(crate) mod client;
 pub(crate) mod connect;
+pub(crate) mod cookies;
 pub(crate) mod dial;
 pub(crate) mod exchange;
 pub(crate) mod kstamp;
@@ -29,6 +31,7 @@ use crate::event::{FailureKind, KindSet, Phase, TraceError};
 use crate::trace::Sink;
 
 pub use client::{parse_url, redacted_url, Client, Outcome, RequestSpec};
+pub use cookies::CookieJar;
 pub use resolve::{DnsOptions, IpFamily, ResolveOverride};
 
 /// Which HTTP versions to offer.
@@ -98,6 +101,10 @@ pub struct ClientOptions {
     /// close` (Go's `DisableKeepAlives`, oha's `--disable-keepalive`): a load test of the
     /// handshakes. `put-idle-conn` then carries the error `keep-alives disabled`.
     pub keep_alive: bool,
+    /// The cookie engine: cookies the responses set are kept in this jar and sent with the
+    /// requests (and redirects) they match, as curl does with `-b FILE` or `-c FILE` (`--cookie-jar` here). `None`
+    /// (the default): nothing is kept; a `Cookie` header is only what the request carries.
+    pub cookies: Option<Arc<CookieJar>>,
 }
 
 /// Which kernel stamps a client uses (see [`ClientOptions::kernel_timestamps`]).
@@ -142,6 +149,7 @@ impl Default for ClientOptions {
             record: KindSet::ALL,
             kernel_timestamps: KernelStamps::Receive,
             keep_alive: true,
+            cookies: None,
         }
     }
 }
