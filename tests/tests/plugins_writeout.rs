@@ -209,6 +209,27 @@ fn curls_request_flags_send_what_curl_sends() {
         let (expected, _) = curl(format, &[&args[..], &[url.as_str()]].concat());
         assert_eq!(cli(&all, &[]).stdout, expected, "{args:?}");
     }
+    // -F: multipart laid out as curl lays it out (the same size; only the boundary's random
+    // digits differ), with its content type.
+    let upload = dir.path().join("notes.txt");
+    std::fs::write(&upload, "hello\n").unwrap();
+    let file_part = format!("up=@{}", upload.display());
+    let typed_part = format!("csv=@{};type=text/csv;filename=data.csv", upload.display());
+    let value_part = format!("j=<{}", upload.display());
+    let forms: Vec<Vec<&str>> =
+        vec![vec!["-F", "a=1"], vec!["-F", "a=1", "-F", &file_part, "-F", &value_part], vec!["-F", &typed_part, "-F", "b=two words"]];
+    for args in forms {
+        let all = [&["-w", format][..], &args, &[url.as_str()]].concat();
+        let (expected, _) = curl(format, &[&args[..], &[url.as_str()]].concat());
+        assert_eq!(cli(&all, &[]).stdout, expected, "{args:?}");
+        let ours = our_fields(&[&args[..], &[url.as_str()]].concat());
+        let content_type = &ours.iter().find(|(n, _)| n == "content-type").unwrap().1;
+        assert!(content_type.starts_with("multipart/form-data; boundary=------------------------"), "{content_type}");
+        assert_eq!(content_type.len(), "multipart/form-data; boundary=".len() + 40);
+    }
+    let run = cli(&["-F", "a=1", "-d", "b=2", &url], &[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("-F (multipart) and -d"), "{}", run.stderr);
     // -I shows the response headers, as -i does.
     let run = cli(&["-I", &url], &[]);
     assert!(run.stdout.contains("  < HTTP/1.1 200"), "{}", run.stdout);

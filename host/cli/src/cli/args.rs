@@ -124,6 +124,11 @@ pub struct RequestArgs {
     /// JSON body (@FILE, @- as for -d), with `Content-Type` and `Accept: application/json`.
     #[arg(long = "json", value_name = "DATA")]
     pub json: Vec<String>,
+    /// A multipart/form-data part, as curl's -F (repeatable): `name=value`, `name=@file` (a
+    /// file upload; `;type=` and `;filename=` may follow), `name=<file` (a file's content as
+    /// the value). POST unless -X says otherwise.
+    #[arg(short = 'F', long = "form", value_name = "NAME=CONTENT")]
+    pub form: Vec<String>,
     /// Send a HEAD request, and show the response headers (curl's -I).
     #[arg(short = 'I', long = "head")]
     pub head: bool,

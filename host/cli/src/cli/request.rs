@@ -172,7 +172,19 @@ pub fn request_spec(a: &RequestArgs, raw: &str) -> Result<RequestSpec, UsageErro
     if !literal.is_empty() && !headers.iter().any(|(n, _): &(String, String)| n.eq_ignore_ascii_case("cookie")) {
         headers.push(("cookie".into(), literal.join("; ")));
     }
-    let body = body(a)?;
+    let body = match (body(a)?, a.form.is_empty()) {
+        (Some(_), false) => {
+            return Err(UsageError::usage("-F (multipart) and -d/--json (a plain body) cannot be used together: pick one".into()))
+        }
+        (plain, true) => plain,
+        (None, false) => {
+            let (content_type, data) = multipart(&a.form)?;
+            if !headers.iter().any(|(n, _): &(String, String)| n.eq_ignore_ascii_case("content-type")) {
+                headers.push(("content-type".into(), content_type));
+            }
+            Some(Bytes::from(data))
+        }
+    };
     let has = |headers: &[(String, String)], name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
     // Defaults go after the user's -H, which win (a header given twice is sent twice).
     let mut defaults: Vec<(String, String)> = Vec::new();
@@ -193,7 +205,7 @@ pub fn request_spec(a: &RequestArgs, raw: &str) -> Result<RequestSpec, UsageErro
     if !a.json.is_empty() {
         defaults.push(("content-type".into(), "application/json".into()));
         defaults.push(("accept".into(), "application/json".into()));
-    } else if body.is_some() {
+    } else if body.is_some() && a.form.is_empty() {
         defaults.push(("content-type".into(), "application/x-www-form-urlencoded".into()));
     }
     for (name, value) in defaults {
@@ -255,6 +267,66 @@ fn body(a: &RequestArgs) -> Result<Option<Bytes>, UsageError> {
     // --json parts are concatenated as they are; the others joined with `&`.
     let sep: &[u8] = if a.json.is_empty() { b"&" } else { b"" };
     Ok(Some(Bytes::from(parts.join(sep))))
+}
+
+/// curl's guess of a file part's type from its extension (else `application/octet-stream`).
+fn guessed_type(filename: &str) -> &'static str {
+    let ext = filename.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "gif" => "image/gif",
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "svg" => "image/svg+xml",
+        "txt" => "text/plain",
+        "htm" | "html" => "text/html",
+        "pdf" => "application/pdf",
+        "xml" => "application/xml",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The multipart/form-data body of the -F parts, laid out as curl lays it out (its boundary is
+/// 24 dashes and 16 hex digits): the Content-Type header value and the body.
+fn multipart(parts: &[String]) -> Result<(String, Vec<u8>), UsageError> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    let boundary = format!("{}{:016x}", "-".repeat(24), h.finish());
+    let mut body = Vec::new();
+    for part in parts {
+        let (name, spec) = part.split_once('=').ok_or_else(|| UsageError::usage(format!("-F {part}: expected NAME=CONTENT")))?;
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        if let Some(file) = spec.strip_prefix('@') {
+            // `@file;type=T;filename=F`
+            let mut fields = file.split(';');
+            let path = fields.next().unwrap_or_default();
+            let mut filename = std::path::Path::new(path).file_name().map_or(path.to_string(), |f| f.to_string_lossy().into_owned());
+            let mut content_type = guessed_type(&filename).to_string();
+            for f in fields {
+                if let Some(t) = f.strip_prefix("type=") {
+                    content_type = t.to_string();
+                } else if let Some(n) = f.strip_prefix("filename=") {
+                    filename = n.to_string();
+                }
+            }
+            let data = read_data("-F", &format!("@{path}"))?;
+            body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n")
+                    .as_bytes(),
+            );
+            body.extend_from_slice(&data);
+        } else {
+            let data = match spec.strip_prefix('<') {
+                Some(path) => read_data("-F", &format!("@{path}"))?,
+                None => spec.as_bytes().to_vec(),
+            };
+            body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes());
+            body.extend_from_slice(&data);
+        }
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    Ok((format!("multipart/form-data; boundary={boundary}"), body))
 }
 
 /// Bytes curl's --data-urlencode keeps as they are (RFC 3986's unreserved): the rest are
