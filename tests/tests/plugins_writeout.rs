@@ -315,3 +315,32 @@ fn cookies_follow_redirects_and_fill_the_jar_as_curls_do() {
     assert_eq!(run.code, 0);
     assert!(run.stderr.contains("--cookie-jar /nonexistent/dir/jar.txt: cannot write the cookies"), "{}", run.stderr);
 }
+
+#[test]
+fn connect_to_goes_elsewhere_but_keeps_the_name_as_curl_does() {
+    let (http_port, https_port) = (server().http_addr.port(), server().https_addr.port());
+    let format = "%{http_code} %{remote_ip} %{remote_port} %{url_effective}\\n";
+    // Plain HTTP: a name nobody resolves, and a port nobody listens on.
+    let rule = format!("never.invalid:1:127.0.0.1:{http_port}");
+    let url = "http://never.invalid:1/headers";
+    let (expected, code) = curl(format, &["--connect-to", &rule, url]);
+    assert_eq!(code, 0);
+    let run = cli(&["--connect-to", &rule, "-w", format, url], &[]);
+    assert_eq!(run.stdout, expected, "{run:?}");
+    let fields = our_fields(&["--connect-to", &rule, url]);
+    assert!(fields.contains(&("host".into(), "never.invalid:1".into())), "{fields:?}");
+    // TLS: the server name stays the URL's (`localhost`), the connection goes to the server.
+    let rule = format!("localhost:2:127.0.0.1:{https_port}");
+    let url = "https://localhost:2/bytes/3";
+    let (expected, _) = curl(format, &["-k", "--connect-to", &rule, url]);
+    let run = cli(&["-k", "--connect-to", &rule, "-p", "ndjson", url], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains(r#""server_name":"localhost""#), "{}", run.stdout);
+    assert_eq!(cli(&["-k", "--connect-to", &rule, "-w", format, url], &[]).stdout, expected);
+    // A rule for another host changes nothing; a malformed one is a usage error.
+    let run = cli(&["--connect-to", "other:1:127.0.0.1:1", "-w", "%{remote_port}", &http("/")], &[]);
+    assert_eq!(run.stdout, http_port.to_string());
+    let run = cli(&["--connect-to", "a:b", &http("/")], &[]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--connect-to 'a:b': expected HOST1:PORT1:HOST2:PORT2"), "{}", run.stderr);
+}

@@ -175,6 +175,11 @@ pub struct RequestArgs {
     /// Use ADDR for HOST:PORT instead of resolving it (curl's HOST:PORT:ADDR[,ADDR]).
     #[arg(long, value_name = "HOST:PORT:ADDR")]
     pub resolve: Vec<String>,
+    /// Connect to HOST2:PORT2 for requests to HOST1:PORT1, keeping the Host header and the TLS
+    /// server name (curl's --connect-to HOST1:PORT1:HOST2:PORT2; an empty field matches any or
+    /// keeps the request's). Repeatable, first match wins.
+    #[arg(long = "connect-to", value_name = "HOST1:PORT1:HOST2:PORT2")]
+    pub connect_to: Vec<String>,
     /// DNS server to ask instead of the system's.
     #[arg(long = "dns-server", value_name = "IP[:PORT]")]
     pub dns_server: Option<String>,

@@ -7,7 +7,7 @@ use http::Method;
 
 use super::args::{KernelStampsArg, RequestArgs};
 use httptrace::engine::parse_url;
-use httptrace::engine::{DnsOptions, IpFamily, ResolveOverride};
+use httptrace::engine::{ConnectTo, DnsOptions, IpFamily, ResolveOverride};
 use httptrace::{ClientOptions, HttpVersion, RequestSpec};
 use httptrace_cli::exit;
 use httptrace_cli::flags::{parse_dns_server, parse_header, seconds};
@@ -36,6 +36,8 @@ pub fn client_options(a: &RequestArgs) -> Result<ClientOptions, UsageError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| UsageError::usage(e.to_string()))?;
     let server = a.dns_server.as_deref().map(parse_dns_server).transpose().map_err(UsageError::usage)?;
+    let connect_to =
+        a.connect_to.iter().map(|r| r.parse::<ConnectTo>()).collect::<Result<Vec<_>, _>>().map_err(|e| UsageError::usage(e.to_string()))?;
     let family = if a.ipv4 {
         IpFamily::V4
     } else if a.ipv6 {
@@ -75,6 +77,7 @@ pub fn client_options(a: &RequestArgs) -> Result<ClientOptions, UsageError> {
         record: httptrace::event::KindSet::ALL,
         keep_alive: !a.no_keepalive,
         cookies: cookie_engine(a)?,
+        connect_to,
     })
 }
 

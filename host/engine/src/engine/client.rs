@@ -10,7 +10,7 @@ use url::Url;
 
 use super::exchange::{exchange, HopRequest};
 use super::pool::timeout_error;
-use super::{ClientOptions, Shared, Target};
+use super::{ClientOptions, ConnectTo, Shared, Target};
 use crate::error::Error;
 use crate::event::{kind, EventKind, FailureKind, HopSummary, Phase, TraceError};
 use crate::summary::{request_marks, sum_timings, HopInstants};
@@ -187,11 +187,10 @@ impl Client {
                     wall_unix_ns: trace.wall_unix_ns(at),
                 },
             );
-            let target = Target {
-                tls: hop_req.url.scheme() == "https",
-                host: hop_req.url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string(),
-                port: hop_req.url.port_or_known_default().unwrap_or(80),
-            };
+            let host = hop_req.url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
+            let port = hop_req.url.port_or_known_default().unwrap_or(80);
+            let (dial_host, dial_port) = ConnectTo::apply(&opts.connect_to, &host, port);
+            let target = Target { tls: hop_req.url.scheme() == "https", host, port, dial_host, dial_port };
             let mut conn = match self.shared.pool.get(&self.shared, trace, &target).await {
                 Ok(c) => c,
                 Err(e) => return (None, hop_req.url, Some(e)),

@@ -69,8 +69,8 @@ impl Conn {
 /// Opens a new connection to `target` for `trace`'s current hop.
 pub async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Result<Conn, TraceError> {
     let id = next_conn_id();
-    let resolved = shared.resolver.resolve(trace, id, &target.host, target.port).await?;
-    let tcp = super::connect::connect(trace, id, &resolved.addrs, target.port).await?;
+    let resolved = shared.resolver.resolve(trace, id, &target.dial_host, target.dial_port).await?;
+    let tcp = super::connect::connect(trace, id, &resolved.addrs, target.dial_port).await?;
     let local = tcp.local_addr().map_err(|e| io_error(Phase::Connect, e))?;
     let remote = tcp.peer_addr().map_err(|e| io_error(Phase::Connect, e))?;
     let tcp = KernelStream::new(tcp, shared.opts.kernel_timestamps);

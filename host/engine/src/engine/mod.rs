@@ -105,6 +105,8 @@ pub struct ClientOptions {
     /// requests (and redirects) they match, as curl does with `-b FILE` or `-c FILE` (`--cookie-jar` here). `None`
     /// (the default): nothing is kept; a `Cookie` header is only what the request carries.
     pub cookies: Option<Arc<CookieJar>>,
+    /// `--connect-to` rules, first match wins: where requests to a host and port connect.
+    pub connect_to: Vec<ConnectTo>,
 }
 
 /// Which kernel stamps a client uses (see [`ClientOptions::kernel_timestamps`]).
@@ -150,6 +152,7 @@ impl Default for ClientOptions {
             kernel_timestamps: KernelStamps::Receive,
             keep_alive: true,
             cookies: None,
+            connect_to: Vec::new(),
         }
     }
 }
@@ -157,15 +160,82 @@ impl Default for ClientOptions {
 /// Header names whose values are redacted in events by default.
 pub const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "set-cookie"];
 
+/// curl's `--connect-to HOST1:PORT1:HOST2:PORT2`: requests to `HOST1:PORT1` connect to
+/// `HOST2:PORT2` instead, while the `Host` header and the TLS server name stay `HOST1`. An
+/// empty `HOST1` or `PORT1` matches any; an empty `HOST2` or `PORT2` keeps the request's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectTo {
+    /// The host it applies to (lower case), or any.
+    pub from_host: Option<String>,
+    /// The port it applies to, or any.
+    pub from_port: Option<u16>,
+    /// The host to connect to instead (a name, resolved and traced as usual, or an address).
+    pub to_host: Option<String>,
+    /// The port to connect to instead.
+    pub to_port: Option<u16>,
+}
+
+impl std::str::FromStr for ConnectTo {
+    type Err = crate::Error;
+
+    /// Parses `HOST1:PORT1:HOST2:PORT2` (IPv6 addresses in brackets); a malformed one is a
+    /// configuration error ([`Error::is_config`](crate::Error::is_config)).
+    fn from_str(s: &str) -> Result<Self, crate::Error> {
+        let bad = |why: &str| crate::Error::config(format!("--connect-to '{s}': {why}"));
+        // Split on the colons outside brackets.
+        let mut fields = Vec::new();
+        let (mut depth, mut start) = (0, 0);
+        for (i, c) in s.char_indices() {
+            match c {
+                '[' => depth += 1,
+                ']' => depth -= 1,
+                ':' if depth == 0 => {
+                    fields.push(&s[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        fields.push(&s[start..]);
+        let [h1, p1, h2, p2] = fields[..] else { return Err(bad("expected HOST1:PORT1:HOST2:PORT2")) };
+        let host = |h: &str| (!h.is_empty()).then(|| h.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase());
+        let port = |p: &str| -> Result<Option<u16>, crate::Error> {
+            if p.is_empty() {
+                Ok(None)
+            } else {
+                p.parse::<u16>().map(Some).map_err(|_| bad(&format!("bad port '{p}'")))
+            }
+        };
+        Ok(ConnectTo { from_host: host(h1), from_port: port(p1)?, to_host: host(h2), to_port: port(p2)? })
+    }
+}
+
+impl ConnectTo {
+    /// Where a request to `host:port` connects: the first rule that matches, else itself.
+    pub(crate) fn apply(rules: &[ConnectTo], host: &str, port: u16) -> (String, u16) {
+        let host_lc = host.to_ascii_lowercase();
+        for r in rules {
+            if r.from_host.as_ref().is_none_or(|h| *h == host_lc) && r.from_port.is_none_or(|p| p == port) {
+                return (r.to_host.clone().unwrap_or_else(|| host.to_string()), r.to_port.unwrap_or(port));
+            }
+        }
+        (host.to_string(), port)
+    }
+}
+
 /// Where a connection goes: the pool key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Target {
     /// `https` (TLS) or not.
     pub tls: bool,
-    /// Host as in the URL (brackets stripped for IPv6).
+    /// Host as in the URL (brackets stripped for IPv6): the TLS server name.
     pub host: String,
     /// Port.
     pub port: u16,
+    /// Where to connect: `host`, or another host under `--connect-to`.
+    pub dial_host: String,
+    /// The port to connect to.
+    pub dial_port: u16,
 }
 
 impl Target {
@@ -210,5 +280,25 @@ impl Shared {
 
     pub(crate) fn tls(&self) -> Result<Arc<tls::TlsSettings>, TraceError> {
         self.prepare_tls().map_err(|message| TraceError::new(Phase::Setup, FailureKind::TlsConfig, message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConnectTo;
+
+    #[test]
+    fn connect_to_parses_curls_form_and_first_match_wins() {
+        let r: ConnectTo = "Example.com:443:[::1]:8443".parse().unwrap();
+        assert_eq!(r.from_host.as_deref(), Some("example.com"));
+        assert_eq!((r.from_port, r.to_host.as_deref(), r.to_port), (Some(443), Some("::1"), Some(8443)));
+        let any: ConnectTo = "::127.0.0.1:".parse().unwrap();
+        assert_eq!((any.from_host, any.from_port, any.to_port), (None, None, None));
+        assert!("a:1:b".parse::<ConnectTo>().unwrap_err().is_config());
+        assert!("a:x:b:1".parse::<ConnectTo>().unwrap_err().to_string().contains("bad port 'x'"));
+        let rules = ["example.com:443:one:1".parse().unwrap(), ":443:two:".parse().unwrap()];
+        assert_eq!(ConnectTo::apply(&rules, "EXAMPLE.com", 443), ("one".to_string(), 1));
+        assert_eq!(ConnectTo::apply(&rules, "other", 443), ("two".to_string(), 443));
+        assert_eq!(ConnectTo::apply(&rules, "other", 80), ("other".to_string(), 80));
     }
 }
