@@ -124,13 +124,20 @@ if [[ " $langs " == *" js "* ]]; then
     command -v npm >/dev/null || need_apt npm "nodejs npm"
     timed js build_js &
     js_pid=$!
+    # Should anything else fail, the JavaScript build does not go on writing under target/.
+    trap '[ -z "$js_pid" ] || kill "$js_pid" 2>/dev/null || true' EXIT
 fi
 build_tool
 for lang in $langs; do
     [ "$lang" = js ] || timed "$lang" "build_$lang"
 done
-if [ -n "$js_pid" ] && ! wait "$js_pid"; then
-    say "the JavaScript guest failed to build"
-    exit 1
+if [ -n "$js_pid" ]; then
+    status=0
+    wait "$js_pid" || status=$?
+    js_pid=
+    if [ "$status" != 0 ]; then
+        say "the JavaScript guest failed to build"
+        exit 1
+    fi
 fi
 ls -l "$out"/*.wasm >&2

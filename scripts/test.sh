@@ -23,7 +23,8 @@ lean=${HTTPTRACE_LEAN:-$([ "$free_gib" -lt 12 ] && echo 1 || echo 0)}
 prune() {
     [ "$lean" = 1 ] || return 0
     local kib
-    kib=$(du -sk "$@" 2>/dev/null | awk '{s += $1} END {print s + 0}')
+    # (du fails on a path already gone, e.g. a previous lean run's: not an error here.)
+    kib=$( { du -sk "$@" 2>/dev/null || true; } | awk '{s += $1} END {print s + 0}')
     rm -rf "$@"
     echo "test.sh: lean: removed $((kib / 1024)) MiB ($*)" >&2
 }

@@ -201,6 +201,7 @@ fn curls_request_flags_send_what_curl_sends() {
         vec!["--data-binary", &at],
         vec!["--data-urlencode", "name=a b&c", "--data-urlencode", "=x y", "--data-urlencode", &named_at],
         vec!["--json", "{\"a\":", "--json", "1}"],
+        vec!["-d", "a=1", "-d", "b=2", "--json", "{}"],
         vec!["-I"],
     ];
     let format = "%{method} %{size_upload} %{http_code}\\n";
@@ -307,6 +308,11 @@ fn cookies_follow_redirects_and_fill_the_jar_as_curls_do() {
     let both = our_fields(&["-b", "x=1", "-b", theirs.to_str().unwrap(), &http("/headers")]);
     let value = &both.iter().find(|(n, _)| n == "cookie").unwrap().1;
     assert!(value.starts_with("x=1; ") && value.contains("sid=abc"), "{value}");
+    // -H 'Cookie:' removes the request's own Cookie header, not the jar's cookies: curl sends
+    // those all the same, and so do we.
+    let args = ["-b", theirs.to_str().unwrap(), "-H", "Cookie:", &http("/headers")];
+    let cookie_of = |fields: Vec<(String, String)>| fields.into_iter().find(|(n, _)| n == "cookie");
+    assert_eq!(cookie_of(our_fields(&args)), cookie_of(curl_fields(&args)));
     // Without the engine, a Set-Cookie is not sent on.
     let off = our_fields(&["-L", &url]);
     assert!(off.iter().all(|(n, _)| n != "cookie"), "{off:?}");

@@ -13,7 +13,8 @@
 //!   its error or `cancelled`.
 //!
 //! Slices on a track never overlap: a slice goes to the first track of its group that is free
-//! at its start. Times are microseconds from the first request's start. A request's slices are
+//! at its start. Times are microseconds from the start of the first request to finish (a
+//! request that started before it and finished after it begins at a negative time). A request's slices are
 //! written when it ends, so memory holds only requests in flight; the array is closed at the
 //! end of the run, and a run cut short still leaves a file the viewers read (the format allows
 //! the missing `]`).
@@ -144,6 +145,7 @@ impl Phases {
     /// and all lie within the hop.
     fn slices(&self) -> Vec<(&'static str, u64, u64)> {
         let start = self.start.unwrap_or(0);
+        let end = self.end.max(start);
         let first_step = [self.dns.map(|d| d.0), self.connect.map(|c| c.0), self.got_conn].into_iter().flatten().min();
         let span = |s: Option<(u64, Option<u64>)>| s.map(|(a, b)| (a, b.unwrap_or(self.end)));
         let sent = self.wrote.or(self.first_byte).or(self.done);
@@ -160,8 +162,8 @@ impl Phases {
         let mut out = Vec::new();
         for (name, span) in raw {
             let Some((a, b)) = span else { continue };
-            let a = a.clamp(cursor, self.end);
-            let b = b.clamp(a, self.end);
+            let a = a.clamp(cursor, end);
+            let b = b.clamp(a, end);
             if b > a {
                 out.push((name, a, b));
             }

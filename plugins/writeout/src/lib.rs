@@ -12,7 +12,8 @@
 //! time_total, url, url_effective. Sizes are the last hop's body (`size_download`) and the
 //! sums over hops of the header blocks received (`size_header`) and of the request header
 //! blocks and bodies sent (`size_request`, `size_upload`), as curl counts them.
-//! `ssl_verify_result` is 0, or 1 when the TLS handshake failed; with `-k` nothing is verified
+//! `size_request` counts a redacted header value as shown (`[redacted]`) unless
+//! `--show-secrets`. `ssl_verify_result` is 0, or 1 when the TLS handshake failed; with `-k` nothing is verified
 //! and it stays 0 (curl verifies anyway and reports OpenSSL's code).
 
 use std::collections::HashMap;
@@ -65,59 +66,54 @@ enum Piece {
     Header(String),
 }
 
-/// Parses curl's `--write-out` syntax.
+/// Parses curl's `--write-out` syntax as curl reads it: variable names in any case, `%{`
+/// without its `}` written as it is, and only `\n`, `\r` and `\t` translated (any other
+/// backslash stays, `\\` included).
 fn parse(format: &str) -> Result<Vec<Piece>, String> {
     let mut pieces = Vec::new();
     let mut text = String::new();
     let mut rest = format;
+    let flush = |text: &mut String, pieces: &mut Vec<Piece>| {
+        if !text.is_empty() {
+            pieces.push(Piece::Text(std::mem::take(text)));
+        }
+    };
     while let Some(c) = rest.chars().next() {
-        if let Some(after) = rest.strip_prefix("%{") {
-            let end = after.find('}').ok_or_else(|| format!("config `format`: `%{{` without its `}}` in `{format}`"))?;
-            let name = &after[..end];
-            if !text.is_empty() {
-                pieces.push(Piece::Text(std::mem::take(&mut text)));
-            }
-            if name == "json" {
+        if let Some((name, after)) = rest.strip_prefix("%{").and_then(|a| a.split_once('}')) {
+            flush(&mut text, &mut pieces);
+            let lower = name.to_ascii_lowercase();
+            if lower == "json" {
                 pieces.push(Piece::Json);
             } else {
                 let known = VARIABLES
                     .iter()
-                    .find(|v| **v == name)
+                    .find(|v| **v == lower)
                     .ok_or_else(|| format!("config `format`: unknown variable `%{{{name}}}` (known: json, {})", VARIABLES.join(", ")))?;
                 pieces.push(Piece::Var(known));
             }
-            rest = &after[end + 1..];
-        } else if let Some(after) = rest.strip_prefix("%header{") {
-            let end = after.find('}').ok_or_else(|| format!("config `format`: `%header{{` without its `}}` in `{format}`"))?;
-            if !text.is_empty() {
-                pieces.push(Piece::Text(std::mem::take(&mut text)));
-            }
-            pieces.push(Piece::Header(after[..end].to_ascii_lowercase()));
-            rest = &after[end + 1..];
+            rest = after;
+        } else if let Some((name, after)) = rest.strip_prefix("%header{").and_then(|a| a.split_once('}')) {
+            flush(&mut text, &mut pieces);
+            pieces.push(Piece::Header(name.to_ascii_lowercase()));
+            rest = after;
         } else if let Some(after) = rest.strip_prefix("%%") {
             text.push('%');
             rest = after;
-        } else if let Some(after) = rest.strip_prefix('\\') {
-            match after.chars().next() {
-                Some('n') => text.push('\n'),
-                Some('r') => text.push('\r'),
-                Some('t') => text.push('\t'),
-                Some('\\') => text.push('\\'),
-                Some(other) => {
-                    text.push('\\');
-                    text.push(other);
-                }
-                None => text.push('\\'),
-            }
-            rest = &after[after.chars().next().map_or(0, char::len_utf8)..];
+        } else if let Some(after) = rest.strip_prefix("\\n") {
+            text.push('\n');
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix("\\r") {
+            text.push('\r');
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix("\\t") {
+            text.push('\t');
+            rest = after;
         } else {
             text.push(c);
             rest = &rest[c.len_utf8()..];
         }
     }
-    if !text.is_empty() {
-        pieces.push(Piece::Text(text));
-    }
+    flush(&mut text, &mut pieces);
     Ok(pieces)
 }
 
@@ -129,10 +125,16 @@ fn split_addr(addr: &str) -> (String, Option<u16>) {
     }
 }
 
-/// The size of a request header block as HTTP/1.1 sends it.
+/// The size of a request header block as HTTP/1.1 sends it (a redacted value counts as
+/// shown: `--show-secrets` makes it exact).
 fn request_block(method: &str, url: &str, fields: &[(String, String)]) -> u64 {
-    let target = url.split_once("://").and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..])).unwrap_or("/");
-    let target = target.split('#').next().unwrap_or("/");
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.split('#').next().unwrap_or(rest);
+    let target = match (rest.find('/'), rest.find('?')) {
+        (Some(slash), q) if q.is_none_or(|q| slash < q) => rest[slash..].to_string(),
+        (_, Some(q)) => format!("/{}", &rest[q..]),
+        _ => "/".to_string(),
+    };
     let line = method.len() + 1 + target.len() + " HTTP/1.1\r\n".len();
     let fields: usize = fields.iter().filter(|(n, _)| !n.starts_with(':')).map(|(n, v)| n.len() + 2 + v.len() + 2).sum();
     (line + fields + 2) as u64
@@ -329,7 +331,7 @@ mod tests {
 
     #[test]
     fn parses_curls_syntax() {
-        let p = parse("%{http_code} %%{x} %header{Content-Type}\\n%{json}\\t\\q").unwrap();
+        let p = parse("%{HTTP_code} %%{x} %header{Content-Type}\\n%{json}\\t\\q").unwrap();
         assert_eq!(
             p,
             vec![
@@ -342,7 +344,8 @@ mod tests {
             ]
         );
         assert!(parse("%{nope}").unwrap_err().contains("unknown variable `%{nope}`"));
-        assert!(parse("%{time_total").unwrap_err().contains("without its"));
+        assert_eq!(parse("%{time_total").unwrap(), vec![Piece::Text("%{time_total".into())], "as curl writes it");
+        assert_eq!(parse("a\\\\b").unwrap(), vec![Piece::Text("a\\\\b".into())], "curl keeps \\\\");
         assert_eq!(parse("100%").unwrap(), vec![Piece::Text("100%".into())]);
         assert!(VARIABLES.windows(2).all(|w| w[0] < w[1]), "sorted, as curl's %{{json}}");
     }
@@ -358,5 +361,6 @@ mod tests {
         let fields = vec![("host".to_string(), "h".to_string()), ("accept".to_string(), "*/*".to_string())];
         // "GET /x HTTP/1.1\r\n" + "host: h\r\n" + "accept: */*\r\n" + "\r\n"
         assert_eq!(request_block("GET", "http://h/x", &fields), 17 + 9 + 13 + 2);
+        assert_eq!(request_block("GET", "http://h?q=1", &[]), "GET /?q=1 HTTP/1.1\r\n\r\n".len() as u64);
     }
 }

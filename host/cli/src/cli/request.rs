@@ -261,15 +261,17 @@ fn body(a: &RequestArgs) -> Result<Option<Bytes>, UsageError> {
     for d in &a.data_urlencode {
         parts.push(urlencoded_part(d)?);
     }
+    let mut json = Vec::new();
     for d in &a.json {
-        parts.push(read_data("--json", d)?);
+        json.extend(read_data("--json", d)?);
     }
-    if parts.is_empty() {
+    if parts.is_empty() && a.json.is_empty() {
         return Ok(None);
     }
-    // --json parts are concatenated as they are; the others joined with `&`.
-    let sep: &[u8] = if a.json.is_empty() { b"&" } else { b"" };
-    Ok(Some(Bytes::from(parts.join(sep))))
+    // The others joined with `&`; --json parts follow as they are, with no `&` (as curl).
+    let mut body = parts.join(&b"&"[..]);
+    body.extend(json);
+    Ok(Some(Bytes::from(body)))
 }
 
 /// curl's guess of a file part's type from its extension (else `application/octet-stream`).
@@ -288,6 +290,12 @@ fn guessed_type(filename: &str) -> &'static str {
     }
 }
 
+/// A name for a multipart part header's quoted string: `"` as `%22` and line breaks dropped,
+/// as curl writes them, so that a name cannot end the header.
+fn quoted(name: &str) -> String {
+    name.replace('"', "%22").replace(['\r', '\n'], "")
+}
+
 /// The multipart/form-data body of the -F parts, laid out as curl lays it out (its boundary is
 /// 24 dashes and 16 hex digits): the Content-Type header value and the body.
 fn multipart(parts: &[String]) -> Result<(String, Vec<u8>), UsageError> {
@@ -298,6 +306,7 @@ fn multipart(parts: &[String]) -> Result<(String, Vec<u8>), UsageError> {
     let mut body = Vec::new();
     for part in parts {
         let (name, spec) = part.split_once('=').ok_or_else(|| UsageError::usage(format!("-F {part}: expected NAME=CONTENT")))?;
+        let name = quoted(name);
         body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
         if let Some(file) = spec.strip_prefix('@') {
             // `@file;type=T;filename=F`
@@ -365,5 +374,12 @@ mod tests {
         assert_eq!(part(&format!("f@{}", dir.display())), "f=line+1%0A");
         let _ = std::fs::remove_file(&dir);
         assert_eq!(urlencoded_part("x@/nonexistent/file").unwrap_err().code, exit::READ_ERROR);
+    }
+
+    #[test]
+    fn multipart_names_cannot_end_their_header() {
+        assert_eq!(quoted("a\"b\r\nc"), "a%22bc");
+        let (_, body) = multipart(&["we\"ird=1".to_string()]).unwrap();
+        assert!(String::from_utf8(body).unwrap().contains("name=\"we%22ird\"\r\n"));
     }
 }

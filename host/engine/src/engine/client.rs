@@ -200,8 +200,10 @@ impl Client {
             let given = hop_req.headers.clone();
             if let Some(jar_cookies) = opts.cookies.as_ref().and_then(|jar| jar.header_for(&hop_req.url)) {
                 match hop_req.headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case("cookie")) {
-                    Some((_, v)) if !v.is_empty() => *v = format!("{v}; {jar_cookies}"),
-                    Some((_, v)) => *v = jar_cookies,
+                    // `-H 'Cookie:'` removes the request's own header, not the jar's cookies
+                    // (curl 7.88 sends them all the same).
+                    Some((_, v)) if v.is_empty() => *v = jar_cookies,
+                    Some((_, v)) => *v = format!("{v}; {jar_cookies}"),
                     None => hop_req.headers.push(("cookie".into(), jar_cookies)),
                 }
             }

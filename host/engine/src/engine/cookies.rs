@@ -53,7 +53,8 @@ impl CookieJar {
             if let Ok(at) = expires.parse::<u64>() {
                 if at > 0 {
                     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-                    line.push_str(&format!("; Max-Age={}", at as i64 - now as i64));
+                    let max_age = i64::try_from(at).unwrap_or(i64::MAX).saturating_sub(i64::try_from(now).unwrap_or(0));
+                    line.push_str(&format!("; Max-Age={max_age}"));
                 }
             }
             let Ok(raw) = RawCookie::parse(line) else { continue };

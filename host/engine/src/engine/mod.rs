@@ -99,7 +99,9 @@ pub struct ClientOptions {
     /// Reuse connections (default). Off, every request dials its own connection and closes
     /// it after its response, HTTP/2 ones too, and an HTTP/1.1 request says `connection:
     /// close` (Go's `DisableKeepAlives`, oha's `--disable-keepalive`): a load test of the
-    /// handshakes. `put-idle-conn` then carries the error `keep-alives disabled`.
+    /// handshakes. Should a server keep such a connection open all the same, its
+    /// `put-idle-conn` carries the error `keep-alives disabled` (most answer `connection:
+    /// close`, and then there is none, as in Go).
     pub keep_alive: bool,
     /// The cookie engine: cookies the responses set are kept in this jar and sent with the
     /// requests (and redirects) they match, as curl does with `-b FILE` or `-c FILE` (`--cookie-jar` here). `None`
