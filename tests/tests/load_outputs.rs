@@ -247,23 +247,8 @@ fn thresholds_pass_and_fail_with_their_exit_code() {
 /// Parses `text` and checks it with npm's har-validator (`tests/node-checks`, installed by
 /// `scripts/test.sh`): the HAR 1.2 schema as HAR tools check it.
 pub(crate) fn validate_har(text: &str) -> Value {
-    use std::io::Write;
     let har: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("HAR is not JSON: {e}\n{text}"));
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/node-checks");
-    assert!(
-        dir.join("node_modules/har-validator").is_dir(),
-        "har-validator is not installed: run `npm ci` in {} (scripts/test.sh does)",
-        dir.display()
-    );
-    let mut node = std::process::Command::new("node")
-        .arg(dir.join("validate.js"))
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run node");
-    node.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let done = node.wait_with_output().unwrap();
-    assert!(done.status.success(), "HAR 1.2 violations (har-validator):\n{}", String::from_utf8_lossy(&done.stderr));
+    crate::plugins_support::node_check("validate.js", "har-validator", text, "HAR 1.2 violations (har-validator)");
     har
 }
 

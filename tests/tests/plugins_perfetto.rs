@@ -16,18 +16,7 @@ fn https(path: &str) -> String {
 /// events of each track nest (a slice either ends before the next starts or contains it).
 /// Returns the events.
 fn validate_trace(text: &str) -> Vec<Value> {
-    use std::io::Write;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/node-checks");
-    assert!(dir.join("node_modules/ajv").is_dir(), "ajv is not installed: run `npm ci` in {} (scripts/test.sh does)", dir.display());
-    let mut node = std::process::Command::new("node")
-        .arg(dir.join("validate-trace.js"))
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run node");
-    node.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let done = node.wait_with_output().unwrap();
-    assert!(done.status.success(), "Trace Event Format violations:\n{}\n{text}", String::from_utf8_lossy(&done.stderr));
+    crate::plugins_support::node_check("validate-trace.js", "ajv", text, "Trace Event Format violations");
     let events: Vec<Value> = serde_json::from_str(text).unwrap_or_else(|e| panic!("not a JSON array: {e}\n{text}"));
     // (pid, tid) -> (start, end, name) of each slice.
     type Slices = Vec<(f64, f64, String)>;

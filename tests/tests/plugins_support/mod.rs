@@ -290,3 +290,25 @@ pub fn assert_contained(plugin: &str, config: &[&str], extra: &[&str], env: &[(&
     }
     run
 }
+
+/// Runs `script` of `tests/node-checks` (installed by `scripts/test.sh` with `npm ci`; `package`
+/// is the npm package it needs) with `input` on stdin; fails the test with its stderr, under
+/// `what`, unless it exits 0.
+pub fn node_check(script: &str, package: &str, input: &str, what: &str) {
+    use std::io::Write;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/node-checks");
+    assert!(
+        dir.join("node_modules").join(package).is_dir(),
+        "{package} is not installed: run `npm ci` in {} (scripts/test.sh does)",
+        dir.display()
+    );
+    let mut node = Command::new("node")
+        .arg(dir.join(script))
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run node");
+    node.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let done = node.wait_with_output().unwrap();
+    assert!(done.status.success(), "{what}:\n{}\n{input}", String::from_utf8_lossy(&done.stderr));
+}
