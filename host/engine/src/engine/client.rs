@@ -174,6 +174,20 @@ impl Client {
             HopRequest { method: spec.method.clone(), url: spec.url.clone(), headers: spec.headers.clone(), body: spec.body.clone() };
         let mut redirects = 0u32;
         loop {
+            // The jar's cookies for this hop, joined to a `Cookie` the request carries (one
+            // header, as curl sends them), before the hop's clock starts; the request's own
+            // headers come back after the exchange. Nothing is copied without a jar.
+            let given = opts.cookies.as_ref().and_then(|jar| jar.header_for(&hop_req.url)).map(|jar_cookies| {
+                let given = hop_req.headers.clone();
+                match hop_req.headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case("cookie")) {
+                    // `-H 'Cookie:'` removes the request's own header, not the jar's cookies
+                    // (curl 7.88 sends them all the same).
+                    Some((_, v)) if v.is_empty() => *v = jar_cookies,
+                    Some((_, v)) => *v = format!("{v}; {jar_cookies}"),
+                    None => hop_req.headers.push(("cookie".into(), jar_cookies)),
+                }
+                given
+            });
             let hop = trace.hop();
             // The first hop starts when the trace did (one clock read for both).
             let at = if hop == 0 { trace.created_ns() } else { trace.now_ns() };
@@ -195,20 +209,10 @@ impl Client {
                 Ok(c) => c,
                 Err(e) => return (None, hop_req.url, Some(e)),
             };
-            // The jar's cookies for this hop, joined to a `Cookie` the request carries (one
-            // header, as curl sends them).
-            let given = hop_req.headers.clone();
-            if let Some(jar_cookies) = opts.cookies.as_ref().and_then(|jar| jar.header_for(&hop_req.url)) {
-                match hop_req.headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case("cookie")) {
-                    // `-H 'Cookie:'` removes the request's own header, not the jar's cookies
-                    // (curl 7.88 sends them all the same).
-                    Some((_, v)) if v.is_empty() => *v = jar_cookies,
-                    Some((_, v)) => *v = format!("{v}; {jar_cookies}"),
-                    None => hop_req.headers.push(("cookie".into(), jar_cookies)),
-                }
-            }
             let out = exchange(trace, &mut conn, &hop_req, opts.show_secrets, opts.keep_alive, opts.cookies.is_some()).await;
-            hop_req.headers = given;
+            if let Some(given) = given {
+                hop_req.headers = given;
+            }
             if let Some(jar) = &opts.cookies {
                 jar.receive(&hop_req.url, &out.set_cookies);
             }

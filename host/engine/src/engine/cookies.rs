@@ -86,7 +86,7 @@ impl CookieJar {
                 format!(
                     "{}{domain}\t{subdomains}\t{}\t{}\t{expires}\t{}\t{}",
                     if c.http_only().unwrap_or(false) { "#HttpOnly_" } else { "" },
-                    String::from(c.path.clone()),
+                    &*c.path,
                     flag(c.secure().unwrap_or(false)),
                     c.name(),
                     c.value()
@@ -113,7 +113,7 @@ impl CookieJar {
         };
         cookies.sort_by_key(|c| {
             use std::cmp::Reverse;
-            (Reverse(String::from(c.path.clone()).len()), Reverse(domain_len(&c.domain)), Reverse(c.name().len()))
+            (Reverse(c.path.len()), Reverse(domain_len(&c.domain)), Reverse(c.name().len()))
         });
         let pairs: Vec<String> = cookies.iter().map(|c| format!("{}={}", c.name(), c.value())).collect();
         (!pairs.is_empty()).then(|| pairs.join("; "))

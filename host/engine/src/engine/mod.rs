@@ -215,6 +215,9 @@ impl std::str::FromStr for ConnectTo {
 impl ConnectTo {
     /// Where a request to `host:port` connects: the first rule that matches, else itself.
     pub(crate) fn apply(rules: &[ConnectTo], host: &str, port: u16) -> (String, u16) {
+        if rules.is_empty() {
+            return (host.to_string(), port);
+        }
         let host_lc = host.to_ascii_lowercase();
         for r in rules {
             if r.from_host.as_ref().is_none_or(|h| *h == host_lc) && r.from_port.is_none_or(|p| p == port) {
