@@ -127,8 +127,34 @@ pub fn iso8601_ms(unix_ns: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
+/// The size in bytes of a request's head as HTTP/1.1 sends it: the request line (`method`,
+/// the origin-form target of `url`, `HTTP/1.1`), each header field but HTTP/2 pseudo-headers
+/// (`name: value` and CRLF), and the blank line. As HAR's `headersSize` and curl's
+/// `size_request` count it.
+pub fn http1_head_size<'a>(method: &str, url: &str, fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> u64 {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.split('#').next().unwrap_or(rest);
+    // The path and query after the authority; a query with no path gets `/` before it.
+    let target = match (rest.find('/'), rest.find('?')) {
+        (Some(slash), q) if q.is_none_or(|q| slash < q) => rest.len() - slash,
+        (_, Some(q)) => 1 + rest.len() - q,
+        _ => 1,
+    };
+    let line = method.len() + 1 + target + " HTTP/1.1\r\n".len();
+    let fields: usize = fields.into_iter().filter(|(n, _)| !n.starts_with(':')).map(|(n, v)| n.len() + 2 + v.len() + 2).sum();
+    (line + fields + 2) as u64
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn http1_heads_are_sized_as_sent() {
+        // "GET /x?q HTTP/1.1\r\n" + "host: h\r\n" + "\r\n"; pseudo-headers left out.
+        assert_eq!(super::http1_head_size("GET", "http://h/x?q#frag", [("host", "h"), (":path", "/x")]), 19 + 9 + 2);
+        assert_eq!(super::http1_head_size("GET", "http://h?q=1", []), "GET /?q=1 HTTP/1.1\r\n\r\n".len() as u64);
+        assert_eq!(super::http1_head_size("GET", "http://h", []), "GET / HTTP/1.1\r\n\r\n".len() as u64);
+    }
 
     #[test]
     fn dates_and_reason_phrases() {

@@ -112,7 +112,7 @@ pub use bindings::httptrace::plugin::types::{
     TlsHandshakeDone, TlsHandshakeStart, TraceError, Verdict, WroteRequest,
 };
 pub use config::Config;
-pub use format::{fmt_ms, iso8601_ms, parse_duration, reason_phrase};
+pub use format::{fmt_ms, http1_head_size, iso8601_ms, parse_duration, reason_phrase};
 pub use json::to_json;
 pub use names::{event_type_from_name, kind_name, Interest, KIND_NAMES};
 

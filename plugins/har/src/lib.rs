@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 
 use httptrace_guest::{
-    emit, iso8601_ms, reason_phrase, Config, Event, EventKind, Header, HopSummary, Plugin, RunOutcome, TraceError, Verdict,
+    emit, http1_head_size, iso8601_ms, reason_phrase, Config, Event, EventKind, Header, HopSummary, Plugin, RunOutcome, TraceError, Verdict,
 };
 use serde_json::{json, Value};
 
@@ -280,18 +280,13 @@ fn response_cookies(list: &[Header]) -> Vec<Value> {
         .collect()
 }
 
-/// The size of the request's header block as HTTP/1.1 sends it (request line, fields, blank
-/// line), or -1 when it is not known: another version, or a redacted value (its length is
-/// not the real one).
+/// The size of the request's header block as HTTP/1.1 sends it, or -1 when it is not known:
+/// another version, or a redacted value (its length is not the real one).
 fn request_headers_size(hop: &Hop, version: &str) -> i64 {
     if version != "HTTP/1.1" || hop.request_headers.iter().any(|h| redacted(&h.value)) {
         return -1;
     }
-    let target = hop.url.split_once("://").and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..])).unwrap_or("/");
-    let target = target.split('#').next().unwrap_or("/");
-    let line = hop.method.len() + 1 + target.len() + 1 + version.len() + 2;
-    let fields: usize = hop.request_headers.iter().map(|h| h.name.len() + 2 + h.value.len() + 2).sum();
-    (line + fields + 2) as i64
+    http1_head_size(&hop.method, &hop.url, hop.request_headers.iter().map(|h| (h.name.as_str(), h.value.as_str()))) as i64
 }
 
 /// An HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`, IMF-fixdate) in ns since the epoch.

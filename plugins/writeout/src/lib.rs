@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 
-use httptrace_guest::{emit, Config, Event, EventKind, EventType, Interest, Plugin, RunOutcome, Verdict};
+use httptrace_guest::{emit, http1_head_size, Config, Event, EventKind, EventType, Interest, Plugin, RunOutcome, Verdict};
 use serde_json::{json, Map, Value};
 
 /// Every variable, in curl's `%{json}` order (alphabetical).
@@ -56,6 +56,9 @@ const VARIABLES: [&str; 32] = [
     "url",
     "url_effective",
 ];
+
+/// The escapes curl translates in a format; any other backslash stays as it is.
+const ESCAPES: [(&str, char); 3] = [("\\n", '\n'), ("\\r", '\r'), ("\\t", '\t')];
 
 /// A piece of the format.
 #[derive(Debug, PartialEq)]
@@ -99,14 +102,8 @@ fn parse(format: &str) -> Result<Vec<Piece>, String> {
         } else if let Some(after) = rest.strip_prefix("%%") {
             text.push('%');
             rest = after;
-        } else if let Some(after) = rest.strip_prefix("\\n") {
-            text.push('\n');
-            rest = after;
-        } else if let Some(after) = rest.strip_prefix("\\r") {
-            text.push('\r');
-            rest = after;
-        } else if let Some(after) = rest.strip_prefix("\\t") {
-            text.push('\t');
+        } else if let Some((after, c)) = ESCAPES.iter().find_map(|(e, c)| rest.strip_prefix(e).map(|a| (a, *c))) {
+            text.push(c);
             rest = after;
         } else {
             text.push(c);
@@ -123,21 +120,6 @@ fn split_addr(addr: &str) -> (String, Option<u16>) {
         Some((ip, port)) => (ip.trim_start_matches('[').trim_end_matches(']').to_string(), port.parse().ok()),
         None => (addr.to_string(), None),
     }
-}
-
-/// The size of a request header block as HTTP/1.1 sends it (a redacted value counts as
-/// shown: `--show-secrets` makes it exact).
-fn request_block(method: &str, url: &str, fields: &[(String, String)]) -> u64 {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let rest = rest.split('#').next().unwrap_or(rest);
-    let target = match (rest.find('/'), rest.find('?')) {
-        (Some(slash), q) if q.is_none_or(|q| slash < q) => rest[slash..].to_string(),
-        (_, Some(q)) => format!("/{}", &rest[q..]),
-        _ => "/".to_string(),
-    };
-    let line = method.len() + 1 + target.len() + " HTTP/1.1\r\n".len();
-    let fields: usize = fields.iter().filter(|(n, _)| !n.starts_with(':')).map(|(n, v)| n.len() + 2 + v.len() + 2).sum();
-    (line + fields + 2) as u64
 }
 
 /// What one request's events say, gathered as they come.
@@ -203,7 +185,9 @@ impl Plugin for WriteOut {
             }
             EventKind::WroteHeaderField(h) => seen.fields.push((h.name.clone(), h.value.clone())),
             EventKind::WroteRequest(w) => {
-                seen.size_request += request_block(&seen.method, &seen.hop_url, &seen.fields);
+                // A redacted value counts as shown: `--show-secrets` makes it exact.
+                seen.size_request +=
+                    http1_head_size(&seen.method, &seen.hop_url, seen.fields.iter().map(|(n, v)| (n.as_str(), v.as_str())));
                 seen.size_upload += w.body_bytes;
             }
             EventKind::ResponseHeaders(r) => {
@@ -358,9 +342,5 @@ mod tests {
         assert_eq!(split_addr("[::1]:443"), ("::1".into(), Some(443)));
         assert_eq!(absolute("http://h:1/a/b?q", "/c"), "http://h:1/c");
         assert_eq!(absolute("http://h:1/a/b", "c"), "http://h:1/a/c");
-        let fields = vec![("host".to_string(), "h".to_string()), ("accept".to_string(), "*/*".to_string())];
-        // "GET /x HTTP/1.1\r\n" + "host: h\r\n" + "accept: */*\r\n" + "\r\n"
-        assert_eq!(request_block("GET", "http://h/x", &fields), 17 + 9 + 13 + 2);
-        assert_eq!(request_block("GET", "http://h?q=1", &[]), "GET /?q=1 HTTP/1.1\r\n\r\n".len() as u64);
     }
 }
