@@ -56,7 +56,9 @@ fi
 # chromium), pinned by tests/node-checks/package-lock.json.
 (cd tests/node-checks && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 next tests
-cargo test --workspace --locked "$@"
+# Without the binary's `jemalloc` feature (here and in the docs and package checks): it changes
+# no behaviour a test sees, and building jemalloc costs ~100 s of CPU (cargo --timings).
+cargo test --workspace --locked --no-default-features "$@"
 # Nothing later runs the test executables or reads the guests' build. The rest of target/debug
 # stays: the docs and package checks reuse its build scripts and proc macros (removing it all
 # cost the docs stage 150 s of rebuilding).
@@ -76,7 +78,7 @@ if grep -E '^(wasmtime|clap|indicatif|rcgen|tikv-jemallocator) ' <<<"$tree"; the
 fi
 next docs
 # The docs build without warnings.
-RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --workspace --exclude httptrace-tests --exclude httptrace-test-guests
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --no-default-features --workspace --exclude httptrace-tests --exclude httptrace-test-guests
 # Every publishable crate packages, and builds from its packaged form alone: the packages are
 # unpacked into a workspace of their own whose only sources are those packages and crates.io
 # (each other's dependencies patched to the unpacked copies) and checked there: cargo package's
@@ -105,7 +107,7 @@ done
     sed -n '/^\[profile/,$p' Cargo.toml
 } >"$check/Cargo.toml"
 cp Cargo.lock "$check/Cargo.lock"
-cargo check --manifest-path "$check/Cargo.toml" --workspace --target-dir target
+cargo check --manifest-path "$check/Cargo.toml" --workspace --no-default-features --target-dir target
 for c in httptrace-wit httptrace httptrace-guest; do
     cargo check --manifest-path "$check/Cargo.toml" -p "$c" --target-dir target
 done

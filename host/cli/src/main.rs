@@ -109,7 +109,8 @@ fn clap_error_line(rendered: &str) -> String {
 }
 
 /// jemalloc rather than glibc's malloc: ~12 % more requests per second under load, and resident
-/// memory stays flat over long runs (docs/PERFORMANCE.md, R2 and R5).
-#[cfg(not(target_env = "msvc"))]
+/// memory stays flat over long runs (docs/PERFORMANCE.md, R2 and R5). The `jemalloc` feature,
+/// on by default.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
