@@ -35,11 +35,14 @@ next guests
 # The guests are built; their toolchains (componentize-js/-py, Zig, Go: ~1.2 GiB) are not read again.
 prune target/guest-tools plugins/conformance-js/node_modules
 # Debian's packages the tests drive, installed when missing, never started as services (the
-# tests run their own on loopback ports): nginx (a server that is not ours) and chromium (the
-# html report opened in a real browser, through playwright-core).
+# tests run their own on loopback ports): nginx (a server that is not ours), chromium (the
+# html report opened in a real browser, through playwright-core), tinyproxy (an HTTP and
+# CONNECT proxy) and microsocks (a SOCKS5 proxy).
 missing=()
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v tinyproxy >/dev/null || missing+=(tinyproxy)
+command -v microsocks >/dev/null || missing+=(microsocks)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "test.sh: installing ${missing[*]} with apt-get" >&2

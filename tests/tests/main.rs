@@ -70,4 +70,5 @@ mod plugins_html;
 mod plugins_load;
 mod plugins_perfetto;
 mod plugins_writeout;
+mod proxies;
 mod soak;

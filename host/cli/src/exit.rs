@@ -11,6 +11,8 @@ pub const UNSUPPORTED_PROTOCOL: i32 = 1;
 pub const USAGE: i32 = 2;
 /// Malformed URL (curl 3).
 pub const BAD_URL: i32 = 3;
+/// Could not resolve the proxy, or a bad proxy URL (curl 5).
+pub const PROXY_RESOLVE: i32 = 5;
 /// Could not resolve host (curl 6).
 pub const DNS: i32 = 6;
 /// Failed to connect (curl 7).
@@ -33,6 +35,8 @@ pub const EMPTY_REPLY: i32 = 52;
 pub const SEND: i32 = 55;
 /// Failure receiving data (curl 56).
 pub const RECEIVE: i32 = 56;
+/// The SOCKS5 handshake with the proxy failed (curl 97).
+pub const PROXY: i32 = 97;
 /// Peer certificate could not be verified (curl 60).
 pub const CERTIFICATE: i32 = 60;
 /// The run was interrupted (Ctrl-C, SIGTERM): 128 + SIGINT, as shells report it.
@@ -61,7 +65,11 @@ pub fn for_run(report: &httptrace_plugin_host::ChainReport, request_code: Option
 pub fn for_error(e: &TraceError) -> i32 {
     match e.phase {
         Phase::Setup => BAD_URL,
+        Phase::Dns if e.kind == FailureKind::ProxyResolve => PROXY_RESOLVE,
         Phase::Dns => DNS,
+        // A CONNECT answered with anything but 2xx: curl's "CONNECT tunnel failed" (56).
+        Phase::Connect if matches!(e.kind, FailureKind::ProxyTunnel | FailureKind::ProxyAuth) => RECEIVE,
+        Phase::Connect if e.kind == FailureKind::Socks => PROXY,
         Phase::Connect => CONNECT,
         Phase::Tls if e.is_certificate() => CERTIFICATE,
         Phase::Tls => TLS,

@@ -322,6 +322,14 @@ failure_kinds! {
     MaxTime = "max-time",
     /// More redirects than `--max-redirs`.
     TooManyRedirects = "too-many-redirects",
+    /// Connect: the HTTP proxy refused the `CONNECT` tunnel (a status other than 2xx and 407).
+    ProxyTunnel = "proxy-tunnel",
+    /// Connect: the HTTP proxy wants credentials (407 to `CONNECT`).
+    ProxyAuth = "proxy-auth-required",
+    /// Connect: the SOCKS5 handshake failed or the proxy refused the connection.
+    Socks = "socks",
+    /// DNS: the proxy's name could not be resolved.
+    ProxyResolve = "proxy-resolve",
 }
 
 impl FailureKind {

@@ -43,6 +43,8 @@ pub mod replay;
 pub mod summary;
 pub mod trace;
 
-pub use engine::{Client, ClientOptions, CookieJar, HttpVersion, KernelStamps, Outcome, RequestSpec};
+pub use engine::{
+    Client, ClientOptions, CookieJar, HttpVersion, KernelStamps, NoProxy, Outcome, Proxy, ProxyConfig, ProxyScheme, RequestSpec,
+};
 pub use error::{escape_control, Error};
 pub use event::{Event, EventKind, Phase, TraceError};

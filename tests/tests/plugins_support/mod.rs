@@ -70,10 +70,17 @@ impl Run {
     }
 }
 
+/// The environment's proxy variables: cleared for every run (a test sets those it tests).
+pub const PROXY_VARS: [&str; 8] =
+    ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"];
+
 /// Runs `httptrace ARGS` with the shared cache (unless `env` sets another) and no colour.
 pub fn cli(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(std::path::PathBuf::from(env!("CARGO_BIN_EXE_httptrace")));
     cmd.args(args).env("HTTPTRACE_CACHE_DIR", shared_cache()).env_remove("HTTPTRACE_LOG").env("NO_COLOR", "1");
+    for v in PROXY_VARS {
+        cmd.env_remove(v);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -226,6 +233,9 @@ pub fn cli_measured(args: &[&str], env: &[(&str, &str)]) -> (Run, u64) {
     use std::io::Read;
     let mut cmd = Command::new(std::path::PathBuf::from(env!("CARGO_BIN_EXE_httptrace")));
     cmd.args(args).env("HTTPTRACE_CACHE_DIR", shared_cache()).env_remove("HTTPTRACE_LOG").env("NO_COLOR", "1");
+    for v in PROXY_VARS {
+        cmd.env_remove(v);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -9,8 +9,8 @@ use httptrace_cli::flags::{parse_duration, parse_size};
 /// handed to WebAssembly plugins that filter, format or aggregate them.
 #[derive(Debug, Parser)]
 #[command(name = "httptrace", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
-#[command(after_help = "Exit codes follow curl: 6 DNS, 7 connect, 28 timeout, 35 TLS, 47 too many redirects, \
-52 empty reply, 56 receive, 60 certificate; 2 usage, 3 bad URL; 90 a plugin failed; 99 a plugin check (threshold) failed.")]
+#[command(after_help = "Exit codes follow curl: 5 proxy URL or name, 6 DNS, 7 connect, 28 timeout, 35 TLS, 47 too many redirects, \
+52 empty reply, 56 receive (or a refused CONNECT), 60 certificate, 97 SOCKS5; 2 usage, 3 bad URL; 90 a plugin failed; 99 a plugin check (threshold) failed.")]
 pub struct Cli {
     /// Subcommands (`serve`, …); without one, trace a request.
     #[command(subcommand)]
@@ -180,6 +180,18 @@ pub struct RequestArgs {
     /// keeps the request's). Repeatable, first match wins.
     #[arg(long = "connect-to", value_name = "HOST1:PORT1:HOST2:PORT2")]
     pub connect_to: Vec<String>,
+    /// Use this proxy (curl's -x: http://, https:// (TLS to the proxy), socks5://, socks5h://
+    /// (the proxy resolves names); no scheme means http://, the default port 1080). Overrides
+    /// the environment's http_proxy, https_proxy, ALL_PROXY; `-x ''` ignores them.
+    #[arg(short = 'x', long, value_name = "[SCHEME://][USER:PASS@]HOST[:PORT]")]
+    pub proxy: Option<String>,
+    /// USER:PASSWORD for the proxy (Basic for HTTP proxies, username/password for SOCKS5).
+    #[arg(short = 'U', long = "proxy-user", value_name = "USER:PASSWORD")]
+    pub proxy_user: Option<String>,
+    /// Hosts to reach without the proxy, comma-separated (curl's --noproxy; overrides NO_PROXY):
+    /// a name matches it and its subdomains, ADDR/BITS a network, `*` every host.
+    #[arg(long, value_name = "LIST")]
+    pub noproxy: Option<String>,
     /// DNS server to ask instead of the system's.
     #[arg(long = "dns-server", value_name = "IP[:PORT]")]
     pub dns_server: Option<String>,

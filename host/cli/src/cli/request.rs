@@ -78,6 +78,31 @@ pub fn client_options(a: &RequestArgs) -> Result<ClientOptions, UsageError> {
         keep_alive: !a.no_keepalive,
         cookies: cookie_engine(a)?,
         connect_to,
+        proxy: proxies(a, |name| std::env::var(name).ok())?,
+    })
+}
+
+/// The proxies of -x, --proxy-user, --noproxy and the environment (`env` looks a variable
+/// up), by curl's rules: `-x` replaces the environment's proxies (`-x ''` leaves none),
+/// `--noproxy` replaces `NO_PROXY`. A bad proxy URL exits 5, as curl.
+fn proxies(a: &RequestArgs, env: impl Fn(&str) -> Option<String>) -> Result<httptrace::ProxyConfig, UsageError> {
+    use httptrace::{NoProxy, Proxy, ProxyConfig};
+    let bad = |e: httptrace::Error| UsageError { code: exit::PROXY_RESOLVE, message: e.to_string() };
+    let config = match a.proxy.as_deref().map(str::trim) {
+        Some("") => return Ok(ProxyConfig::default()),
+        Some(p) => {
+            let env_no_proxy = ["no_proxy", "NO_PROXY"].iter().find_map(|n| env(n).filter(|v| !v.trim().is_empty()));
+            ProxyConfig::all(p.parse::<Proxy>().map_err(bad)?).with_no_proxy(NoProxy::parse(&env_no_proxy.unwrap_or_default()))
+        }
+        None => ProxyConfig::from_env(env).map_err(bad)?,
+    };
+    let config = match &a.proxy_user {
+        Some(u) => config.with_credentials(u),
+        None => config,
+    };
+    Ok(match &a.noproxy {
+        Some(list) => config.with_no_proxy(NoProxy::parse(list)),
+        None => config,
     })
 }
 

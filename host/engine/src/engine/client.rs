@@ -204,12 +204,32 @@ impl Client {
             let host = hop_req.url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
             let port = hop_req.url.port_or_known_default().unwrap_or(80);
             let (dial_host, dial_port) = ConnectTo::apply(&opts.connect_to, &host, port);
-            let target = Target { tls: hop_req.url.scheme() == "https", host, port, dial_host, dial_port };
-            let mut conn = match self.shared.pool.get(&self.shared, trace, &target).await {
-                Ok(c) => c,
-                Err(e) => return (None, hop_req.url, Some(e)),
+            let tls = hop_req.url.scheme() == "https";
+            let proxy = if opts.proxy.is_none() { None } else { opts.proxy.for_host(tls, &host).cloned() };
+            let target = Target { tls, host, port, dial_host, dial_port, proxy };
+            let mut retried = false;
+            let (conn, out) = loop {
+                let mut conn = match self.shared.pool.get(&self.shared, trace, &target).await {
+                    Ok(c) => c,
+                    Err(e) => return (None, hop_req.url, Some(e)),
+                };
+                let out = exchange(trace, &mut conn, &hop_req, opts.show_secrets, opts.keep_alive, opts.cookies.is_some()).await;
+                // A pooled connection the server (or a proxy) had closed while it sat idle,
+                // found out before any response byte: the request is made again, once, on a
+                // new connection (Go's and curl's rule; idempotent methods only). The trace
+                // keeps both attempts, and the lost time counts as `blocked`.
+                if !retried
+                    && conn.reused
+                    && out.status.is_none()
+                    && out.error.as_ref().is_some_and(closed_while_idle)
+                    && is_idempotent(&hop_req.method)
+                {
+                    self.shared.pool.put(trace, &target, conn, hop, out.reusable, opts.keep_alive);
+                    retried = true;
+                    continue;
+                }
+                break (conn, out);
             };
-            let out = exchange(trace, &mut conn, &hop_req, opts.show_secrets, opts.keep_alive, opts.cookies.is_some()).await;
             if let Some(given) = given {
                 hop_req.headers = given;
             }
@@ -259,6 +279,21 @@ impl Client {
         let url = if self.shared.opts.show_secrets { url.to_string() } else { redacted_url(url) };
         deliver(&*self.shared.sink, trace, status, &url, error);
     }
+}
+
+/// Whether a request that failed this way on a reused connection found it closed by the
+/// server before any response byte (Go's `errServerClosedIdle` and "nothing written").
+fn closed_while_idle(e: &TraceError) -> bool {
+    match e.phase {
+        Phase::Send => true,
+        Phase::Wait => matches!(e.kind, FailureKind::EmptyReply | FailureKind::Reset | FailureKind::Closed),
+        _ => false,
+    }
+}
+
+/// RFC 9110's idempotent methods: safe to send again.
+fn is_idempotent(m: &Method) -> bool {
+    matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
 }
 
 /// `url` as events and messages show it: a password in it reads `[redacted]`

@@ -9,8 +9,12 @@ use std::time::Instant;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
+use http::HeaderValue;
+use tokio::io::{AsyncRead, AsyncWrite};
+
 use super::body::ReqBody;
 use super::kstamp::KernelStream;
+use super::proxy::{http_connect, socks_connect, Proxy, ProxyScheme, SocksTarget};
 use super::wire::{Tap, TapShared};
 use super::{HttpVersion, Shared, Target};
 use crate::event::{FailureKind, Phase, TraceError};
@@ -46,6 +50,17 @@ pub struct Conn {
     /// thread (load mode), the pool hands a thread its own connections first, so a request and
     /// its connection's task wake each other without crossing threads.
     pub home: ThreadId,
+    /// Requests on it go to an HTTP proxy in absolute-form.
+    pub forward: Option<Forward>,
+    /// It came from the pool (or is an HTTP/2 connection shared) rather than freshly dialed.
+    pub reused: bool,
+}
+
+/// How requests are sent to an HTTP proxy that forwards them.
+#[derive(Clone)]
+pub struct Forward {
+    /// The `Proxy-Authorization` each request carries.
+    pub authorization: Option<HeaderValue>,
 }
 
 impl Conn {
@@ -66,8 +81,11 @@ impl Conn {
     }
 }
 
-/// Opens a new connection to `target` for `trace`'s current hop.
+/// Opens a new connection to `target` for `trace`'s current hop (through its proxy, if any).
 pub async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Result<Conn, TraceError> {
+    if let Some(proxy) = &target.proxy {
+        return dial_proxied(shared, trace, target, proxy).await;
+    }
     let id = next_conn_id();
     let resolved = shared.resolver.resolve(trace, id, &target.dial_host, target.dial_port).await?;
     let tcp = super::connect::connect(trace, id, &resolved.addrs, target.dial_port).await?;
@@ -75,27 +93,104 @@ pub async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Resul
     let remote = tcp.peer_addr().map_err(|e| io_error(Phase::Connect, e))?;
     let tcp = KernelStream::new(tcp, shared.opts.kernel_timestamps);
     let stamps = tcp.stamps();
+    let home = std::thread::current().id();
 
     let version = shared.opts.http;
     if target.tls {
         let tls = shared.tls()?;
-        let alpn: &[&str] = match version {
-            HttpVersion::Http11 => &["http/1.1"],
-            HttpVersion::Http2PriorKnowledge => &["h2"],
-            HttpVersion::Auto | HttpVersion::Http2 => &["h2", "http/1.1"],
-        };
-        let stream = tls.handshake(trace, id, &target.host, alpn, tcp).await?;
+        let stream = tls.handshake(trace, id, &target.host, alpn(version), tcp).await?;
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
         let tap = TapShared::with_stamps(id, h2, stamps);
         let io = TokioIo::new(Tap::new(stream, tap.clone()));
         let sender = handshake(io, h2).await?;
-        Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home: std::thread::current().id() })
+        Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home, forward: None, reused: false })
     } else {
         let h2 = version == HttpVersion::Http2PriorKnowledge;
         let tap = TapShared::with_stamps(id, h2, stamps);
         let io = TokioIo::new(Tap::new(tcp, tap.clone()));
         let sender = handshake(io, h2).await?;
-        Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home: std::thread::current().id() })
+        Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home, forward: None, reused: false })
+    }
+}
+
+/// The ALPN protocols offered to an origin.
+fn alpn(version: HttpVersion) -> &'static [&'static str] {
+    match version {
+        HttpVersion::Http11 => &["http/1.1"],
+        HttpVersion::Http2PriorKnowledge => &["h2"],
+        HttpVersion::Auto | HttpVersion::Http2 => &["h2", "http/1.1"],
+    }
+}
+
+/// Any stream a connection runs on, once a proxy has put layers under it.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A connection through `proxy`: its name, TCP connect (and TLS, for an `https://` proxy) as
+/// this connection's events; then, for a tunnel, `CONNECT` or the SOCKS5 handshake and the
+/// origin's TLS inside it. Addresses in `got-conn` are the proxy's (curl's `remote_ip` too).
+async fn dial_proxied(shared: &Shared, trace: &Arc<Trace>, target: &Target, proxy: &Proxy) -> Result<Conn, TraceError> {
+    let id = next_conn_id();
+    let resolved = shared.resolver.resolve(trace, id, proxy.host(), proxy.port()).await.map_err(|e| {
+        let message = format!("proxy {}: {}", proxy.redacted(), e.message);
+        TraceError { kind: FailureKind::ProxyResolve, message, ..e }
+    })?;
+    let tcp = super::connect::connect(trace, id, &resolved.addrs, proxy.port()).await?;
+    let local = tcp.local_addr().map_err(|e| io_error(Phase::Connect, e))?;
+    let remote = tcp.peer_addr().map_err(|e| io_error(Phase::Connect, e))?;
+    let tcp = KernelStream::new(tcp, shared.opts.kernel_timestamps);
+    let stamps = tcp.stamps();
+    let home = std::thread::current().id();
+    let mut io: Box<dyn Io> = Box::new(tcp);
+    if proxy.scheme() == ProxyScheme::Https {
+        io = Box::new(shared.tls()?.handshake(trace, id, proxy.host(), &["http/1.1"], io).await?);
+    }
+    if !proxy.tunnels(target.tls) {
+        // Forwarded: HTTP/1.1 requests in absolute-form, to the proxy.
+        let tap = TapShared::with_stamps(id, false, stamps);
+        let sender = handshake(TokioIo::new(Tap::new(io, tap.clone())), false).await?;
+        let authorization = proxy.authorization().and_then(|v| {
+            let mut v = HeaderValue::from_str(&v).ok()?;
+            v.set_sensitive(true);
+            Some(v)
+        });
+        let forward = Some(Forward { authorization });
+        return Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home, forward, reused: false });
+    }
+    let io: Box<dyn Io> = if proxy.scheme().is_socks() {
+        let to = if proxy.scheme() == ProxyScheme::Socks5h {
+            SocksTarget::Name(&target.dial_host, target.dial_port)
+        } else {
+            // socks5://: the origin's name resolved here, traced as usual.
+            let origin = shared.resolver.resolve(trace, id, &target.dial_host, target.dial_port).await?;
+            let ip = *origin
+                .addrs
+                .first()
+                .ok_or_else(|| TraceError::new(Phase::Dns, FailureKind::NoAddress, format!("no address for {}", target.dial_host)))?;
+            SocksTarget::Addr(SocketAddr::new(ip, target.dial_port))
+        };
+        Box::new(socks_connect(io, to, proxy).await?)
+    } else {
+        let authority = if target.dial_host.contains(':') {
+            format!("[{}]:{}", target.dial_host, target.dial_port)
+        } else {
+            format!("{}:{}", target.dial_host, target.dial_port)
+        };
+        http_connect(&mut io, &authority, proxy).await.map_err(|(_, e)| e)?;
+        io
+    };
+    let version = shared.opts.http;
+    if target.tls {
+        let stream = shared.tls()?.handshake(trace, id, &target.host, alpn(version), io).await?;
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        let tap = TapShared::with_stamps(id, h2, stamps);
+        let sender = handshake(TokioIo::new(Tap::new(stream, tap.clone())), h2).await?;
+        Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home, forward: None, reused: false })
+    } else {
+        let h2 = version == HttpVersion::Http2PriorKnowledge;
+        let tap = TapShared::with_stamps(id, h2, stamps);
+        let sender = handshake(TokioIo::new(Tap::new(io, tap.clone())), h2).await?;
+        Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home, forward: None, reused: false })
     }
 }
 

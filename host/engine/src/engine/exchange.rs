@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use url::Url;
 
 use super::body::ReqBody;
-use super::dial::{Conn, Sender};
+use super::dial::{Conn, Forward, Sender};
 use super::wire::Binding;
 use super::SECRET_HEADERS;
 use crate::event::{kind, EventKind, FailureKind, Header, Phase, TraceError};
@@ -81,7 +81,19 @@ pub async fn exchange(
     } else {
         (ReqBody::new(req.body.clone()), None)
     };
-    let uri = if h2 { req.url.as_str() } else { origin_form(&req.url) };
+    if let Some(Forward { authorization: Some(auth) }) = &conn.forward {
+        if !headers.contains_key(http::header::PROXY_AUTHORIZATION) {
+            headers.insert(http::header::PROXY_AUTHORIZATION, auth.clone());
+        }
+    }
+    // An HTTP proxy forwarding the request gets its absolute form (without the fragment).
+    let uri = if h2 {
+        req.url.as_str()
+    } else if conn.forward.is_some() {
+        &req.url[..url::Position::AfterQuery]
+    } else {
+        origin_form(&req.url)
+    };
     let mut builder = Request::builder().method(req.method.clone()).uri(uri);
     if h2 {
         builder = builder.version(http::Version::HTTP_2);

@@ -10,6 +10,7 @@
 //! - `client`: the request loop: hops, redirects, time limits, the summary
 //! - `body`: request bodies
 //! - `cookies`: the cookie engine (`-b FILE`, `-c FILE`)
+//! - `proxy`: which proxy a request takes, `CONNECT` and SOCKS5 tunnels
 
 pub(crate) mod body;
 pub(crate) mod client;
@@ -19,6 +20,7 @@ pub(crate) mod dial;
 pub(crate) mod exchange;
 pub(crate) mod kstamp;
 pub(crate) mod pool;
+pub(crate) mod proxy;
 pub(crate) mod resolve;
 pub(crate) mod tls;
 pub(crate) mod wire;
@@ -32,6 +34,7 @@ use crate::trace::Sink;
 
 pub use client::{parse_url, redacted_url, Client, Outcome, RequestSpec};
 pub use cookies::CookieJar;
+pub use proxy::{NoProxy, Proxy, ProxyConfig, ProxyScheme};
 pub use resolve::{DnsOptions, IpFamily, ResolveOverride};
 
 /// Which HTTP versions to offer.
@@ -109,6 +112,8 @@ pub struct ClientOptions {
     pub cookies: Option<Arc<CookieJar>>,
     /// `--connect-to` rules, first match wins: where requests to a host and port connect.
     pub connect_to: Vec<ConnectTo>,
+    /// The proxies requests take (`-x`, the environment; curl's rules): none by default.
+    pub proxy: ProxyConfig,
 }
 
 /// Which kernel stamps a client uses (see [`ClientOptions::kernel_timestamps`]).
@@ -155,6 +160,7 @@ impl Default for ClientOptions {
             keep_alive: true,
             cookies: None,
             connect_to: Vec::new(),
+            proxy: ProxyConfig::default(),
         }
     }
 }
@@ -241,6 +247,8 @@ pub(crate) struct Target {
     pub dial_host: String,
     /// The port to connect to.
     pub dial_port: u16,
+    /// The proxy the connection goes through.
+    pub proxy: Option<Arc<Proxy>>,
 }
 
 impl Target {
@@ -255,7 +263,13 @@ impl Target {
 
     /// Whether requests here may share one HTTP/2 connection.
     pub fn may_be_h2(&self, v: HttpVersion) -> bool {
-        v.may_be_h2(self.tls)
+        // Requests forwarded by an HTTP proxy speak HTTP/1.1 to it.
+        !self.forwarded() && v.may_be_h2(self.tls)
+    }
+
+    /// Whether requests go to an HTTP proxy as absolute-form requests (not through a tunnel).
+    pub fn forwarded(&self) -> bool {
+        self.proxy.as_ref().is_some_and(|p| !p.tunnels(self.tls))
     }
 }
 

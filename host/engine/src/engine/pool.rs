@@ -84,6 +84,8 @@ impl H2Shared {
             idle_since,
             stream: Some(StreamLease(self.streams.clone())),
             home: self.conn.home,
+            forward: self.conn.forward.clone(),
+            reused: true,
         }
     }
 }
@@ -224,6 +226,7 @@ impl Pool {
 
 fn got(trace: &Trace, mut conn: Conn, reused: bool) -> Conn {
     let now = Instant::now();
+    conn.reused = reused;
     let idle = conn.idle_since.take().map(|t| now.saturating_duration_since(t));
     trace.emit_at(
         trace.ns_at(now),
