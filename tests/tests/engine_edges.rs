@@ -91,9 +91,9 @@ fn nginx_with_tls() -> (httptrace_tests::nginx::Nginx, [std::net::SocketAddr; 3]
     openssl_cert(dir.path(), "plain", &[]);
     let addrs = [free_addr(), free_addr(), free_addr()];
     let sites = [
-        Site { addr: addrs[0], tls: Some("TLSv1.3"), cert: "server.pem", key: "server.key" },
-        Site { addr: addrs[1], tls: Some("TLSv1.2"), cert: "server.pem", key: "server.key" },
-        Site { addr: addrs[2], tls: Some("TLSv1.2 TLSv1.3"), cert: "plain.pem", key: "plain.key" },
+        Site { addr: addrs[0], tls: Some("TLSv1.3"), cert: "server.pem", key: "server.key", client_ca: None },
+        Site { addr: addrs[1], tls: Some("TLSv1.2"), cert: "server.pem", key: "server.key", client_ca: None },
+        Site { addr: addrs[2], tls: Some("TLSv1.2 TLSv1.3"), cert: "plain.pem", key: "plain.key", client_ca: None },
     ];
     (Nginx::start(dir, &sites), addrs)
 }

@@ -48,6 +48,7 @@ mod lanes {
 }
 
 mod cli_smoke;
+mod client_certs;
 mod conformance;
 mod engine_adapter;
 mod engine_concurrency;

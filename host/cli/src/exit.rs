@@ -37,6 +37,8 @@ pub const SEND: i32 = 55;
 pub const RECEIVE: i32 = 56;
 /// The SOCKS5 handshake with the proxy failed (curl 97).
 pub const PROXY: i32 = 97;
+/// The client certificate (--cert, --key) could not be used (curl 58).
+pub const CLIENT_CERT: i32 = 58;
 /// Peer certificate could not be verified (curl 60).
 pub const CERTIFICATE: i32 = 60;
 /// The run was interrupted (Ctrl-C, SIGTERM): 128 + SIGINT, as shells report it.

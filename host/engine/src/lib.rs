@@ -44,7 +44,7 @@ pub mod summary;
 pub mod trace;
 
 pub use engine::{
-    Client, ClientOptions, CookieJar, HttpVersion, KernelStamps, NoProxy, Outcome, Proxy, ProxyConfig, ProxyScheme, RequestSpec,
+    Client, ClientCert, ClientOptions, CookieJar, HttpVersion, KernelStamps, NoProxy, Outcome, Proxy, ProxyConfig, ProxyScheme, RequestSpec,
 };
 pub use error::{escape_control, Error};
 pub use event::{Event, EventKind, Phase, TraceError};

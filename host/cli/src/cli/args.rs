@@ -10,7 +10,7 @@ use httptrace_cli::flags::{parse_duration, parse_size};
 #[derive(Debug, Parser)]
 #[command(name = "httptrace", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 #[command(after_help = "Exit codes follow curl: 5 proxy URL or name, 6 DNS, 7 connect, 28 timeout, 35 TLS, 47 too many redirects, \
-52 empty reply, 56 receive (or a refused CONNECT), 60 certificate, 97 SOCKS5; 2 usage, 3 bad URL; 90 a plugin failed; 99 a plugin check (threshold) failed.")]
+52 empty reply, 56 receive (or a refused CONNECT), 58 client certificate, 60 certificate, 97 SOCKS5; 2 usage, 3 bad URL; 90 a plugin failed; 99 a plugin check (threshold) failed.")]
 pub struct Cli {
     /// Subcommands (`serve`, …); without one, trace a request.
     #[command(subcommand)]
@@ -172,6 +172,19 @@ pub struct RequestArgs {
     /// CA certificates (PEM) to verify the server with, instead of the system's.
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
+    /// Client certificate (chain, end entity first) offered when a server asks for one; its
+    /// key too when there is no --key (curl's --cert; unencrypted keys only).
+    #[arg(short = 'E', long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key (PKCS#8, PKCS#1 or SEC1; unencrypted).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// PEM (the default) or DER, for --cert.
+    #[arg(long = "cert-type", value_name = "PEM|DER", requires = "cert")]
+    pub cert_type: Option<String>,
+    /// PEM (the default) or DER, for --key.
+    #[arg(long = "key-type", value_name = "PEM|DER", requires = "key")]
+    pub key_type: Option<String>,
     /// Use ADDR for HOST:PORT instead of resolving it (curl's HOST:PORT:ADDR[,ADDR]).
     #[arg(long, value_name = "HOST:PORT:ADDR")]
     pub resolve: Vec<String>,

@@ -79,7 +79,30 @@ pub fn client_options(a: &RequestArgs) -> Result<ClientOptions, UsageError> {
         cookies: cookie_engine(a)?,
         connect_to,
         proxy: proxies(a, |name| std::env::var(name).ok())?,
+        client_cert: client_cert(a)?,
     })
+}
+
+/// The client certificate of --cert, --key and --cert-type, read and checked now: a bad one
+/// exits 58, as curl.
+fn client_cert(a: &RequestArgs) -> Result<Option<httptrace::ClientCert>, UsageError> {
+    let Some(cert) = &a.cert else { return Ok(None) };
+    let der = |flag: &str, v: &Option<String>| match v.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        None | Some("PEM") => Ok(false),
+        Some("DER") => Ok(true),
+        Some(_) => Err(UsageError {
+            code: exit::CLIENT_CERT,
+            message: format!("{flag} {}: not supported (PEM or DER)", v.as_deref().unwrap_or_default()),
+        }),
+    };
+    let c = httptrace::ClientCert {
+        cert: cert.clone(),
+        key: a.key.clone(),
+        cert_der: der("--cert-type", &a.cert_type)?,
+        key_der: der("--key-type", &a.key_type)?,
+    };
+    c.check().map_err(|e| UsageError { code: exit::CLIENT_CERT, message: e.to_string() })?;
+    Ok(Some(c))
 }
 
 /// The proxies of -x, --proxy-user, --noproxy and the environment (`env` looks a variable

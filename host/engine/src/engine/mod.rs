@@ -114,6 +114,31 @@ pub struct ClientOptions {
     pub connect_to: Vec<ConnectTo>,
     /// The proxies requests take (`-x`, the environment; curl's rules): none by default.
     pub proxy: ProxyConfig,
+    /// The certificate offered when a server asks for one (`--cert`, `--key`).
+    pub client_cert: Option<ClientCert>,
+}
+
+/// A client certificate and its private key (curl's `--cert FILE`, `--key FILE`,
+/// `--cert-type PEM|DER`, `--key-type PEM|DER`), offered to servers that ask for one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCert {
+    /// The certificate chain, end entity first (PEM; one certificate with `cert_der`).
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1, unencrypted); `None`: in the `cert` file.
+    pub key: Option<PathBuf>,
+    /// The certificate file is DER rather than PEM.
+    pub cert_der: bool,
+    /// The key file is DER rather than PEM.
+    pub key_der: bool,
+}
+
+impl ClientCert {
+    /// Reads and checks the files now (they are read again when the first TLS connection is
+    /// made): a missing or unreadable file, no certificate, no key, an encrypted key, or a key
+    /// that is not the certificate's is a configuration error naming the file.
+    pub fn check(&self) -> Result<(), crate::Error> {
+        tls::load_client_cert(self, &rustls::crypto::ring::default_provider()).map(|_| ()).map_err(crate::Error::config)
+    }
 }
 
 /// Which kernel stamps a client uses (see [`ClientOptions::kernel_timestamps`]).
@@ -161,6 +186,7 @@ impl Default for ClientOptions {
             cookies: None,
             connect_to: Vec::new(),
             proxy: ProxyConfig::default(),
+            client_cert: None,
         }
     }
 }
@@ -294,7 +320,11 @@ impl Shared {
 
     /// Loads TLS settings (roots) once; call before timing starts.
     pub fn prepare_tls(&self) -> Result<Arc<tls::TlsSettings>, String> {
-        self.tls.get_or_init(|| tls::TlsSettings::new(self.opts.cacert.as_deref(), self.opts.insecure).map(Arc::new)).clone()
+        self.tls
+            .get_or_init(|| {
+                tls::TlsSettings::new(self.opts.cacert.as_deref(), self.opts.insecure, self.opts.client_cert.as_ref()).map(Arc::new)
+            })
+            .clone()
     }
 
     pub(crate) fn tls(&self) -> Result<Arc<tls::TlsSettings>, TraceError> {

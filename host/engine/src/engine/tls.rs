@@ -16,14 +16,16 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::{Resumption, WebPkiServerVerifier};
+use rustls::client::{ResolvesClientCert, Resumption, WebPkiServerVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::sign::CertifiedKey;
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
+use super::ClientCert;
 use crate::event::{kind, CertSummary, EventKind, FailureKind, Phase, TraceError};
 use crate::trace::Trace;
 
@@ -31,6 +33,8 @@ use crate::trace::Trace;
 pub struct TlsSettings {
     provider: Arc<CryptoProvider>,
     verifier: Arc<RecordingVerifier>,
+    /// The client certificate offered when a server asks (`--cert`).
+    client_auth: Option<Arc<ClientCertResolver>>,
     resumption: Resumption,
     /// One config per ALPN list offered.
     configs: Mutex<HashMap<Vec<String>, Arc<ClientConfig>>>,
@@ -47,8 +51,10 @@ thread_local! {
 impl TlsSettings {
     /// Builds the settings: `cacert` replaces the default roots; `insecure` skips verification.
     /// Without `cacert`, the system's roots are used, or webpki's when the system has none.
-    pub fn new(cacert: Option<&Path>, insecure: bool) -> Result<TlsSettings, String> {
+    pub fn new(cacert: Option<&Path>, insecure: bool, client_cert: Option<&ClientCert>) -> Result<TlsSettings, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client_auth =
+            client_cert.map(|c| load_client_cert(c, &provider).map(|key| Arc::new(ClientCertResolver(Arc::new(key))))).transpose()?;
         let verifier = if insecure {
             None
         } else {
@@ -80,7 +86,7 @@ impl TlsSettings {
             Some(v)
         };
         let verifier = Arc::new(RecordingVerifier { inner: verifier, provider: provider.clone() });
-        Ok(TlsSettings { provider, verifier, resumption: Resumption::in_memory_sessions(256), configs: Mutex::default() })
+        Ok(TlsSettings { provider, verifier, client_auth, resumption: Resumption::in_memory_sessions(256), configs: Mutex::default() })
     }
 
     /// The config offering `alpn` (built once).
@@ -89,12 +95,15 @@ impl TlsSettings {
         if let Some(c) = self.configs.lock().unwrap().get(&key) {
             return Ok(c.clone());
         }
-        let mut config = ClientConfig::builder_with_provider(self.provider.clone())
+        let builder = ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| tls_error(FailureKind::Config, e.to_string()))?
             .dangerous()
-            .with_custom_certificate_verifier(self.verifier.clone())
-            .with_no_client_auth();
+            .with_custom_certificate_verifier(self.verifier.clone());
+        let mut config = match &self.client_auth {
+            Some(resolver) => builder.with_client_cert_resolver(resolver.clone()),
+            None => builder.with_no_client_auth(),
+        };
         config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
         config.resumption = self.resumption.clone();
         let config = Arc::new(config);
@@ -197,6 +206,62 @@ fn iana_suite_name(suite: rustls::CipherSuite) -> String {
 fn is_self_signed(der: &CertificateDer<'_>) -> bool {
     use x509_parser::prelude::*;
     X509Certificate::from_der(der.as_ref()).is_ok_and(|(_, c)| c.subject().as_raw() == c.issuer().as_raw())
+}
+
+/// Reads a client certificate chain and its key into a signing key of `provider`'s.
+pub(crate) fn load_client_cert(c: &ClientCert, provider: &CryptoProvider) -> Result<CertifiedKey, String> {
+    let read = |p: &Path, what: &str| std::fs::read(p).map_err(|e| format!("{what} {}: {e}", p.display()));
+    let cert_bytes = read(&c.cert, "--cert")?;
+    let shown = c.cert.display();
+    let chain: Vec<CertificateDer<'static>> = if c.cert_der {
+        vec![CertificateDer::from(cert_bytes.clone())]
+    } else {
+        rustls_pemfile::certs(&mut cert_bytes.as_slice()).collect::<Result<_, _>>().map_err(|e| format!("--cert {shown}: bad PEM: {e}"))?
+    };
+    if chain.is_empty() {
+        return Err(format!("--cert {shown}: no certificate in the file"));
+    }
+    let (key_bytes, key_flag, key_path, key_der) = match &c.key {
+        Some(k) => (read(k, "--key")?, "--key", k.display().to_string(), c.key_der),
+        None => (cert_bytes.clone(), "--cert", shown.to_string(), c.cert_der),
+    };
+    let key = if key_der {
+        rustls::pki_types::PrivateKeyDer::try_from(key_bytes).map_err(|e| format!("{key_flag} {key_path}: {e}"))?
+    } else {
+        match rustls_pemfile::private_key(&mut key_bytes.as_slice()) {
+            Ok(Some(k)) => k,
+            Ok(None) if String::from_utf8_lossy(&key_bytes).contains("ENCRYPTED") => {
+                return Err(format!(
+                    "{key_flag} {key_path}: the key is encrypted, which is not supported (decrypt it: openssl pkey -in KEY -out PLAIN)"
+                ))
+            }
+            Ok(None) => {
+                return Err(format!(
+                    "{key_flag} {key_path}: no private key in the file{}",
+                    if c.key.is_none() { " (give it with --key)" } else { "" }
+                ))
+            }
+            Err(e) => return Err(format!("{key_flag} {key_path}: bad PEM: {e}")),
+        }
+    };
+    let signer = provider.key_provider.load_private_key(key).map_err(|e| format!("{key_flag} {key_path}: {e}"))?;
+    let certified = CertifiedKey::new(chain, signer);
+    certified.keys_match().map_err(|e| format!("--cert {shown}: the key does not match the certificate: {e}"))?;
+    Ok(certified)
+}
+
+/// Offers the client certificate whenever a server asks for one it can sign for.
+#[derive(Debug)]
+struct ClientCertResolver(Arc<CertifiedKey>);
+
+impl ResolvesClientCert for ClientCertResolver {
+    fn resolve(&self, _hints: &[&[u8]], schemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        self.0.key.choose_scheme(schemes).is_some().then(|| self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
 
 /// Wraps the real verifier (or none, for `-k`) and keeps a copy of the presented chain in the

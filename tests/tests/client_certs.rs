@@ -1,0 +1,93 @@
+//! Client certificates (`--cert`, `--key`, `--cert-type`, `--key-type`) against a real nginx that requires
+//! one (`ssl_verify_client on`), side by side with curl: the same status with and without the
+//! certificate, in PEM (key apart or in the same file) and DER; bad files exit 58 with one line
+//! naming the file.
+
+use std::path::Path;
+use std::process::Command;
+
+use httptrace_tests::nginx::{free_addr, openssl_cert, Nginx, Site};
+
+use crate::plugins_support::cli;
+
+fn openssl(args: &[&str], dir: &Path) {
+    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("running openssl");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn curl_status(args: &[&str]) -> (String, i32) {
+    let out = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}"]).args(args).output().expect("run curl");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code().unwrap_or(-1))
+}
+
+#[test]
+fn a_server_that_requires_a_client_certificate_gets_it_in_every_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    openssl_cert(d, "server", &[]);
+    openssl_cert(d, "client", &[]);
+    openssl_cert(d, "other", &[]);
+    // The same certificate and key in the other forms curl reads.
+    let both =
+        format!("{}{}", std::fs::read_to_string(d.join("client.pem")).unwrap(), std::fs::read_to_string(d.join("client.key")).unwrap());
+    std::fs::write(d.join("both.pem"), both).unwrap();
+    openssl(&["x509", "-in", "client.pem", "-outform", "DER", "-out", "client.der"], d);
+    openssl(&["pkey", "-in", "client.key", "-outform", "DER", "-out", "client-key.der"], d);
+    openssl(&["pkey", "-in", "client.key", "-aes256", "-passout", "pass:pw", "-out", "encrypted.key"], d);
+    let addr = free_addr();
+    let site = Site { addr, tls: Some("TLSv1.2 TLSv1.3"), cert: "server.pem", key: "server.key", client_ca: Some("client.pem") };
+    let nginx = Nginx::start(dir, &[site]);
+    let p = |name: &str| nginx.dir.path().join(name).display().to_string();
+    let url = format!("https://{addr}/");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![], "400"),
+        (vec!["--cert".into(), p("client.pem"), "--key".into(), p("client.key")], "200"),
+        (vec!["-E".into(), p("both.pem")], "200"),
+        (
+            vec![
+                "--cert".into(),
+                p("client.der"),
+                "--key".into(),
+                p("client-key.der"),
+                "--cert-type".into(),
+                "DER".into(),
+                "--key-type".into(),
+                "DER".into(),
+            ],
+            "200",
+        ),
+        // A certificate the server does not trust: it is sent, and refused (400).
+        (vec!["--cert".into(), p("other.pem"), "--key".into(), p("other.key")], "400"),
+    ];
+    for (args, want) in &cases {
+        let mut ours: Vec<&str> = vec!["-s", "-k", "-w", "%{http_code}"];
+        ours.extend(args.iter().map(String::as_str));
+        ours.push(&url);
+        let run = cli(&ours, &[]);
+        assert_eq!((run.stdout.as_str(), run.code), (*want, 0), "{args:?}: {}", run.stderr);
+        // curl agrees, over TLS 1.2 and 1.3 (the certificate is asked for differently).
+        for tls in ["--tlsv1.2", "--tlsv1.3"] {
+            let mut theirs: Vec<&str> = vec!["-k", tls, "--tls-max", &tls[6..]];
+            theirs.extend(args.iter().map(String::as_str));
+            theirs.push(&url);
+            assert_eq!(curl_status(&theirs), (want.to_string(), 0), "curl {theirs:?}");
+        }
+    }
+    // Files that cannot be used: 58, one line naming the file and the reason.
+    let bad: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--cert".into(), p("missing.pem")], "missing.pem"),
+        (vec!["--cert".into(), p("client.pem")], "no private key"),
+        (vec!["--cert".into(), p("client.pem"), "--key".into(), p("other.key")], "does not match"),
+        (vec!["--cert".into(), p("client.pem"), "--key".into(), p("encrypted.key")], "encrypted"),
+        (vec!["--cert".into(), p("client.pem"), "--key".into(), p("client.key"), "--cert-type".into(), "P12".into()], "P12"),
+    ];
+    for (args, needle) in bad {
+        let mut ours: Vec<&str> = vec!["-k"];
+        ours.extend(args.iter().map(String::as_str));
+        ours.push(&url);
+        let run = cli(&ours, &[]);
+        assert_eq!(run.code, 58, "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
+    }
+}
