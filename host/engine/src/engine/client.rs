@@ -60,7 +60,7 @@ pub fn parse_url(s: &str) -> Result<Url, Error> {
 }
 
 /// `s` (a URL as typed, maybe unparsable) with the password of its userinfo masked.
-fn mask_password(s: &str) -> String {
+pub(crate) fn mask_password(s: &str) -> String {
     let start = s.find("://").map_or(0, |i| i + 3);
     let authority_end = s[start..].find(['/', '?', '#']).map_or(s.len(), |i| start + i);
     let Some(at) = s[start..authority_end].rfind('@').map(|i| start + i) else { return s.to_string() };

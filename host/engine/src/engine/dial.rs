@@ -13,7 +13,7 @@ use http::HeaderValue;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::body::ReqBody;
-use super::kstamp::KernelStream;
+use super::kstamp::{KernelStream, SocketStamps};
 use super::proxy::{http_connect, socks_connect, Proxy, ProxyScheme, SocksTarget};
 use super::wire::{Tap, TapShared};
 use super::{HttpVersion, Shared, Target};
@@ -95,21 +95,32 @@ pub async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Resul
     let stamps = tcp.stamps();
     let home = std::thread::current().id();
 
+    let (tap, sender) = open(shared, trace, target, id, tcp, stamps).await?;
+    Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home, forward: None, reused: false })
+}
+
+/// The origin's TLS (for `https://`) and the HTTP handshake over `io`: the connection's TCP
+/// stream, or a proxy's tunnel.
+async fn open<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    shared: &Shared,
+    trace: &Arc<Trace>,
+    target: &Target,
+    id: u64,
+    io: S,
+    stamps: Option<Arc<SocketStamps>>,
+) -> Result<(Arc<TapShared>, Sender), TraceError> {
     let version = shared.opts.http;
     if target.tls {
-        let tls = shared.tls()?;
-        let stream = tls.handshake(trace, id, &target.host, alpn(version), tcp).await?;
+        let stream = shared.tls()?.handshake(trace, id, &target.host, alpn(version), io).await?;
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
         let tap = TapShared::with_stamps(id, h2, stamps);
-        let io = TokioIo::new(Tap::new(stream, tap.clone()));
-        let sender = handshake(io, h2).await?;
-        Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home, forward: None, reused: false })
+        let sender = handshake(TokioIo::new(Tap::new(stream, tap.clone())), h2).await?;
+        Ok((tap, sender))
     } else {
         let h2 = version == HttpVersion::Http2PriorKnowledge;
         let tap = TapShared::with_stamps(id, h2, stamps);
-        let io = TokioIo::new(Tap::new(tcp, tap.clone()));
-        let sender = handshake(io, h2).await?;
-        Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home, forward: None, reused: false })
+        let sender = handshake(TokioIo::new(Tap::new(io, tap.clone())), h2).await?;
+        Ok((tap, sender))
     }
 }
 
@@ -179,19 +190,8 @@ async fn dial_proxied(shared: &Shared, trace: &Arc<Trace>, target: &Target, prox
         http_connect(&mut io, &authority, proxy).await.map_err(|(_, e)| e)?;
         io
     };
-    let version = shared.opts.http;
-    if target.tls {
-        let stream = shared.tls()?.handshake(trace, id, &target.host, alpn(version), io).await?;
-        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-        let tap = TapShared::with_stamps(id, h2, stamps);
-        let sender = handshake(TokioIo::new(Tap::new(stream, tap.clone())), h2).await?;
-        Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home, forward: None, reused: false })
-    } else {
-        let h2 = version == HttpVersion::Http2PriorKnowledge;
-        let tap = TapShared::with_stamps(id, h2, stamps);
-        let sender = handshake(TokioIo::new(Tap::new(io, tap.clone())), h2).await?;
-        Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home, forward: None, reused: false })
-    }
+    let (tap, sender) = open(shared, trace, target, id, io, stamps).await?;
+    Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home, forward: None, reused: false })
 }
 
 async fn handshake<I>(io: I, h2: bool) -> Result<Sender, TraceError>

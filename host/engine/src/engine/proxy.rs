@@ -65,7 +65,7 @@ impl std::str::FromStr for Proxy {
     /// (443 for `https://`); user and password in it are percent-decoded. A bad one is a
     /// configuration error ([`Error::is_config`](crate::Error::is_config)).
     fn from_str(s: &str) -> Result<Proxy, crate::Error> {
-        let bad = |why: &str| crate::Error::config(format!("proxy '{}': {why}", mask(s)));
+        let bad = |why: &str| crate::Error::config(format!("proxy '{}': {why}", super::client::mask_password(s)));
         let with_scheme = if s.contains("://") { s.to_string() } else { format!("http://{s}") };
         let url = url::Url::parse(&with_scheme).map_err(|e| bad(&e.to_string()))?;
         let scheme = match url.scheme() {
@@ -135,18 +135,6 @@ impl Proxy {
         use base64::Engine as _;
         let (u, p) = self.credentials.as_ref()?;
         Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))))
-    }
-}
-
-/// A proxy URL as typed, its password masked.
-fn mask(s: &str) -> String {
-    let start = s.find("://").map_or(0, |i| i + 3);
-    match s[start..].rfind('@').map(|i| start + i) {
-        Some(at) => match s[start..at].find(':') {
-            Some(colon) => format!("{}[redacted]{}", &s[..start + colon + 1], &s[at..]),
-            None => s.to_string(),
-        },
-        None => s.to_string(),
     }
 }
 
