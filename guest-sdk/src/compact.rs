@@ -20,13 +20,13 @@ use std::alloc::{dealloc, Layout};
 
 use crate::{
     CertSummary, ConnectDone, ConnectStart, DnsDone, DnsStart, Event, EventKind, GetConn, Got1xxResponse, GotConn, Header, HopSummary,
-    Marks, Phase, PutIdleConn, Redirect, RequestDone, RequestStart, ResponseDone, ResponseHeaders, Timings, TlsHandshakeDone,
-    TlsHandshakeStart, TraceError, WroteRequest,
+    Marks, Phase, ProxyConnectDone, ProxyConnectStart, PutIdleConn, Redirect, RequestDone, RequestStart, ResponseDone, ResponseHeaders,
+    Timings, TlsHandshakeDone, TlsHandshakeStart, TraceError, WroteRequest,
 };
 
 /// Size of `compact.event` (align 8): request @0, hop @8, conn @16 (option<u64>), at-ns @32,
-/// kind @40 (discriminant, payload @48, largest case `request-done` 176 bytes).
-const EVENT: usize = 224;
+/// kind @40 (discriminant, payload @48, largest case `request-done` 192 bytes since 0.3.0).
+const EVENT: usize = 240;
 const HEADER: usize = 16;
 const SPAN: usize = 8;
 const CERT: usize = 48;
@@ -222,8 +222,14 @@ impl Batch<'_> {
     unsafe fn kind(&self, case: u8, k: *const u8) -> EventKind {
         unsafe {
             match case {
-                // request-start: method @0, url @8, wall-unix-ns @16.
-                0 => EventKind::RequestStart(RequestStart { method: self.s(k, 0), url: self.s(k, 8), wall_unix_ns: u64_at(k, 16) }),
+                // request-start: method @0, url @8, wall-unix-ns @16, post-data @24
+                // (option<span>, since 0.3.0).
+                0 => EventKind::RequestStart(RequestStart {
+                    method: self.s(k, 0),
+                    url: self.s(k, 8),
+                    wall_unix_ns: u64_at(k, 16),
+                    post_data: self.opt_s(k, 24),
+                }),
                 1 => EventKind::GetConn(GetConn { host_port: self.s(k, 0) }),
                 2 => EventKind::DnsStart(DnsStart { host: self.s(k, 0) }),
                 // dns-done: addrs @0, coalesced @8, error @12.
@@ -240,7 +246,8 @@ impl Batch<'_> {
                 6 => EventKind::TlsHandshakeStart(TlsHandshakeStart { server_name: self.s(k, 0) }),
                 // tls-handshake-done: version @0, cipher-suite @8, alpn @16 (option<span>),
                 // resumed @28, server-name @32, peer-certificates @40, error @48,
-                // key-exchange-group @76 (option<span>, since 0.2.0).
+                // key-exchange-group @76 (option<span>, since 0.2.0),
+                // client-certificate-requested @88, client-certificate-sent @89 (since 0.3.0).
                 7 => EventKind::TlsHandshakeDone(TlsHandshakeDone {
                     version: self.s(k, 0),
                     cipher_suite: self.s(k, 8),
@@ -250,6 +257,8 @@ impl Batch<'_> {
                     peer_certificates: self.list(k, 40, CERT, 4, |b, c| b.cert(c)),
                     error: self.error(k, 48),
                     key_exchange_group: self.opt_s(k, 76),
+                    client_certificate_requested: bool_at(k, 88),
+                    client_certificate_sent: bool_at(k, 89),
                 }),
                 // got-conn: reused @0, was-idle @1, idle-ns @8, local-addr @16,
                 // remote-addr @24, protocol @32.
@@ -283,7 +292,7 @@ impl Batch<'_> {
                 // redirect: from @0, to @8, status @16, method @20.
                 19 => EventKind::Redirect(Redirect { from: self.s(k, 0), to: self.s(k, 8), status: u16_at(k, 16), method: self.s(k, 20) }),
                 // request-done: url @0, status @8 (option<u16>), error @12, timings @40,
-                // marks @104, hops @168.
+                // marks @104, hops @168, client-lag-ns @176 (option<u64>, since 0.3.0).
                 20 => EventKind::RequestDone(RequestDone {
                     url: self.s(k, 0),
                     status: opt_u16_at(k, 8),
@@ -291,6 +300,15 @@ impl Batch<'_> {
                     timings: timings_at(k, 40),
                     marks: marks_at(k, 104),
                     hops: self.list(k, 168, HOP, 8, |b, h| b.hop(h)),
+                    client_lag_ns: bool_at(k, 176).then(|| u64_at(k, 184)),
+                }),
+                // proxy-connect-start: proxy @0, target @8 (since 0.3.0).
+                21 => EventKind::ProxyConnectStart(ProxyConnectStart { proxy: self.s(k, 0), target: self.s(k, 8) }),
+                // proxy-connect-done: proxy @0, status @8 (option<u16>), error @12 (since 0.3.0).
+                22 => EventKind::ProxyConnectDone(ProxyConnectDone {
+                    proxy: self.s(k, 0),
+                    status: opt_u16_at(k, 8),
+                    error: self.error(k, 12),
                 }),
                 _ => panic!("httptrace plugin: event kind {case} is not in the WIT"),
             }
@@ -368,7 +386,12 @@ mod tests {
         assert_eq!((out[0].request, out[0].hop, out[0].conn, out[0].at_ns), (7, 1, Some(3), 99));
         assert_eq!(
             out[0].kind,
-            EventKind::RequestStart(RequestStart { method: "GET".into(), url: "http://ü.example/".into(), wall_unix_ns: 5 })
+            EventKind::RequestStart(RequestStart {
+                method: "GET".into(),
+                url: "http://ü.example/".into(),
+                wall_unix_ns: 5,
+                post_data: None
+            })
         );
         assert_eq!((out[1].request, out[1].conn, out[1].at_ns), (0, None, 100));
         match &out[1].kind {

@@ -65,7 +65,8 @@ fn kind_fields<M: SerializeMap>(kind: &EventKind, m: &mut M) -> Result<(), M::Er
         EventKind::RequestStart(k) => {
             m.serialize_entry("method", &k.method)?;
             m.serialize_entry("url", &k.url)?;
-            m.serialize_entry("wall_unix_ns", &k.wall_unix_ns)
+            m.serialize_entry("wall_unix_ns", &k.wall_unix_ns)?;
+            m.serialize_entry("post_data", &k.post_data)
         }
         EventKind::GetConn(k) => m.serialize_entry("host_port", &k.host_port),
         EventKind::DnsStart(k) => m.serialize_entry("host", &k.host),
@@ -93,7 +94,9 @@ fn kind_fields<M: SerializeMap>(kind: &EventKind, m: &mut M) -> Result<(), M::Er
             m.serialize_entry("server_name", &k.server_name)?;
             m.serialize_entry("peer_certificates", &Seq(&k.peer_certificates))?;
             m.serialize_entry("error", &error(&k.error))?;
-            m.serialize_entry("key_exchange_group", &k.key_exchange_group)
+            m.serialize_entry("key_exchange_group", &k.key_exchange_group)?;
+            m.serialize_entry("client_certificate_requested", &k.client_certificate_requested)?;
+            m.serialize_entry("client_certificate_sent", &k.client_certificate_sent)
         }
         EventKind::GotConn(k) => {
             m.serialize_entry("reused", &k.reused)?;
@@ -139,7 +142,17 @@ fn kind_fields<M: SerializeMap>(kind: &EventKind, m: &mut M) -> Result<(), M::Er
             m.serialize_entry("error", &error(&k.error))?;
             m.serialize_entry("timings", &J(&k.timings))?;
             m.serialize_entry("marks", &J(&k.marks))?;
-            m.serialize_entry("hops", &Seq(&k.hops))
+            m.serialize_entry("hops", &Seq(&k.hops))?;
+            m.serialize_entry("client_lag_ns", &k.client_lag_ns)
+        }
+        EventKind::ProxyConnectStart(k) => {
+            m.serialize_entry("proxy", &k.proxy)?;
+            m.serialize_entry("target", &k.target)
+        }
+        EventKind::ProxyConnectDone(k) => {
+            m.serialize_entry("proxy", &k.proxy)?;
+            m.serialize_entry("status", &k.status)?;
+            m.serialize_entry("error", &error(&k.error))
         }
     }
 }
@@ -270,11 +283,12 @@ mod tests {
             timings,
             marks,
             hops: vec![HopSummary { hop: 0, url: "http://h/".into(), status: Some(200), timings, marks }],
+            client_lag_ns: Some(12),
         };
         let t = r#"{"blocked":1.0,"dns":-1.0,"connect":0.011,"ssl":-1.0,"send":2.5,"wait":100.0,"receive":46.0,"total":199.0}"#;
         let m = r#"{"namelookup":0.0,"connect":0.021,"appconnect":0.0,"pretransfer":0.052,"posttransfer":0.054,"starttransfer":0.154,"total":0.2,"redirect":0.0}"#;
         let want = format!(
-            r#"{{"event":"request-done","request":3,"hop":1,"conn":2,"at_ns":42,"url":"http://h/","status":null,"error":{{"phase":"timeout","kind":"max-time","during":"too-many-redirects","message":"a \"b\"\n"}},"timings":{t},"marks":{m},"hops":[{{"hop":0,"url":"http://h/","status":200,"timings":{t},"marks":{m}}}]}}"#
+            r#"{{"event":"request-done","request":3,"hop":1,"conn":2,"at_ns":42,"url":"http://h/","status":null,"error":{{"phase":"timeout","kind":"max-time","during":"too-many-redirects","message":"a \"b\"\n"}},"timings":{t},"marks":{m},"hops":[{{"hop":0,"url":"http://h/","status":200,"timings":{t},"marks":{m}}}],"client_lag_ns":12}}"#
         );
         assert_eq!(to_json(&ev(EventKind::RequestDone(done.clone()))), want);
         let no_during = RequestDone { error: Some(TraceError { during: None, ..done.error.clone().unwrap() }), ..done };

@@ -58,6 +58,8 @@ impl EventKind {
             EventKind::PutIdleConn(_) => EventType::PutIdleConn,
             EventKind::Redirect(_) => EventType::Redirect,
             EventKind::RequestDone(_) => EventType::RequestDone,
+            EventKind::ProxyConnectStart(_) => EventType::ProxyConnectStart,
+            EventKind::ProxyConnectDone(_) => EventType::ProxyConnectDone,
         }
     }
 
@@ -165,7 +167,7 @@ mod tests {
 
     #[test]
     fn interest_sets() {
-        assert_eq!(Interest::all().types().len(), 21);
+        assert_eq!(Interest::all().types().len(), 23);
         assert!(Interest::none().is_empty());
         let i = Interest::of(&[EventType::RequestDone, EventType::DnsDone]);
         assert_eq!(i.types(), vec![EventType::DnsDone, EventType::RequestDone]);

@@ -2,7 +2,7 @@
 //
 // Behaviour (the same in every language, see docs/plugins/c.md): interest = every kind; verdict
 // `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at finish,
-// emit the `conformance v2` report and return `pass`. Config: `drop`, `label`, `mode`
+// emit the `conformance v3` report and return `pass`. Config: `drop`, `label`, `mode`
 // (`conformance`, or `status`: counts final statuses by class); a repeated key's last value wins.
 //
 // Ownership (canonical ABI, as the bindings expect): arguments belong to us and are freed with
@@ -16,13 +16,13 @@
 
 #include "bindings/plugin.h"
 
-#define KINDS 21
+#define KINDS 23
 static const char *const KIND_NAMES[KINDS] = {
     "request-start", "get-conn", "dns-start", "dns-done", "connect-start", "connect-done",
     "tls-handshake-start", "tls-handshake-done", "got-conn", "wrote-header-field", "wrote-headers",
     "wait-100-continue", "got-100-continue", "got-1xx-response", "wrote-request",
     "got-first-response-byte", "response-headers", "response-done", "put-idle-conn", "redirect",
-    "request-done",
+    "request-done", "proxy-connect-start", "proxy-connect-done",
 };
 
 static struct {
@@ -35,6 +35,8 @@ static struct {
   uint64_t no_status;        // request-done without a status
   struct group { plugin_string_t name; uint64_t n; } *groups;  // key-exchange groups seen
   size_t n_groups;
+  uint64_t post_data;                 // UTF-8 bytes of request-start post-data
+  uint64_t tunnels_ok, tunnels_failed;  // proxy-connect-done without / with error
 } st;
 
 // Counts one tls-handshake-done naming `name` (copied).
@@ -120,6 +122,14 @@ void exports_plugin_on_events(plugin_list_event_t *events, plugin_list_verdict_t
     httptrace_plugin_types_event_kind_t *kind = &events->ptr[i].kind;
     st.total++;
     st.kinds[kind->tag]++;
+    if (kind->tag == HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_REQUEST_START) {
+      httptrace_plugin_types_request_start_t *start = &kind->val.request_start;
+      if (start->post_data.is_some) st.post_data += start->post_data.val.len;
+    }
+    if (kind->tag == HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_PROXY_CONNECT_DONE) {
+      if (kind->val.proxy_connect_done.error.is_some) st.tunnels_failed++;
+      else st.tunnels_ok++;
+    }
     if (kind->tag == HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_TLS_HANDSHAKE_DONE) {
       httptrace_plugin_types_tls_handshake_done_t *tls = &kind->val.tls_handshake_done;
       if (tls->key_exchange_group.is_some) count_group(&tls->key_exchange_group.val);
@@ -186,7 +196,7 @@ bool exports_plugin_finish(plugin_run_outcome_t *ret, plugin_string_t *err) {
     }
     if (st.no_status) put("status none %llu\n", (unsigned long long) st.no_status);
   } else {
-    put("conformance v2\nlabel ");
+    put("conformance v3\nlabel ");
     put_bytes(&st.label);
     put("\nevents %llu\ndropped %llu\n", (unsigned long long) st.total, (unsigned long long) st.dropped);
     int order[KINDS];
@@ -204,6 +214,8 @@ bool exports_plugin_finish(plugin_run_outcome_t *ret, plugin_string_t *err) {
       put_bytes(&st.groups[i].name);
       put(" %llu\n", (unsigned long long) st.groups[i].n);
     }
+    put("post-data %llu\ntunnels %llu %llu\n", (unsigned long long) st.post_data, (unsigned long long) st.tunnels_ok,
+        (unsigned long long) st.tunnels_failed);
   }
   plugin_string_t text = { (uint8_t *) out, out_len };
   httptrace_plugin_host_emit(&text);

@@ -1,28 +1,32 @@
-// Hand-written canonical-ABI glue for the world `plugin` of httptrace:plugin@0.2.0 (wit/plugin.wit).
+// Hand-written canonical-ABI glue for the world `plugin` of httptrace:plugin@0.3.0 (wit/plugin.wit).
 // `wit-bindgen go` would generate this, but its runtime package comes from the Go module proxy,
 // which is out of reach here; the world is small, so the glue is written out by hand.
 //
 // Memory layouts (wasm32, canonical ABI; the same numbers are checked against the C bindings'
 // structs in docs/plugins/go.md):
 //
-//	event (size 224, align 8): request u64 @0, hop u32 @8, conn option<u64> @16, at-ns u64 @32,
+//	event (size 240, align 8): request u64 @0, hop u32 @8, conn option<u64> @16, at-ns u64 @32,
 //	  kind variant @40 (tag u8 @40, payload @48)
-//	request-start payload: method string @0, url string @8, wall-unix-ns u64 @16
+//	request-start payload: method string @0, url string @8, wall-unix-ns u64 @16,
+//	  post-data option<string> @24 (string @28; since 0.3.0)
 //	tls-handshake-done payload: key-exchange-group option<string> @76 (string @80; since 0.2.0)
+//	proxy-connect-done payload: proxy string @0, status option<u16> @8, error option<trace-error> @12
+//	  (since 0.3.0)
 //	request-done payload:  url string @0, status option<u16> @8 (value @10),
-//	  error option<trace-error> @12, timings @40 (total f64 @96), marks @104, hops @168
+//	  error option<trace-error> @12, timings @40 (total f64 @96), marks @104, hops @168,
+//	  client-lag-ns option<u64> @176 (since 0.3.0)
 //	string / list: (ptr u32, len u32); tuple<string, string>: 16 bytes
 //	result<T, string> return area: tag u8 @0, payload @4 (ok: list (ptr, len) or enum u8; err: string)
 package main
 
 import "unsafe"
 
-// ---- imports: interface httptrace:plugin/host@0.2.0 ----
+// ---- imports: interface httptrace:plugin/host@0.3.0 ----
 
-//go:wasmimport httptrace:plugin/host@0.2.0 emit
+//go:wasmimport httptrace:plugin/host@0.3.0 emit
 func hostEmit(ptr unsafe.Pointer, n uint32)
 
-//go:wasmimport httptrace:plugin/host@0.2.0 log
+//go:wasmimport httptrace:plugin/host@0.3.0 log
 func hostLog(level uint32, ptr unsafe.Pointer, n uint32)
 
 // Emit writes text to the run's output exactly as given.
@@ -53,6 +57,10 @@ type Event struct {
 	// tls-handshake-done only:
 	HasGroup bool
 	Group    string
+	// request-start only:
+	HasPostData bool
+	PostData    string
+	// proxy-connect-done: HasError as for request-done.
 }
 
 // Verdict values (WIT enum `verdict`).
@@ -65,6 +73,7 @@ const (
 	kindRequestStart     = 0
 	kindTLSHandshakeDone = 7
 	kindRequestDone      = 20
+	kindProxyConnectDone = 22
 )
 
 // ---- memory for the host: cabi_realloc ----
@@ -147,13 +156,18 @@ func exportOnEvents(events unsafe.Pointer, n uint32) unsafe.Pointer {
 	defer leave()
 	evs := make([]Event, n)
 	for i := range evs {
-		p := addr(events) + uintptr(i)*224
+		p := addr(events) + uintptr(i)*240
 		ev := &evs[i]
 		ev.Request, ev.Hop, ev.Kind = u64(p), u32(p+8), int(u8(p+40))
 		payload := p + 48
 		switch ev.Kind {
 		case kindRequestStart:
 			ev.URL = str(payload + 8)
+			if u8(payload+24) == 1 {
+				ev.HasPostData, ev.PostData = true, str(payload+28)
+			}
+		case kindProxyConnectDone:
+			ev.HasError = u8(payload+12) == 1
 		case kindTLSHandshakeDone:
 			if u8(payload+76) == 1 {
 				ev.HasGroup, ev.Group = true, str(payload+80)

@@ -2,7 +2,7 @@
 //
 // Behaviour (the same in every language, see docs/plugins/javascript.md): interest = every kind;
 // verdict `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise;
-// at finish, emit the `conformance v2` report and return `pass`. Config: `drop`, `label`,
+// at finish, emit the `conformance v3` report and return `pass`. Config: `drop`, `label`,
 // `mode` (`conformance`, or `slow`: print `SLOW <ms> <url>` for each request whose total time
 // exceeds `threshold`, default `200ms`); a repeated key's last value wins.
 //
@@ -12,14 +12,14 @@
 // fields, `option<T>` is the value or `undefined`; a `result` export returns the ok value and
 // throws (a string) for the error.
 
-import { emit } from 'httptrace:plugin/host@0.2.0';
+import { emit } from 'httptrace:plugin/host@0.3.0';
 
 const KINDS = [
   'request-start', 'get-conn', 'dns-start', 'dns-done', 'connect-start', 'connect-done',
   'tls-handshake-start', 'tls-handshake-done', 'got-conn', 'wrote-header-field', 'wrote-headers',
   'wait-100-continue', 'got-100-continue', 'got-1xx-response', 'wrote-request',
   'got-first-response-byte', 'response-headers', 'response-done', 'put-idle-conn', 'redirect',
-  'request-done',
+  'request-done', 'proxy-connect-start', 'proxy-connect-done',
 ];
 
 let st;
@@ -35,6 +35,7 @@ export function init(config) {
   st = {
     label: '-', drop: 'wrote-header-field', mode: 'conformance', threshold: 200,
     total: 0, dropped: 0, kinds: new Map(), requests: 0, statuses: new Map(), errors: 0, groups: new Map(),
+    postData: 0, tunnelsOk: 0, tunnelsFailed: 0,
   };
   for (const [key, value] of config) {
     if (key === 'drop') {
@@ -62,6 +63,11 @@ export function onEvents(events) {
     if (tag === 'tls-handshake-done' && val.keyExchangeGroup !== undefined) {
       st.groups.set(val.keyExchangeGroup, (st.groups.get(val.keyExchangeGroup) ?? 0) + 1);
     }
+    if (tag === 'request-start' && val.postData !== undefined) st.postData += utf8Length(val.postData);
+    if (tag === 'proxy-connect-done') {
+      if (val.error !== undefined) st.tunnelsFailed += 1;
+      else st.tunnelsOk += 1;
+    }
     if (tag === 'request-done') {
       st.requests += 1;
       if (val.status !== undefined) st.statuses.set(val.status, (st.statuses.get(val.status) ?? 0) + 1);
@@ -80,18 +86,29 @@ export function onEvents(events) {
   return verdicts;
 }
 
+/** The UTF-8 length of a string. */
+function utf8Length(s) {
+  let n = 0;
+  for (const ch of s) {
+    const c = ch.codePointAt(0);
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+  }
+  return n;
+}
+
 // Byte order of the UTF-8 names; the kind names are ASCII, so UTF-16 order is the same.
 const byBytes = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
 
 export function finish() {
   if (st.mode !== 'conformance') return 'pass';
-  let out = `conformance v2\nlabel ${st.label}\nevents ${st.total}\ndropped ${st.dropped}\n`;
+  let out = `conformance v3\nlabel ${st.label}\nevents ${st.total}\ndropped ${st.dropped}\n`;
   for (const kind of [...st.kinds.keys()].sort(byBytes)) out += `kind ${kind} ${st.kinds.get(kind)}\n`;
   out += `requests ${st.requests}\n`;
   for (const code of [...st.statuses.keys()].sort((a, b) => a - b)) out += `status ${code} ${st.statuses.get(code)}\n`;
   out += `errors ${st.errors}\n`;
   // Group names are ASCII: UTF-16 order is byte order.
   for (const group of [...st.groups.keys()].sort(byBytes)) out += `tls-group ${group} ${st.groups.get(group)}\n`;
+  out += `post-data ${st.postData}\ntunnels ${st.tunnelsOk} ${st.tunnelsFailed}\n`;
   emit(out);
   return 'pass';
 }

@@ -92,6 +92,14 @@ impl Nginx {
             log = p.join("error.log").display(),
             t = p.display(),
         );
+        let addrs: Vec<SocketAddr> = sites.iter().map(|s| s.addr).collect();
+        Nginx::run(dir, &conf, &addrs)
+    }
+
+    /// Starts nginx with the configuration `conf` (its prefix `dir`); waits until every one of
+    /// `addrs` accepts.
+    pub fn run(dir: tempfile::TempDir, conf: &str, addrs: &[SocketAddr]) -> Nginx {
+        let p = dir.path();
         std::fs::write(p.join("nginx.conf"), conf).unwrap();
         let child = Command::new(binary())
             .arg("-p")
@@ -104,13 +112,13 @@ impl Nginx {
             .expect("starting nginx");
         let mut nginx = Nginx { child, dir };
         let deadline = Instant::now() + Duration::from_secs(10);
-        for s in sites {
-            while TcpStream::connect(s.addr).is_err() {
+        for addr in addrs {
+            while TcpStream::connect(addr).is_err() {
                 if let Ok(Some(status)) = nginx.child.try_wait() {
                     let log = std::fs::read_to_string(nginx.dir.path().join("error.log")).unwrap_or_default();
                     panic!("nginx exited ({status}): {log}");
                 }
-                assert!(Instant::now() < deadline, "nginx did not listen on {} within 10 s", s.addr);
+                assert!(Instant::now() < deadline, "nginx did not listen on {addr} within 10 s");
                 std::thread::sleep(Duration::from_millis(20));
             }
         }

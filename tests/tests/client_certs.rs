@@ -73,6 +73,24 @@ fn a_server_that_requires_a_client_certificate_gets_it_in_every_form() {
             assert_eq!(curl_status(&theirs), (want.to_string(), 0), "curl {theirs:?}");
         }
     }
+    // The handshake says that a certificate was asked for, and whether one was sent.
+    let asked = |args: &[&str]| {
+        let mut all = vec!["-p", "ndjson", "-k"];
+        all.extend(args);
+        all.push(&url);
+        let run = cli(&all, &[]);
+        let ev = crate::plugins_support::parse_ndjson(&run.stdout);
+        ev.iter()
+            .find_map(|e| match &e.kind {
+                httptrace::EventKind::TlsHandshakeDone { client_certificate_requested: r, client_certificate_sent: s, .. } => {
+                    Some((*r, *s))
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no tls-handshake-done: {}", run.stderr))
+    };
+    assert_eq!(asked(&[]), (true, false));
+    assert_eq!(asked(&["--cert", &p("client.pem"), "--key", &p("client.key")]), (true, true));
     // Files that cannot be used: 58, one line naming the file and the reason.
     let bad: Vec<(Vec<String>, &str)> = vec![
         (vec!["--cert".into(), p("missing.pem")], "missing.pem"),

@@ -85,37 +85,64 @@ fn every_language_prints_the_same_report_as_expected() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Plugins built for `httptrace:plugin@0.1.0` load and run unchanged: the Rust conformance
-/// plugin as built then (`tests/fixtures/plugins-0.1.0/`) prints its `conformance v1` report
-/// (the v2 report without the lines of the field 0.2.0 added), and `plugin inspect` names
-/// the version it was built for.
+/// Plugins built for earlier versions of `httptrace:plugin` load and run unchanged: the Rust
+/// conformance plugin as built for 0.1.0 and for 0.2.0 (`tests/fixtures/plugins-<version>/`)
+/// prints its version's report (`conformance v1`, `v2`: without the lines of the fields later
+/// versions added, and seeing only the kinds its version has), and `plugin inspect` names the
+/// version it was built for.
 #[test]
-fn a_conformance_plugin_built_for_0_1_0_still_runs() {
-    let old = repo().join("tests/fixtures/plugins-0.1.0/conformance-rust.wasm");
-    let out = Command::new(env!("CARGO_BIN_EXE_httptrace"))
-        .arg("replay")
-        .arg(fixture())
-        .arg("-p")
-        .arg(&old)
-        .args(["--plugin-config", "label=x"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+fn conformance_plugins_built_for_earlier_versions_still_run() {
+    let v3 = std::fs::read_to_string(repo().join("tests/fixtures/conformance.expected")).unwrap();
+    assert!(
+        v3.contains(
+            "
+tls-group "
+        ) && v3.contains(
+            "
+kind proxy-connect-done "
+        ),
+        "the fixture exercises 0.2.0's and 0.3.0's additions"
+    );
+    assert!(
+        !v3.contains(
+            "
+post-data 0
+"
+        ) && !v3.contains(
+            "
+tunnels 0 0
+"
+        ),
+        "{v3}"
+    );
+    for (version, report) in [("0.1.0", "conformance-v1.expected"), ("0.2.0", "conformance-v2.expected")] {
+        let old = repo().join(format!("tests/fixtures/plugins-{version}/conformance-rust.wasm"));
+        let out = Command::new(env!("CARGO_BIN_EXE_httptrace"))
+            .arg("replay")
+            .arg(fixture())
+            .arg("-p")
+            .arg(&old)
+            .args(["--plugin-config", "label=x"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{version}: {}", String::from_utf8_lossy(&out.stderr));
+        let want = std::fs::read_to_string(repo().join("tests/fixtures").join(report)).unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), want, "{version}");
+        assert!(!want.contains("proxy-connect") && !want.contains("post-data"), "{version} has no 0.3.0 kinds or fields");
+        let inspect = Command::new(env!("CARGO_BIN_EXE_httptrace")).args(["plugin", "inspect"]).arg(&old).output().unwrap();
+        let text = String::from_utf8_lossy(&inspect.stdout);
+        assert!(inspect.status.success(), "{text}");
+        assert!(text.contains(&format!("implements: httptrace:plugin@{version}")) && text.trim_end().ends_with(": yes"), "{text}");
+    }
     let v1 = std::fs::read_to_string(repo().join("tests/fixtures/conformance-v1.expected")).unwrap();
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), v1);
-    let v2 = std::fs::read_to_string(repo().join("tests/fixtures/conformance.expected")).unwrap();
-    assert!(v2.contains("\ntls-group ") && !v1.contains("tls-group"), "the fixture exercises the 0.2.0 field");
-    let inspect = Command::new(env!("CARGO_BIN_EXE_httptrace")).args(["plugin", "inspect"]).arg(&old).output().unwrap();
-    let text = String::from_utf8_lossy(&inspect.stdout);
-    assert!(inspect.status.success(), "{text}");
-    assert!(text.contains("implements: httptrace:plugin@0.1.0") && text.trim_end().ends_with(": yes"), "{text}");
+    assert!(!v1.contains("tls-group"), "0.1.0 has no key-exchange group");
 }
 
 #[test]
 fn the_drop_key_and_defaults_behave_alike() {
     // No config: label `-`; drop=request-start counts those instead.
     let reference = replay_ok("rust", &["drop=request-start"]);
-    assert!(reference.starts_with("conformance v2\nlabel -\n"), "{reference}");
+    assert!(reference.starts_with("conformance v3\nlabel -\n"), "{reference}");
     let starts = events().iter().filter(|e| e["event"] == "request-start").count();
     assert!(reference.contains(&format!("\ndropped {starts}\n")), "{reference}");
     for lang in &LANGS[1..] {

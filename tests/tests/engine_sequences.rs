@@ -83,7 +83,7 @@ async fn http1_sequence_and_fields() {
             _ => {}
         }
     }
-    let EventKind::RequestDone { status, error, timings, marks, hops, url: final_url } = request_done(&events) else { unreachable!() };
+    let EventKind::RequestDone { status, error, timings, marks, hops, url: final_url, .. } = request_done(&events) else { unreachable!() };
     assert_eq!((*status, error), (Some(200), &None));
     assert_eq!(final_url, &url);
     assert_eq!((timings.dns, timings.ssl), (-1.0, -1.0), "IP literal: no DNS; plain HTTP: no TLS");
@@ -146,8 +146,12 @@ async fn http2_over_tls_sequence_and_fields() {
                 cipher_suite,
                 resumed,
                 key_exchange_group,
+                client_certificate_requested,
+                client_certificate_sent,
             } => {
                 assert_eq!(version, "TLSv1.3");
+                // `httptrace serve` asks for no client certificate.
+                assert!(!client_certificate_requested && !client_certificate_sent);
                 // Both ends are rustls: the first group both support, named as rustls names it.
                 assert!(matches!(key_exchange_group.as_deref(), Some("X25519MLKEM768" | "X25519")), "{key_exchange_group:?}");
                 assert_eq!(alpn.as_deref(), Some("h2"));

@@ -208,6 +208,15 @@ fn a_run_of_seconds_shows_requests_per_second_over_time() {
     assert!(rps.iter().all(|&r| (20.0..=51.0).contains(&r)), "{rps:?}");
     let requests = stats["requests"].as_f64().unwrap();
     assert!(rps.iter().sum::<f64>() <= requests, "{rps:?} vs {requests}");
+    // The client's lag on the responses the kernel stamped (all of them, on Linux).
+    if cfg!(target_os = "linux") {
+        let lag = &stats["client_lag"];
+        assert!(lag["count"].as_f64().is_some_and(|n| n > 0.0 && n <= requests), "{lag}");
+        assert!(
+            lag["p50"].as_f64().unwrap() <= lag["p99"].as_f64().unwrap() && lag["p99"].as_f64().unwrap() <= lag["max"].as_f64().unwrap()
+        );
+        assert!(run.stdout.contains("\nclient lag   p50 "), "{}", run.stdout);
+    }
 }
 
 #[test]
@@ -318,6 +327,35 @@ fn har_is_valid_for_plain_tls_and_redirects() {
     let har = validate_har(&failed.stdout);
     assert_eq!(har["log"]["entries"][0]["_error"]["phase"], "connect");
     assert_eq!(har["log"]["entries"][0]["_connectAttempts"][0]["outcome"], "refused");
+}
+
+#[test]
+fn har_has_the_post_data_and_the_clients_lag() {
+    // A form (params decoded as browsers encode them) and a JSON body, as text; a body's
+    // size in `bodySize`.
+    let form = cli(&["-p", "har", "-d", "name=caf%C3%A9+au+lait&n=1", &http("/continue")], &[]);
+    assert_eq!(form.code, 0, "{}", form.stderr);
+    let har = validate_har(&form.stdout);
+    let request = &har["log"]["entries"][0]["request"];
+    assert_eq!(request["postData"]["mimeType"], "application/x-www-form-urlencoded");
+    assert_eq!(request["postData"]["text"], "name=caf%C3%A9+au+lait&n=1");
+    assert_eq!(request["postData"]["params"], serde_json::json!([{"name": "name", "value": "café au lait"}, {"name": "n", "value": "1"}]));
+    assert_eq!(request["bodySize"], 26);
+    let json = cli(&["-p", "har", "--json", r#"{"a":1}"#, &http("/continue")], &[]);
+    let har = validate_har(&json.stdout);
+    let post = &har["log"]["entries"][0]["request"]["postData"];
+    assert_eq!(
+        (post["mimeType"].as_str(), post["text"].as_str(), post.get("params")),
+        (Some("application/json"), Some(r#"{"a":1}"#), None)
+    );
+    // A GET has none.
+    let get = validate_har(&cli(&["-p", "har", &http("/")], &[]).stdout);
+    assert!(get["log"]["entries"][0]["request"].get("postData").is_none());
+    // On Linux the kernel stamps the response's arrival: the client's own delay in reading it.
+    if cfg!(target_os = "linux") {
+        let lag = &get["log"]["entries"][0]["_clientLag"];
+        assert!(lag.as_f64().is_some_and(|ms| (0.0..1000.0).contains(&ms)), "{lag}");
+    }
 }
 
 #[test]

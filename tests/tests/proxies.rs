@@ -86,6 +86,39 @@ fn https_through_connect_runs_tls_to_the_origin_inside_the_tunnel() {
     let at = |name: &str| ev.iter().find(|e| e.kind.name() == name).map(|e| e.at_ns).unwrap_or_else(|| panic!("no {name}"));
     assert!(at("connect-done") <= at("tls-handshake-start"));
     assert!(proxy.log().contains(&format!("CONNECT {} HTTP/1.1", server().https_addr)), "{}", proxy.log());
+    // The tunnel is its own phase: proxy-connect-start / -done between the proxy's connect and
+    // the origin's TLS, with the proxy's answer.
+    let tunnel: Vec<(&str, u64)> = ev
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ProxyConnectStart { proxy: p, target } => {
+                assert_eq!((p.as_str(), target.as_str()), (proxy.url("http").as_str(), server().https_addr.to_string().as_str()));
+                Some(("start", e.at_ns))
+            }
+            EventKind::ProxyConnectDone { status, error, .. } => {
+                assert_eq!((*status, error), (Some(200), &None));
+                Some(("done", e.at_ns))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tunnel.iter().map(|t| t.0).collect::<Vec<_>>(), ["start", "done"]);
+    assert!(at("connect-done") <= tunnel[0].1 && tunnel[1].1 <= at("tls-handshake-start"));
+    // The timeline shows it as a column of its own (within 80 columns), HAR as `_proxyTunnel`
+    // (and stays valid HAR 1.2).
+    let timeline = cli(&["--cacert", &cacert(), "-x", &proxy.url("http"), &url], &[]);
+    let header = timeline.stdout.lines().find(|l| l.contains("TCP Connection")).unwrap_or_default();
+    assert!(
+        header.contains(" Tunnel ") && timeline.stdout.contains("tunnel:") && timeline.stdout.contains("Tunnel through"),
+        "{}",
+        timeline.stdout
+    );
+    assert!(timeline.stdout.lines().all(|l| l.chars().count() <= 80), "{}", timeline.stdout);
+    let har = cli(&["-p", "har", "--cacert", &cacert(), "-x", &proxy.url("http"), &url], &[]);
+    let doc: serde_json::Value = serde_json::from_str(&har.stdout).unwrap();
+    let t = &doc["log"]["entries"][0]["_proxyTunnel"];
+    assert_eq!((t["status"].as_u64(), t["time"].as_f64().is_some_and(|v| v > 0.0)), (Some(200), true), "{t}");
+    crate::plugins_support::node_check("validate.js", "har-validator", &har.stdout, "HAR 1.2 violations (har-validator)");
     let format = "%{http_code} %{remote_port} %{num_connects} %{http_version}";
     let (theirs, code) = curl(format, &["--cacert", &cacert(), "-x", &proxy.url("http"), &url]);
     let ours = cli(&["-s", "-w", format, "--cacert", &cacert(), "-x", &proxy.url("http"), &url], &[]);
@@ -99,7 +132,16 @@ fn a_proxy_that_wants_credentials_gets_them_and_they_stay_redacted() {
     // Without credentials the CONNECT is refused with 407: curl's exit 56, a typed error.
     let run = cli(&["-p", "ndjson", "-k", "-x", &proxy.url("http"), &tunnel], &[]);
     assert_eq!(run.code, 56, "{}", run.stderr);
-    assert_eq!(done(&events(&run)), (None, Some("proxy-auth-required".into())));
+    let ev = events(&run);
+    assert_eq!(done(&ev), (None, Some("proxy-auth-required".into())));
+    let refused = ev.iter().find_map(|e| {
+        if let EventKind::ProxyConnectDone { status, error, .. } = &e.kind {
+            Some((*status, error.clone()))
+        } else {
+            None
+        }
+    });
+    assert!(matches!(&refused, Some((Some(407), Some(e))) if e.kind.as_str() == "proxy-auth-required"), "{refused:?}");
     assert_eq!(curl("", &["-k", "-x", &proxy.url("http"), &tunnel]).1, 56);
     // With them (-U, or in the proxy URL), both the tunnel and forwarding work.
     for args in [vec!["-U", "user:s3cret", "-x", &proxy.url("http")], vec!["-x", "http://user:s3cret@PROXY"]] {
@@ -129,6 +171,15 @@ fn socks5_tunnels_plain_and_tls_requests() {
             assert_eq!(run.code, 0, "{scheme} {url}: {}", run.stderr);
             let ev = events(&run);
             assert_eq!(remotes(&ev), vec![socks.addr], "{scheme} {url}");
+            // A SOCKS5 tunnel has no HTTP status.
+            let tunnel = ev.iter().find_map(|e| {
+                if let EventKind::ProxyConnectDone { status, error, .. } = &e.kind {
+                    Some((*status, error.is_none()))
+                } else {
+                    None
+                }
+            });
+            assert_eq!(tunnel, Some((None, true)), "{scheme} {url}");
             assert_eq!(done(&ev), (Some(200), None));
             let format = "%{http_code} %{remote_port} %{num_connects}";
             let (theirs, code) = curl(format, &["--cacert", &cacert(), "-x", &socks.url(scheme), &url]);
@@ -223,5 +274,44 @@ fn a_load_run_through_a_proxy_succeeds_and_reuses_its_tunnels() {
             let opened = stats["connections"]["opened"].as_u64().unwrap_or(u64::MAX);
             assert!((1..=4).contains(&opened), "{url}: {opened} connections for 4 workers: {stats}");
         }
+    }
+}
+
+#[test]
+fn an_https_proxy_is_spoken_to_over_tls() {
+    use httptrace_tests::nginx::{free_addr, openssl_cert, Nginx};
+    // nginx's stream module ends TLS in front of tinyproxy: a proxy spoken to over TLS.
+    let tinyproxy = ProxyProcess::tinyproxy(None);
+    let dir = tempfile::tempdir().unwrap();
+    openssl_cert(dir.path(), "proxy", &[]);
+    let addr = free_addr();
+    let p = dir.path();
+    let conf = format!(
+        "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n\
+         daemon off; master_process off; worker_processes 1; pid {pid}; error_log {log} warn;\n\
+         events {{ worker_connections 64; }}\n\
+         stream {{ server {{ listen {addr} ssl; ssl_certificate {cert}; ssl_certificate_key {key}; proxy_pass {upstream}; }} }}\n",
+        pid = p.join("nginx.pid").display(),
+        log = p.join("error.log").display(),
+        cert = p.join("proxy.pem").display(),
+        key = p.join("proxy.key").display(),
+        upstream = tinyproxy.addr,
+    );
+    let _nginx = Nginx::run(dir, &conf, &[addr]);
+    let proxy = format!("https://{addr}");
+    // Forwarded: one handshake, the proxy's; tunnelled: the proxy's, then the origin's inside.
+    for (url, handshakes, tunnels) in [(http("/bytes/5"), 1, 0), (https("/bytes/5"), 2, 1)] {
+        let run = cli(&["-p", "ndjson", "-k", "-x", &proxy, &url], &[]);
+        assert_eq!(run.code, 0, "{url}: {}", run.stderr);
+        let ev = events(&run);
+        assert_eq!(done(&ev), (Some(200), None), "{url}");
+        assert_eq!(remotes(&ev), vec![addr], "{url}");
+        let tls = ev.iter().filter(|e| matches!(&e.kind, EventKind::TlsHandshakeDone { error: None, .. })).count();
+        let tunnel = ev.iter().filter(|e| matches!(&e.kind, EventKind::ProxyConnectDone { error: None, status: Some(200), .. })).count();
+        assert_eq!((tls, tunnel), (handshakes, tunnels), "{url}: {}", run.stdout);
+        let format = "%{http_code} %{remote_port} %{num_connects}";
+        let (theirs, code) = curl(format, &["-k", "--proxy-insecure", "-x", &proxy, &url]);
+        let ours = cli(&["-s", "-k", "-w", format, "-x", &proxy, &url], &[]);
+        assert_eq!((ours.stdout.as_str(), ours.code), (theirs.as_str(), code), "{url}");
     }
 }

@@ -250,7 +250,13 @@ where
         if trace.records(kind::REQUEST_START) {
             trace.emit(
                 None,
-                EventKind::RequestStart { method: req.method().to_string(), url: url.clone(), wall_unix_ns: trace.wall_unix_ns(0) },
+                EventKind::RequestStart {
+                    method: req.method().to_string(),
+                    url: url.clone(),
+                    wall_unix_ns: trace.wall_unix_ns(0),
+                    // The adapter does not see the body before it is sent.
+                    post_data: None,
+                },
             );
         }
         let host_port = match (req.uri().host(), req.uri().port_u16()) {

@@ -288,6 +288,8 @@ failure_kinds! {
     NoCertificate = "no-certificate",
     /// TLS: the server sent an alert.
     Alert = "alert",
+    /// TLS: the server asked for a client certificate, none was sent, and it refused.
+    ClientCertRequired = "client-certificate-required",
     /// TLS: no application protocol in common (ALPN).
     NoAlpn = "no-alpn",
     /// TLS: no protocol version or cipher suite in common.
@@ -410,6 +412,11 @@ pub enum EventKind {
         /// Wall-clock start of this hop, nanoseconds since the Unix epoch (recorded once per
         /// request and offset by the monotonic clock).
         wall_unix_ns: u64,
+        /// The body this hop sends, its first 64 KiB (HAR's `postData`; text for plugins, lossy
+        /// UTF-8); `None` without a body. Shared with the request, not copied. Since plugin
+        /// contract 0.3.0.
+        #[serde(default, with = "post_data_text")]
+        post_data: Option<bytes::Bytes>,
     },
     /// About to obtain a connection (new or pooled) for `host_port`.
     GetConn {
@@ -474,6 +481,12 @@ pub enum EventKind {
         /// NDJSON logs read back without it).
         #[serde(default)]
         key_exchange_group: Option<String>,
+        /// The server asked for a client certificate. Since plugin contract 0.3.0.
+        #[serde(default)]
+        client_certificate_requested: bool,
+        /// A client certificate was sent. Since plugin contract 0.3.0.
+        #[serde(default)]
+        client_certificate_sent: bool,
     },
     /// A connection was obtained.
     GotConn {
@@ -570,7 +583,44 @@ pub enum EventKind {
         marks: Marks,
         /// Per-hop summaries, in hop order.
         hops: Vec<HopSummary>,
+        /// How long after the kernel received the final response's first byte the engine read
+        /// it (ns), where the kernel stamped it. Since plugin contract 0.3.0.
+        #[serde(default)]
+        client_lag_ns: Option<u64>,
     },
+    /// A tunnel through a proxy is asked for (`CONNECT`, or the SOCKS5 handshake), once the
+    /// connection to the proxy is up.
+    ProxyConnectStart {
+        /// The proxy, `SCHEME://HOST:PORT` (a password `[redacted]`).
+        proxy: String,
+        /// Where the tunnel goes, `host:port`.
+        target: String,
+    },
+    /// The tunnel is open, or the proxy refused it.
+    ProxyConnectDone {
+        /// The proxy, as in `ProxyConnectStart`.
+        proxy: String,
+        /// An HTTP proxy's answer to `CONNECT`.
+        status: Option<u16>,
+        /// Why the tunnel was not opened.
+        error: Option<TraceError>,
+    },
+}
+
+/// `post_data` as JSON text (lossy UTF-8), and back.
+mod post_data_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<bytes::Bytes>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_some(&String::from_utf8_lossy(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bytes::Bytes>, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.map(bytes::Bytes::from))
+    }
 }
 
 impl EventKind {

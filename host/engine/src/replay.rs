@@ -73,17 +73,35 @@ mod tests {
 
     const FIXTURE: &str = include_str!("../../../tests/fixtures/conformance.ndjson");
 
-    /// A log recorded before `key_exchange_group` existed (plugin contract 0.1.0) still reads:
-    /// the field is absent, and written back as `null`.
+    /// A log recorded before fields were added (`key_exchange_group` in plugin contract 0.2.0,
+    /// `post_data`, `client_certificate_*` and `client_lag_ns` in 0.3.0) still reads: the fields
+    /// are absent, and written back with their defaults.
     #[test]
     fn a_log_from_before_a_field_was_added_reads_back() {
         let line = FIXTURE.lines().find(|l| l.contains("\"tls-handshake-done\"")).unwrap();
-        let old = line.replace(",\"key_exchange_group\":\"X25519\"", "");
-        assert_ne!(old, line, "the fixture carries the field");
+        let old = line
+            .replace(",\"key_exchange_group\":\"X25519\"", "")
+            .replace(",\"client_certificate_requested\":false,\"client_certificate_sent\":false", "");
+        assert_ne!(old, line, "the fixture carries the fields");
+        assert!(!old.contains("client_certificate"), "{old}");
         let ev = parse_line(&old).unwrap();
-        let crate::event::EventKind::TlsHandshakeDone { key_exchange_group, .. } = &ev.kind else { panic!("{ev:?}") };
-        assert_eq!(key_exchange_group, &None);
-        assert!(ev.to_json().ends_with(",\"key_exchange_group\":null}"), "{}", ev.to_json());
+        let crate::event::EventKind::TlsHandshakeDone { key_exchange_group, client_certificate_requested, .. } = &ev.kind else {
+            panic!("{ev:?}")
+        };
+        assert_eq!((key_exchange_group, client_certificate_requested), (&None, &false));
+        assert!(
+            ev.to_json()
+                .ends_with(",\"key_exchange_group\":null,\"client_certificate_requested\":false,\"client_certificate_sent\":false}"),
+            "{}",
+            ev.to_json()
+        );
+        let start = FIXTURE.lines().find(|l| l.contains("\"request-start\"")).unwrap();
+        let ev = parse_line(&start.replace(",\"post_data\":null", "")).unwrap();
+        assert_eq!(ev.to_json(), start);
+        let done = FIXTURE.lines().find(|l| l.contains("\"request-done\"")).unwrap();
+        let without = done.rsplit_once(",\"client_lag_ns\":").map(|(a, _)| format!("{a}}}")).unwrap();
+        let crate::event::EventKind::RequestDone { client_lag_ns, .. } = parse_line(&without).unwrap().kind else { panic!() };
+        assert_eq!(client_lag_ns, None);
     }
 
     #[test]
@@ -93,7 +111,7 @@ mod tests {
             assert_eq!(ev.to_json(), line);
         }
         let batches = read_batches(FIXTURE.as_bytes()).unwrap();
-        assert_eq!(batches.len(), 6);
+        assert_eq!(batches.len(), 10);
         assert!(batches.iter().all(|b| matches!(b.last().unwrap().kind, EventKind::RequestDone { .. })));
     }
 

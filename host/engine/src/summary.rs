@@ -173,6 +173,8 @@ pub fn phase_after(phase: Phase, kind: &EventKind) -> Phase {
     match kind {
         EventKind::RequestStart { .. } | EventKind::GetConn { .. } | EventKind::DnsStart { .. } => Phase::Dns,
         EventKind::DnsDone { .. } | EventKind::ConnectStart { .. } | EventKind::ConnectDone { .. } => Phase::Connect,
+        // A proxy's tunnel is part of obtaining the connection.
+        EventKind::ProxyConnectStart { .. } | EventKind::ProxyConnectDone { .. } => Phase::Connect,
         EventKind::TlsHandshakeStart { .. } => Phase::Tls,
         EventKind::TlsHandshakeDone { .. }
         | EventKind::GotConn { .. }
@@ -313,6 +315,8 @@ mod tests {
                     peer_certificates: vec![],
                     error: None,
                     key_exchange_group: Some("X25519".into()),
+                    client_certificate_requested: false,
+                    client_certificate_sent: false,
                 },
             ),
             ev(
@@ -340,7 +344,7 @@ mod tests {
         // Taps on connection tasks may report a hair out of order; the record folds events in
         // as they come and must equal the summary of the sorted events.
         let events = vec![
-            ev(0, K::RequestStart { method: "GET".into(), url: "http://h/".into(), wall_unix_ns: 7 }),
+            ev(0, K::RequestStart { method: "GET".into(), url: "http://h/".into(), wall_unix_ns: 7, post_data: None }),
             ev(1, K::DnsStart { host: "h".into() }),
             ev(11, K::DnsDone { addrs: vec![], coalesced: false, error: None }),
             ev(11, K::ConnectStart { network: "tcp".into(), addr: addr() }),

@@ -12,7 +12,7 @@ use super::error::{Call, ErrorKind, PluginError, PluginId};
 use super::host::bindings::httptrace::plugin::types as wit;
 use super::host::HostState;
 use super::load::{first_error_line, LoadedPlugin};
-use super::lower::{Abi, CompactBatch, EventList, NotUtf8, V0_1_0, V0_2_0};
+use super::lower::{Abi, CompactBatch, EventList, NotUtf8, V0_1_0, V0_2_0, V0_3_0};
 use super::output::Output;
 use super::runtime::deadline_ticks;
 use super::version::Version;
@@ -28,8 +28,8 @@ pub(crate) struct InstanceSettings {
     pub verbosity: Verbosity,
 }
 
-/// `init`: the configuration pairs in, the interest (or a refusal) out.
-type InitFunc = TypedFunc<(Vec<(String, String)>,), (Result<Vec<wit::EventType>, String>,)>;
+/// `init` of version `V`: the configuration pairs in, the interest (or a refusal) out.
+type InitFunc<V> = TypedFunc<(Vec<(String, String)>,), (Result<Vec<<V as Abi>::EventType>, String>,)>;
 /// `finish`: the run's outcome (or a failure message).
 type FinishFunc = TypedFunc<(), (Result<wit::RunOutcome, String>,)>;
 
@@ -38,10 +38,11 @@ pub(crate) struct Instance {
     store: Store<HostState>,
     /// The contract version the plugin was built for: the layout its events are written in.
     version: Version,
-    // `init`, `finish` and the verdicts use the newest bindings' types for every version:
-    // component types are structural and these have not changed since 0.1.0 (a version that
-    // changes one gets its own here, as the events have).
-    init: InitFunc,
+    // `finish` and the verdicts use the newest bindings' types for every version: component
+    // types are structural and these have not changed since 0.1.0. `init` answers with its
+    // version's `event-type` (0.3.0 added cases), so it is typed per version, as the events are.
+    /// `init`, type-checked as its version's ([`InitFunc`]).
+    init: Func,
     finish: FinishFunc,
     /// `on-events`, type-checked as taking an [`EventList`] of `version` (called through it,
     /// see [`Instance::on_events`]).
@@ -53,8 +54,10 @@ pub(crate) struct Instance {
     limits: Limits,
 }
 
-/// Type-checks `on-events` (and `on-batch`) as taking version `V`'s events.
-fn check_event_funcs<V: Abi>(store: &Store<HostState>, on_events: Func, on_batch: Option<Func>) -> wasmtime::Result<()> {
+/// Type-checks `init` as answering with version `V`'s event types, and `on-events` (and
+/// `on-batch`) as taking its events.
+fn check_event_funcs<V: Abi>(store: &Store<HostState>, init: Func, on_events: Func, on_batch: Option<Func>) -> wasmtime::Result<()> {
+    init.typed::<(Vec<(String, String)>,), (Result<Vec<V::EventType>, String>,)>(store)?;
     on_events.typed::<(EventList<'static, V>,), (Vec<wit::Verdict>,)>(store)?;
     if let Some(f) = on_batch {
         f.typed::<(CompactBatch<'static, V>,), (Vec<wit::Verdict>,)>(store)
@@ -77,14 +80,15 @@ impl Instance {
         let limits = s.limits.clone();
         let version = loaded.version;
         let started = loaded.pre.instantiate(&mut store).and_then(|instance| {
-            let init: InitFunc = instance.get_typed_func(&mut store, "init")?;
+            let init = instance.get_func(&mut store, "init").ok_or_else(|| wasmtime::Error::msg("the component exports no `init`"))?;
             let finish: FinishFunc = instance.get_typed_func(&mut store, "finish")?;
             let on_events =
                 instance.get_func(&mut store, "on-events").ok_or_else(|| wasmtime::Error::msg("the component exports no `on-events`"))?;
             let on_batch = instance.get_func(&mut store, "on-batch");
             match version {
-                Version::V0_1_0 => check_event_funcs::<V0_1_0>(&store, on_events, on_batch)?,
-                Version::V0_2_0 => check_event_funcs::<V0_2_0>(&store, on_events, on_batch)?,
+                Version::V0_1_0 => check_event_funcs::<V0_1_0>(&store, init, on_events, on_batch)?,
+                Version::V0_2_0 => check_event_funcs::<V0_2_0>(&store, init, on_events, on_batch)?,
+                Version::V0_3_0 => check_event_funcs::<V0_3_0>(&store, init, on_events, on_batch)?,
             }
             Ok((init, finish, on_events, on_batch))
         });
@@ -102,14 +106,25 @@ impl Instance {
     /// Calls `init`: `Ok(Ok(interest))`, `Ok(Err(message))` for a refused configuration, or a
     /// failure.
     pub(crate) fn init(&mut self, config: &[(String, String)]) -> Result<Result<KindSet, String>, PluginError> {
+        match self.version {
+            Version::V0_1_0 => self.init_as::<V0_1_0>(config),
+            Version::V0_2_0 => self.init_as::<V0_2_0>(config),
+            Version::V0_3_0 => self.init_as::<V0_3_0>(config),
+        }
+    }
+
+    fn init_as<V: Abi>(&mut self, config: &[(String, String)]) -> Result<Result<KindSet, String>, PluginError> {
         self.before_call();
-        let init = self.init;
-        let r = init.call(&mut self.store, (config.to_vec(),)).map(|(r,)| r);
+        // `Instance::new` type-checked `init` as version `V`'s.
+        let r = self
+            .init
+            .typed::<(Vec<(String, String)>,), (Result<Vec<V::EventType>, String>,)>(&self.store)
+            .and_then(|init: InitFunc<V>| init.call(&mut self.store, (config.to_vec(),)).map(|(r,)| r));
         match self.after_call(Call::Init, r)? {
             Ok(kinds) => {
                 let mut interest = KindSet::default();
                 for k in kinds {
-                    interest.insert(super::convert::type_index(k));
+                    interest.insert(V::type_index(k));
                 }
                 Ok(Ok(interest))
             }
@@ -124,6 +139,7 @@ impl Instance {
         match self.version {
             Version::V0_1_0 => self.on_events_as::<V0_1_0>(events, addrs),
             Version::V0_2_0 => self.on_events_as::<V0_2_0>(events, addrs),
+            Version::V0_3_0 => self.on_events_as::<V0_3_0>(events, addrs),
         }
     }
 
@@ -149,6 +165,7 @@ impl Instance {
         match self.version {
             Version::V0_1_0 => self.on_events_plain_as::<V0_1_0>(events, addrs),
             Version::V0_2_0 => self.on_events_plain_as::<V0_2_0>(events, addrs),
+            Version::V0_3_0 => self.on_events_plain_as::<V0_3_0>(events, addrs),
         }
     }
 

@@ -37,7 +37,7 @@ use std::marker::PhantomData;
 use super::convert::AddrText;
 use super::host::bindings::httptrace::plugin::types as wit;
 use super::host::compact_bindings::httptrace::plugin::compact as wc;
-use super::host::v0_1_0;
+use super::host::{v0_1_0, v0_2_0};
 use httptrace::event::{CertSummary, Event, EventKind, Header, HopSummary, Phase, TraceError};
 use httptrace::summary::{Marks, Timings};
 
@@ -52,18 +52,47 @@ pub(crate) trait Abi: 'static + Send + Sync {
     type EventKind: ComponentType + ComponentVariant;
     /// The version's compact `batch` record.
     type Batch: ComponentType;
+    /// The version's `event-type` enum (what `init` answers with).
+    type EventType: ComponentType + wasmtime::component::Lift + Copy + Send + Sync + 'static;
+    /// The [`EventKind::index`] of one of the version's event types: its case number (a
+    /// version's cases are the same as the next one's, which only appends).
+    fn type_index(t: Self::EventType) -> usize;
     /// `tls-handshake-done` has `key-exchange-group` (0.2.0 on).
     const KEY_EXCHANGE_GROUP: bool;
+    /// 0.3.0 on: the kinds `proxy-connect-start` and `proxy-connect-done`,
+    /// `request-start.post-data`, `tls-handshake-done.client-certificate-requested` and
+    /// `-sent`, `request-done.client-lag-ns`.
+    const V0_3: bool;
 }
 
-/// `httptrace:plugin@0.2.0`, the newest.
-pub(crate) struct V0_2_0;
+/// `httptrace:plugin@0.3.0`, the newest.
+pub(crate) struct V0_3_0;
 
-impl Abi for V0_2_0 {
+impl Abi for V0_3_0 {
     type Event = wit::Event;
     type EventKind = wit::EventKind;
     type Batch = wc::Batch;
+    type EventType = wit::EventType;
+    fn type_index(t: wit::EventType) -> usize {
+        super::convert::type_index(t)
+    }
     const KEY_EXCHANGE_GROUP: bool = true;
+    const V0_3: bool = true;
+}
+
+/// `httptrace:plugin@0.2.0`.
+pub(crate) struct V0_2_0;
+
+impl Abi for V0_2_0 {
+    type Event = v0_2_0::bindings::httptrace::plugin::types::Event;
+    type EventKind = v0_2_0::bindings::httptrace::plugin::types::EventKind;
+    type Batch = v0_2_0::compact_bindings::httptrace::plugin::compact::Batch;
+    type EventType = v0_2_0::bindings::httptrace::plugin::types::EventType;
+    fn type_index(t: Self::EventType) -> usize {
+        t as usize
+    }
+    const KEY_EXCHANGE_GROUP: bool = true;
+    const V0_3: bool = false;
 }
 
 /// `httptrace:plugin@0.1.0`.
@@ -73,11 +102,16 @@ impl Abi for V0_1_0 {
     type Event = v0_1_0::bindings::httptrace::plugin::types::Event;
     type EventKind = v0_1_0::bindings::httptrace::plugin::types::EventKind;
     type Batch = v0_1_0::compact_bindings::httptrace::plugin::compact::Batch;
+    type EventType = v0_1_0::bindings::httptrace::plugin::types::EventType;
+    fn type_index(t: Self::EventType) -> usize {
+        t as usize
+    }
     const KEY_EXCHANGE_GROUP: bool = false;
+    const V0_3: bool = false;
 }
 
 /// A batch of events as the `list<event>` argument of `on-events`, in version `V`'s layout.
-pub(crate) struct EventList<'a, V: Abi = V0_2_0> {
+pub(crate) struct EventList<'a, V: Abi = V0_3_0> {
     /// The events, in order.
     pub events: &'a [&'a Event],
     /// Text of the socket addresses in `events` (see [`AddrText::learn`]).
@@ -126,7 +160,7 @@ unsafe impl<V: Abi> Lower for EventList<'_, V> {
 
 /// A batch of events as the compact `batch` argument of `on-batch` (`wit/compact.wit`), in
 /// version `V`'s layout.
-pub(crate) struct CompactBatch<'a, V: Abi = V0_2_0> {
+pub(crate) struct CompactBatch<'a, V: Abi = V0_3_0> {
     /// The events, in order.
     pub events: &'a [&'a Event],
     /// Text of the socket addresses in `events` (see [`AddrText::learn`]).
@@ -143,13 +177,25 @@ const _: () = {
     assert!(<w1::CertSummary as ComponentType>::SIZE32 == <wit::CertSummary as ComponentType>::SIZE32);
     assert!(<w1::HopSummary as ComponentType>::SIZE32 == <wit::HopSummary as ComponentType>::SIZE32);
     assert!(<w1::TraceError as ComponentType>::SIZE32 == <wit::TraceError as ComponentType>::SIZE32);
-    assert!(<w1::RequestDone as ComponentType>::SIZE32 == <wit::RequestDone as ComponentType>::SIZE32);
     assert!(<w1::GotConn as ComponentType>::SIZE32 == <wit::GotConn as ComponentType>::SIZE32);
     // The case payload starts at the same offset (the cases' alignment did not change).
     assert!(<w1::EventKind as ComponentVariant>::PAYLOAD_OFFSET32 == <wit::EventKind as ComponentVariant>::PAYLOAD_OFFSET32);
     use v0_1_0::compact_bindings::httptrace::plugin::compact as wc1;
     assert!(<wc1::Event as ComponentType>::SIZE32 == <w1::Event as ComponentType>::SIZE32);
     assert!(<wc1::TlsHandshakeDone as ComponentType>::SIZE32 == <w1::TlsHandshakeDone as ComponentType>::SIZE32);
+};
+const _: () = {
+    use v0_2_0::bindings::httptrace::plugin::types as w2;
+    assert!(<w2::Header as ComponentType>::SIZE32 == <wit::Header as ComponentType>::SIZE32);
+    assert!(<w2::CertSummary as ComponentType>::SIZE32 == <wit::CertSummary as ComponentType>::SIZE32);
+    assert!(<w2::HopSummary as ComponentType>::SIZE32 == <wit::HopSummary as ComponentType>::SIZE32);
+    assert!(<w2::TraceError as ComponentType>::SIZE32 == <wit::TraceError as ComponentType>::SIZE32);
+    assert!(<w2::GotConn as ComponentType>::SIZE32 == <wit::GotConn as ComponentType>::SIZE32);
+    assert!(<w2::EventKind as ComponentVariant>::PAYLOAD_OFFSET32 == <wit::EventKind as ComponentVariant>::PAYLOAD_OFFSET32);
+    use v0_2_0::compact_bindings::httptrace::plugin::compact as wc2;
+    assert!(<wc2::Event as ComponentType>::SIZE32 == <w2::Event as ComponentType>::SIZE32);
+    assert!(<wc2::TlsHandshakeDone as ComponentType>::SIZE32 == <w2::TlsHandshakeDone as ComponentType>::SIZE32);
+    assert!(<wc2::RequestDone as ComponentType>::SIZE32 == <w2::RequestDone as ComponentType>::SIZE32);
 };
 
 // The compact form's layout is the plain one's: a span is laid out as a string.
@@ -446,10 +492,17 @@ impl<'c, 'a, T: 'static, V: Abi> Writer<'c, 'a, T, V> {
     fn kind(&mut self, k: &EventKind, out: &mut [u8]) -> wasmtime::Result<()> {
         let mut f = Fields::new();
         match k {
-            EventKind::RequestStart { method, url, wall_unix_ns } => {
+            EventKind::RequestStart { method, url, wall_unix_ns, post_data } => {
                 self.put_string(out, f.next::<String>(), method)?;
                 self.put_string(out, f.next::<String>(), url)?;
                 put_u64(out, f.next::<u64>(), *wall_unix_ns);
+                if V::V0_3 {
+                    let at = f.next::<Option<String>>();
+                    if let Some(body) = post_data {
+                        out[at] = 1;
+                        self.put_string(out, at + option_payload::<String>(), &String::from_utf8_lossy(body))?;
+                    }
+                }
             }
             EventKind::GetConn { host_port } => self.put_string(out, f.next::<String>(), host_port)?,
             EventKind::DnsStart { host } => self.put_string(out, f.next::<String>(), host)?,
@@ -479,6 +532,8 @@ impl<'c, 'a, T: 'static, V: Abi> Writer<'c, 'a, T, V> {
                 peer_certificates,
                 error,
                 key_exchange_group,
+                client_certificate_requested,
+                client_certificate_sent,
             } => {
                 self.put_string(out, f.next::<String>(), version)?;
                 self.put_string(out, f.next::<String>(), cipher_suite)?;
@@ -491,6 +546,10 @@ impl<'c, 'a, T: 'static, V: Abi> Writer<'c, 'a, T, V> {
                 self.put_error(out, f.next::<Option<wit::TraceError>>(), error)?;
                 if V::KEY_EXCHANGE_GROUP {
                     self.put_option_string(out, f.next::<Option<String>>(), key_exchange_group)?;
+                }
+                if V::V0_3 {
+                    out[f.next::<bool>()] = *client_certificate_requested as u8;
+                    out[f.next::<bool>()] = *client_certificate_sent as u8;
                 }
             }
             EventKind::GotConn { reused, was_idle, idle_ns, local_addr, remote_addr, protocol } => {
@@ -530,7 +589,7 @@ impl<'c, 'a, T: 'static, V: Abi> Writer<'c, 'a, T, V> {
                 put_u16(out, f.next::<u16>(), *status);
                 self.put_string(out, f.next::<String>(), method)?;
             }
-            EventKind::RequestDone { url, status, error, timings, marks, hops } => {
+            EventKind::RequestDone { url, status, error, timings, marks, hops, client_lag_ns } => {
                 self.put_string(out, f.next::<String>(), url)?;
                 put_option_u16(out, f.next::<Option<u16>>(), *status);
                 self.put_error(out, f.next::<Option<wit::TraceError>>(), error)?;
@@ -539,6 +598,27 @@ impl<'c, 'a, T: 'static, V: Abi> Writer<'c, 'a, T, V> {
                 let at = f.next::<Vec<wit::HopSummary>>();
                 let (ptr, len) = self.list::<wit::HopSummary, _>(hops, |w, h, slot| w.hop(h, slot))?;
                 put_pair(out, at, ptr, len);
+                if V::V0_3 {
+                    let at = f.next::<Option<u64>>();
+                    if let Some(lag) = client_lag_ns {
+                        out[at] = 1;
+                        put_u64(out, at + option_payload::<u64>(), *lag);
+                    }
+                }
+            }
+            // Only plugins of 0.3.0 on can ask for these (an older `event-type` has no case
+            // for them), so no older layout is ever asked to hold one.
+            EventKind::ProxyConnectStart { .. } | EventKind::ProxyConnectDone { .. } if !V::V0_3 => {
+                wasmtime::bail!("{} is not in this plugin's version of the contract", k.name())
+            }
+            EventKind::ProxyConnectStart { proxy, target } => {
+                self.put_string(out, f.next::<String>(), proxy)?;
+                self.put_string(out, f.next::<String>(), target)?;
+            }
+            EventKind::ProxyConnectDone { proxy, status, error } => {
+                self.put_string(out, f.next::<String>(), proxy)?;
+                put_option_u16(out, f.next::<Option<u16>>(), *status);
+                self.put_error(out, f.next::<Option<wit::TraceError>>(), error)?;
             }
         }
         Ok(())

@@ -10,20 +10,25 @@ pub(crate) enum Version {
     V0_1_0,
     /// 0.2.0 (2026-12-01): adds `tls-handshake-done.key-exchange-group`.
     V0_2_0,
+    /// 0.3.0 (2026-12-02): adds the kinds `proxy-connect-start` and `proxy-connect-done`,
+    /// `request-start.post-data`, `tls-handshake-done.client-certificate-requested` and
+    /// `-sent`, `request-done.client-lag-ns`.
+    V0_3_0,
 }
 
 impl Version {
     /// Every version served, oldest first.
-    pub(crate) const ALL: [Version; 2] = [Version::V0_1_0, Version::V0_2_0];
+    pub(crate) const ALL: [Version; 3] = [Version::V0_1_0, Version::V0_2_0, Version::V0_3_0];
 
     /// The newest version (the one [`super::WORLD_VERSION`] names).
-    pub(crate) const NEWEST: Version = Version::V0_2_0;
+    pub(crate) const NEWEST: Version = Version::V0_3_0;
 
     /// `0.1.0`, ...
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Version::V0_1_0 => "0.1.0",
             Version::V0_2_0 => "0.2.0",
+            Version::V0_3_0 => "0.3.0",
         }
     }
 
@@ -63,9 +68,10 @@ mod tests {
         assert_eq!(Version::of("0.1.0"), Some(Version::V0_1_0));
         assert_eq!(Version::of("0.1.3"), Some(Version::V0_1_0));
         assert_eq!(Version::of("0.2.0"), Some(Version::V0_2_0));
-        for other in ["0.3.0", "1.1.0", "0.2", "0.2.x", "(unversioned)", ""] {
+        assert_eq!(Version::of("0.3.1"), Some(Version::V0_3_0));
+        for other in ["0.4.0", "1.1.0", "0.2", "0.2.x", "(unversioned)", ""] {
             assert_eq!(Version::of(other), None, "{other}");
         }
-        assert_eq!(Version::served(), "@0.1.x, @0.2.x");
+        assert_eq!(Version::served(), "@0.1.x, @0.2.x, @0.3.x");
     }
 }

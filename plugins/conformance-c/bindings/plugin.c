@@ -3,15 +3,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Imported Functions from `httptrace:plugin/host@0.2.0`
+// Imported Functions from `httptrace:plugin/host@0.3.0`
 
-__attribute__((__import_module__("httptrace:plugin/host@0.2.0"), __import_name__("log")))
+__attribute__((__import_module__("httptrace:plugin/host@0.3.0"), __import_name__("log")))
 extern void __wasm_import_httptrace_plugin_host_log(int32_t, uint8_t *, size_t);
 
-__attribute__((__import_module__("httptrace:plugin/host@0.2.0"), __import_name__("emit")))
+__attribute__((__import_module__("httptrace:plugin/host@0.3.0"), __import_name__("emit")))
 extern void __wasm_import_httptrace_plugin_host_emit(uint8_t *, size_t);
 
-__attribute__((__import_module__("httptrace:plugin/host@0.2.0"), __import_name__("color")))
+__attribute__((__import_module__("httptrace:plugin/host@0.3.0"), __import_name__("color")))
 extern int32_t __wasm_import_httptrace_plugin_host_color(void);
 
 // Exported Functions from `plugin`
@@ -130,9 +130,16 @@ void httptrace_plugin_types_hop_summary_free(httptrace_plugin_types_hop_summary_
   plugin_option_u16_free(&ptr->status);
 }
 
+void plugin_option_string_free(plugin_option_string_t *ptr) {
+  if (ptr->is_some) {
+    plugin_string_free(&ptr->val);
+  }
+}
+
 void httptrace_plugin_types_request_start_free(httptrace_plugin_types_request_start_t *ptr) {
   plugin_string_free(&ptr->method);
   plugin_string_free(&ptr->url);
+  plugin_option_string_free(&ptr->post_data);
 }
 
 void httptrace_plugin_types_get_conn_free(httptrace_plugin_types_get_conn_t *ptr) {
@@ -169,12 +176,6 @@ void httptrace_plugin_types_tls_handshake_start_free(httptrace_plugin_types_tls_
   plugin_string_free(&ptr->server_name);
 }
 
-void plugin_option_string_free(plugin_option_string_t *ptr) {
-  if (ptr->is_some) {
-    plugin_string_free(&ptr->val);
-  }
-}
-
 void httptrace_plugin_types_list_cert_summary_free(httptrace_plugin_types_list_cert_summary_t *ptr) {
   size_t list_len = ptr->len;
   if (list_len > 0) {
@@ -194,6 +195,17 @@ void httptrace_plugin_types_tls_handshake_done_free(httptrace_plugin_types_tls_h
   httptrace_plugin_types_list_cert_summary_free(&ptr->peer_certificates);
   httptrace_plugin_types_option_trace_error_free(&ptr->error);
   plugin_option_string_free(&ptr->key_exchange_group);
+}
+
+void httptrace_plugin_types_proxy_connect_start_free(httptrace_plugin_types_proxy_connect_start_t *ptr) {
+  plugin_string_free(&ptr->proxy);
+  plugin_string_free(&ptr->target);
+}
+
+void httptrace_plugin_types_proxy_connect_done_free(httptrace_plugin_types_proxy_connect_done_t *ptr) {
+  plugin_string_free(&ptr->proxy);
+  plugin_option_u16_free(&ptr->status);
+  httptrace_plugin_types_option_trace_error_free(&ptr->error);
 }
 
 void httptrace_plugin_types_got_conn_free(httptrace_plugin_types_got_conn_t *ptr) {
@@ -251,11 +263,17 @@ void httptrace_plugin_types_list_hop_summary_free(httptrace_plugin_types_list_ho
   }
 }
 
+void plugin_option_u64_free(plugin_option_u64_t *ptr) {
+  if (ptr->is_some) {
+  }
+}
+
 void httptrace_plugin_types_request_done_free(httptrace_plugin_types_request_done_t *ptr) {
   plugin_string_free(&ptr->url);
   plugin_option_u16_free(&ptr->status);
   httptrace_plugin_types_option_trace_error_free(&ptr->error);
   httptrace_plugin_types_list_hop_summary_free(&ptr->hops);
+  plugin_option_u64_free(&ptr->client_lag_ns);
 }
 
 void httptrace_plugin_types_event_kind_free(httptrace_plugin_types_event_kind_t *ptr) {
@@ -328,11 +346,14 @@ void httptrace_plugin_types_event_kind_free(httptrace_plugin_types_event_kind_t 
       httptrace_plugin_types_request_done_free(&ptr->val.request_done);
       break;
     }
-  }
-}
-
-void plugin_option_u64_free(plugin_option_u64_t *ptr) {
-  if (ptr->is_some) {
+    case 21: {
+      httptrace_plugin_types_proxy_connect_start_free(&ptr->val.proxy_connect_start);
+      break;
+    }
+    case 22: {
+      httptrace_plugin_types_proxy_connect_done_free(&ptr->val.proxy_connect_done);
+      break;
+    }
   }
 }
 
@@ -475,9 +496,9 @@ uint8_t * __wasm_export_exports_plugin_init(uint8_t * arg, size_t arg0) {
 
 __attribute__((__export_name__("on-events")))
 uint8_t * __wasm_export_exports_plugin_on_events(uint8_t * arg, size_t arg0) {
-  plugin_list_event_t arg18 = (plugin_list_event_t) { (plugin_event_t*)(arg), (arg0) };
+  plugin_list_event_t arg23 = (plugin_list_event_t) { (plugin_event_t*)(arg), (arg0) };
   plugin_list_verdict_t ret;
-  exports_plugin_on_events(&arg18, &ret);
+  exports_plugin_on_events(&arg23, &ret);
   uint8_t *ptr = (uint8_t *) &RET_AREA;
   *((size_t*)(ptr + sizeof(void*))) = (ret).len;
   *((uint8_t **)(ptr + 0)) = (uint8_t *) (ret).ptr;

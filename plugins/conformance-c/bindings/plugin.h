@@ -144,6 +144,11 @@ typedef struct httptrace_plugin_types_hop_summary_t {
   httptrace_plugin_types_marks_t   marks;
 } httptrace_plugin_types_hop_summary_t;
 
+typedef struct {
+  bool is_some;
+  plugin_string_t val;
+} plugin_option_string_t;
+
 // `request-start`: a hop begins.
 typedef struct httptrace_plugin_types_request_start_t {
   // Request method.
@@ -152,6 +157,9 @@ typedef struct httptrace_plugin_types_request_start_t {
   plugin_string_t   url;
   // Wall-clock start of this hop, nanoseconds since the Unix epoch.
   uint64_t   wall_unix_ns;
+  // The body this hop sends, as text (lossy UTF-8, its first 64 KiB: HAR's
+  // `postData.text`); absent without a body. Since 0.3.0.
+  plugin_option_string_t   post_data;
 } httptrace_plugin_types_request_start_t;
 
 // `get-conn`: about to obtain a connection (new or pooled).
@@ -210,11 +218,6 @@ typedef struct httptrace_plugin_types_tls_handshake_start_t {
 } httptrace_plugin_types_tls_handshake_start_t;
 
 typedef struct {
-  bool is_some;
-  plugin_string_t val;
-} plugin_option_string_t;
-
-typedef struct {
   httptrace_plugin_types_cert_summary_t *ptr;
   size_t len;
 } httptrace_plugin_types_list_cert_summary_t;
@@ -240,7 +243,32 @@ typedef struct httptrace_plugin_types_tls_handshake_done_t {
   // `X25519MLKEM768` (absent on failure, and when none was used, as in a TLS 1.2
   // resumption). Since 0.2.0.
   plugin_option_string_t   key_exchange_group;
+  // The server asked for a client certificate. Since 0.3.0.
+  bool   client_certificate_requested;
+  // A client certificate was sent (`--cert`). Since 0.3.0.
+  bool   client_certificate_sent;
 } httptrace_plugin_types_tls_handshake_done_t;
+
+// `proxy-connect-start`: a tunnel through a proxy is asked for (HTTP `CONNECT`, or the
+// SOCKS5 handshake), once the connection to the proxy is up (its DNS, TCP and TLS are
+// this connection's ordinary events). Since 0.3.0.
+typedef struct httptrace_plugin_types_proxy_connect_start_t {
+  // The proxy, `SCHEME://HOST:PORT` (a user name shown, a password `[redacted]`).
+  plugin_string_t   proxy;
+  // Where the tunnel goes, `host:port`.
+  plugin_string_t   target;
+} httptrace_plugin_types_proxy_connect_start_t;
+
+// `proxy-connect-done`: the tunnel is open, or the proxy refused it. Since 0.3.0.
+typedef struct httptrace_plugin_types_proxy_connect_done_t {
+  // The proxy, as in `proxy-connect-start`.
+  plugin_string_t   proxy;
+  // An HTTP proxy's answer to `CONNECT` (absent for SOCKS5, or when none came).
+  plugin_option_u16_t   status;
+  // Why the tunnel was not opened (phase `connect`, kind `proxy-tunnel`,
+  // `proxy-auth-required` or `socks`).
+  httptrace_plugin_types_option_trace_error_t   error;
+} httptrace_plugin_types_proxy_connect_done_t;
 
 // `got-conn`: a connection was obtained.
 typedef struct httptrace_plugin_types_got_conn_t {
@@ -328,6 +356,11 @@ typedef struct {
   size_t len;
 } httptrace_plugin_types_list_hop_summary_t;
 
+typedef struct {
+  bool is_some;
+  uint64_t val;
+} plugin_option_u64_t;
+
 // `request-done`: the request ended; its summary.
 typedef struct httptrace_plugin_types_request_done_t {
   // Final URL.
@@ -342,6 +375,10 @@ typedef struct httptrace_plugin_types_request_done_t {
   httptrace_plugin_types_marks_t   marks;
   // Per-hop summaries.
   httptrace_plugin_types_list_hop_summary_t   hops;
+  // How long after the kernel received the final response's first byte the engine read
+  // it (ns): the client's own delay, already left out of `wait`. Absent without kernel
+  // stamps. Since 0.3.0.
+  plugin_option_u64_t   client_lag_ns;
 } httptrace_plugin_types_request_done_t;
 
 // What happened, with the kind's own fields. Case names are the event kind names.
@@ -365,6 +402,8 @@ typedef struct httptrace_plugin_types_event_kind_t {
     httptrace_plugin_types_put_idle_conn_t     put_idle_conn;
     httptrace_plugin_types_redirect_t     redirect;
     httptrace_plugin_types_request_done_t     request_done;
+    httptrace_plugin_types_proxy_connect_start_t     proxy_connect_start;
+    httptrace_plugin_types_proxy_connect_done_t     proxy_connect_done;
   } val;
 } httptrace_plugin_types_event_kind_t;
 
@@ -395,6 +434,8 @@ typedef struct httptrace_plugin_types_event_kind_t {
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_PUT_IDLE_CONN 18
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_REDIRECT 19
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_REQUEST_DONE 20
+#define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_PROXY_CONNECT_START 21
+#define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_PROXY_CONNECT_DONE 22
 
 // The kinds of event, for declaring interest (same names as `event-kind`).
 typedef uint8_t httptrace_plugin_types_event_type_t;
@@ -420,11 +461,8 @@ typedef uint8_t httptrace_plugin_types_event_type_t;
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_TYPE_PUT_IDLE_CONN 18
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_TYPE_REDIRECT 19
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_TYPE_REQUEST_DONE 20
-
-typedef struct {
-  bool is_some;
-  uint64_t val;
-} plugin_option_u64_t;
+#define HTTPTRACE_PLUGIN_TYPES_EVENT_TYPE_PROXY_CONNECT_START 21
+#define HTTPTRACE_PLUGIN_TYPES_EVENT_TYPE_PROXY_CONNECT_DONE 22
 
 // One trace event.
 typedef struct httptrace_plugin_types_event_t {
@@ -516,7 +554,7 @@ typedef struct {
   } val;
 } plugin_result_run_outcome_string_t;
 
-// Imported Functions from `httptrace:plugin/host@0.2.0`
+// Imported Functions from `httptrace:plugin/host@0.3.0`
 // Writes a diagnostic line to the user's stderr, prefixed with the plugin's name.
 extern void httptrace_plugin_host_log(httptrace_plugin_host_level_t level, plugin_string_t *message);
 // Writes text to the run's output (stdout or `-o FILE`) exactly as given: add your own
@@ -546,6 +584,8 @@ void plugin_option_u16_free(plugin_option_u16_t *ptr);
 
 void httptrace_plugin_types_hop_summary_free(httptrace_plugin_types_hop_summary_t *ptr);
 
+void plugin_option_string_free(plugin_option_string_t *ptr);
+
 void httptrace_plugin_types_request_start_free(httptrace_plugin_types_request_start_t *ptr);
 
 void httptrace_plugin_types_get_conn_free(httptrace_plugin_types_get_conn_t *ptr);
@@ -562,11 +602,13 @@ void httptrace_plugin_types_connect_done_free(httptrace_plugin_types_connect_don
 
 void httptrace_plugin_types_tls_handshake_start_free(httptrace_plugin_types_tls_handshake_start_t *ptr);
 
-void plugin_option_string_free(plugin_option_string_t *ptr);
-
 void httptrace_plugin_types_list_cert_summary_free(httptrace_plugin_types_list_cert_summary_t *ptr);
 
 void httptrace_plugin_types_tls_handshake_done_free(httptrace_plugin_types_tls_handshake_done_t *ptr);
+
+void httptrace_plugin_types_proxy_connect_start_free(httptrace_plugin_types_proxy_connect_start_t *ptr);
+
+void httptrace_plugin_types_proxy_connect_done_free(httptrace_plugin_types_proxy_connect_done_t *ptr);
 
 void httptrace_plugin_types_got_conn_free(httptrace_plugin_types_got_conn_t *ptr);
 
@@ -586,11 +628,11 @@ void httptrace_plugin_types_redirect_free(httptrace_plugin_types_redirect_t *ptr
 
 void httptrace_plugin_types_list_hop_summary_free(httptrace_plugin_types_list_hop_summary_t *ptr);
 
+void plugin_option_u64_free(plugin_option_u64_t *ptr);
+
 void httptrace_plugin_types_request_done_free(httptrace_plugin_types_request_done_t *ptr);
 
 void httptrace_plugin_types_event_kind_free(httptrace_plugin_types_event_kind_t *ptr);
-
-void plugin_option_u64_free(plugin_option_u64_t *ptr);
 
 void httptrace_plugin_types_event_free(httptrace_plugin_types_event_t *ptr);
 

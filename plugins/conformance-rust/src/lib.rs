@@ -2,7 +2,7 @@
 //!
 //! Behaviour (the same in every language, see docs/plugins/): interest = every kind; verdict
 //! `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at
-//! finish, emit the `conformance v2` report and return `pass`. Config keys: `drop`, `label`,
+//! finish, emit the `conformance v3` report and return `pass`. Config keys: `drop`, `label`,
 //! `mode` (only `conformance` here); a repeated key's last value wins; anything else is an error.
 
 use std::cell::RefCell;
@@ -15,7 +15,7 @@ use httptrace::plugin::host::emit;
 use httptrace::plugin::types::{EventKind, EventType as T};
 
 /// Every kind name, in WIT order (index = `EventType as usize`).
-const KINDS: [&str; 21] = [
+const KINDS: [&str; 23] = [
     "request-start",
     "get-conn",
     "dns-start",
@@ -37,6 +37,8 @@ const KINDS: [&str; 21] = [
     "put-idle-conn",
     "redirect",
     "request-done",
+    "proxy-connect-start",
+    "proxy-connect-done",
 ];
 
 #[derive(Default)]
@@ -50,6 +52,9 @@ struct State {
     statuses: BTreeMap<u16, u64>,
     errors: u64,
     tls_groups: BTreeMap<String, u64>,
+    post_data_bytes: u64,
+    tunnels_ok: u64,
+    tunnels_failed: u64,
 }
 
 thread_local! {
@@ -81,6 +86,8 @@ fn kind_name(kind: &EventKind) -> &'static str {
         PutIdleConn(_) => 18,
         Redirect(_) => 19,
         RequestDone(_) => 20,
+        ProxyConnectStart(_) => 21,
+        ProxyConnectDone(_) => 22,
     };
     KINDS[i]
 }
@@ -110,6 +117,8 @@ fn all_types() -> Vec<EventType> {
         PutIdleConn,
         Redirect,
         RequestDone,
+        ProxyConnectStart,
+        ProxyConnectDone,
     ]
 }
 
@@ -145,6 +154,16 @@ impl Guest for Conformance {
                             *st.tls_groups.entry(group.clone()).or_default() += 1;
                         }
                     }
+                    if let EventKind::RequestStart(start) = &ev.kind {
+                        st.post_data_bytes += start.post_data.as_ref().map_or(0, |p| p.len() as u64);
+                    }
+                    if let EventKind::ProxyConnectDone(tunnel) = &ev.kind {
+                        if tunnel.error.is_some() {
+                            st.tunnels_failed += 1;
+                        } else {
+                            st.tunnels_ok += 1;
+                        }
+                    }
                     if let EventKind::RequestDone(done) = &ev.kind {
                         st.requests += 1;
                         if let Some(code) = done.status {
@@ -172,9 +191,9 @@ impl Guest for Conformance {
     }
 }
 
-/// The `conformance v2` report.
+/// The `conformance v3` report.
 fn report(st: &State) -> String {
-    let mut out = format!("conformance v2\nlabel {}\nevents {}\ndropped {}\n", st.label, st.total, st.dropped);
+    let mut out = format!("conformance v3\nlabel {}\nevents {}\ndropped {}\n", st.label, st.total, st.dropped);
     // BTreeMap<&str, _> iterates in byte order of the names.
     for (kind, n) in &st.kinds {
         out.push_str(&format!("kind {kind} {n}\n"));
@@ -188,6 +207,8 @@ fn report(st: &State) -> String {
     for (group, n) in &st.tls_groups {
         out.push_str(&format!("tls-group {group} {n}\n"));
     }
+    out.push_str(&format!("post-data {}\n", st.post_data_bytes));
+    out.push_str(&format!("tunnels {} {}\n", st.tunnels_ok, st.tunnels_failed));
     out
 }
 

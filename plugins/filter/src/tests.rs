@@ -25,7 +25,8 @@ fn request(id: u64, url: &str, status: Option<u16>, total_ms: f64, failed: bool)
         total: total_ms / 1e3,
         redirect: 0.0,
     };
-    let mut evs = vec![ev(id, EventKind::RequestStart(RequestStart { method: "GET".into(), url: url.into(), wall_unix_ns: 0 }))];
+    let mut evs =
+        vec![ev(id, EventKind::RequestStart(RequestStart { method: "GET".into(), url: url.into(), wall_unix_ns: 0, post_data: None }))];
     if let Some(status) = status {
         evs.push(ev(
             id,
@@ -33,7 +34,10 @@ fn request(id: u64, url: &str, status: Option<u16>, total_ms: f64, failed: bool)
         ));
     }
     let error = failed.then(|| TraceError { phase: Phase::Connect, kind: "refused".into(), during: None, message: "refused".into() });
-    evs.push(ev(id, EventKind::RequestDone(RequestDone { url: url.into(), status, error, timings, marks, hops: vec![] })));
+    evs.push(ev(
+        id,
+        EventKind::RequestDone(RequestDone { url: url.into(), status, error, timings, marks, hops: vec![], client_lag_ns: None }),
+    ));
     evs
 }
 

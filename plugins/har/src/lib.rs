@@ -41,6 +41,22 @@ struct Hop {
     tls: Option<Value>,
     /// The hop's start (ns from the request's origin).
     start_ns: u64,
+    /// The body sent, as text (`postData`).
+    post_data: Option<String>,
+    /// The proxy's tunnel.
+    tunnel: Option<Tunnel>,
+}
+
+/// A proxy's tunnel (`proxy-connect-start` / `-done`).
+struct Tunnel {
+    proxy: String,
+    /// Start and end, ns from the request's origin.
+    start: u64,
+    end: Option<u64>,
+    /// The proxy's answer to `CONNECT`.
+    status: Option<u16>,
+    /// Why it was not opened (the error's kind).
+    error: Option<String>,
 }
 
 struct Har {
@@ -79,6 +95,15 @@ impl Plugin for Har {
                 hop.url = s.url.clone();
                 hop.wall_unix_ns = s.wall_unix_ns;
                 hop.start_ns = ev.at_ns;
+                hop.post_data = s.post_data.clone();
+            }
+            EventKind::ProxyConnectStart(p) => {
+                hop.tunnel = Some(Tunnel { proxy: p.proxy.clone(), start: ev.at_ns, end: None, status: None, error: None })
+            }
+            EventKind::ProxyConnectDone(p) => {
+                let start = hop.tunnel.as_ref().map_or(ev.at_ns, |t| t.start);
+                let error = p.error.as_ref().map(|e| e.kind.clone());
+                hop.tunnel = Some(Tunnel { proxy: p.proxy.clone(), start, end: Some(ev.at_ns), status: p.status, error });
             }
             EventKind::ConnectStart(c) => hop.attempts.push((c.addr.clone(), ev.at_ns, None, String::new())),
             EventKind::ConnectDone(c) => {
@@ -126,7 +151,8 @@ impl Plugin for Har {
                 for (hop, summary) in hops.iter().zip(&d.hops) {
                     let last = summary.hop as usize + 1 == d.hops.len();
                     let error = if last { d.error.as_ref() } else { None };
-                    self.write_entry(hop, summary, error);
+                    let lag = if last { d.client_lag_ns } else { None };
+                    self.write_entry(hop, summary, error, lag);
                 }
             }
             _ => {}
@@ -155,7 +181,7 @@ impl Plugin for Har {
 const PAGE: &str = "page_1";
 
 impl Har {
-    fn write_entry(&mut self, hop: &Hop, s: &HopSummary, error: Option<&TraceError>) {
+    fn write_entry(&mut self, hop: &Hop, s: &HopSummary, error: Option<&TraceError>, client_lag_ns: Option<u64>) {
         let t = &s.timings;
         // HAR: blocked/dns/connect/ssl may be -1; send/wait/receive must be >= 0.
         let http_version = if hop.version.is_empty() { "HTTP/1.1".to_string() } else { hop.version.clone() };
@@ -199,6 +225,31 @@ impl Har {
             },
         });
         let obj = entry.as_object_mut().expect("an object");
+        if let Some(text) = &hop.post_data {
+            let mime = hop.request_headers.iter().find(|h| h.name.eq_ignore_ascii_case("content-type")).map_or("", |h| h.value.as_str());
+            let mut post = json!({ "mimeType": mime, "text": text });
+            if mime.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+                post["params"] = Value::Array(form_params(text));
+            }
+            obj["request"].as_object_mut().expect("an object").insert("postData".into(), post);
+        }
+        if let Some(t) = &hop.tunnel {
+            obj.insert(
+                "_proxyTunnel".into(),
+                json!({
+                    "proxy": t.proxy,
+                    "start": t.start.saturating_sub(hop.start_ns) as f64 / 1e6,
+                    "time": t.end.map_or(-1.0, |e| e.saturating_sub(t.start) as f64 / 1e6),
+                    "status": t.status,
+                    "error": t.error,
+                }),
+            );
+        }
+        if let Some(lag) = client_lag_ns {
+            // How long the client took to read a response the kernel already had (already left
+            // out of `wait`).
+            obj.insert("_clientLag".into(), json!(lag as f64 / 1e6));
+        }
         if !hop.server_ip.is_empty() {
             obj.insert("serverIPAddress".into(), Value::String(hop.server_ip.clone()));
         }
@@ -232,6 +283,39 @@ impl Har {
         emit(&format!("{sep}{text}"));
         self.entries += 1;
     }
+}
+
+/// The name/value pairs of a form body (`a=1&b=x+y`), decoded as browsers encode them.
+fn form_params(text: &str) -> Vec<Value> {
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            json!({ "name": form_decode(name), "value": form_decode(value) })
+        })
+        .collect()
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte (lossy UTF-8).
+fn form_decode(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                Some(v) => {
+                    out.push(v);
+                    i += 2;
+                }
+                None => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Whether a header value was redacted by the host (`--show-secrets` shows it).

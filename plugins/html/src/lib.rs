@@ -76,6 +76,10 @@ pub struct Row {
     pub remote: String,
     /// version, cipher suite, key exchange group, ALPN, resumed.
     pub tls: Option<(String, String, String, String, bool)>,
+    /// A proxy's tunnel: when it was asked for, then what it came to (proxy, outcome, ms).
+    pub tunnel_start: Option<u64>,
+    /// proxy, outcome (`CONNECT 200`, `socks`, an error kind), duration in ms.
+    pub tunnel: Option<(String, String, f64)>,
     /// subject, issuer, not after.
     pub certs: Vec<(String, String, String)>,
     pub request_headers: Vec<(String, String)>,
@@ -146,6 +150,8 @@ impl Plugin for Html {
             EventType::ConnectStart,
             EventType::ConnectDone,
             EventType::TlsHandshakeDone,
+            EventType::ProxyConnectStart,
+            EventType::ProxyConnectDone,
             EventType::GotConn,
             EventType::WroteHeaderField,
             EventType::ResponseHeaders,
@@ -190,6 +196,16 @@ impl Plugin for Html {
                     }
                     None => row.attempts.push(Attempt { addr: c.addr.clone(), start: at, end: Some(at), outcome }),
                 }
+            }
+            EventKind::ProxyConnectStart(_) if keep => row.tunnel_start = Some(at),
+            EventKind::ProxyConnectDone(t) if keep => {
+                let outcome = match (&t.error, t.status) {
+                    (Some(e), _) => e.kind.clone(),
+                    (None, Some(s)) => format!("CONNECT {s}"),
+                    (None, None) => "open".into(),
+                };
+                let ms = row.tunnel_start.map_or(0.0, |s| at.saturating_sub(s) as f64 / 1e6);
+                row.tunnel = Some((t.proxy.clone(), outcome, ms));
             }
             EventKind::TlsHandshakeDone(t) if keep => {
                 if t.error.is_none() {

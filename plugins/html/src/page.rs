@@ -271,6 +271,9 @@ fn details(out: &mut String, row: &Row) {
         let ms = a.end.map_or("-".to_string(), |e| fmt_ms(e.saturating_sub(a.start) as f64 / 1e6));
         facts.push(("connect attempt", esc(&format!("{} {ms} {}", a.addr, a.outcome))));
     }
+    if let Some((proxy, outcome, ms)) = &row.tunnel {
+        facts.push(("proxy tunnel", esc(&format!("{proxy} {outcome} in {}", fmt_ms(*ms)))));
+    }
     if let Some((version, cipher, group, alpn, resumed)) = &row.tls {
         let resumed = if *resumed { ", resumed" } else { "" };
         facts.push(("TLS", esc(&format!("{version}, {cipher}, {group}, ALPN {alpn}{resumed}"))));

@@ -132,6 +132,8 @@ struct Phases {
     start: Option<u64>,
     dns: Option<(u64, Option<u64>)>,
     connect: Option<(u64, Option<u64>)>,
+    /// A proxy's tunnel (`CONNECT` or SOCKS5), after the connect to the proxy.
+    tunnel: Option<(u64, Option<u64>)>,
     tls: Option<(u64, Option<u64>)>,
     got_conn: Option<u64>,
     wrote: Option<u64>,
@@ -153,6 +155,7 @@ impl Phases {
             ("blocked", first_step.map(|f| (start, f))),
             ("dns", span(self.dns)),
             ("connect", span(self.connect)),
+            ("proxy tunnel", span(self.tunnel)),
             ("tls", span(self.tls)),
             ("send", self.got_conn.map(|g| (g, sent.unwrap_or(self.end)))),
             ("wait", self.wrote.map(|w| (w, self.first_byte.unwrap_or(self.end)))),
@@ -305,6 +308,8 @@ impl Perfetto {
                     self.name_track(ATTEMPTS, tid, format!("attempts {tid}"));
                     self.slice(ATTEMPTS, tid, "connect", &s);
                 }
+                EventKind::ProxyConnectStart(_) => p.tunnel = Some((ev.at_ns, None)),
+                EventKind::ProxyConnectDone(_) => p.tunnel = Some((p.tunnel.map_or(ev.at_ns, |t| t.0), Some(ev.at_ns))),
                 EventKind::TlsHandshakeStart(_) => p.tls = Some((ev.at_ns, None)),
                 EventKind::TlsHandshakeDone(_) => p.tls = Some((p.tls.map_or(ev.at_ns, |t| t.0), Some(ev.at_ns))),
                 EventKind::GotConn(g) => {
@@ -339,6 +344,9 @@ impl Perfetto {
         if !reused {
             if let Some((a, Some(b))) = p.connect {
                 on_conn.push(Slice::new("connect", abs(a), abs(b)));
+            }
+            if let Some((a, Some(b))) = p.tunnel {
+                on_conn.push(Slice::new("proxy tunnel", abs(a), abs(b)));
             }
             if let Some((a, Some(b))) = p.tls {
                 on_conn.push(Slice::new("tls", abs(a), abs(b)));
@@ -381,6 +389,7 @@ mod tests {
             start: Some(0),
             dns: Some((5, Some(20))),
             connect: Some((20, Some(50))),
+            tunnel: None,
             tls: Some((50, Some(90))),
             got_conn: Some(95),
             wrote: Some(100),

@@ -88,7 +88,13 @@ struct Stats {
     bytes_out: u64,
     /// Requests completed per second of the run.
     per_second: PerSecond,
+    /// The client's lag on each response the kernel stamped: how long after the kernel had
+    /// its first byte the engine read it (already left out of `wait`).
+    lag: PhaseStats,
 }
+
+/// Client lag (p99, ms) above which the report warns that the client was the bottleneck.
+const LAG_WARN_MS: f64 = 1.0;
 
 fn phase_values(t: &Timings) -> [f64; 8] {
     [
@@ -116,6 +122,7 @@ impl Plugin for Stats {
             json,
             thresholds,
             phases: PHASES.iter().map(|_| PhaseStats::new()).collect(),
+            lag: PhaseStats::new(),
             requests: 0,
             status: BTreeMap::new(),
             errors: BTreeMap::new(),
@@ -165,6 +172,9 @@ impl Plugin for Stats {
                 self.requests += 1;
                 for (stats, v) in self.phases.iter_mut().zip(phase_values(&d.timings)) {
                     stats.record(v);
+                }
+                if let Some(ns) = d.client_lag_ns {
+                    self.lag.record(ns as f64 / 1e6);
                 }
                 if let Some(s) = d.status {
                     *self.status.entry(s).or_default() += 1;
@@ -291,6 +301,21 @@ impl Stats {
             }
             out.push('\n');
         }
+        if self.lag.count() > 0 {
+            let (p50, p99, max) =
+                (self.lag.stat(Stat::Percentile(50.0)) / 1e6, self.lag.stat(Stat::Percentile(99.0)) / 1e6, self.lag.stat(Stat::Max) / 1e6);
+            out.push_str(&format!(
+                "\nclient lag   p50 {p50:.3} ms, p99 {p99:.3} ms, max {max:.3} ms ({} responses, kernel-stamped)\n",
+                self.lag.count()
+            ));
+            if p99 > LAG_WARN_MS {
+                let warning = format!(
+                    "the client is the bottleneck: results include up to {max:.1} ms of its own delay (p99 {p99:.3} ms); phases after the first byte include it"
+                );
+                out.push_str(&p.on(chart::YELLOW, &warning));
+                out.push('\n');
+            }
+        }
         let total = &self.phases[PHASES.len() - 1];
         if total.count() > 0 {
             out.push_str("\ntotal time histogram (ms)\n");
@@ -341,6 +366,16 @@ impl Stats {
             "histogram": histogram,
             "per_second": self.per_second.to_json(self.elapsed_s()),
             "connections": { "opened": self.opened, "reused": self.reused },
+            "client_lag": if self.lag.count() > 0 {
+                json!({
+                    "count": self.lag.count(),
+                    "p50": ms(self.lag.stat(Stat::Percentile(50.0))),
+                    "p99": ms(self.lag.stat(Stat::Percentile(99.0))),
+                    "max": ms(self.lag.stat(Stat::Max)),
+                })
+            } else {
+                Value::Null
+            },
             "status": self.status.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map<_, _>>(),
             "errors": self.errors.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<Map<_, _>>(),
             "unit": "ms",
@@ -359,8 +394,12 @@ mod tests {
     use httptrace_guest::{Marks, RequestDone, RequestStart};
 
     fn start(id: u64, wall_ms: u64) -> Event {
-        let kind =
-            EventKind::RequestStart(RequestStart { method: "GET".into(), url: "http://h/".into(), wall_unix_ns: wall_ms * 1_000_000 });
+        let kind = EventKind::RequestStart(RequestStart {
+            method: "GET".into(),
+            url: "http://h/".into(),
+            wall_unix_ns: wall_ms * 1_000_000,
+            post_data: None,
+        });
         Event { request: id, hop: 0, conn: None, at_ns: 0, kind }
     }
 
@@ -377,8 +416,15 @@ mod tests {
             total: 0.0,
             redirect: 0.0,
         };
-        let kind =
-            EventKind::RequestDone(RequestDone { url: "http://h/".into(), status: Some(200), error: None, timings, marks, hops: vec![] });
+        let kind = EventKind::RequestDone(RequestDone {
+            url: "http://h/".into(),
+            status: Some(200),
+            error: None,
+            timings,
+            marks,
+            hops: vec![],
+            client_lag_ns: None,
+        });
         Event { request: id, hop: 0, conn: None, at_ns: after_ms * 1_000_000, kind }
     }
 

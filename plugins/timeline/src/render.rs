@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use httptrace_guest::{
-    fmt_ms, reason_phrase, Event, EventKind, GotConn, Header, HopSummary, Redirect, RequestDone, RequestStart, ResponseDone,
-    ResponseHeaders, TlsHandshakeDone, TraceError,
+    fmt_ms, reason_phrase, Event, EventKind, GotConn, Header, HopSummary, ProxyConnectDone, Redirect, RequestDone, RequestStart,
+    ResponseDone, ResponseHeaders, TlsHandshakeDone, TraceError,
 };
 
 /// Which headers a hop shows (the `headers` configuration).
@@ -27,10 +27,14 @@ use crate::waterfall::{self, Column};
 #[derive(Default)]
 struct Hop<'a> {
     start: Option<&'a RequestStart>,
+    /// When the hop started (ns since the request started).
+    start_ns: u64,
     dns_ok: bool,
     tcp_addr: Option<&'a str>,
     connect_failures: Vec<(&'a str, &'a TraceError)>,
     tls: Option<&'a TlsHandshakeDone>,
+    /// The proxy's tunnel, and when it was open (ns since the request started).
+    tunnel: Option<(&'a ProxyConnectDone, u64)>,
     got_conn: Option<(&'a GotConn, Option<u64>)>,
     sent: bool,
     first_byte: bool,
@@ -44,13 +48,18 @@ struct Hop<'a> {
 impl<'a> Hop<'a> {
     fn observe(&mut self, ev: &'a Event) {
         match &ev.kind {
-            EventKind::RequestStart(s) => self.start = Some(s),
+            EventKind::RequestStart(s) => {
+                self.start = Some(s);
+                self.start_ns = ev.at_ns;
+            }
             EventKind::DnsDone(d) => self.dns_ok = d.error.is_none(),
             EventKind::ConnectDone(c) if !c.cancelled => match &c.error {
                 None => self.tcp_addr = Some(&c.addr),
                 Some(e) => self.connect_failures.push((&c.addr, e)),
             },
+            // Through an HTTPS proxy, the origin's handshake (in the tunnel) is the one shown.
             EventKind::TlsHandshakeDone(t) => self.tls = Some(t),
+            EventKind::ProxyConnectDone(p) => self.tunnel = Some((p, ev.at_ns)),
             EventKind::GotConn(g) => self.got_conn = Some((g, ev.conn)),
             EventKind::WroteRequest(w) => self.sent = w.error.is_none(),
             EventKind::GotFirstResponseByte => self.first_byte = true,
@@ -66,6 +75,10 @@ impl<'a> Hop<'a> {
         self.tls.is_some_and(|t| t.error.is_none())
     }
 
+    fn tunnel_ok(&self) -> bool {
+        self.tunnel.is_some_and(|(t, _)| t.error.is_none())
+    }
+
     fn connected(&self) -> bool {
         self.tcp_addr.is_some() || self.got_conn.is_some()
     }
@@ -76,6 +89,7 @@ impl<'a> Hop<'a> {
         [
             (self.dns_ok, "DNS lookup"),
             (self.tcp_addr.is_some(), "TCP connect"),
+            (self.tunnel_ok(), "proxy tunnel"),
             (self.tls_ok(), "TLS handshake"),
             (reused, "reused connection"),
             (self.sent, "request sent"),
@@ -167,6 +181,15 @@ fn render_hop(
         out.push_str("  ");
         p.push(out, GRAY, "Could not connect to");
         let _ = writeln!(out, " {addr} ({})", e.kind);
+    }
+    if let Some((t, _)) = hop.tunnel {
+        let how = match (t.status, &t.error) {
+            (_, Some(_)) => "refused".to_string(),
+            (Some(status), None) => format!("CONNECT {status}"),
+            (None, None) => "open".to_string(),
+        };
+        let first = format!("  {} {}", p.on(GRAY, "Tunnel through"), t.proxy);
+        push_parts(out, &first, &[format!(" ({how})")]);
     }
     if let Some(tls) = hop.tls {
         render_tls(out, tls, wall_ns, p);
@@ -322,16 +345,24 @@ fn columns(hop: &Hop, s: &HopSummary, url: &str) -> Vec<Column> {
     let no_lookup = s.timings.dns < 0.0;
     // (label, mark name, mark in seconds, the phase happened, the mark was reached, the hop
     // got past the phase)
+    // Through a proxy's tunnel, a column more (its mark is when the tunnel was open); the last
+    // two labels shorten to stay within 80 columns.
+    let tunnel = hop.tunnel.map(|(_, at)| at);
+    let (server, transfer) = if tunnel.is_some() { ("Server", "Transfer") } else { ("Server Processing", "Content Transfer") };
     let mut phases = vec![
         ("DNS Lookup", "namelookup", m.namelookup, hop.dns_ok, named, hop.dns_ok || no_lookup),
         ("TCP Connection", "connect", m.connect, new_conn, hop.connected(), hop.connected()),
     ];
+    if let Some(at) = tunnel {
+        let ok = hop.tunnel_ok();
+        phases.push(("Tunnel", "tunnel", at.saturating_sub(hop.start_ns) as f64 / 1e9, new_conn && ok, new_conn, ok));
+    }
     if https {
         let ready = hop.got_conn.is_some();
         phases.push(("TLS Handshake", "pretransfer", m.pretransfer, new_conn && hop.tls_ok(), ready, ready));
     }
-    phases.push(("Server Processing", "starttransfer", m.starttransfer, hop.sent, hop.first_byte, hop.first_byte));
-    phases.push(("Content Transfer", "total", m.total, hop.first_byte, true, true));
+    phases.push((server, "starttransfer", m.starttransfer, hop.sent, hop.first_byte, hop.first_byte));
+    phases.push((transfer, "total", m.total, hop.first_byte, true, true));
     // The first phase the hop did not get past is the one that failed: it gets the time up to
     // the end.
     let failed_at = phases.iter().position(|p| !p.5);

@@ -16,6 +16,9 @@ use crate::event::{kind, EventKind, FailureKind, HopSummary, Phase, TraceError};
 use crate::summary::{request_marks, sum_timings, HopInstants};
 use crate::trace::{Sink, Trace};
 
+/// Most bytes of a request body `request-start` carries.
+const POST_DATA_MAX: usize = 64 * 1024;
+
 /// A request to make.
 #[derive(Debug, Clone)]
 pub struct RequestSpec {
@@ -199,6 +202,8 @@ impl Client {
                     method: hop_req.method.to_string(),
                     url: shown(&hop_req.url),
                     wall_unix_ns: trace.wall_unix_ns(at),
+                    // The request's own bytes (a reference, not a copy).
+                    post_data: (!hop_req.body.is_empty()).then(|| hop_req.body.slice(..hop_req.body.len().min(POST_DATA_MAX))),
                 },
             );
             let host = hop_req.url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
@@ -345,7 +350,15 @@ pub(crate) fn deliver(sink: &dyn Sink, trace: &Trace, status: Option<u16>, url: 
             hop: last_hop as u32,
             conn: None,
             at_ns: done_at,
-            kind: EventKind::RequestDone { url: url.to_string(), status, error, timings, marks, hops },
+            kind: EventKind::RequestDone {
+                url: url.to_string(),
+                status,
+                error,
+                timings,
+                marks,
+                hops,
+                client_lag_ns: trace.client_lag().map(|d| d.as_nanos() as u64),
+            },
         });
         sink.request_events(events);
     }

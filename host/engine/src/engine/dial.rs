@@ -17,7 +17,7 @@ use super::kstamp::{KernelStream, SocketStamps};
 use super::proxy::{http_connect, socks_connect, Proxy, ProxyScheme, SocksTarget};
 use super::wire::{Tap, TapShared};
 use super::{HttpVersion, Shared, Target};
-use crate::event::{FailureKind, Phase, TraceError};
+use crate::event::{EventKind, FailureKind, Phase, TraceError};
 use crate::trace::{next_conn_id, Trace};
 
 /// The sending half of a connection.
@@ -168,28 +168,38 @@ async fn dial_proxied(shared: &Shared, trace: &Arc<Trace>, target: &Target, prox
         let forward = Some(Forward { authorization });
         return Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home, forward, reused: false });
     }
-    let io: Box<dyn Io> = if proxy.scheme().is_socks() {
-        let to = if proxy.scheme() == ProxyScheme::Socks5h {
-            SocksTarget::Name(&target.dial_host, target.dial_port)
-        } else {
-            // socks5://: the origin's name resolved here, traced as usual.
-            let origin = shared.resolver.resolve(trace, id, &target.dial_host, target.dial_port).await?;
-            let ip = *origin
-                .addrs
-                .first()
-                .ok_or_else(|| TraceError::new(Phase::Dns, FailureKind::NoAddress, format!("no address for {}", target.dial_host)))?;
-            SocksTarget::Addr(SocketAddr::new(ip, target.dial_port))
-        };
-        Box::new(socks_connect(io, to, proxy).await?)
+    let authority = if target.dial_host.contains(':') {
+        format!("[{}]:{}", target.dial_host, target.dial_port)
     } else {
-        let authority = if target.dial_host.contains(':') {
-            format!("[{}]:{}", target.dial_host, target.dial_port)
-        } else {
-            format!("{}:{}", target.dial_host, target.dial_port)
-        };
-        http_connect(&mut io, &authority, proxy).await.map_err(|(_, e)| e)?;
-        io
+        format!("{}:{}", target.dial_host, target.dial_port)
     };
+    // socks5://: the origin's name resolved here (traced as usual), before the tunnel's events.
+    let socks_addr = if proxy.scheme() == ProxyScheme::Socks5 {
+        let origin = shared.resolver.resolve(trace, id, &target.dial_host, target.dial_port).await?;
+        let ip = *origin
+            .addrs
+            .first()
+            .ok_or_else(|| TraceError::new(Phase::Dns, FailureKind::NoAddress, format!("no address for {}", target.dial_host)))?;
+        Some(SocketAddr::new(ip, target.dial_port))
+    } else {
+        None
+    };
+    let shown = proxy.redacted();
+    trace.emit(Some(id), EventKind::ProxyConnectStart { proxy: shown.clone(), target: authority.clone() });
+    let (io, status): (Result<Box<dyn Io>, TraceError>, Option<u16>) = if proxy.scheme().is_socks() {
+        let to = match socks_addr {
+            Some(a) => SocksTarget::Addr(a),
+            None => SocksTarget::Name(&target.dial_host, target.dial_port),
+        };
+        (socks_connect(io, to, proxy).await.map(|s| Box::new(s) as Box<dyn Io>), None)
+    } else {
+        match http_connect(&mut io, &authority, proxy).await {
+            Ok(status) => (Ok(io), Some(status)),
+            Err((status, e)) => (Err(e), status),
+        }
+    };
+    trace.emit(Some(id), EventKind::ProxyConnectDone { proxy: shown, status, error: io.as_ref().err().cloned() });
+    let io = io?;
     let (tap, sender) = open(shared, trace, target, id, io, stamps).await?;
     Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home, forward: None, reused: false })
 }

@@ -33,8 +33,8 @@ use crate::trace::Trace;
 pub struct TlsSettings {
     provider: Arc<CryptoProvider>,
     verifier: Arc<RecordingVerifier>,
-    /// The client certificate offered when a server asks (`--cert`).
-    client_auth: Option<Arc<ClientCertResolver>>,
+    /// Answers a server that asks for a client certificate (with `--cert`'s, or none).
+    client_auth: Arc<ClientCertResolver>,
     resumption: Resumption,
     /// One config per ALPN list offered.
     configs: Mutex<HashMap<Vec<String>, Arc<ClientConfig>>>,
@@ -46,6 +46,9 @@ thread_local! {
     /// Where the verifier puts the chain it is shown: the current handshake's, set around each
     /// poll of its future.
     static SEEN: RefCell<Option<Chain>> = const { RefCell::new(None) };
+    /// Set by [`ClientCertResolver`] when a server asks for a client certificate during the
+    /// current handshake's poll.
+    static ASKED: std::cell::Cell<ClientCertAsk> = const { std::cell::Cell::new(ClientCertAsk { requested: false, sent: false }) };
 }
 
 impl TlsSettings {
@@ -53,8 +56,8 @@ impl TlsSettings {
     /// Without `cacert`, the system's roots are used, or webpki's when the system has none.
     pub fn new(cacert: Option<&Path>, insecure: bool, client_cert: Option<&ClientCert>) -> Result<TlsSettings, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let client_auth =
-            client_cert.map(|c| load_client_cert(c, &provider).map(|key| Arc::new(ClientCertResolver(Arc::new(key))))).transpose()?;
+        let key = client_cert.map(|c| load_client_cert(c, &provider)).transpose()?;
+        let client_auth = Arc::new(ClientCertResolver(key.map(Arc::new)));
         let verifier = if insecure {
             None
         } else {
@@ -100,10 +103,7 @@ impl TlsSettings {
             .map_err(|e| tls_error(FailureKind::Config, e.to_string()))?
             .dangerous()
             .with_custom_certificate_verifier(self.verifier.clone());
-        let mut config = match &self.client_auth {
-            Some(resolver) => builder.with_client_cert_resolver(resolver.clone()),
-            None => builder.with_no_client_auth(),
-        };
+        let mut config = builder.with_client_cert_resolver(self.client_auth.clone());
         config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
         config.resumption = self.resumption.clone();
         let config = Arc::new(config);
@@ -128,10 +128,14 @@ impl TlsSettings {
         let config = self.config(alpn)?;
         trace.emit(Some(conn), EventKind::TlsHandshakeStart { server_name: sni });
         let mut connect = std::pin::pin!(TlsConnector::from(config).connect(server_name, tcp));
+        let mut asked = ClientCertAsk::default();
         let result = std::future::poll_fn(|cx| {
             SEEN.with(|s| *s.borrow_mut() = Some(seen.clone()));
             let r = connect.as_mut().poll(cx);
             SEEN.with(|s| *s.borrow_mut() = None);
+            let a = ASKED.take();
+            asked.requested |= a.requested;
+            asked.sent |= a.sent;
             r
         })
         .await;
@@ -158,13 +162,20 @@ impl TlsSettings {
                     peer_certificates: certs,
                     error: None,
                     key_exchange_group: c.negotiated_key_exchange_group().map(|g| format!("{:?}", g.name())),
+                    client_certificate_requested: asked.requested,
+                    client_certificate_sent: asked.sent,
                 };
                 (ev, Ok(stream))
             }
             Err(e) => {
                 // Parsed only when it matters: a lone certificate that failed verification.
                 let self_signed = chain.len() == 1 && is_self_signed(&chain[0]);
-                let err = classify(host, &e, self_signed);
+                let mut err = classify(host, &e, self_signed);
+                // Refused after asking for a certificate that was not sent.
+                if asked.requested && !asked.sent && err.kind == FailureKind::Alert {
+                    err.kind = FailureKind::ClientCertRequired;
+                    err.message = format!("{} (the server asked for a client certificate: --cert)", err.message);
+                }
                 let ev = EventKind::TlsHandshakeDone {
                     version: String::new(),
                     cipher_suite: String::new(),
@@ -174,6 +185,8 @@ impl TlsSettings {
                     peer_certificates: certs,
                     error: Some(err.clone()),
                     key_exchange_group: None,
+                    client_certificate_requested: asked.requested,
+                    client_certificate_sent: asked.sent,
                 };
                 (ev, Err(err))
             }
@@ -250,18 +263,29 @@ pub(crate) fn load_client_cert(c: &ClientCert, provider: &CryptoProvider) -> Res
     Ok(certified)
 }
 
-/// Offers the client certificate whenever a server asks for one it can sign for.
+/// Offers the client certificate (if there is one) whenever a server asks for one it can sign
+/// for, and notes in the current handshake's slot ([`ASKED`]) that it was asked, and whether
+/// one was sent.
 #[derive(Debug)]
-struct ClientCertResolver(Arc<CertifiedKey>);
+struct ClientCertResolver(Option<Arc<CertifiedKey>>);
 
 impl ResolvesClientCert for ClientCertResolver {
     fn resolve(&self, _hints: &[&[u8]], schemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
-        self.0.key.choose_scheme(schemes).is_some().then(|| self.0.clone())
+        let sent = self.0.as_ref().filter(|k| k.key.choose_scheme(schemes).is_some()).cloned();
+        ASKED.with(|a| a.set(ClientCertAsk { requested: true, sent: sent.is_some() }));
+        sent
     }
 
     fn has_certs(&self) -> bool {
-        true
+        self.0.is_some()
     }
+}
+
+/// Whether a server asked for a client certificate, and whether one was sent.
+#[derive(Debug, Clone, Copy, Default)]
+struct ClientCertAsk {
+    requested: bool,
+    sent: bool,
 }
 
 /// Wraps the real verifier (or none, for `-k`) and keeps a copy of the presented chain in the
@@ -345,6 +369,7 @@ fn classify(host: &str, e: &io::Error, self_signed: bool) -> TraceError {
             _ => FailureKind::InvalidCertificate,
         },
         rustls::Error::NoCertificatesPresented => FailureKind::NoCertificate,
+        rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired) => FailureKind::ClientCertRequired,
         rustls::Error::AlertReceived(_) => FailureKind::Alert,
         rustls::Error::NoApplicationProtocol => FailureKind::NoAlpn,
         rustls::Error::PeerIncompatible(_) => FailureKind::Incompatible,

@@ -16,7 +16,12 @@ pub(crate) fn event(e: Event, addrs: &mut AddrText) -> wit::Event {
 fn kind(k: EventKind, addrs: &mut AddrText) -> wit::EventKind {
     use wit::EventKind as W;
     match k {
-        EventKind::RequestStart { method, url, wall_unix_ns } => W::RequestStart(wit::RequestStart { method, url, wall_unix_ns }),
+        EventKind::RequestStart { method, url, wall_unix_ns, post_data } => W::RequestStart(wit::RequestStart {
+            method,
+            url,
+            wall_unix_ns,
+            post_data: post_data.map(|b| String::from_utf8_lossy(&b).into_owned()),
+        }),
         EventKind::GetConn { host_port } => W::GetConn(wit::GetConn { host_port }),
         EventKind::DnsStart { host } => W::DnsStart(wit::DnsStart { host }),
         EventKind::DnsDone { addrs, coalesced, error } => {
@@ -27,18 +32,29 @@ fn kind(k: EventKind, addrs: &mut AddrText) -> wit::EventKind {
             W::ConnectDone(wit::ConnectDone { network, addr: addr.to_string(), cancelled, error: error.map(trace_error) })
         }
         EventKind::TlsHandshakeStart { server_name } => W::TlsHandshakeStart(wit::TlsHandshakeStart { server_name }),
-        EventKind::TlsHandshakeDone { version, cipher_suite, alpn, resumed, server_name, peer_certificates, error, key_exchange_group } => {
-            W::TlsHandshakeDone(wit::TlsHandshakeDone {
-                version,
-                cipher_suite,
-                alpn,
-                resumed,
-                server_name,
-                peer_certificates: peer_certificates.into_iter().map(cert).collect(),
-                error: error.map(trace_error),
-                key_exchange_group,
-            })
-        }
+        EventKind::TlsHandshakeDone {
+            version,
+            cipher_suite,
+            alpn,
+            resumed,
+            server_name,
+            peer_certificates,
+            error,
+            key_exchange_group,
+            client_certificate_requested,
+            client_certificate_sent,
+        } => W::TlsHandshakeDone(wit::TlsHandshakeDone {
+            version,
+            cipher_suite,
+            alpn,
+            resumed,
+            server_name,
+            peer_certificates: peer_certificates.into_iter().map(cert).collect(),
+            error: error.map(trace_error),
+            key_exchange_group,
+            client_certificate_requested,
+            client_certificate_sent,
+        }),
         EventKind::GotConn { reused, was_idle, idle_ns, local_addr, remote_addr, protocol } => W::GotConn(wit::GotConn {
             reused,
             was_idle,
@@ -62,14 +78,19 @@ fn kind(k: EventKind, addrs: &mut AddrText) -> wit::EventKind {
         EventKind::ResponseDone { body_bytes, error } => W::ResponseDone(wit::ResponseDone { body_bytes, error: error.map(trace_error) }),
         EventKind::PutIdleConn { error } => W::PutIdleConn(wit::PutIdleConn { error }),
         EventKind::Redirect { from, to, status, method } => W::Redirect(wit::Redirect { from, to, status, method }),
-        EventKind::RequestDone { url, status, error, timings: t, marks: m, hops } => W::RequestDone(wit::RequestDone {
+        EventKind::RequestDone { url, status, error, timings: t, marks: m, hops, client_lag_ns } => W::RequestDone(wit::RequestDone {
             url,
             status,
             error: error.map(trace_error),
             timings: timings(&t),
             marks: marks(&m),
             hops: hops.into_iter().map(hop).collect(),
+            client_lag_ns,
         }),
+        EventKind::ProxyConnectStart { proxy, target } => W::ProxyConnectStart(wit::ProxyConnectStart { proxy, target }),
+        EventKind::ProxyConnectDone { proxy, status, error } => {
+            W::ProxyConnectDone(wit::ProxyConnectDone { proxy, status, error: error.map(trace_error) })
+        }
     }
 }
 
@@ -161,6 +182,8 @@ pub(crate) fn kind_index(k: &wit::EventKind) -> usize {
         W::PutIdleConn(_) => 18,
         W::Redirect(_) => 19,
         W::RequestDone(_) => 20,
+        W::ProxyConnectStart(_) => 21,
+        W::ProxyConnectDone(_) => 22,
     }
 }
 
@@ -175,7 +198,12 @@ pub(crate) mod tests {
         let err = Some(TraceError { phase: Phase::Timeout, kind: "max-time".into(), during: Some(Phase::Wait), message: "m".into() });
         let hdr = vec![Header { name: "a".into(), value: "b".into() }];
         vec![
-            EventKind::RequestStart { method: "GET".into(), url: "http://x/".into(), wall_unix_ns: 7 },
+            EventKind::RequestStart {
+                method: "GET".into(),
+                url: "http://x/".into(),
+                wall_unix_ns: 7,
+                post_data: Some(bytes::Bytes::from_static(b"a=1&\xff")),
+            },
             EventKind::GetConn { host_port: "x:80".into() },
             EventKind::DnsStart { host: "x".into() },
             EventKind::DnsDone { addrs: vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()], coalesced: true, error: err.clone() },
@@ -198,6 +226,8 @@ pub(crate) mod tests {
                 }],
                 error: None,
                 key_exchange_group: Some("X25519MLKEM768".into()),
+                client_certificate_requested: true,
+                client_certificate_sent: true,
             },
             EventKind::GotConn { reused: true, was_idle: true, idle_ns: 5, local_addr: sa, remote_addr: sa, protocol: "h2".into() },
             EventKind::WroteHeaderField { name: ":path".into(), value: "/".into() },
@@ -218,7 +248,10 @@ pub(crate) mod tests {
                 timings: Timings { blocked: 1.0, dns: -1.0, ..Default::default() },
                 marks: Marks { total: 0.5, ..Default::default() },
                 hops: vec![HopSummary { hop: 0, url: "u".into(), status: None, timings: Timings::default(), marks: Marks::default() }],
+                client_lag_ns: Some(1234),
             },
+            EventKind::ProxyConnectStart { proxy: "http://p:3128".into(), target: "x:443".into() },
+            EventKind::ProxyConnectDone { proxy: "http://p:3128".into(), status: Some(407), error: err },
         ]
     }
 

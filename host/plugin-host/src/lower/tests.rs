@@ -27,7 +27,18 @@ fn edge_events() -> Vec<Event> {
     };
     let headers: Vec<Header> = (0..40).map(|i| Header { name: format!("x-h{i}"), value: "v".repeat(i) }).collect();
     let kinds = vec![
-        EventKind::RequestStart { method: String::new(), url: "http://ü.example/ä?q=☃".into(), wall_unix_ns: u64::MAX },
+        EventKind::RequestStart {
+            method: String::new(), url: "http://ü.example/ä?q=☃".into(), wall_unix_ns: u64::MAX, post_data: None
+        },
+        EventKind::RequestStart {
+            method: "POST".into(),
+            url: "http://h/".into(),
+            wall_unix_ns: 1,
+            post_data: Some(bytes::Bytes::from_static("é=☃&\u{0}\n".as_bytes())),
+        },
+        EventKind::ProxyConnectStart { proxy: "socks5h://u:[redacted]@[::1]:1080".into(), target: "ü.example:443".into() },
+        EventKind::ProxyConnectDone { proxy: String::new(), status: None, error: Some(err(Some(Phase::Connect))) },
+        EventKind::ProxyConnectDone { proxy: "http://p:3128".into(), status: Some(200), error: None },
         EventKind::DnsDone { addrs: vec![], coalesced: false, error: Some(err(None)) },
         EventKind::ConnectDone {
             network: "tcp".into(),
@@ -44,6 +55,8 @@ fn edge_events() -> Vec<Event> {
             peer_certificates: vec![cert(0), cert(3), cert(1)],
             error: Some(err(Some(Phase::TooManyRedirects))),
             key_exchange_group: None,
+            client_certificate_requested: true,
+            client_certificate_sent: false,
         },
         EventKind::TlsHandshakeDone {
             version: "TLSv1.2".into(),
@@ -54,6 +67,8 @@ fn edge_events() -> Vec<Event> {
             peer_certificates: vec![],
             error: None,
             key_exchange_group: Some("secp256r1".into()),
+            client_certificate_requested: true,
+            client_certificate_sent: true,
         },
         EventKind::GotConn {
             reused: false,
@@ -75,6 +90,7 @@ fn edge_events() -> Vec<Event> {
             timings: Timings::default(),
             marks: Marks::default(),
             hops: vec![hop(0, Some(301)), hop(1, None), hop(2, Some(200))],
+            client_lag_ns: Some(u64::MAX),
         },
         EventKind::RequestDone {
             url: "u".into(),
@@ -83,6 +99,7 @@ fn edge_events() -> Vec<Event> {
             timings: Timings::default(),
             marks: Marks::default(),
             hops: vec![],
+            client_lag_ns: None,
         },
     ];
     kinds
@@ -166,16 +183,25 @@ fn lowered_events_read_back_the_same_as_the_bindings() {
     assert!(a.starts_with(FIXTURE), "the recording read back differs");
 }
 
-/// A plugin built for `httptrace:plugin@0.1.0` (the bundled `ndjson` as released with it,
-/// kept in `tests/fixtures/plugins-0.1.0/`) loads unchanged and, in both forms (`on-batch`,
-/// `on-events`), reads every event exactly as today's `ndjson` does, less the fields 0.2.0
-/// added: the 0.1.0 layout is written where the field is skipped.
-#[test]
-fn a_plugin_built_for_0_1_0_reads_every_field_it_knows() {
+/// The fields each version added, by kind: a plugin built for an earlier version reads every
+/// event as today's `ndjson` does, less these.
+const ADDED_IN_0_2_0: &[(&str, &str)] = &[("tls-handshake-done", "key_exchange_group")];
+const ADDED_IN_0_3_0: &[(&str, &str)] = &[
+    ("request-start", "post_data"),
+    ("tls-handshake-done", "client_certificate_requested"),
+    ("tls-handshake-done", "client_certificate_sent"),
+    ("request-done", "client_lag_ns"),
+];
+
+/// A plugin built for an earlier version (the bundled `ndjson` as released with it, kept in
+/// `tests/fixtures/plugins-<version>/`) loads unchanged and, in both forms (`on-batch`,
+/// `on-events`), reads every event of its version's kinds exactly as today's `ndjson` does,
+/// less the fields later versions added: its layout is written where they are skipped.
+fn an_old_plugin_reads_every_field_it_knows(version: &str, added: &[&[(&str, &str)]]) {
     let rt = Runtime::new(RuntimeOptions { cache_dir: None, verbosity: Verbosity::Warn, bundled: &[] }).unwrap();
-    let old_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/plugins-0.1.0/ndjson.wasm");
+    let old_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../tests/fixtures/plugins-{version}/ndjson.wasm"));
     let old = rt.load(&PluginSource::File(old_path)).unwrap();
-    assert_eq!(old.world_version(), "0.1.0");
+    assert_eq!(old.world_version(), version);
     let start = |loaded: &super::super::LoadedPlugin| {
         let (output, memory) = Output::memory();
         let settings = InstanceSettings { limits: Limits::default(), output: output.clone(), color: false, verbosity: Verbosity::Warn };
@@ -186,38 +212,58 @@ fn a_plugin_built_for_0_1_0_reads_every_field_it_knows() {
     let (mut compact, compact_output, compact_out) = start(&old);
     let (mut plain, plain_output, plain_out) = start(&old);
     let (mut newest, newest_output, newest_out) = ndjson(&rt);
-    assert!(compact.compact(), "the 0.1.0 SDK's plugins take the compact form");
+    assert!(compact.compact(), "the {version} SDK's plugins take the compact form");
     let mut addrs = AddrText::default();
+    let mut kinds_left_out = 0;
     for batch in &fixture_batches() {
-        let refs: Vec<&Event> = batch.iter().collect();
+        // The kinds its version has (the chain hands a plugin only the kinds it asked for).
+        let refs: Vec<&Event> =
+            batch.iter().filter(|e| !matches!(e.kind, EventKind::ProxyConnectStart { .. } | EventKind::ProxyConnectDone { .. })).collect();
+        kinds_left_out += batch.len() - refs.len();
         addrs.learn(&refs);
         let verdicts = newest.on_events(&refs, &addrs).unwrap();
         assert_eq!(verdicts, compact.on_events(&refs, &addrs).unwrap());
         assert_eq!(verdicts, plain.on_events_plain(&refs, &addrs).unwrap());
     }
+    assert!(kinds_left_out > 0, "the fixture has events of kinds {version} lacks");
     for o in [&compact_output, &plain_output, &newest_output] {
         o.flush();
     }
     let newest = newest_out.text();
-    let mut groups = 0;
+    let mut removed = 0;
     let without_new_fields: String = newest
         .lines()
         .map(|l| {
             let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            if v["event"] == "tls-handshake-done" {
-                assert!(v.as_object_mut().unwrap().remove("key_exchange_group").is_some(), "0.2.0 has the field: {l}");
-                groups += 1;
+            let kind = v["event"].as_str().unwrap_or_default().to_string();
+            for (k, field) in added.iter().flat_map(|a| a.iter()) {
+                if *k == kind {
+                    assert!(v.as_object_mut().unwrap().remove(*field).is_some(), "the newest has {field}: {l}");
+                    removed += 1;
+                }
             }
             format!("{v}\n")
         })
         .collect();
-    assert!(groups >= 3, "the batches hold tls-handshake-done events with and without a group");
+    assert!(removed >= 3, "the batches hold events with the fields {version} lacks");
     let reformat =
         |text: String| -> String { text.lines().map(|l| format!("{}\n", serde_json::from_str::<serde_json::Value>(l).unwrap())).collect() };
     let (c, p) = (reformat(compact_out.text()), reformat(plain_out.text()));
-    assert!(!c.contains("key_exchange_group"));
-    assert_eq!(c, without_new_fields, "0.1.0 compact vs 0.2.0 less its new field");
-    assert_eq!(p, without_new_fields, "0.1.0 plain vs 0.2.0 less its new field");
+    for (_, field) in added.iter().flat_map(|a| a.iter()) {
+        assert!(!c.contains(&format!("\"{field}\"")), "{version} has no {field}");
+    }
+    assert_eq!(c, without_new_fields, "{version} compact vs the newest less the fields added since");
+    assert_eq!(p, without_new_fields, "{version} plain vs the newest less the fields added since");
+}
+
+#[test]
+fn a_plugin_built_for_0_1_0_reads_every_field_it_knows() {
+    an_old_plugin_reads_every_field_it_knows("0.1.0", &[ADDED_IN_0_2_0, ADDED_IN_0_3_0]);
+}
+
+#[test]
+fn a_plugin_built_for_0_2_0_reads_every_field_it_knows() {
+    an_old_plugin_reads_every_field_it_knows("0.2.0", &[ADDED_IN_0_3_0]);
 }
 
 /// A guest of the compact world without the SDK (`tests/plugins/keep-compact`, wit-bindgen's

@@ -1,4 +1,4 @@
-use httptrace_guest::{CertSummary, ConnectDone, DnsDone, Marks, Phase, Timings, WroteRequest};
+use httptrace_guest::{CertSummary, ConnectDone, DnsDone, Marks, Phase, ProxyConnectDone, Timings, WroteRequest};
 
 use super::*;
 
@@ -7,7 +7,12 @@ fn ev(hop: u32, kind: EventKind) -> Event {
 }
 
 fn start(url: &str) -> EventKind {
-    EventKind::RequestStart(RequestStart { method: "GET".into(), url: url.into(), wall_unix_ns: 1_795_000_000_000_000_000 })
+    EventKind::RequestStart(RequestStart {
+        method: "GET".into(),
+        url: url.into(),
+        wall_unix_ns: 1_795_000_000_000_000_000,
+        post_data: None,
+    })
 }
 
 fn timings() -> Timings {
@@ -55,11 +60,13 @@ fn tls(error: Option<TraceError>) -> EventKind {
         }],
         error,
         key_exchange_group: Some("X25519".into()),
+        client_certificate_requested: false,
+        client_certificate_sent: false,
     })
 }
 
 fn done(url: &str, status: Option<u16>, error: Option<TraceError>, hops: Vec<HopSummary>) -> RequestDone {
-    RequestDone { url: url.into(), status, error, timings: timings(), marks: marks(), hops }
+    RequestDone { url: url.into(), status, error, timings: timings(), marks: marks(), hops, client_lag_ns: None }
 }
 
 fn hop_summary(hop: u32, url: &str) -> HopSummary {
@@ -263,4 +270,36 @@ fn long_lines_wrap_at_80_columns_but_urls_stay_whole() {
     let mut short = String::new();
     push_wrapped(&mut short, "  HTTP/2 200");
     assert_eq!(short, "  HTTP/2 200\n");
+}
+
+#[test]
+fn a_proxy_tunnel_is_a_column_of_its_own_within_80_columns() {
+    let url = "https://localhost/";
+    let mut events = ok_hop(0, url);
+    // The tunnel opened 30 ms into the hop, between TCP (21 ms) and TLS (52 ms).
+    let tunnel = ProxyConnectDone { proxy: "http://proxy.example:3128".into(), status: Some(200), error: None };
+    events.insert(3, Event { at_ns: 30_000_000, ..ev(0, EventKind::ProxyConnectDone(tunnel)) });
+    let text = request(&events, &done(url, Some(200), None, vec![hop_summary(0, url)]), Paint(false));
+    assert!(text.contains("  Tunnel through http://proxy.example:3128 (CONNECT 200)\n"), "{text}");
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+    let header = text.lines().find(|l| l.contains("Tunnel ") && l.contains("TLS Handshake")).unwrap_or_else(|| panic!("{text}"));
+    assert!(header.find("TCP Connection") < header.find("Tunnel") && header.find("Tunnel") < header.find("TLS Handshake"), "{header}");
+    // TCP 21 - 11, the tunnel 30 - 21, TLS 52 - 30: the cells still add up to the total.
+    let bar = text.lines().find(|l| l.trim_start().starts_with('[')).unwrap();
+    let cells: Vec<&str> = bar.trim().trim_matches(['[', ']']).split('|').map(str::trim).collect();
+    assert_eq!(cells, ["11.0 ms", "10.0 ms", "9.00 ms", "22.0 ms", "102 ms", "46.0 ms"], "{text}");
+    assert!(text.contains("tunnel:30.0 ms"), "{text}");
+    // A refused tunnel is where the hop failed: it gets the rest of the time.
+    let err = TraceError { phase: Phase::Connect, kind: "proxy-auth-required".into(), during: None, message: "407".into() };
+    let refused = ProxyConnectDone { proxy: "http://p:1".into(), status: Some(407), error: Some(err.clone()) };
+    let mut events = ok_hop(0, url);
+    events.truncate(3);
+    events.push(Event { at_ns: 30_000_000, ..ev(0, EventKind::ProxyConnectDone(refused)) });
+    let mut s = hop_summary(0, url);
+    s.status = None;
+    let text = request(&events, &done(url, None, Some(err), vec![s]), Paint(false));
+    assert!(text.contains("(refused)") && text.contains("Reached: DNS lookup → TCP connect\n"), "{text}");
+    let bar = text.lines().find(|l| l.trim_start().starts_with('[')).unwrap();
+    let cells: Vec<&str> = bar.trim().trim_matches(['[', ']']).split('|').map(str::trim).collect();
+    assert_eq!(cells[2], "179 ms", "{text}");
 }

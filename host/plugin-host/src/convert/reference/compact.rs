@@ -46,9 +46,12 @@ impl Text {
         use wc::EventKind as C;
         use wit::EventKind as W;
         match k {
-            W::RequestStart(r) => {
-                C::RequestStart(wc::RequestStart { method: self.s(r.method), url: self.s(r.url), wall_unix_ns: r.wall_unix_ns })
-            }
+            W::RequestStart(r) => C::RequestStart(wc::RequestStart {
+                method: self.s(r.method),
+                url: self.s(r.url),
+                wall_unix_ns: r.wall_unix_ns,
+                post_data: r.post_data.map(|p| self.s(p)),
+            }),
             W::GetConn(g) => C::GetConn(wc::GetConn { host_port: self.s(g.host_port) }),
             W::DnsStart(d) => C::DnsStart(wc::DnsStart { host: self.s(d.host) }),
             W::DnsDone(d) => C::DnsDone(wc::DnsDone { addrs: self.strings(d.addrs), coalesced: d.coalesced, error: self.error(d.error) }),
@@ -80,6 +83,8 @@ impl Text {
                     .collect(),
                 error: self.error(t.error),
                 key_exchange_group: t.key_exchange_group.map(|g| self.s(g)),
+                client_certificate_requested: t.client_certificate_requested,
+                client_certificate_sent: t.client_certificate_sent,
             }),
             W::GotConn(g) => C::GotConn(wc::GotConn {
                 reused: g.reused,
@@ -118,7 +123,12 @@ impl Text {
                     .into_iter()
                     .map(|h| wc::HopSummary { hop: h.hop, url: self.s(h.url), status: h.status, timings: h.timings, marks: h.marks })
                     .collect(),
+                client_lag_ns: r.client_lag_ns,
             }),
+            W::ProxyConnectStart(p) => C::ProxyConnectStart(wc::ProxyConnectStart { proxy: self.s(p.proxy), target: self.s(p.target) }),
+            W::ProxyConnectDone(p) => {
+                C::ProxyConnectDone(wc::ProxyConnectDone { proxy: self.s(p.proxy), status: p.status, error: self.error(p.error) })
+            }
         }
     }
 }
