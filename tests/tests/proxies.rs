@@ -58,6 +58,13 @@ fn http_through_a_forwarding_proxy_goes_to_the_proxy_in_absolute_form() {
     assert_eq!(done(&ev), (Some(200), None));
     // The proxy saw the absolute-form request line.
     assert!(proxy.log().contains(&format!("GET {url} HTTP/1.1")), "{}", proxy.log());
+    // Credentials in the URL go in `Authorization`, never in the line the proxy sees (and
+    // logs), as curl does.
+    let with_user = url.replace("http://", "http://user:s3cret@");
+    let run = cli(&["-p", "ndjson", "-x", &proxy.url("http"), &with_user], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!proxy.log().contains("s3cret") && !run.stdout.contains("s3cret"), "{}", proxy.log());
+    assert!(run.stdout.contains(r#""name":"authorization","value":"[redacted]""#), "{}", run.stdout);
     // curl agrees on where the connection went.
     let format = "%{http_code} %{remote_ip} %{remote_port} %{num_connects}";
     let (theirs, code) = curl(format, &["-x", &proxy.url("http"), &url]);

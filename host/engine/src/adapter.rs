@@ -203,7 +203,7 @@ async fn open(shared: &Shared, trace: &Arc<Trace>, uri: &Uri) -> Result<Stream, 
             HttpVersion::Http2PriorKnowledge => &["h2"],
             HttpVersion::Auto | HttpVersion::Http2 => &["h2", "http/1.1"],
         };
-        let stream = settings.handshake(trace, id, &host, alpn, tcp).await?;
+        let stream = settings.handshake(trace, id, &host, alpn, tcp, true).await?;
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
         (Box::new(stream), h2)
     } else {

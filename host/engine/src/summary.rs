@@ -26,6 +26,8 @@ pub struct HopInstants {
     pub connect_start: Option<u64>,
     /// connect-done of the winning attempt.
     pub connect_done: Option<u64>,
+    /// proxy-connect-done of an open tunnel.
+    pub tunnel_done: Option<u64>,
     /// tls-handshake-start.
     pub tls_start: Option<u64>,
     /// tls-handshake-done.
@@ -71,6 +73,7 @@ impl HopInstants {
             EventKind::ConnectStart { .. } => first(&mut self.connect_start),
             // A cancelled or failed attempt (Happy Eyeballs) does not end the connect phase.
             EventKind::ConnectDone { cancelled: false, error: None, .. } => last(&mut self.connect_done),
+            EventKind::ProxyConnectDone { error: None, .. } => last(&mut self.tunnel_done),
             EventKind::TlsHandshakeStart { .. } => last(&mut self.tls_start),
             EventKind::TlsHandshakeDone { .. } => last(&mut self.tls_done),
             EventKind::GotConn { reused, .. } if self.got_conn.is_none_or(|g| t >= g) => {
@@ -104,7 +107,9 @@ impl HopInstants {
         let first_net = self.dns_start.or(self.connect_start).or(self.got_conn).or(end);
         let blocked = ms(Some(start), first_net).max(0.0);
         let dns = ms(self.dns_start, self.dns_done);
-        let connect_end = self.tls_done.or(self.connect_done);
+        // Connecting ends with TLS, else with a proxy's tunnel (HAR has no phase of its own for
+        // it; curl's `connect` mark stays the TCP connect, to the proxy), else with TCP.
+        let connect_end = self.tls_done.or(self.tunnel_done.max(self.connect_done));
         let connect = if self.reused { -1.0 } else { ms(self.connect_start, connect_end) };
         let ssl = if self.reused { -1.0 } else { ms(self.tls_start, self.tls_done) };
         let phase = |a: Option<u64>, b: Option<u64>| ms(a, b).max(0.0);

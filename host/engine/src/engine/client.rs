@@ -66,7 +66,11 @@ pub fn parse_url(s: &str) -> Result<Url, Error> {
 pub(crate) fn mask_password(s: &str) -> String {
     let start = s.find("://").map_or(0, |i| i + 3);
     let authority_end = s[start..].find(['/', '?', '#']).map_or(s.len(), |i| start + i);
-    let Some(at) = s[start..authority_end].rfind('@').map(|i| start + i) else { return s.to_string() };
+    // A password with an unescaped `/` (not a valid URL, but typed) ends the authority early:
+    // then the userinfo runs to the last `@` before any query.
+    let query = s[start..].find(['?', '#']).map_or(s.len(), |i| start + i);
+    let at = s[start..authority_end].rfind('@').or_else(|| s[start..query].rfind('@')).map(|i| start + i);
+    let Some(at) = at else { return s.to_string() };
     match s[start..at].find(':') {
         Some(colon) => format!("{}[redacted]{}", &s[..start + colon + 1], &s[at..]),
         None => s.to_string(),
@@ -214,7 +218,7 @@ impl Client {
             let target = Target { tls, host, port, dial_host, dial_port, proxy };
             let mut retried = false;
             let (conn, out) = loop {
-                let mut conn = match self.shared.pool.get(&self.shared, trace, &target).await {
+                let mut conn = match self.shared.pool.get(&self.shared, trace, &target, retried).await {
                     Ok(c) => c,
                     Err(e) => return (None, hop_req.url, Some(e)),
                 };
@@ -287,11 +291,12 @@ impl Client {
 }
 
 /// Whether a request that failed this way on a reused connection found it closed by the
-/// server before any response byte (Go's `errServerClosedIdle` and "nothing written").
+/// server before any response byte (Go's `errServerClosedIdle` and "nothing written"): a
+/// write that failed, or an empty reply (a reset in the wait phase comes after a first byte).
 fn closed_while_idle(e: &TraceError) -> bool {
     match e.phase {
         Phase::Send => true,
-        Phase::Wait => matches!(e.kind, FailureKind::EmptyReply | FailureKind::Reset | FailureKind::Closed),
+        Phase::Wait => e.kind == FailureKind::EmptyReply,
         _ => false,
     }
 }
@@ -327,8 +332,10 @@ pub(crate) fn deliver(sink: &dyn Sink, trace: &Trace, status: Option<u16>, url: 
         let mut records = records.into_iter();
         let mut hops = Vec::with_capacity(last_hop + 1);
         let mut final_marks = HopInstants::default();
+        let mut final_lag = None;
         for hop in 0..=last_hop {
             let record = records.next().unwrap_or_default();
+            final_lag = record.client_lag_ns;
             let mut m = record.marks;
             if hop == 0 {
                 m.start = Some(0);
@@ -357,7 +364,8 @@ pub(crate) fn deliver(sink: &dyn Sink, trace: &Trace, status: Option<u16>, url: 
                 timings,
                 marks,
                 hops,
-                client_lag_ns: trace.client_lag().map(|d| d.as_nanos() as u64),
+                // The final hop's own (an earlier hop's lag is not this response's).
+                client_lag_ns: final_lag,
             },
         });
         sink.request_events(events);

@@ -17,7 +17,7 @@ use super::kstamp::{KernelStream, SocketStamps};
 use super::proxy::{http_connect, socks_connect, Proxy, ProxyScheme, SocksTarget};
 use super::wire::{Tap, TapShared};
 use super::{HttpVersion, Shared, Target};
-use crate::event::{EventKind, FailureKind, Phase, TraceError};
+use crate::event::{kind, EventKind, FailureKind, Phase, TraceError};
 use crate::trace::{next_conn_id, Trace};
 
 /// The sending half of a connection.
@@ -111,7 +111,7 @@ async fn open<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
 ) -> Result<(Arc<TapShared>, Sender), TraceError> {
     let version = shared.opts.http;
     if target.tls {
-        let stream = shared.tls()?.handshake(trace, id, &target.host, alpn(version), io).await?;
+        let stream = shared.tls()?.handshake(trace, id, &target.host, alpn(version), io, true).await?;
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
         let tap = TapShared::with_stamps(id, h2, stamps);
         let sender = handshake(TokioIo::new(Tap::new(stream, tap.clone())), h2).await?;
@@ -142,6 +142,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// origin's TLS inside it. Addresses in `got-conn` are the proxy's (curl's `remote_ip` too).
 async fn dial_proxied(shared: &Shared, trace: &Arc<Trace>, target: &Target, proxy: &Proxy) -> Result<Conn, TraceError> {
     let id = next_conn_id();
+    // socks5://: the origin's name is resolved here (traced as usual), first, as curl does.
+    let socks_addr = if proxy.scheme() == ProxyScheme::Socks5 {
+        let origin = shared.resolver.resolve(trace, id, &target.dial_host, target.dial_port).await?;
+        let ip = *origin
+            .addrs
+            .first()
+            .ok_or_else(|| TraceError::new(Phase::Dns, FailureKind::NoAddress, format!("no address for {}", target.dial_host)))?;
+        Some(SocketAddr::new(ip, target.dial_port))
+    } else {
+        None
+    };
     let resolved = shared.resolver.resolve(trace, id, proxy.host(), proxy.port()).await.map_err(|e| {
         let message = format!("proxy {}: {}", proxy.redacted(), e.message);
         TraceError { kind: FailureKind::ProxyResolve, message, ..e }
@@ -154,14 +165,14 @@ async fn dial_proxied(shared: &Shared, trace: &Arc<Trace>, target: &Target, prox
     let home = std::thread::current().id();
     let mut io: Box<dyn Io> = Box::new(tcp);
     if proxy.scheme() == ProxyScheme::Https {
-        io = Box::new(shared.tls()?.handshake(trace, id, proxy.host(), &["http/1.1"], io).await?);
+        io = Box::new(shared.tls()?.handshake(trace, id, proxy.host(), &["http/1.1"], io, false).await?);
     }
     if !proxy.tunnels(target.tls) {
         // Forwarded: HTTP/1.1 requests in absolute-form, to the proxy.
         let tap = TapShared::with_stamps(id, false, stamps);
         let sender = handshake(TokioIo::new(Tap::new(io, tap.clone())), false).await?;
         let authorization = proxy.authorization().and_then(|v| {
-            let mut v = HeaderValue::from_str(&v).ok()?;
+            let mut v = HeaderValue::from_str(v).ok()?;
             v.set_sensitive(true);
             Some(v)
         });
@@ -173,19 +184,11 @@ async fn dial_proxied(shared: &Shared, trace: &Arc<Trace>, target: &Target, prox
     } else {
         format!("{}:{}", target.dial_host, target.dial_port)
     };
-    // socks5://: the origin's name resolved here (traced as usual), before the tunnel's events.
-    let socks_addr = if proxy.scheme() == ProxyScheme::Socks5 {
-        let origin = shared.resolver.resolve(trace, id, &target.dial_host, target.dial_port).await?;
-        let ip = *origin
-            .addrs
-            .first()
-            .ok_or_else(|| TraceError::new(Phase::Dns, FailureKind::NoAddress, format!("no address for {}", target.dial_host)))?;
-        Some(SocketAddr::new(ip, target.dial_port))
-    } else {
-        None
-    };
-    let shown = proxy.redacted();
-    trace.emit(Some(id), EventKind::ProxyConnectStart { proxy: shown.clone(), target: authority.clone() });
+    // The texts only when the kinds are recorded (the hop's record takes the event either way).
+    let shown =
+        if trace.records(kind::PROXY_CONNECT_START) || trace.records(kind::PROXY_CONNECT_DONE) { proxy.redacted() } else { String::new() };
+    let target_text = if trace.records(kind::PROXY_CONNECT_START) { authority.clone() } else { String::new() };
+    trace.emit(Some(id), EventKind::ProxyConnectStart { proxy: shown.clone(), target: target_text });
     let (io, status): (Result<Box<dyn Io>, TraceError>, Option<u16>) = if proxy.scheme().is_socks() {
         let to = match socks_addr {
             Some(a) => SocksTarget::Addr(a),

@@ -86,11 +86,14 @@ pub async fn exchange(
             headers.insert(http::header::PROXY_AUTHORIZATION, auth.clone());
         }
     }
-    // An HTTP proxy forwarding the request gets its absolute form (without the fragment).
+    // An HTTP proxy forwarding the request gets its absolute form, without the user and
+    // password (they go in `Authorization`, as curl sends them) or the fragment.
+    let absolute;
     let uri = if h2 {
         req.url.as_str()
     } else if conn.forward.is_some() {
-        &req.url[..url::Position::AfterQuery]
+        absolute = format!("{}://{}", req.url.scheme(), &req.url[url::Position::BeforeHost..url::Position::AfterQuery]);
+        absolute.as_str()
     } else {
         origin_form(&req.url)
     };
@@ -279,15 +282,21 @@ fn request_headers(req: &HopRequest, h2: bool) -> HeaderMap {
 
 /// `Basic base64(user:password)` from the URL's userinfo, percent-decoded as curl does.
 fn basic_auth(url: &Url) -> HeaderValue {
-    use base64::Engine as _;
     let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
-    let mut pair = decode(url.username());
-    pair.push(b':');
-    pair.extend(decode(url.password().unwrap_or("")));
-    let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
+    let value = basic_credentials(&decode(url.username()), &decode(url.password().unwrap_or("")));
     let mut v = HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static(""));
     v.set_sensitive(true);
     v
+}
+
+/// `Basic base64(user:password)`: an `Authorization` (or `Proxy-Authorization`) value.
+pub(crate) fn basic_credentials(user: &[u8], password: &[u8]) -> String {
+    use base64::Engine as _;
+    let mut pair = Vec::with_capacity(user.len() + 1 + password.len());
+    pair.extend_from_slice(user);
+    pair.push(b':');
+    pair.extend_from_slice(password);
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
 }
 
 fn h2_fields(req: &Request<ReqBody>, redact: &[&str]) -> Vec<(String, String)> {

@@ -97,12 +97,13 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Takes a pooled connection or dials a new one, emitting get-conn and got-conn.
-    pub async fn get(&self, shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Result<Conn, TraceError> {
+    /// Takes a pooled connection or dials a new one (always a new one when `fresh`), emitting
+    /// get-conn and got-conn.
+    pub async fn get(&self, shared: &Shared, trace: &Arc<Trace>, target: &Target, fresh: bool) -> Result<Conn, TraceError> {
         // Emitted for the hop's record even when no one reads it: the text only if asked.
         let host_port = if trace.records(kind::GET_CONN) { target.host_port() } else { String::new() };
         trace.emit(None, EventKind::GetConn { host_port });
-        let keep_alive = shared.opts.keep_alive;
+        let keep_alive = shared.opts.keep_alive && !fresh;
         if keep_alive {
             if let Some(c) = self.take_ready(target).await {
                 return Ok(got(trace, c, true));

@@ -50,6 +50,8 @@ pub struct Proxy {
     host: String,
     port: u16,
     credentials: Option<(String, String)>,
+    /// `Basic ...` of the credentials, made once.
+    authorization: Option<String>,
 }
 
 impl fmt::Debug for Proxy {
@@ -82,20 +84,42 @@ impl std::str::FromStr for Proxy {
         if !matches!(url.path(), "" | "/") || url.query().is_some() {
             return Err(bad("a proxy URL has no path or query"));
         }
-        let port = url.port().unwrap_or(if scheme == ProxyScheme::Https { 443 } else { 1080 });
+        // The URL parser drops a port equal to its scheme's default (`http://p:80`): the
+        // typed port is looked for in the authority, then curl's defaults.
+        let port = url.port().or_else(|| typed_port(&with_scheme)).unwrap_or(if scheme == ProxyScheme::Https { 443 } else { 1080 });
         let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
-        let credentials = (!url.username().is_empty() || url.password().is_some())
-            .then(|| (decode(url.username()), decode(url.password().unwrap_or(""))));
-        Ok(Proxy { scheme, host, port, credentials })
+        let proxy = Proxy { scheme, host, port, credentials: None, authorization: None };
+        Ok(if !url.username().is_empty() || url.password().is_some() {
+            proxy.with_user_password(decode(url.username()), decode(url.password().unwrap_or("")))
+        } else {
+            proxy
+        })
     }
+}
+
+/// The port typed in a URL's authority (`http://u:p@[::1]:80/` → 80), if any.
+fn typed_port(url: &str) -> Option<u16> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let after_host = match host_port.rfind(']') {
+        Some(i) => &host_port[i + 1..],
+        None => host_port,
+    };
+    after_host.rsplit_once(':').and_then(|(_, p)| p.parse().ok())
 }
 
 impl Proxy {
     /// The same proxy with `user:password` (`--proxy-user`; a missing `:` means an empty
     /// password).
-    pub fn with_credentials(mut self, user_password: &str) -> Proxy {
+    pub fn with_credentials(self, user_password: &str) -> Proxy {
         let (user, password) = user_password.split_once(':').unwrap_or((user_password, ""));
-        self.credentials = Some((user.to_string(), password.to_string()));
+        self.with_user_password(user.to_string(), password.to_string())
+    }
+
+    fn with_user_password(mut self, user: String, password: String) -> Proxy {
+        self.authorization = Some(super::exchange::basic_credentials(user.as_bytes(), password.as_bytes()));
+        self.credentials = Some((user, password));
         self
     }
 
@@ -131,10 +155,8 @@ impl Proxy {
     }
 
     /// The `Proxy-Authorization` value, with credentials.
-    pub(crate) fn authorization(&self) -> Option<String> {
-        use base64::Engine as _;
-        let (u, p) = self.credentials.as_ref()?;
-        Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))))
+    pub(crate) fn authorization(&self) -> Option<&str> {
+        self.authorization.as_deref()
     }
 }
 
@@ -152,11 +174,12 @@ impl NoProxy {
     /// `ADDRESS/BITS` a network.
     pub fn parse(list: &str) -> NoProxy {
         let mut out = NoProxy::default();
-        for entry in list.split([',', ' ']).map(str::trim).filter(|e| !e.is_empty()) {
-            if entry == "*" {
-                out.all = true;
-                continue;
-            }
+        // `*` means every host only as the whole list, as in curl.
+        if list.trim() == "*" {
+            out.all = true;
+            return out;
+        }
+        for entry in list.split([',', ' ']).map(str::trim).filter(|e| !e.is_empty() && *e != "*") {
             let entry = entry.trim_start_matches('.').trim_end_matches('.').to_ascii_lowercase();
             let bare = entry.trim_start_matches('[').trim_end_matches(']');
             let (addr, bits) = match bare.split_once('/') {
@@ -284,7 +307,7 @@ pub(crate) async fn http_connect<S: AsyncRead + AsyncWrite + Unpin>(
     );
     if let Some(auth) = proxy.authorization() {
         head.push_str("Proxy-Authorization: ");
-        head.push_str(&auth);
+        head.push_str(auth);
         head.push_str("\r\n");
     }
     head.push_str("\r\n");
@@ -295,7 +318,8 @@ pub(crate) async fn http_connect<S: AsyncRead + AsyncWrite + Unpin>(
     // tunnel's), and a head is a few hundred bytes once per connection.
     let mut buf = Vec::with_capacity(256);
     let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
+    // The head ends with an empty line (curl and httparse accept bare LF line ends too).
+    while !buf.ends_with(b"\r\n\r\n") && !buf.ends_with(b"\n\n") {
         if buf.len() >= MAX_CONNECT_HEAD {
             return Err((None, proxy_error(FailureKind::ProxyTunnel, format!("{}: CONNECT response head over 16 KiB", proxy.redacted()))));
         }
@@ -376,6 +400,9 @@ mod tests {
     fn proxy_urls_parse_as_curl_reads_them() {
         let p: Proxy = "proxy.example:3128".parse().unwrap();
         assert_eq!((p.scheme(), p.host(), p.port()), (ProxyScheme::Http, "proxy.example", 3128));
+        assert_eq!("http://p:80".parse::<Proxy>().unwrap().port(), 80, "a typed default port is kept");
+        assert_eq!("u:pw@p:80".parse::<Proxy>().unwrap().port(), 80);
+        assert_eq!("http://[::1]:80/".parse::<Proxy>().unwrap().port(), 80);
         let p: Proxy = "https://u%40x:p%3Aw@[::1]".parse().unwrap();
         assert_eq!((p.scheme(), p.host(), p.port()), (ProxyScheme::Https, "::1", 443));
         assert_eq!(p.credentials, Some(("u@x".to_string(), "p:w".to_string())));
@@ -385,8 +412,11 @@ mod tests {
         assert!(e.is_config() && e.to_string().contains("unsupported proxy scheme 'socks4'"), "{e}");
         let e = "http://u:secret@h:1/path".parse::<Proxy>().unwrap_err();
         assert!(!e.to_string().contains("secret"), "{e}");
+        // A password with an unescaped `/` breaks the URL; the message still masks it.
+        let e = "http://u:pa/ss@h".parse::<Proxy>().unwrap_err();
+        assert!(!e.to_string().contains("pa/ss") && e.to_string().contains("[redacted]"), "{e}");
         let p = "h:1".parse::<Proxy>().unwrap().with_credentials("user:pa:ss");
-        assert_eq!(p.authorization().as_deref(), Some("Basic dXNlcjpwYTpzcw=="));
+        assert_eq!(p.authorization(), Some("Basic dXNlcjpwYTpzcw=="));
     }
 
     #[test]
@@ -396,7 +426,8 @@ mod tests {
         assert!(!n.matches("badexample.com") && !n.matches("example.org"));
         assert!(n.matches("10.1.2.3") && !n.matches("11.0.0.1"));
         assert!(n.matches("[::1]") && !n.matches("::2"));
-        assert!(NoProxy::parse("*").matches("anything"));
+        assert!(NoProxy::parse(" * ").matches("anything"));
+        assert!(!NoProxy::parse("*, example.com").matches("anything"), "`*` is all only alone");
         assert!(NoProxy::parse("").is_empty());
         assert!(NoProxy::parse("0.0.0.0/0").matches("192.0.2.1"));
     }

@@ -37,10 +37,13 @@ pub struct TlsSettings {
     client_auth: Arc<ClientCertResolver>,
     resumption: Resumption,
     /// One config per ALPN list offered.
-    configs: Mutex<HashMap<Vec<String>, Arc<ClientConfig>>>,
+    configs: Mutex<HashMap<ConfigKey, Arc<ClientConfig>>>,
 }
 
 type Chain = Arc<Mutex<Vec<CertificateDer<'static>>>>;
+
+/// A config's ALPN list, and whether it offers the client certificate.
+type ConfigKey = (Vec<String>, bool);
 
 thread_local! {
     /// Where the verifier puts the chain it is shown: the current handshake's, set around each
@@ -92,9 +95,9 @@ impl TlsSettings {
         Ok(TlsSettings { provider, verifier, client_auth, resumption: Resumption::in_memory_sessions(256), configs: Mutex::default() })
     }
 
-    /// The config offering `alpn` (built once).
-    fn config(&self, alpn: &[&str]) -> Result<Arc<ClientConfig>, TraceError> {
-        let key: Vec<String> = alpn.iter().map(|p| p.to_string()).collect();
+    /// The config offering `alpn`, and the client certificate when `client_auth` (built once).
+    fn config(&self, alpn: &[&str], client_auth: bool) -> Result<Arc<ClientConfig>, TraceError> {
+        let key: ConfigKey = (alpn.iter().map(|p| p.to_string()).collect(), client_auth);
         if let Some(c) = self.configs.lock().unwrap().get(&key) {
             return Ok(c.clone());
         }
@@ -103,7 +106,9 @@ impl TlsSettings {
             .map_err(|e| tls_error(FailureKind::Config, e.to_string()))?
             .dangerous()
             .with_custom_certificate_verifier(self.verifier.clone());
-        let mut config = builder.with_client_cert_resolver(self.client_auth.clone());
+        // A proxy is never offered the origin's certificate (curl has --proxy-cert apart).
+        let resolver = if client_auth { self.client_auth.clone() } else { Arc::new(ClientCertResolver(None)) };
+        let mut config = builder.with_client_cert_resolver(resolver);
         config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
         config.resumption = self.resumption.clone();
         let config = Arc::new(config);
@@ -111,7 +116,9 @@ impl TlsSettings {
         Ok(config)
     }
 
-    /// Performs the handshake over `tcp`, emitting tls-handshake-start/-done.
+    /// Performs the handshake over `tcp`, emitting tls-handshake-start/-done; `offer_cert`:
+    /// the client certificate (if any) is offered when asked for (to an origin, never to a
+    /// proxy: curl has `--proxy-cert` apart).
     pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         trace: &Trace,
@@ -119,13 +126,14 @@ impl TlsSettings {
         host: &str,
         alpn: &[&str],
         tcp: S,
+        offer_cert: bool,
     ) -> Result<TlsStream<S>, TraceError> {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let server_name =
             ServerName::try_from(bare.to_string()).map_err(|e| tls_error(FailureKind::BadServerName, format!("{host}: {e}")))?;
         let sni = if matches!(server_name, ServerName::DnsName(_)) { bare.to_string() } else { String::new() };
         let seen: Chain = Arc::default();
-        let config = self.config(alpn)?;
+        let config = self.config(alpn, offer_cert)?;
         trace.emit(Some(conn), EventKind::TlsHandshakeStart { server_name: sni });
         let mut connect = std::pin::pin!(TlsConnector::from(config).connect(server_name, tcp));
         let mut asked = ClientCertAsk::default();
