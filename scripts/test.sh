@@ -60,6 +60,11 @@ fi
 # The Node.js checkers of the tests (npm's har-validator, ajv, playwright-core driving Debian's
 # chromium), pinned by tests/node-checks/package-lock.json.
 (cd tests/node-checks && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+# The OpenTelemetry collector the export tests send to: rotel (a Rust collector shipped as the
+# PyPI package `rotel`, its `rotel-agent` binary), pinned, into target/tools.
+rotel_dir=target/tools/rotel-0.0.1a15
+[ -x $rotel_dir/rotel/rotel-agent ] || python3 -m pip install -q --no-deps --target $rotel_dir rotel==0.0.1a15
+export HTTPTRACE_ROTEL=$PWD/$rotel_dir/rotel/rotel-agent
 next tests
 # Without the binary's `jemalloc` feature (here and in the docs and package checks): it changes
 # no behaviour a test sees, and building jemalloc costs ~100 s of CPU (cargo --timings).
@@ -87,12 +92,12 @@ RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --no-default-features --
 # Every publishable crate packages, and builds from its packaged form alone: the packages are
 # unpacked into a workspace of their own whose only sources are those packages and crates.io
 # (each other's dependencies patched to the unpacked copies) and checked there: cargo package's
-# verify step without the code generation. All five together first, in the main target
+# verify step without the code generation. All six together first, in the main target
 # directory (the dependencies' metadata from `cargo doc` above is reused), then each crate that
-# others use on its own (the engine, the SDK, the schema), so no other crate's features make up
+# others use on its own (the engine, the exporter, the SDK, the schema), so no other crate's features make up
 # for one it forgot to ask for.
 next packages
-crates=(httptrace-wit httptrace httptrace-plugin-host httptrace-cli httptrace-guest)
+crates=(httptrace-wit httptrace httptrace-plugin-host httptrace-otlp httptrace-cli httptrace-guest)
 cargo package --locked --no-verify $(printf -- '-p %s ' "${crates[@]}")
 check=target/package-check
 rm -rf "$check/src" && mkdir -p "$check/src"
@@ -113,6 +118,6 @@ done
 } >"$check/Cargo.toml"
 cp Cargo.lock "$check/Cargo.lock"
 cargo check --manifest-path "$check/Cargo.toml" --workspace --no-default-features --target-dir target
-for c in httptrace-wit httptrace httptrace-guest; do
+for c in httptrace-wit httptrace httptrace-otlp httptrace-guest; do
     cargo check --manifest-path "$check/Cargo.toml" -p "$c" --target-dir target
 done

@@ -3,6 +3,7 @@
 pub mod dns;
 pub mod fuzz;
 pub mod nginx;
+pub mod otlp;
 pub mod proxies;
 
 /// Starts the local target server (`httptrace serve`) with default options: loopback, free

@@ -64,6 +64,7 @@ mod faults_plugin_files;
 mod faults_servers;
 mod fuzz_corpus;
 mod load_outputs;
+mod otlp;
 mod packaging;
 mod plugins_chain;
 mod plugins_cli;

@@ -44,7 +44,8 @@ pub mod summary;
 pub mod trace;
 
 pub use engine::{
-    Client, ClientCert, ClientOptions, CookieJar, HttpVersion, KernelStamps, NoProxy, Outcome, Proxy, ProxyConfig, ProxyScheme, RequestSpec,
+    Client, ClientCert, ClientOptions, CookieJar, HttpVersion, KernelStamps, NoProxy, Outcome, Proxy, ProxyConfig, ProxyScheme,
+    RequestSpec, TraceContext,
 };
 pub use error::{escape_control, Error};
 pub use event::{Event, EventKind, Phase, TraceError};

@@ -105,8 +105,22 @@ struct Member {
     interest: KindSet,
 }
 
+/// A consumer of what survives the chain (an exporter): it sees, after the plugins and on
+/// the chain's thread, every event no plugin dropped, in batches that keep each request's
+/// events together.
+pub trait Tail: Send {
+    /// The kinds it needs: recorded, and passed through the chain, whether or not a plugin
+    /// asked for them.
+    fn interest(&self) -> KindSet;
+    /// One batch of surviving events, in order.
+    fn events(&mut self, events: &[&Event]);
+    /// The run is over: called once, after the plugins' `finish`.
+    fn finish(&mut self);
+}
+
 /// Plugins loaded, instantiated and initialised, ready for events.
 pub struct Chain {
+    tail: Option<Box<dyn Tail>>,
     members: Vec<Member>,
     output: Output,
     opts: ChainOptions,
@@ -122,8 +136,15 @@ impl Chain {
     /// that traps or overruns in `init` is disabled and reported, and the chain goes on.
     pub fn start(rt: &Runtime, specs: &[PluginSpec], output: Output, opts: ChainOptions) -> Result<Chain, PluginError> {
         let loaded = specs.iter().map(|s| rt.load(&s.source)).collect::<Result<Vec<LoadedPlugin>, _>>()?;
-        let mut chain =
-            Chain { members: Vec::new(), output, opts, report: ChainReport::default(), addrs: Default::default(), _ticker: rt.ticker() };
+        let mut chain = Chain {
+            tail: None,
+            members: Vec::new(),
+            output,
+            opts,
+            report: ChainReport::default(),
+            addrs: Default::default(),
+            _ticker: rt.ticker(),
+        };
         let settings = InstanceSettings {
             limits: chain.opts.limits.clone(),
             output: chain.output.clone(),
@@ -156,6 +177,16 @@ impl Chain {
         self.members.iter().map(|m| (m.id.clone(), if m.instance.is_some() { m.interest } else { KindSet::default() })).collect()
     }
 
+    /// Hands what survives the chain to `tail` from now on.
+    pub fn set_tail(&mut self, tail: Box<dyn Tail>) {
+        self.tail = Some(tail);
+    }
+
+    /// The kinds the plugins and the tail need: what the engine must record.
+    pub fn wanted(&self) -> KindSet {
+        self.tail.as_ref().map_or(KindSet::default(), |t| t.interest()).union(self.wanted_by_any())
+    }
+
     /// Failures so far.
     pub fn failures(&self) -> &[PluginError] {
         &self.report.failures
@@ -164,7 +195,7 @@ impl Chain {
     /// Runs one batch of events through the chain and flushes the output. The events are
     /// written into each plugin's memory from here, without copies of their own.
     pub fn handle(&mut self, events: &[Event]) {
-        let wanted = self.wanted_by_any();
+        let wanted = self.wanted();
         self.report.events += events.len() as u64;
         let live: Vec<&Event> = events.iter().filter(|e| wanted.contains(e.kind.index())).collect();
         self.addrs.learn(&live);
@@ -217,6 +248,9 @@ impl Chain {
             }
         }
         self.output.flush();
+        if let (Some(tail), false) = (self.tail.as_mut(), live.is_empty() || self.report.aborted) {
+            tail.events(&live);
+        }
     }
 
     /// Calls every live plugin's `finish`, flushes the output, and reports.
@@ -236,6 +270,9 @@ impl Chain {
         }
         self.output.flush();
         self.report.output_error = self.output.error();
+        if let Some(tail) = self.tail.as_mut() {
+            tail.finish();
+        }
         // Drop the stores (and their memories) before reporting.
         self.members.clear();
         std::mem::take(&mut self.report)

@@ -44,7 +44,7 @@ mod version;
 use std::time::Duration;
 
 pub use cache::{default_cache_dir, CacheStats, CacheUsage, LoadOrigin};
-pub use chain::{Chain, ChainOptions, ChainReport, ChainThread, OnError, PluginSpec, COALESCE_EVENTS};
+pub use chain::{Chain, ChainOptions, ChainReport, ChainThread, OnError, PluginSpec, Tail, COALESCE_EVENTS};
 pub use error::{fmt_duration, fmt_size, fmt_size_approx, Call, ErrorKind, PluginError, PluginId};
 pub use inspect::Inspection;
 pub use load::{flavor, Flavor, LoadedPlugin, PluginSource, MAX_PLUGIN_FILE};

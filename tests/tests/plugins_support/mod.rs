@@ -81,6 +81,12 @@ pub fn cli(args: &[&str], env: &[(&str, &str)]) -> Run {
     for v in PROXY_VARS {
         cmd.env_remove(v);
     }
+    // OpenTelemetry's variables turn export on: a test sets those it tests.
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("OTEL_") {
+            cmd.env_remove(k);
+        }
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -235,6 +241,12 @@ pub fn cli_measured(args: &[&str], env: &[(&str, &str)]) -> (Run, u64) {
     cmd.args(args).env("HTTPTRACE_CACHE_DIR", shared_cache()).env_remove("HTTPTRACE_LOG").env("NO_COLOR", "1");
     for v in PROXY_VARS {
         cmd.env_remove(v);
+    }
+    // OpenTelemetry's variables turn export on: a test sets those it tests.
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("OTEL_") {
+            cmd.env_remove(k);
+        }
     }
     for (k, v) in env {
         cmd.env(k, v);

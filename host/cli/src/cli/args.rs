@@ -35,7 +35,7 @@ pub enum Command {
     Plugin(PluginCommand),
     /// Feed a recorded event log (the `ndjson` plugin's output) through a plugin chain, with no
     /// network: deterministic plugin development and tests.
-    Replay(ReplayArgs),
+    Replay(Box<ReplayArgs>),
     /// Print a completion script for SHELL on stdout, e.g.
     /// `httptrace completions bash > /usr/share/bash-completion/completions/httptrace`.
     Completions {
@@ -240,6 +240,11 @@ pub struct RequestArgs {
     /// transmit stamps cost ~20 % client CPU there) or `off`.
     #[arg(long = "kernel-stamps", value_enum, value_name = "WHICH")]
     pub kernel_stamps: Option<KernelStampsArg>,
+    /// W3C trace context: send a `traceparent` header (and `tracestate` with --traceparent's
+    /// trace) on every request, so the server's spans join the trace; with --otlp, the
+    /// exported hop spans carry the ids sent.
+    #[arg(long = "propagate", help_heading = "Export")]
+    pub propagate: bool,
     /// Load options.
     #[command(flatten)]
     pub load: LoadArgs,
@@ -281,10 +286,36 @@ pub struct LoadArgs {
     pub quiet: bool,
 }
 
+/// OpenTelemetry export of what survives the plugin chain.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Export")]
+pub struct ExportArgs {
+    /// Export spans (request, hop, phase) and metrics to this OpenTelemetry collector over
+    /// OTLP (e.g. http://127.0.0.1:4318); in place of OTEL_EXPORTER_OTLP_ENDPOINT and the
+    /// other endpoint variables, which turn export on by themselves. OTEL_EXPORTER_OTLP_PROTOCOL
+    /// (http/protobuf or grpc), _HEADERS, _TIMEOUT, OTEL_SERVICE_NAME and
+    /// OTEL_RESOURCE_ATTRIBUTES are read as the OpenTelemetry specification says.
+    #[arg(long = "otlp", value_name = "URL")]
+    pub otlp: Option<String>,
+    /// CA certificates (PEM) for an https:// collector, instead of the system's.
+    #[arg(long = "otlp-cacert", value_name = "FILE")]
+    pub otlp_cacert: Option<PathBuf>,
+    /// Continue a caller's trace (a CI pipeline's): exported request spans are children of
+    /// this W3C traceparent, and --propagate sends its trace id.
+    #[arg(long = "traceparent", value_name = "VALUE")]
+    pub traceparent: Option<String>,
+    /// With --traceparent: the W3C tracestate to pass on with --propagate.
+    #[arg(long = "tracestate", value_name = "VALUE", requires = "traceparent")]
+    pub tracestate: Option<String>,
+}
+
 /// Plugin options of a traced request.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Plugins")]
 pub struct PluginArgs {
+    /// OpenTelemetry export.
+    #[command(flatten)]
+    pub export: ExportArgs,
     /// Plugin to hand the events to (repeatable: a chain, in order). A NAME is a bundled plugin
     /// (`httptrace plugins`); anything with a `/` or ending in `.wasm` is a component file.
     /// Default: timeline; stats for a load run (-n above 1, --duration, --rate).

@@ -2,6 +2,7 @@
 //! running, and mapping the outcome to an exit code.
 
 pub mod args;
+pub mod export;
 pub mod plugins;
 pub mod progress;
 pub mod request;

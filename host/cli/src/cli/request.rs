@@ -22,7 +22,7 @@ pub struct UsageError {
 }
 
 impl UsageError {
-    fn usage(message: String) -> UsageError {
+    pub fn usage(message: String) -> UsageError {
         UsageError { code: exit::USAGE, message }
     }
 }
@@ -80,7 +80,31 @@ pub fn client_options(a: &RequestArgs) -> Result<ClientOptions, UsageError> {
         connect_to,
         proxy: proxies(a, |name| std::env::var(name).ok())?,
         client_cert: client_cert(a)?,
+        trace_context: trace_context(a)?,
     })
+}
+
+/// `--propagate`: a `traceparent` on every hop, in `--traceparent`'s trace if given (and
+/// `--tracestate` passed on).
+fn trace_context(a: &RequestArgs) -> Result<Option<httptrace::TraceContext>, UsageError> {
+    let export = &a.plugins.export;
+    let parent = match &export.traceparent {
+        Some(v) => Some(httptrace_otlp::TraceParent::parse(v).map_err(|why| UsageError::usage(format!("--traceparent: {why}")))?),
+        None => None,
+    };
+    if !a.propagate {
+        return Ok(None);
+    }
+    if let Some(state) = &export.tracestate {
+        if http::HeaderValue::from_str(state).is_err() {
+            return Err(UsageError::usage(format!("--tracestate: '{state}' is not a valid header value")));
+        }
+    }
+    Ok(Some(httptrace::TraceContext {
+        trace_id: parent.map(|p| p.trace_id),
+        flags: parent.map_or(1, |p| p.flags),
+        tracestate: export.tracestate.clone(),
+    }))
 }
 
 /// The client certificate of --cert, --key and --cert-type, read and checked now: a bad one

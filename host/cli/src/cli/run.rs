@@ -30,8 +30,10 @@ struct RunningChain {
     sink: Option<ChannelSink>,
     thread: ChainThread,
     aborted_early: bool,
-    /// The kinds some plugin asked for: all the engine needs to record in full.
+    /// The kinds some plugin (or the exporter) asked for: all the engine needs to record in full.
     wanted: KindSet,
+    /// The OTLP exporter's report, once the chain has finished (with `--otlp`).
+    export: Option<super::export::ReportSlot>,
 }
 
 /// Loads, checks and initialises every plugin before anything else happens, then starts the
@@ -60,18 +62,24 @@ fn start_chain(a: &PluginArgs, matches: &ArgMatches, capacity: usize, default: &
     }
     let plugin_rt = plugins::runtime().map_err(usage_exit)?;
     let output = plugins::output(a).map_err(usage_exit)?;
-    let chain = Chain::start(&plugin_rt, &specs, output, plugins::chain_options(a)).map_err(|e| {
+    // The exporter's settings are checked before any plugin or request runs.
+    let exporter = super::export::start(&a.export).map_err(usage_exit)?;
+    let mut chain = Chain::start(&plugin_rt, &specs, output, plugins::chain_options(a)).map_err(|e| {
         eprintln!("httptrace: {e}");
         exit::USAGE
     })?;
     let aborted_early = !chain.failures().is_empty() && a.on_plugin_error == OnPluginError::Abort;
-    let wanted = chain.plugins().iter().fold(KindSet::default(), |acc, (_, interest)| acc.union(*interest));
+    let export = exporter.map(|(tail, slot)| {
+        chain.set_tail(tail);
+        slot
+    });
+    let wanted = chain.wanted();
     let (sink, rx) = ChannelSink::new(capacity);
     let thread = chain.spawn(rx).map_err(|e| {
         eprintln!("httptrace: cannot start the plugin thread: {e}");
         exit::USAGE
     })?;
-    Ok(RunningChain { sink: Some(sink), thread, aborted_early, wanted })
+    Ok(RunningChain { sink: Some(sink), thread, aborted_early, wanted, export })
 }
 
 /// Joins the chain and picks the exit code, most important first: a plugin failed (90); the
@@ -81,6 +89,9 @@ fn finish_chain(chain: RunningChain, request_code: Option<i32>) -> i32 {
     let report = chain.thread.join();
     if let Some(kind) = report.output_error.filter(|k| *k != std::io::ErrorKind::BrokenPipe) {
         eprintln!("httptrace: writing the output failed: {kind}");
+    }
+    if let Some(slot) = &chain.export {
+        super::export::report(slot);
     }
     let code = exit::for_run(&report, request_code);
     if code == exit::THRESHOLD_FAILED {

@@ -177,8 +177,15 @@ impl Client {
     ) -> (Option<u16>, Url, Option<TraceError>) {
         let opts: &ClientOptions = &self.shared.opts;
         let shown = |u: &Url| if opts.show_secrets { u.to_string() } else { redacted_url(u) };
-        let mut hop_req =
-            HopRequest { method: spec.method.clone(), url: spec.url.clone(), headers: spec.headers.clone(), body: spec.body.clone() };
+        let mut hop_req = HopRequest {
+            method: spec.method.clone(),
+            url: spec.url.clone(),
+            headers: spec.headers.clone(),
+            body: spec.body.clone(),
+            trace_context: None,
+        };
+        // One trace per request (or the caller's), a new span id per hop.
+        let trace_id = opts.trace_context.as_ref().map(|c| c.trace_id.unwrap_or_else(super::new_trace_id));
         let mut redirects = 0u32;
         loop {
             // The jar's cookies for this hop, joined to a `Cookie` the request carries (one
@@ -195,6 +202,9 @@ impl Client {
                 }
                 given
             });
+            if let (Some(ctx), Some(id)) = (&opts.trace_context, trace_id) {
+                hop_req.trace_context = Some(ctx.header(id));
+            }
             let hop = trace.hop();
             // The first hop starts when the trace did (one clock read for both).
             let at = if hop == 0 { trace.created_ns() } else { trace.now_ns() };

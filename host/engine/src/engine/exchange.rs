@@ -28,6 +28,8 @@ pub struct HopRequest {
     pub headers: Vec<(String, String)>,
     /// Body.
     pub body: Bytes,
+    /// W3C `traceparent` (and `tracestate`) to send on this hop (`--propagate`).
+    pub trace_context: Option<(String, Option<String>)>,
 }
 
 /// Whether a connection may go back to the pool after its hop; if not, why (put-idle-conn's
@@ -258,6 +260,14 @@ fn request_headers(req: &HopRequest, h2: bool) -> HeaderMap {
     // replaces them below).
     if !req.url.username().is_empty() || req.url.password().is_some() {
         map.insert(http::header::AUTHORIZATION, basic_auth(&req.url));
+    }
+    if let Some((parent, state)) = &req.trace_context {
+        if let Ok(v) = HeaderValue::from_str(parent) {
+            map.insert(HeaderName::from_static("traceparent"), v);
+        }
+        if let Some(Ok(v)) = state.as_deref().map(HeaderValue::from_str) {
+            map.insert(HeaderName::from_static("tracestate"), v);
+        }
     }
     let mut replaced: Vec<HeaderName> = Vec::new();
     for (name, value) in &req.headers {

@@ -116,6 +116,51 @@ pub struct ClientOptions {
     pub proxy: ProxyConfig,
     /// The certificate offered when a server asks for one (`--cert`, `--key`).
     pub client_cert: Option<ClientCert>,
+    /// W3C trace context to send (`--propagate`): `None` (the default) sends none.
+    pub trace_context: Option<TraceContext>,
+}
+
+/// W3C Trace Context sent with every hop: a `traceparent` header whose parent id is new for
+/// each hop (the hop is the span the server's joins), in the request's own new trace or in
+/// `trace_id`'s; `tracestate` passed on as given. An exporter reads the ids back from the
+/// hop's `wrote-header-field` events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceContext {
+    /// The trace every request joins (a caller's); `None`: a new trace per request.
+    pub trace_id: Option<[u8; 16]>,
+    /// Trace flags (bit 0: sampled).
+    pub flags: u8,
+    /// The `tracestate` to pass on.
+    pub tracestate: Option<String>,
+}
+
+impl TraceContext {
+    /// A new trace per request, sampled.
+    pub fn new() -> TraceContext {
+        TraceContext { trace_id: None, flags: 1, tracestate: None }
+    }
+
+    /// The `traceparent` (with a new span id) and `tracestate` values for a hop of `trace_id`.
+    fn header(&self, trace_id: [u8; 16]) -> (String, Option<String>) {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let span: [u8; 8] = loop {
+            let id: [u8; 8] = rand::random();
+            if id != [0; 8] {
+                break id;
+            }
+        };
+        (format!("00-{}-{}-{:02x}", hex(&trace_id), hex(&span), self.flags), self.tracestate.clone())
+    }
+}
+
+/// A new random trace id (never all zeros).
+fn new_trace_id() -> [u8; 16] {
+    loop {
+        let id: [u8; 16] = rand::random();
+        if id != [0; 16] {
+            return id;
+        }
+    }
 }
 
 /// A client certificate and its private key (curl's `--cert FILE`, `--key FILE`,
@@ -187,6 +232,7 @@ impl Default for ClientOptions {
             connect_to: Vec::new(),
             proxy: ProxyConfig::default(),
             client_cert: None,
+            trace_context: None,
         }
     }
 }

@@ -1,0 +1,383 @@
+//! Export httptrace's trace events to an OpenTelemetry collector over OTLP.
+//!
+//! An [`Exporter`] takes the events of finished requests (in httptrace, those that survive
+//! the plugin chain) and turns each request into spans: a CLIENT span per request with the
+//! HTTP client semantic conventions' attributes, a CLIENT child per hop (each request on the
+//! wire), and a child per phase (dns, each connect attempt, proxy tunnel, tls, send, wait,
+//! receive) whose start and end are the trace's own monotonic stamps mapped to wall time once
+//! per request. The run's metrics (`http.client.request.duration` and one histogram per phase,
+//! as base-2 exponential histograms that backends merge across instances; request and error
+//! counters) are exported every `OTEL_METRIC_EXPORT_INTERVAL` and at the end.
+//!
+//! Export runs on a thread of its own with a bounded buffer (`OTEL_BSP_MAX_QUEUE_SIZE`
+//! spans): [`Exporter::events`] never waits for the network. Failed sends are retried with
+//! backoff (connection errors, 429, 502–504, gRPC's retryable codes); [`Exporter::finish`]
+//! flushes within `OTEL_EXPORTER_OTLP_TIMEOUT` and reports what could not be delivered, and
+//! why, in an [`ExportReport`].
+//!
+//! ```no_run
+//! # fn events() -> Vec<httptrace::Event> { Vec::new() }
+//! use httptrace_otlp::{Config, Exporter, Flags};
+//!
+//! let flags = Flags { endpoint: Some("http://127.0.0.1:4318".into()), ..Flags::default() };
+//! let config = Config::new(&flags, &|name| std::env::var(name).ok()).unwrap().expect("export is on");
+//! let mut exporter = Exporter::start(config).unwrap();
+//! let batch = events();
+//! exporter.events(&batch.iter().collect::<Vec<_>>());
+//! let report = exporter.finish();
+//! if let Some(line) = report.summary() {
+//!     eprintln!("{line}");
+//! }
+//! ```
+#![deny(missing_docs)]
+
+mod config;
+mod context;
+mod error;
+mod metrics;
+mod spans;
+mod transport;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use httptrace::event::{Event, KindSet};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics, ScopeMetrics};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
+
+pub use config::{Config, Endpoint, Flags, Protocol, Signal};
+pub use context::{new_span_id, new_trace_id, to_hex, TraceParent};
+pub use error::Error;
+use transport::{Failure, Transport};
+
+/// What an exporter needs recorded: every kind (phases become spans, fine hooks span events).
+pub const INTEREST: KindSet = KindSet::ALL;
+
+enum Msg {
+    Spans(Vec<Span>),
+    Metrics(Vec<Metric>, usize),
+}
+
+/// Exports requests' spans and the run's metrics; see the crate's documentation.
+pub struct Exporter {
+    config: Arc<Config>,
+    tx: Option<tokio::sync::mpsc::UnboundedSender<Msg>>,
+    /// Spans queued or being sent.
+    queued: Arc<AtomicUsize>,
+    /// Spans dropped because the buffer was full.
+    dropped: u64,
+    metrics: metrics::Metrics,
+    last_metrics: Instant,
+    thread: Option<JoinHandle<Delivery>>,
+    spans: Vec<Span>,
+    facts: Vec<spans::RequestFacts>,
+}
+
+/// What the export thread delivered and lost.
+#[derive(Debug, Default)]
+struct Delivery {
+    spans_sent: u64,
+    points_sent: u64,
+    points_lost: u64,
+    /// Spans lost, by reason.
+    lost: BTreeMap<String, u64>,
+}
+
+/// What was exported, and what could not be.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportReport {
+    /// Spans the collector accepted.
+    pub spans_sent: u64,
+    /// Spans not delivered (buffer full, refused, or undeliverable by the exit deadline).
+    pub spans_lost: u64,
+    /// Metric data points the collector accepted in the last delivered snapshot(s).
+    pub points_sent: u64,
+    /// Data points of the final metrics snapshot that could not be delivered.
+    pub points_lost: u64,
+    /// Why, most frequent first: `(reason, spans)`.
+    pub reasons: Vec<(String, u64)>,
+    /// Where the spans went.
+    pub endpoint: String,
+}
+
+impl ExportReport {
+    /// One line for stderr when something was lost; `None` when all was delivered.
+    pub fn summary(&self) -> Option<String> {
+        if self.spans_lost == 0 && self.points_lost == 0 {
+            return None;
+        }
+        let why: Vec<String> = self.reasons.iter().map(|(r, n)| if *n > 0 { format!("{r} ({n} spans)") } else { r.clone() }).collect();
+        Some(format!(
+            "httptrace: otlp: {} spans and {} metric points not delivered to {}: {}",
+            self.spans_lost,
+            self.points_lost,
+            self.endpoint,
+            if why.is_empty() { "unknown".to_string() } else { why.join("; ") }
+        ))
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+impl Exporter {
+    /// Starts the export thread. Fails on an unreadable `--otlp-cacert` or when the thread
+    /// cannot start; the collector itself is not contacted until there is data.
+    pub fn start(config: Config) -> Result<Exporter, Error> {
+        let https = [&config.traces, &config.metrics].iter().any(|e| e.url.scheme() == "https");
+        let tls = if https || config.cacert.is_some() { Some(transport::tls_config(config.cacert.as_deref())?) } else { None };
+        let config = Arc::new(config);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let thread = {
+            let (config, queued) = (config.clone(), queued.clone());
+            std::thread::Builder::new()
+                .name("httptrace-otlp".into())
+                .spawn(move || deliver(config, tls, rx, queued))
+                .map_err(|e| Error::start(format!("cannot start the export thread: {e}")))?
+        };
+        Ok(Exporter {
+            config,
+            tx: Some(tx),
+            queued,
+            dropped: 0,
+            metrics: metrics::Metrics::new(unix_now()),
+            last_metrics: Instant::now(),
+            thread: Some(thread),
+            spans: Vec::new(),
+            facts: Vec::new(),
+        })
+    }
+
+    /// Turns the events of finished requests into spans and metrics, and queues them (never
+    /// waits). All of one request's events must come in the same call.
+    pub fn events(&mut self, events: &[&Event]) {
+        spans::build(events, self.config.parent.as_ref(), &mut self.spans, &mut self.facts);
+        for f in self.facts.drain(..) {
+            self.metrics.record(&f);
+        }
+        if !self.spans.is_empty() {
+            let n = self.spans.len();
+            if self.queued.load(Ordering::Relaxed) + n > self.config.max_queue {
+                self.dropped += n as u64;
+                self.spans.clear();
+            } else {
+                self.queued.fetch_add(n, Ordering::Relaxed);
+                if let Some(tx) = &self.tx {
+                    let _ = tx.send(Msg::Spans(std::mem::take(&mut self.spans)));
+                }
+            }
+        }
+        if self.last_metrics.elapsed() >= self.config.metric_interval {
+            self.send_metrics();
+        }
+    }
+
+    fn send_metrics(&mut self) {
+        self.last_metrics = Instant::now();
+        let (metrics, points) = self.metrics.snapshot(unix_now());
+        if let (Some(tx), false) = (&self.tx, metrics.is_empty()) {
+            let _ = tx.send(Msg::Metrics(metrics, points));
+        }
+    }
+
+    /// Sends the final metrics, flushes everything within the export timeout, stops the
+    /// thread, and says what was delivered.
+    pub fn finish(mut self) -> ExportReport {
+        self.send_metrics();
+        self.tx = None;
+        let delivery = self.thread.take().map(|t| t.join().unwrap_or_default()).unwrap_or_default();
+        let mut lost = delivery.lost;
+        if self.dropped > 0 {
+            *lost.entry(format!("the buffer of {} spans was full (OTEL_BSP_MAX_QUEUE_SIZE)", self.config.max_queue)).or_default() +=
+                self.dropped;
+        }
+        let spans_lost = lost.values().sum();
+        let mut reasons: Vec<(String, u64)> = lost.into_iter().collect();
+        reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
+        ExportReport {
+            spans_sent: delivery.spans_sent,
+            spans_lost,
+            points_sent: delivery.points_sent,
+            points_lost: delivery.points_lost,
+            reasons,
+            endpoint: Transport::new(self.config.traces.clone(), Signal::Traces, None).url(),
+        }
+    }
+}
+
+fn resource(config: &Config) -> Resource {
+    Resource { attributes: config.resource.iter().map(|(k, v)| spans::kv(k, v.clone())).collect(), ..Default::default() }
+}
+
+fn scope() -> InstrumentationScope {
+    InstrumentationScope { name: "httptrace".into(), version: env!("CARGO_PKG_VERSION").into(), ..Default::default() }
+}
+
+/// The longest wait between retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// The first wait after a failure.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The export thread: batches spans, sends them and the metrics, retries with backoff, and
+/// at the end flushes within the timeout.
+fn deliver(
+    config: Arc<Config>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Msg>,
+    queued: Arc<AtomicUsize>,
+) -> Delivery {
+    let mut d = Delivery::default();
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            // Nothing can be sent: everything that arrives is lost, and said so.
+            let why = format!("the export thread's runtime did not start: {e}");
+            while let Some(m) = rx.blocking_recv() {
+                if let Msg::Spans(v) = m {
+                    *d.lost.entry(why.clone()).or_default() += v.len() as u64;
+                }
+            }
+            return d;
+        }
+    };
+    rt.block_on(async move {
+        let mut traces = Transport::new(config.traces.clone(), Signal::Traces, tls.clone());
+        let mut metrics_out = Transport::new(config.metrics.clone(), Signal::Metrics, tls);
+        let resource = resource(&config);
+        let mut pending: VecDeque<Span> = VecDeque::new();
+        let mut oldest: Option<Instant> = None;
+        let mut snapshot: Option<(Vec<Metric>, usize)> = None;
+        let mut retry_at: Option<Instant> = None;
+        let mut backoff = FIRST_BACKOFF;
+        let mut last_error: Option<String> = None;
+        let mut closed = false;
+        let mut deadline: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            if closed && deadline.is_none() {
+                deadline = Some(now + config.timeout);
+            }
+            if let Some(dl) = deadline {
+                if (pending.is_empty() && snapshot.is_none()) || now >= dl {
+                    break;
+                }
+            }
+            let due = !pending.is_empty()
+                && (closed || pending.len() >= config.batch_size || oldest.is_some_and(|o| now >= o + config.schedule_delay));
+            let may = retry_at.is_none_or(|at| now >= at);
+            if may && (due || snapshot.is_some()) {
+                let attempt = deadline.map_or(config.timeout, |dl| config.timeout.min(dl.saturating_duration_since(now)));
+                let mut failed = None;
+                if due {
+                    let n = pending.len().min(config.batch_size);
+                    let spans: Vec<Span> = pending.range(..n).cloned().collect();
+                    let req = ExportTraceServiceRequest {
+                        resource_spans: vec![ResourceSpans {
+                            resource: Some(resource.clone()),
+                            scope_spans: vec![ScopeSpans { scope: Some(scope()), spans, ..Default::default() }],
+                            ..Default::default()
+                        }],
+                    };
+                    match traces.send(Bytes::from(req.encode_to_vec()), attempt).await {
+                        Ok(()) => {
+                            d.spans_sent += n as u64;
+                            pending.drain(..n);
+                            queued.fetch_sub(n, Ordering::Relaxed);
+                        }
+                        Err(Failure::Permanent(why)) => {
+                            *d.lost.entry(why).or_default() += n as u64;
+                            pending.drain(..n);
+                            queued.fetch_sub(n, Ordering::Relaxed);
+                        }
+                        Err(Failure::Retry(why)) => failed = Some(why),
+                    }
+                    oldest = (!pending.is_empty()).then(Instant::now);
+                }
+                if failed.is_none() {
+                    if let Some((metrics, points)) = snapshot.take() {
+                        let req = ExportMetricsServiceRequest {
+                            resource_metrics: vec![ResourceMetrics {
+                                resource: Some(resource.clone()),
+                                scope_metrics: vec![ScopeMetrics { scope: Some(scope()), metrics: metrics.clone(), ..Default::default() }],
+                                ..Default::default()
+                            }],
+                        };
+                        match metrics_out.send(Bytes::from(req.encode_to_vec()), attempt).await {
+                            Ok(()) => d.points_sent = points as u64,
+                            Err(Failure::Permanent(why)) => {
+                                d.points_lost = points as u64;
+                                d.lost.entry(why).or_default();
+                            }
+                            Err(Failure::Retry(why)) => {
+                                snapshot = Some((metrics, points));
+                                failed = Some(why);
+                            }
+                        }
+                    }
+                }
+                match failed {
+                    Some(why) => {
+                        last_error = Some(why);
+                        retry_at = Some(Instant::now() + backoff);
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                    None => {
+                        retry_at = None;
+                        backoff = FIRST_BACKOFF;
+                    }
+                }
+                continue;
+            }
+            // Sleep until the next batch is due, a retry, the deadline, or a message.
+            let mut wake = deadline.unwrap_or(now + Duration::from_secs(3600));
+            if let Some(at) = retry_at {
+                wake = wake.min(at);
+            } else if let Some(o) = oldest {
+                wake = wake.min(o + config.schedule_delay);
+            }
+            if closed {
+                tokio::time::sleep_until(wake.into()).await;
+                continue;
+            }
+            tokio::select! {
+                m = rx.recv() => match m {
+                    Some(Msg::Spans(v)) => {
+                        if pending.is_empty() {
+                            oldest = Some(Instant::now());
+                        }
+                        pending.extend(v);
+                    }
+                    // Cumulative: a newer snapshot replaces one not sent yet.
+                    Some(Msg::Metrics(m, n)) => snapshot = Some((m, n)),
+                    None => closed = true,
+                },
+                _ = tokio::time::sleep_until(wake.into()) => {}
+            }
+        }
+        if !pending.is_empty() {
+            let why = match &last_error {
+                Some(e) => format!("{e} (still failing when the {} ms exit deadline passed)", config.timeout.as_millis()),
+                None => format!("not sent within the {} ms exit deadline", config.timeout.as_millis()),
+            };
+            *d.lost.entry(why).or_default() += pending.len() as u64;
+        }
+        if let Some((_, points)) = snapshot {
+            d.points_lost = points as u64;
+            if pending.is_empty() {
+                d.lost.entry(last_error.unwrap_or_else(|| "the exit deadline passed".into())).or_default();
+            }
+        }
+        d
+    })
+}
