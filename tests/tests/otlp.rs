@@ -410,3 +410,105 @@ fn bad_export_settings_are_usage_errors_naming_the_setting() {
         assert!(lines.len() == 1 && lines[0].contains(name), "{args:?}: {}", run.stderr);
     }
 }
+
+#[test]
+fn an_https_collector_is_reached_with_its_ca_over_http_and_grpc_and_refused_without() {
+    use httptrace_tests::nginx::{free_addr, openssl_cert, Nginx};
+    let verifier = Verifier::start();
+    let rotel = Rotel::start(&verifier);
+    // nginx's stream module ends TLS in front of rotel's two receivers.
+    let dir = tempfile::tempdir().unwrap();
+    // A self-signed end-entity certificate (not a CA: rustls will not take one as the server's).
+    openssl_cert(dir.path(), "collector", &["-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"]);
+    let (http_tls, grpc_tls) = (free_addr(), free_addr());
+    let p = dir.path();
+    let conf = format!(
+        "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n\
+         daemon off; master_process off; worker_processes 1; pid {pid}; error_log {log} warn;\n\
+         events {{ worker_connections 64; }}\n\
+         stream {{ ssl_certificate {cert}; ssl_certificate_key {key};\n\
+         server {{ listen {http_tls} ssl; proxy_pass {http}; }}\n\
+         server {{ listen {grpc_tls} ssl; proxy_pass {grpc}; }} }}\n",
+        pid = p.join("nginx.pid").display(),
+        log = p.join("error.log").display(),
+        cert = p.join("collector.pem").display(),
+        key = p.join("collector.key").display(),
+        http = rotel.http,
+        grpc = rotel.grpc,
+    );
+    let nginx = Nginx::run(dir, &conf, &[http_tls, grpc_tls]);
+    let ca = nginx.dir.path().join("collector.pem").display().to_string();
+    for (addr, protocol) in [(http_tls, "http/protobuf"), (grpc_tls, "grpc")] {
+        let before = requests(&verifier.spans()).len();
+        let endpoint = format!("https://{addr}");
+        let run = cli(
+            &["--otlp", &endpoint, "--otlp-cacert", &ca, "-p", "ndjson", &http("/bytes/1")],
+            &[("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)],
+        );
+        assert_eq!(run.code, 0, "{protocol}: {}", run.stderr);
+        assert!(!run.stderr.contains("otlp"), "{protocol}: {}", run.stderr);
+        let spans = verifier.wait_spans(Duration::from_secs(10), |s| requests(s).len() > before);
+        assert_eq!(requests(&spans).len(), before + 1, "{protocol}: {}", rotel.log());
+        // The system's roots do not vouch for the collector: refused at once, said once.
+        let start = Instant::now();
+        let run = cli(&["--otlp", &endpoint, "-p", "ndjson", &http("/bytes/1")], &[("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let lines = run.diagnostics();
+        assert!(lines.len() == 1 && lines[0].contains("not delivered") && lines[0].contains("TLS"), "{protocol}: {}", run.stderr);
+        assert!(start.elapsed() < Duration::from_secs(5), "{protocol}: took {:?}", start.elapsed());
+    }
+}
+
+#[test]
+fn an_interrupted_run_exports_every_request_it_finished() {
+    let verifier = Verifier::start();
+    let rotel = Rotel::start(&verifier);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("run.ndjson").display().to_string();
+    let child = spawn(
+        &["-n", "100000", "--rate", "50", "-q", "--otlp", &format!("http://{}", rotel.http), "-p", "ndjson", "-o", &log, &http("/bytes/8")],
+        &[],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill(2) on our own child's pid; no memory is passed.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let (code, stderr) = finish(child);
+    assert_eq!(code, 130, "{stderr}");
+    let done =
+        parse_ndjson(&std::fs::read_to_string(&log).unwrap()).iter().filter(|e| matches!(e.kind, EventKind::RequestDone { .. })).count();
+    assert!(done >= 20, "{done} requests in 1.5 s at 50/s");
+    let spans = verifier.wait_spans(Duration::from_secs(10), |s| requests(s).len() >= done);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(requests(&verifier.spans()).len().max(requests(&spans).len()), done, "{}", rotel.log());
+}
+
+#[test]
+fn secrets_stay_redacted_in_the_export() {
+    let verifier = Verifier::start();
+    let rotel = Rotel::start(&verifier);
+    let url = http("/headers").replace("http://", "http://user:pa55word@");
+    let run = cli(
+        &[
+            "-H",
+            "Authorization: Bearer s3cret-token",
+            "-b",
+            "session=c00kie",
+            "--otlp",
+            &format!("http://{}", rotel.http),
+            "-p",
+            "ndjson",
+            &url,
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let spans = verifier.wait_spans(Duration::from_secs(10), |s| !requests(s).is_empty());
+    assert!(!spans.is_empty());
+    let text = format!("{:?}", spans.iter().map(|s| &s.span).collect::<Vec<_>>());
+    assert!(text.contains("[redacted]") && text.contains("authorization"), "the header fields are span events");
+    for secret in ["s3cret-token", "c00kie", "pa55word"] {
+        assert!(!text.contains(secret), "{secret} exported");
+    }
+}
