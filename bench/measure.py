@@ -5,6 +5,9 @@ R2: `httptrace -n 20000 -c 32 -p stats` requests/s ÷ `oha -n 20000 -c 32` on th
     (the fastest load generator; its own requests/s figure), when wrk is installed.
 R3: one request's whole-process wall time, warm plugin cache, default chain ÷ `curl -w`.
 R5: peak RSS of a 100k-request run ÷ a 10k-request run, with `stats`.
+R2-otlp: the R2 run with OTLP export on (`--otlp` to a local rotel collector that discards what
+    it receives) ÷ the same run without, requests/s; and with spans sampled at 1 %
+    (`OTEL_TRACES_SAMPLER=traceidratio`), metrics in full.
 """
 import os
 import re
@@ -31,10 +34,44 @@ def start_server(prefix=()):
     return p, http
 
 
-def wall(cmd):
+def wall(cmd, env=None):
     t = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - t
+    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True, env=env)
+    took = time.perf_counter() - t
+    if "otlp" in p.stderr:
+        # Export that lost data would not be export measured: say so.
+        print(p.stderr.strip(), file=sys.stderr)
+    return took
+
+
+ROTEL = os.environ.get("HTTPTRACE_ROTEL", "target/tools/rotel-0.0.1a15/rotel/rotel-agent")
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_rotel():
+    """A local rotel collector that accepts OTLP/HTTP and discards it (the `blackhole` exporter),
+    or None when rotel is not installed (`scripts/test.sh` installs it)."""
+    import socket
+    if not os.path.exists(ROTEL):
+        return None, None
+    grpc, http = free_port(), free_port()
+    p = subprocess.Popen([ROTEL, "start", "--otlp-grpc-endpoint", f"127.0.0.1:{grpc}", "--otlp-http-endpoint",
+                          f"127.0.0.1:{http}", "--exporter", "blackhole", "--pid-file", f"/tmp/rotel-bench-{os.getpid()}.pid"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(500):
+        try:
+            socket.create_connection(("127.0.0.1", http), timeout=0.1).close()
+            return p, f"http://127.0.0.1:{http}"
+        except OSError:
+            time.sleep(0.02)
+    p.kill()
+    return None, None
 
 
 def peak_rss_kb(cmd):
@@ -60,10 +97,16 @@ def main():
         subprocess.run([BIN, url], stdout=subprocess.DEVNULL, check=True)
 
         n, c = "20000", "32"
-        ours, theirs, wrk = [], [], []
+        ours, theirs, wrk, otlp, sampled = [], [], [], [], []
+        collector, endpoint = start_rotel()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
         # Alternating runs, medians: a shared VM's noise moves single runs by 10-20 %.
         for _ in range(9):
-            ours.append(int(n) / wall([BIN, "-q", "-n", n, "-c", c, "-p", "stats", url]))
+            ours.append(int(n) / wall([BIN, "-q", "-n", n, "-c", c, "-p", "stats", url], env))
+            if endpoint:
+                otlp.append(int(n) / wall([BIN, "-q", "-n", n, "-c", c, "-p", "stats", "--otlp", endpoint, url], env))
+                ratio = dict(env, OTEL_TRACES_SAMPLER="traceidratio", OTEL_TRACES_SAMPLER_ARG="0.01")
+                sampled.append(int(n) / wall([BIN, "-q", "-n", n, "-c", c, "-p", "stats", "--otlp", endpoint, url], ratio))
             theirs.append(int(n) / wall([OHA, "--no-tui", "-n", n, "-c", c, url]))
             if shutil.which("wrk"):
                 out = subprocess.run(["wrk", "-t", "2", "-c", c, "-d", "1s", url], stdout=subprocess.PIPE, text=True, check=True).stdout
@@ -81,6 +124,8 @@ def main():
         r5 = rss100 / rss10
     finally:
         server.terminate()
+        if collector:
+            collector.terminate()
 
     print("| figure | value | target |")
     print("|---|---|---|")
@@ -88,6 +133,10 @@ def main():
     if wrk:
         r2w = statistics.median(ours) / statistics.median(wrk)
         print(f"| R2 httptrace ÷ wrk req/s, -c {c}, HTTP/1.1 | {r2w:.2f} ({statistics.median(ours):.0f} vs {statistics.median(wrk):.0f} req/s) | ≥ 1.0 |")
+    if otlp:
+        m = statistics.median(ours)
+        print(f"| R2-otlp with export ÷ without, -n {n} -c {c}, every span | {statistics.median(otlp)/m:.3f} ({statistics.median(otlp):.0f} vs {m:.0f} req/s) | ≥ 0.95 |")
+        print(f"| R2-otlp with export ÷ without, spans sampled 1 % | {statistics.median(sampled)/m:.3f} ({statistics.median(sampled):.0f} vs {m:.0f} req/s) | ≥ 0.95 |")
     print(f"| R3 one request, warm cache ÷ curl, whole process | {r3:.2f} ({statistics.median(one)*1e3:.1f} ms vs {statistics.median(curl)*1e3:.1f} ms) | ≤ 1.5 |")
     print(f"| R5 peak RSS 100k ÷ 10k requests, stats | {r5:.2f} ({rss100/1024:.1f} MiB vs {rss10/1024:.1f} MiB) | ≤ 1.1 |")
 

@@ -512,3 +512,78 @@ fn secrets_stay_redacted_in_the_export() {
         assert!(!text.contains(secret), "{secret} exported");
     }
 }
+
+#[test]
+fn a_replayed_log_is_exported_at_its_recorded_times() {
+    let verifier = Verifier::start();
+    let rotel = Rotel::start(&verifier);
+    let log = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/conformance.ndjson");
+    let events = parse_ndjson(&std::fs::read_to_string(log).unwrap());
+    let starts: HashMap<u64, u64> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::RequestStart { wall_unix_ns, .. } if e.hop == 0 => Some((e.request, *wall_unix_ns - e.at_ns)),
+            _ => None,
+        })
+        .collect();
+    let run = cli(&["replay", log, "--otlp", &format!("http://{}", rotel.http), "-p", "ndjson", "-o", "/dev/null"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let spans = verifier.wait_spans(Duration::from_secs(10), |s| requests(s).len() >= starts.len());
+    let reqs = requests(&spans);
+    assert_eq!(reqs.len(), starts.len(), "{}", rotel.log());
+    for r in reqs {
+        let id: u64 = attr(&r.span.attributes, "httptrace.request.id").unwrap().parse().unwrap();
+        assert_eq!(r.span.start_time_unix_nano, starts[&id], "request {id}");
+    }
+    // The proxied requests of the log have their tunnel as a phase.
+    assert!(spans.iter().any(|s| s.span.name == "proxy tunnel"));
+}
+
+#[test]
+fn sampled_spans_come_whole_and_the_metrics_count_every_request() {
+    let _lane = crate::lanes::load();
+    let verifier = Verifier::start();
+    let rotel = Rotel::start(&verifier);
+    // `stats` wants request-done alone: the engine records the phases for the sampled requests.
+    let run = cli(
+        &["-n", "400", "-c", "4", "-q", "--otlp", &format!("http://{}", rotel.http), "-p", "stats", &http("/bytes/8")],
+        &[("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "0.25")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let counted = |v: &Verifier| -> i64 {
+        v.metrics()
+            .iter()
+            .filter(|m| m.metric.name == "httptrace.client.requests")
+            .filter_map(|m| match &m.metric.data {
+                Some(metric::Data::Sum(s)) => Some(
+                    s.data_points
+                        .iter()
+                        .map(|p| match p.value {
+                            Some(httptrace_tests::otlp::proto::tonic::metrics::v1::number_data_point::Value::AsInt(n)) => n,
+                            _ => 0,
+                        })
+                        .sum::<i64>(),
+                ),
+                _ => None,
+            })
+            .next_back()
+            .unwrap_or(0)
+    };
+    let start = Instant::now();
+    while counted(&verifier) < 400 && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(counted(&verifier), 400, "{}", rotel.log());
+    // The collector forwards traces and metrics apart: the spans may come later.
+    verifier.wait_spans(Duration::from_secs(5), |s| requests(s).len() >= 50);
+    std::thread::sleep(Duration::from_millis(300));
+    let spans = verifier.spans();
+    let reqs = requests(&spans);
+    assert!((50..=150).contains(&reqs.len()), "{} of 400 requests exported at 25 %", reqs.len());
+    for r in reqs {
+        let hop = children(&spans, &r.span.span_id);
+        assert_eq!(hop.len(), 1);
+        let phases: HashSet<String> = children(&spans, &hop[0].span.span_id).iter().map(|p| p.span.name.clone()).collect();
+        assert!(["send", "wait", "receive"].iter().all(|p| phases.contains(*p)), "{phases:?}");
+    }
+}

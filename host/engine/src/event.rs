@@ -670,6 +670,9 @@ impl KindSet {
             | 1 << kind::REQUEST_DONE,
     );
 
+    /// `request-start` and `request-done`: each hop's method and URL, and the request's summary.
+    pub const REQUESTS: KindSet = KindSet(1 << kind::REQUEST_START | 1 << kind::REQUEST_DONE);
+
     /// How many kinds are in the set.
     pub fn len(self) -> usize {
         self.0.count_ones() as usize

@@ -16,6 +16,44 @@ use crate::event::{Event, EventKind, KindSet, Phase};
 use crate::handoff;
 use crate::summary::{phase_after, HopRecord};
 
+/// More kinds recorded for a share of the requests, decided per request id by a seeded hash
+/// (the same answer every time it is asked): what a sampling exporter needs in full only for
+/// the requests it keeps (`ClientOptions::record_sampled`), the others costing no more than
+/// the rest of the consumers ask for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SampledRecording {
+    /// The kinds recorded for the requests kept.
+    pub kinds: KindSet,
+    /// The share kept, 0 to 1.
+    pub ratio: f64,
+    /// The hash's seed (random per run unless set).
+    pub seed: u64,
+}
+
+impl SampledRecording {
+    /// Keeps `ratio` of the requests, with a random seed.
+    pub fn new(kinds: KindSet, ratio: f64) -> SampledRecording {
+        SampledRecording { kinds, ratio, seed: rand::random() }
+    }
+
+    /// Whether request `request` is kept.
+    pub fn keeps(&self, request: u64) -> bool {
+        if self.ratio >= 1.0 {
+            return true;
+        }
+        if self.ratio <= 0.0 {
+            return false;
+        }
+        // splitmix64: well spread for consecutive ids.
+        let mut z = request ^ self.seed;
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        ((z >> 11) as f64 / (1u64 << 53) as f64) < self.ratio
+    }
+}
+
 /// Receives the events of each finished request, in order, in one batch.
 ///
 /// Implementations must not take long: they run on the engine's task after the request's
@@ -223,6 +261,17 @@ impl Trace {
         Self::new_at(None, true, full)
     }
 
+    /// A trace whose clock starts at `start` (or now) recording `full` in full, and
+    /// `sample`'s kinds too when `sample` keeps this request.
+    pub fn recording(start: Option<Instant>, full: KindSet, sample: Option<&SampledRecording>) -> Arc<Trace> {
+        let id = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
+        let full = match sample {
+            Some(s) if s.keeps(id) => full.union(s.kinds),
+            _ => full,
+        };
+        Self::with_id(id, start, true, full)
+    }
+
     /// A trace that records nothing: the untraced baseline for measuring tracing's cost.
     pub fn disabled_at(start: Instant) -> Arc<Trace> {
         Self::new_at(Some(start), false, KindSet::default())
@@ -230,12 +279,16 @@ impl Trace {
 
     /// A trace whose clock starts at `start`, or now.
     fn new_at(start: Option<Instant>, enabled: bool, full: KindSet) -> Arc<Trace> {
+        Self::with_id(NEXT_REQUEST.fetch_add(1, Ordering::Relaxed), start, enabled, full)
+    }
+
+    fn with_id(id: u64, start: Option<Instant>, enabled: bool, full: KindSet) -> Arc<Trace> {
         let now = Instant::now();
         let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
         let start = start.unwrap_or(now);
         let behind = now.saturating_duration_since(start).as_nanos() as u64;
         Arc::new(Trace {
-            id: NEXT_REQUEST.fetch_add(1, Ordering::Relaxed),
+            id,
             start,
             created_ns: behind,
             wall_start_unix_ns: wall.saturating_sub(behind),
@@ -435,5 +488,21 @@ mod tests {
             t.emit_at(5, 0, None, K::ResponseHeaders { status: 200, version: "HTTP/1.1".into(), headers: vec![], header_bytes: 0 });
             assert_eq!((t.phase(), t.got_first_byte()), (Phase::Dns, false));
         }
+    }
+}
+
+#[cfg(test)]
+mod sampled_tests {
+    use super::SampledRecording;
+    use crate::event::KindSet;
+
+    #[test]
+    fn a_share_of_consecutive_ids_is_kept_and_the_answer_never_changes() {
+        let s = SampledRecording::new(KindSet::ALL, 0.1);
+        let kept: Vec<u64> = (1..=20_000).filter(|id| s.keeps(*id)).collect();
+        assert!((1800..2200).contains(&kept.len()), "{} of 20000 at 10 %", kept.len());
+        assert!(kept.iter().all(|id| s.keeps(*id)));
+        assert!((1..100).all(|id| SampledRecording::new(KindSet::ALL, 1.0).keeps(id)));
+        assert!(!(1..100).any(|id| SampledRecording::new(KindSet::ALL, 0.0).keeps(id)));
     }
 }

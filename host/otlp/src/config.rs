@@ -8,6 +8,7 @@ use url::Url;
 
 use crate::context::TraceParent;
 use crate::error::Error;
+use httptrace::trace::SampledRecording;
 
 /// The wire protocol to the collector (`OTEL_EXPORTER_OTLP_PROTOCOL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +110,75 @@ pub struct Config {
     pub metric_interval: Duration,
     /// A caller's trace to continue (`--traceparent`): every request span is its child.
     pub parent: Option<TraceParent>,
+    /// Which requests' spans are exported (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`);
+    /// the metrics count every request.
+    pub sampler: Sampler,
+    /// The sampler's decision per request, shared with the engine (`ClientOptions::record_sampled`)
+    /// so that it records the phases in full only for the requests exported.
+    pub recording: SampledRecording,
+}
+
+/// The specification's samplers, decided per request from its trace id (and with
+/// `--traceparent`, for the `parentbased_*` ones, from the caller's sampled flag).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampler {
+    /// The share of traces kept: 1 (`always_on`), 0 (`always_off`), or `traceidratio`'s.
+    pub ratio: f64,
+    /// A caller's sampled flag decides when there is one (`parentbased_*`, the default).
+    pub parent_based: bool,
+}
+
+impl Default for Sampler {
+    /// `parentbased_always_on`, the specification's default.
+    fn default() -> Sampler {
+        Sampler { ratio: 1.0, parent_based: true }
+    }
+}
+
+impl Sampler {
+    fn from_env(var: &dyn Fn(&str) -> Option<String>) -> Result<Sampler, Error> {
+        let name = "OTEL_TRACES_SAMPLER";
+        let Some(v) = var(name) else { return Ok(Sampler::default()) };
+        let v = v.trim().to_ascii_lowercase();
+        let (parent_based, root) = match v.strip_prefix("parentbased_") {
+            Some(root) => (true, root.to_string()),
+            None => (false, v.clone()),
+        };
+        let ratio = match root.as_str() {
+            "always_on" => 1.0,
+            "always_off" => 0.0,
+            "traceidratio" => match var("OTEL_TRACES_SAMPLER_ARG") {
+                None => 1.0,
+                Some(a) => match a.trim().parse::<f64>() {
+                    Ok(r) if (0.0..=1.0).contains(&r) => r,
+                    _ => return Err(Error::config("OTEL_TRACES_SAMPLER_ARG", format!("'{a}' is not a ratio from 0 to 1"))),
+                },
+            },
+            _ => {
+                return Err(Error::config(
+                    name,
+                    format!("'{v}' is not supported (always_on, always_off, traceidratio, or parentbased_ with one of them)"),
+                ))
+            }
+        };
+        Ok(Sampler { ratio, parent_based })
+    }
+
+    /// Whether the spans of a request in `trace_id` are exported.
+    pub fn sample(&self, trace_id: &[u8; 16], parent: Option<&TraceParent>) -> bool {
+        if let (true, Some(p)) = (self.parent_based, parent) {
+            return p.flags & 1 == 1;
+        }
+        if self.ratio >= 1.0 {
+            return true;
+        }
+        // The trace id's last 8 bytes, 63 bits of them, against the ratio (as the SDKs do):
+        // every instance keeps the same traces.
+        let mut low = [0u8; 8];
+        low.copy_from_slice(&trace_id[8..]);
+        let x = u64::from_be_bytes(low) >> 1;
+        (x as f64) < self.ratio * (1u64 << 63) as f64
+    }
 }
 
 /// What the command line says about export.
@@ -201,6 +271,13 @@ impl Config {
             Some(v) => Some(TraceParent::parse(v).map_err(|why| Error::config("--traceparent", why))?),
             None => None,
         };
+        let sampler = Sampler::from_env(&var)?;
+        // The share of requests exported: a caller's trace is kept or not as a whole.
+        let share = match parent {
+            Some(p) if sampler.parent_based => f64::from(p.flags & 1),
+            Some(p) => f64::from(u8::from(sampler.sample(&p.trace_id, None))),
+            None => sampler.ratio,
+        };
         let cacert = flags.cacert.clone().or_else(|| var("OTEL_EXPORTER_OTLP_CERTIFICATE").map(PathBuf::from));
         Ok(Some(Config {
             traces,
@@ -213,6 +290,8 @@ impl Config {
             schedule_delay: millis("OTEL_BSP_SCHEDULE_DELAY", 5_000)?,
             metric_interval: millis("OTEL_METRIC_EXPORT_INTERVAL", 60_000)?,
             parent,
+            sampler,
+            recording: SampledRecording::new(crate::INTEREST, share),
         }))
     }
 }
@@ -349,6 +428,25 @@ mod tests {
         assert_eq!(c.metrics.headers, [("api-key".to_string(), "a b".to_string()), ("X".to_string(), "2".to_string())]);
         let get = |k: &str| c.resource.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
         assert_eq!((get("service.name"), get("region"), get("service.instance.id")), (Some("probe"), Some("eu-west"), Some("i-1")));
+    }
+
+    #[test]
+    fn samplers_keep_their_share_and_follow_the_parent() {
+        let s = |v: &str, arg: &str| {
+            let c = config(
+                Flags::default(),
+                &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c"), ("OTEL_TRACES_SAMPLER", v), ("OTEL_TRACES_SAMPLER_ARG", arg)],
+            );
+            c.unwrap().unwrap().sampler
+        };
+        let ratio = s("traceidratio", "0.25");
+        let kept = (0..4000).filter(|_| ratio.sample(&crate::context::new_trace_id(), None)).count();
+        assert!((850..1150).contains(&kept), "{kept} of 4000 at 25 %");
+        assert!(!s("always_off", "").sample(&[1; 16], None));
+        let unsampled = TraceParent { trace_id: [1; 16], span_id: [1; 8], flags: 0 };
+        assert!(!s("parentbased_always_on", "").sample(&[1; 16], Some(&unsampled)));
+        assert!(s("always_on", "").sample(&[1; 16], Some(&unsampled)));
+        assert!(config(Flags::default(), &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c"), ("OTEL_TRACES_SAMPLER", "jaeger_remote")]).is_err());
     }
 
     #[test]

@@ -54,7 +54,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 
-pub use config::{Config, Endpoint, Flags, Protocol, Signal};
+pub use config::{Config, Endpoint, Flags, Protocol, Sampler, Signal};
 pub use context::{new_span_id, new_trace_id, to_hex, TraceParent};
 pub use error::Error;
 use transport::{Failure, Transport};
@@ -79,7 +79,6 @@ pub struct Exporter {
     last_metrics: Instant,
     thread: Option<JoinHandle<Delivery>>,
     spans: Vec<Span>,
-    facts: Vec<spans::RequestFacts>,
 }
 
 /// What the export thread delivered and lost.
@@ -155,17 +154,13 @@ impl Exporter {
             last_metrics: Instant::now(),
             thread: Some(thread),
             spans: Vec::new(),
-            facts: Vec::new(),
         })
     }
 
     /// Turns the events of finished requests into spans and metrics, and queues them (never
     /// waits). All of one request's events must come in the same call.
     pub fn events(&mut self, events: &[&Event]) {
-        spans::build(events, self.config.parent.as_ref(), &mut self.spans, &mut self.facts);
-        for f in self.facts.drain(..) {
-            self.metrics.record(&f);
-        }
+        spans::build(events, self.config.parent.as_ref(), &self.config.recording, &mut self.spans, &mut self.metrics);
         if !self.spans.is_empty() {
             let n = self.spans.len();
             if self.queued.load(Ordering::Relaxed) + n > self.config.max_queue {
@@ -199,8 +194,12 @@ impl Exporter {
         let delivery = self.thread.take().map(|t| t.join().unwrap_or_default()).unwrap_or_default();
         let mut lost = delivery.lost;
         if self.dropped > 0 {
-            *lost.entry(format!("the buffer of {} spans was full (OTEL_BSP_MAX_QUEUE_SIZE)", self.config.max_queue)).or_default() +=
-                self.dropped;
+            let why = format!(
+                "the buffer of {} spans was full (raise OTEL_BSP_MAX_QUEUE_SIZE, or sample: OTEL_TRACES_SAMPLER=traceidratio \
+                 OTEL_TRACES_SAMPLER_ARG=0.1)",
+                self.config.max_queue
+            );
+            *lost.entry(why).or_default() += self.dropped;
         }
         let spans_lost = lost.values().sum();
         let mut reasons: Vec<(String, u64)> = lost.into_iter().collect();

@@ -9,13 +9,16 @@ use opentelemetry_proto::tonic::metrics::v1::{
     ExponentialHistogramDataPoint, Metric, NumberDataPoint, Sum,
 };
 
-use crate::spans::{kv, kv_int, RequestFacts};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+
+use crate::spans::{kv, kv_int, server_of, ErrorType, RequestFacts};
 
 /// Most buckets per histogram (the SDK specification's default).
 const MAX_SIZE: usize = 160;
 /// The finest scale used (the specification's maximum).
 const MAX_SCALE: i32 = 20;
-/// Most attribute sets per metric; the rest go to one `otel.metric.overflow` series.
+/// Most attribute sets per metric (and URLs remembered); the rest go to one
+/// `otel.metric.overflow` series.
 const MAX_SERIES: usize = 2000;
 
 /// A base-2 exponential histogram of positive values (OTel data model): bucket `i` at scale
@@ -151,128 +154,201 @@ impl ExpHistogram {
     }
 }
 
-/// An attribute value of a series.
+/// A series of the duration histogram and the request counter: the request's method,
+/// server, status and error.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Value {
-    Str(String),
-    Int(i64),
-    Bool(bool),
+struct FullKey {
+    base: BaseKey,
+    status: Option<u16>,
+    error: Option<ErrorKey>,
 }
 
-type Attrs = Vec<(&'static str, Value)>;
-
-fn to_proto(attrs: &Attrs) -> Vec<opentelemetry_proto::tonic::common::v1::KeyValue> {
-    attrs
-        .iter()
-        .map(|(k, v)| match v {
-            Value::Str(s) => kv(k, s.clone()),
-            Value::Int(i) => kv_int(k, *i),
-            Value::Bool(b) => opentelemetry_proto::tonic::common::v1::KeyValue {
-                key: k.to_string(),
-                value: Some(opentelemetry_proto::tonic::common::v1::AnyValue {
-                    value: Some(opentelemetry_proto::tonic::common::v1::any_value::Value::BoolValue(*b)),
-                }),
-                ..Default::default()
-            },
-        })
-        .collect()
+/// A series of the phase histograms: method and server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct BaseKey {
+    method: String,
+    server: Option<(String, u16)>,
+    /// The overflow series (`otel.metric.overflow`) past [`MAX_SERIES`].
+    overflow: bool,
 }
 
-/// Series of one metric, by attribute set, bounded.
-#[derive(Debug, Default)]
-struct Series<T> {
-    map: HashMap<Attrs, T>,
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum ErrorKey {
+    Kind(String),
+    Status(u16),
 }
 
-impl<T: Default> Series<T> {
-    fn get(&mut self, attrs: Attrs) -> &mut T {
-        let key = if self.map.len() >= MAX_SERIES && !self.map.contains_key(&attrs) {
-            vec![("otel.metric.overflow", Value::Bool(true))]
-        } else {
-            attrs
-        };
-        self.map.entry(key).or_default()
+impl ErrorKey {
+    fn of(e: &ErrorType<'_>) -> ErrorKey {
+        match e {
+            ErrorType::Kind(k) => ErrorKey::Kind(k.to_string()),
+            ErrorType::Status(s) => ErrorKey::Status(*s),
+        }
     }
+
+    fn is(&self, e: &ErrorType<'_>) -> bool {
+        match (self, e) {
+            (ErrorKey::Kind(a), ErrorType::Kind(b)) => a == b,
+            (ErrorKey::Status(a), ErrorType::Status(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            ErrorKey::Kind(k) => k.clone(),
+            ErrorKey::Status(s) => s.to_string(),
+        }
+    }
+}
+
+impl BaseKey {
+    fn attrs(&self) -> Vec<KeyValue> {
+        if self.overflow {
+            return vec![bool_kv("otel.metric.overflow", true)];
+        }
+        let mut out = vec![kv("http.request.method", self.method.clone())];
+        if let Some((host, port)) = &self.server {
+            out.push(kv("server.address", host.clone()));
+            out.push(kv_int("server.port", *port as i64));
+        }
+        out
+    }
+}
+
+impl FullKey {
+    fn attrs(&self) -> Vec<KeyValue> {
+        let mut out = self.base.attrs();
+        if self.base.overflow {
+            return out;
+        }
+        if let Some(s) = self.status {
+            out.push(kv_int("http.response.status_code", s as i64));
+        }
+        if let Some(e) = &self.error {
+            out.push(kv("error.type", e.text()));
+        }
+        out
+    }
+}
+
+fn bool_kv(key: &str, value: bool) -> KeyValue {
+    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(any_value::Value::BoolValue(value)) }), ..Default::default() }
+}
+
+/// The per-request series state: the duration histogram and the request count.
+#[derive(Debug, Default)]
+struct Requests {
+    duration: ExpHistogram,
+    count: u64,
 }
 
 /// The phases with a histogram each: HAR's division of a request (`ssl` as `tls`).
 const PHASES: [&str; 7] = ["blocked", "dns", "connect", "tls", "send", "wait", "receive"];
 
-/// The run's metrics so far.
+/// The run's metrics so far. Series are found by their attributes; the last request's are
+/// remembered, so a run against one URL looks nothing up twice.
 #[derive(Debug)]
 pub(crate) struct Metrics {
     start_ns: u64,
-    duration: Series<ExpHistogram>,
-    phases: [Series<ExpHistogram>; 7],
-    requests: Series<u64>,
-    errors: Series<u64>,
+    requests: HashMap<FullKey, Requests>,
+    phases: HashMap<BaseKey, [ExpHistogram; 7]>,
+    errors: HashMap<FullKey, u64>,
+    /// The server of each URL seen (parsed once).
+    servers: HashMap<String, Option<(String, u16)>>,
+    last: Option<(String, FullKey)>,
 }
 
 impl Metrics {
     pub(crate) fn new(start_ns: u64) -> Metrics {
-        Metrics {
-            start_ns,
-            duration: Series::default(),
-            phases: Default::default(),
-            requests: Series::default(),
-            errors: Series::default(),
+        Metrics { start_ns, requests: HashMap::new(), phases: HashMap::new(), errors: HashMap::new(), servers: HashMap::new(), last: None }
+    }
+
+    /// The series of `f`: the last one if it matches, else built (and bounded).
+    fn key(&mut self, f: &RequestFacts<'_>) -> FullKey {
+        let url = f.url.unwrap_or("");
+        if let Some((last_url, k)) = &self.last {
+            let same_error = match (&k.error, &f.error_type) {
+                (None, None) => true,
+                (Some(a), Some(b)) => a.is(b),
+                _ => false,
+            };
+            if last_url == url && k.base.method == f.method && k.status == f.status && same_error {
+                return k.clone();
+            }
         }
+        if !self.servers.contains_key(url) && self.servers.len() < MAX_SERIES {
+            self.servers.insert(url.to_string(), server_of(url));
+        }
+        let server = match self.servers.get(url) {
+            Some(s) => s.clone(),
+            None => server_of(url),
+        };
+        let mut key = FullKey {
+            base: BaseKey { method: f.method.to_string(), server, overflow: false },
+            status: f.status,
+            error: f.error_type.as_ref().map(ErrorKey::of),
+        };
+        if self.requests.len() >= MAX_SERIES && !self.requests.contains_key(&key) {
+            key = FullKey { base: BaseKey { method: String::new(), server: None, overflow: true }, status: None, error: None };
+        }
+        self.last = Some((url.to_string(), key.clone()));
+        key
     }
 
     /// Folds one finished request in.
-    pub(crate) fn record(&mut self, f: &RequestFacts) {
-        let mut base: Attrs = vec![("http.request.method", Value::Str(f.method.clone()))];
-        if let Some((host, port)) = &f.server {
-            base.push(("server.address", Value::Str(host.clone())));
-            base.push(("server.port", Value::Int(*port as i64)));
-        }
-        let mut full = base.clone();
-        if let Some(s) = f.status {
-            full.push(("http.response.status_code", Value::Int(s as i64)));
-        }
-        if let Some(e) = &f.error_type {
-            full.push(("error.type", Value::Str(e.clone())));
-        }
-        self.duration.get(full.clone()).record(f.duration_s);
-        let t = &f.timings;
+    pub(crate) fn record(&mut self, f: &RequestFacts<'_>) {
+        let key = self.key(f);
+        let r = self.requests.entry(key.clone()).or_default();
+        r.duration.record(f.duration_s);
+        r.count += 1;
+        let t = f.timings;
+        let phases = match self.phases.get_mut(&key.base) {
+            Some(p) => p,
+            None => {
+                let base = if self.phases.len() >= MAX_SERIES {
+                    BaseKey { method: String::new(), server: None, overflow: true }
+                } else {
+                    key.base.clone()
+                };
+                self.phases.entry(base).or_default()
+            }
+        };
         for (i, ms) in [t.blocked, t.dns, t.connect, t.ssl, t.send, t.wait, t.receive].into_iter().enumerate() {
             if ms >= 0.0 {
-                self.phases[i].get(base.clone()).record(ms / 1e3);
+                phases[i].record(ms / 1e3);
             }
         }
-        *self.requests.get(full.clone()) += 1;
-        if let Some(e) = &f.error_type {
-            let mut attrs = base;
-            attrs.push(("error.type", Value::Str(e.clone())));
-            *self.errors.get(attrs) += 1;
+        if key.error.is_some() {
+            *self.errors.entry(FullKey { status: None, ..key }).or_default() += 1;
         }
     }
 
     /// The metrics as of `now_ns`, and their number of data points.
     pub(crate) fn snapshot(&self, now_ns: u64) -> (Vec<Metric>, usize) {
         let cumulative = AggregationTemporality::Cumulative as i32;
-        let histogram = |name: &str, description: &str, s: &Series<ExpHistogram>| Metric {
+        let histogram = |name: &str, description: &str, points: Vec<ExponentialHistogramDataPoint>| Metric {
             name: name.into(),
             description: description.into(),
             unit: "s".into(),
             data: Some(metric::Data::ExponentialHistogram(ExponentialHistogram {
-                data_points: sorted(&s.map).into_iter().map(|(a, h)| h.point(to_proto(a), self.start_ns, now_ns)).collect(),
+                data_points: points,
                 aggregation_temporality: cumulative,
             })),
             ..Default::default()
         };
-        let counter = |name: &str, description: &str, s: &Series<u64>| Metric {
+        let counter = |name: &str, description: &str, points: Vec<(Vec<KeyValue>, u64)>| Metric {
             name: name.into(),
             description: description.into(),
             unit: "{request}".into(),
             data: Some(metric::Data::Sum(Sum {
-                data_points: sorted(&s.map)
+                data_points: points
                     .into_iter()
-                    .map(|(a, n)| NumberDataPoint {
-                        attributes: to_proto(a),
+                    .map(|(attributes, n)| NumberDataPoint {
+                        attributes,
                         start_time_unix_nano: self.start_ns,
                         time_unix_nano: now_ns,
-                        value: Some(number_data_point::Value::AsInt(*n as i64)),
+                        value: Some(number_data_point::Value::AsInt(n as i64)),
                         ..Default::default()
                     })
                     .collect(),
@@ -281,15 +357,29 @@ impl Metrics {
             })),
             ..Default::default()
         };
-        let mut out =
-            vec![histogram("http.client.request.duration", "Duration of HTTP client requests (redirects included).", &self.duration)];
+        let requests = sorted(&self.requests);
+        let phases = sorted(&self.phases);
+        let mut out = vec![histogram(
+            "http.client.request.duration",
+            "Duration of HTTP client requests (redirects included).",
+            requests.iter().map(|(k, r)| r.duration.point(k.attrs(), self.start_ns, now_ns)).collect(),
+        )];
         for (i, p) in PHASES.iter().enumerate() {
             let name = format!("httptrace.phase.{p}.duration");
             let description = format!("Time spent in the {p} phase of HTTP client requests (HAR timings, summed over hops).");
-            out.push(histogram(&name, &description, &self.phases[i]));
+            let points = phases.iter().filter(|(_, h)| h[i].count > 0).map(|(k, h)| h[i].point(k.attrs(), self.start_ns, now_ns)).collect();
+            out.push(histogram(&name, &description, points));
         }
-        out.push(counter("httptrace.client.requests", "HTTP client requests finished, by status and error.", &self.requests));
-        out.push(counter("httptrace.client.errors", "HTTP client requests that failed, by error type.", &self.errors));
+        out.push(counter(
+            "httptrace.client.requests",
+            "HTTP client requests finished, by status and error.",
+            requests.iter().map(|(k, r)| (k.attrs(), r.count)).collect(),
+        ));
+        out.push(counter(
+            "httptrace.client.errors",
+            "HTTP client requests that failed, by error type.",
+            sorted(&self.errors).into_iter().map(|(k, n)| (k.attrs(), *n)).collect(),
+        ));
         out.retain(|m| match &m.data {
             Some(metric::Data::ExponentialHistogram(h)) => !h.data_points.is_empty(),
             Some(metric::Data::Sum(s)) => !s.data_points.is_empty(),
@@ -307,7 +397,7 @@ impl Metrics {
     }
 }
 
-fn sorted<T>(map: &HashMap<Attrs, T>) -> Vec<(&Attrs, &T)> {
+fn sorted<K: Ord, T>(map: &HashMap<K, T>) -> Vec<(&K, &T)> {
     let mut v: Vec<_> = map.iter().collect();
     v.sort_by(|a, b| a.0.cmp(b.0));
     v

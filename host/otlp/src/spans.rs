@@ -16,17 +16,53 @@ use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::{span, status, Span, Status};
 
 use crate::context::{new_span_id, new_trace_id, TraceParent};
+use httptrace::trace::SampledRecording;
 
-/// What the metrics need of one finished request.
-#[derive(Debug, Clone)]
-pub(crate) struct RequestFacts {
-    pub method: String,
-    pub server: Option<(String, u16)>,
+/// SemConv's `error.type` of a request: the failure's kind, or an HTTP error status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorType<'a> {
+    Kind(&'a str),
+    Status(u16),
+}
+
+/// What the metrics need of one finished request, borrowed from its events.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequestFacts<'a> {
+    pub method: &'a str,
+    /// The URL asked for (the first hop's).
+    pub url: Option<&'a str>,
     pub status: Option<u16>,
-    pub error_type: Option<String>,
+    pub error_type: Option<ErrorType<'a>>,
     /// curl's `time_total`, seconds.
     pub duration_s: f64,
-    pub timings: httptrace::event::Timings,
+    pub timings: &'a httptrace::event::Timings,
+}
+
+/// The facts of one request's events, when its `request-done` is among them.
+fn facts_of<'a>(evs: &[&'a Event]) -> Option<RequestFacts<'a>> {
+    let mut start = None;
+    let mut done = None;
+    for e in evs {
+        match &e.kind {
+            EventKind::RequestStart { method, url, .. } if start.is_none() => start = Some((method.as_str(), url.as_str())),
+            EventKind::RequestDone { .. } => done = Some(&e.kind),
+            _ => {}
+        }
+    }
+    let Some(EventKind::RequestDone { url, status, error, timings, marks, .. }) = done else { return None };
+    let error_type = match (error, status) {
+        (Some(e), _) => Some(ErrorType::Kind(e.kind.as_str())),
+        (None, Some(s)) if *s >= 400 => Some(ErrorType::Status(*s)),
+        _ => None,
+    };
+    Some(RequestFacts {
+        method: start.map_or("_OTHER", |s| s.0),
+        url: Some(start.map_or(url.as_str(), |s| s.1)),
+        status: *status,
+        error_type,
+        duration_s: marks.total,
+        timings,
+    })
 }
 
 /// A key/value attribute with a string value.
@@ -45,14 +81,21 @@ fn kv_bool(key: &str, value: bool) -> KeyValue {
 
 /// Builds the spans of every request in `events` (a request's events all come in one call:
 /// the engine hands them over in one batch, and the chain keeps batches whole).
-pub(crate) fn build(events: &[&Event], parent: Option<&TraceParent>, spans: &mut Vec<Span>, facts: &mut Vec<RequestFacts>) {
-    let mut requests: BTreeMap<u64, Vec<&Event>> = BTreeMap::new();
-    for ev in events {
-        requests.entry(ev.request).or_default().push(ev);
-    }
-    for evs in requests.values() {
-        if let Some(f) = request(evs, parent, spans) {
-            facts.push(f);
+pub(crate) fn build(
+    events: &[&Event],
+    parent: Option<&TraceParent>,
+    recording: &SampledRecording,
+    spans: &mut Vec<Span>,
+    metrics: &mut crate::metrics::Metrics,
+) {
+    // A batch holds whole requests, one after the other.
+    for evs in events.chunk_by(|a, b| a.request == b.request) {
+        if let Some(f) = facts_of(evs) {
+            metrics.record(&f);
+        }
+        // The engine recorded the phases in full for exactly these requests.
+        if recording.keeps(evs[0].request) {
+            request(evs, parent, spans);
         }
     }
 }
@@ -67,7 +110,8 @@ fn protocol_version(p: &str) -> &str {
     }
 }
 
-fn server_of(url: &str) -> Option<(String, u16)> {
+/// The host and port of a URL.
+pub(crate) fn server_of(url: &str) -> Option<(String, u16)> {
     let u = url::Url::parse(url).ok()?;
     let host = u.host_str()?.trim_start_matches('[').trim_end_matches(']').to_string();
     Some((host, u.port_or_known_default()?))
@@ -77,8 +121,8 @@ fn error_status(message: &str) -> Option<Status> {
     Some(Status { message: message.into(), code: status::StatusCode::Error as i32 })
 }
 
-/// The spans of one request; the facts for the metrics when its `request-done` is there.
-fn request(evs: &[&Event], parent: Option<&TraceParent>, spans: &mut Vec<Span>) -> Option<RequestFacts> {
+/// The spans of one request.
+fn request(evs: &[&Event], parent: Option<&TraceParent>, spans: &mut Vec<Span>) {
     let first_at = evs.iter().map(|e| e.at_ns).min().unwrap_or(0);
     let last_at = evs.iter().map(|e| e.at_ns).max().unwrap_or(0);
     // Wall time of the request's monotonic origin: from a request-start's stamp, else now.
@@ -138,14 +182,12 @@ fn request(evs: &[&Event], parent: Option<&TraceParent>, spans: &mut Vec<Span>) 
     if resends > 0 {
         attrs.push(kv_int("http.request.resend_count", resends as i64));
     }
-    let mut status_code = None;
     let mut error_type = None;
     let mut span_status = None;
     if let Some((_, final_url, status, error, _, _)) = done {
         if Some(final_url) != url.as_ref() {
             attrs.push(kv("httptrace.url.effective", final_url.clone()));
         }
-        status_code = status;
         if let Some(s) = status {
             attrs.push(kv_int("http.response.status_code", s as i64));
         }
@@ -162,6 +204,7 @@ fn request(evs: &[&Event], parent: Option<&TraceParent>, spans: &mut Vec<Span>) 
         }
     }
     let end = done.map_or(last_at, |d| d.0);
+    // The engine recorded the phases in full for exactly these requests.
     spans.push(Span {
         trace_id: trace_id.to_vec(),
         span_id: request_id.to_vec(),
@@ -179,15 +222,6 @@ fn request(evs: &[&Event], parent: Option<&TraceParent>, spans: &mut Vec<Span>) 
         let id = sent.get(n).map_or_else(new_span_id, |tp| tp.span_id);
         hop(hop_events, *n, &trace_id, &request_id, &id, flags, &t, spans);
     }
-    let (_, _, status, error, timings, marks) = done?;
-    Some(RequestFacts {
-        method,
-        server,
-        status,
-        error_type: error.as_ref().map(|e: &TraceError| e.kind.as_str().to_string()).or(error_type.filter(|_| status_code.is_some())),
-        duration_s: marks.total,
-        timings: *timings,
-    })
 }
 
 /// The `traceparent` header written on the hop, if any.

@@ -36,8 +36,15 @@ impl Tail for OtlpTail {
     }
 }
 
-/// The exporter as a chain tail, and where its report will be.
-pub type Started = (Box<dyn Tail>, ReportSlot);
+/// A started exporter.
+pub struct Started {
+    /// The chain's tail that feeds it.
+    pub tail: Box<dyn Tail>,
+    /// Where its report will be.
+    pub report: ReportSlot,
+    /// What the engine records in full, and for which requests (the sampled ones).
+    pub recording: httptrace::trace::SampledRecording,
+}
 
 /// The exporter the flags and the environment ask for (none when export is off), started.
 /// A bad flag or variable is a usage error naming it.
@@ -45,9 +52,10 @@ pub fn start(a: &ExportArgs) -> Result<Option<Started>, UsageError> {
     let flags = Flags { endpoint: a.otlp.clone(), cacert: a.otlp_cacert.clone(), traceparent: a.traceparent.clone() };
     let config = Config::new(&flags, &|name| std::env::var(name).ok()).map_err(|e| UsageError::usage(e.to_string()))?;
     let Some(config) = config else { return Ok(None) };
+    let recording = config.recording;
     let exporter = Exporter::start(config).map_err(|e| UsageError::usage(e.to_string()))?;
     let report = ReportSlot::default();
-    Ok(Some((Box::new(OtlpTail { exporter: Some(exporter), report: report.clone() }), report)))
+    Ok(Some(Started { tail: Box::new(OtlpTail { exporter: Some(exporter), report: report.clone() }), report, recording }))
 }
 
 /// Says on stderr what could not be exported (one line), if anything.

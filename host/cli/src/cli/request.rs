@@ -81,6 +81,8 @@ pub fn client_options(a: &RequestArgs) -> Result<ClientOptions, UsageError> {
         proxy: proxies(a, |name| std::env::var(name).ok())?,
         client_cert: client_cert(a)?,
         trace_context: trace_context(a)?,
+        // Set with the exporter's sampling once the chain has started.
+        record_sampled: None,
     })
 }
 

@@ -34,6 +34,8 @@ struct RunningChain {
     wanted: KindSet,
     /// The OTLP exporter's report, once the chain has finished (with `--otlp`).
     export: Option<super::export::ReportSlot>,
+    /// The kinds the exporter needs recorded for the requests it exports.
+    sampled: Option<httptrace::trace::SampledRecording>,
 }
 
 /// Loads, checks and initialises every plugin before anything else happens, then starts the
@@ -69,17 +71,22 @@ fn start_chain(a: &PluginArgs, matches: &ArgMatches, capacity: usize, default: &
         exit::USAGE
     })?;
     let aborted_early = !chain.failures().is_empty() && a.on_plugin_error == OnPluginError::Abort;
-    let export = exporter.map(|(tail, slot)| {
-        chain.set_tail(tail);
-        slot
-    });
-    let wanted = chain.wanted();
+    let mut wanted = chain.plugins().iter().fold(KindSet::default(), |acc, (_, interest)| acc.union(*interest));
+    let (export, sampled) = match exporter {
+        Some(started) => {
+            chain.set_tail(started.tail);
+            // Every request's method and summary (the metrics); the phases for those exported.
+            wanted = wanted.union(KindSet::REQUESTS);
+            (Some(started.report), Some(started.recording))
+        }
+        None => (None, None),
+    };
     let (sink, rx) = ChannelSink::new(capacity);
     let thread = chain.spawn(rx).map_err(|e| {
         eprintln!("httptrace: cannot start the plugin thread: {e}");
         exit::USAGE
     })?;
-    Ok(RunningChain { sink: Some(sink), thread, aborted_early, wanted, export })
+    Ok(RunningChain { sink: Some(sink), thread, aborted_early, wanted, export, sampled })
 }
 
 /// Joins the chain and picks the exit code, most important first: a plugin failed (90); the
@@ -122,6 +129,7 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
         return finish_chain(chain, None);
     }
     opts.record = chain.wanted;
+    opts.record_sampled = chain.sampled;
     // --cookie-jar FILE: written once the run is over, whatever its outcome.
     let jar = opts.cookies.clone().filter(|_| a.cookie_jar.is_some());
     let sink = chain.sink.take().expect("the sink is still here");

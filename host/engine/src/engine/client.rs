@@ -143,8 +143,7 @@ impl Client {
     /// Runs the request with its clock starting at `start`, or now.
     async fn run(&self, spec: &RequestSpec, start: Option<Instant>) -> Outcome {
         let trace = match (self.shared.opts.tracing, start) {
-            (true, Some(start)) => Trace::recording_at(start, self.shared.opts.record),
-            (true, None) => Trace::recording_now(self.shared.opts.record),
+            (true, start) => Trace::recording(start, self.shared.opts.record, self.shared.opts.record_sampled.as_ref()),
             (false, start) => Trace::disabled_at(start.unwrap_or_else(Instant::now)),
         };
         // The hop's URL as the engine follows redirects: what a timeout reports.
@@ -203,7 +202,9 @@ impl Client {
                 given
             });
             if let (Some(ctx), Some(id)) = (&opts.trace_context, trace_id) {
-                hop_req.trace_context = Some(ctx.header(id));
+                // Sampled as the exporter decides, where one samples.
+                let sampled = opts.record_sampled.as_ref().map_or(ctx.flags & 1 == 1, |s| s.keeps(trace.id()));
+                hop_req.trace_context = Some(ctx.header(id, sampled));
             }
             let hop = trace.hop();
             // The first hop starts when the trace did (one clock read for both).

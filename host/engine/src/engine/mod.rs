@@ -118,6 +118,11 @@ pub struct ClientOptions {
     pub client_cert: Option<ClientCert>,
     /// W3C trace context to send (`--propagate`): `None` (the default) sends none.
     pub trace_context: Option<TraceContext>,
+    /// More kinds recorded for a share of the requests (a sampling exporter's): `None` (the
+    /// default) records [`record`](ClientOptions::record) for every request. With a
+    /// [`trace_context`](ClientOptions::trace_context), the share kept is what the `sampled`
+    /// flag says.
+    pub record_sampled: Option<crate::trace::SampledRecording>,
 }
 
 /// W3C Trace Context sent with every hop: a `traceparent` header whose parent id is new for
@@ -141,7 +146,7 @@ impl TraceContext {
     }
 
     /// The `traceparent` (with a new span id) and `tracestate` values for a hop of `trace_id`.
-    fn header(&self, trace_id: [u8; 16]) -> (String, Option<String>) {
+    fn header(&self, trace_id: [u8; 16], sampled: bool) -> (String, Option<String>) {
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
         let span: [u8; 8] = loop {
             let id: [u8; 8] = rand::random();
@@ -149,7 +154,8 @@ impl TraceContext {
                 break id;
             }
         };
-        (format!("00-{}-{}-{:02x}", hex(&trace_id), hex(&span), self.flags), self.tracestate.clone())
+        let flags = (self.flags & !1) | sampled as u8;
+        (format!("00-{}-{}-{flags:02x}", hex(&trace_id), hex(&span)), self.tracestate.clone())
     }
 }
 
@@ -233,6 +239,7 @@ impl Default for ClientOptions {
             proxy: ProxyConfig::default(),
             client_cert: None,
             trace_context: None,
+            record_sampled: None,
         }
     }
 }
