@@ -74,11 +74,15 @@ impl Transport {
         Transport { endpoint, signal, tls, conn: None }
     }
 
-    /// The URL data goes to, for messages.
+    /// The URL data goes to, for messages (a password in it masked).
     pub(crate) fn url(&self) -> String {
+        let mut url = self.endpoint.url.clone();
+        if url.password().is_some() {
+            let _ = url.set_password(Some("[redacted]"));
+        }
         match self.endpoint.protocol {
-            Protocol::HttpProtobuf => self.endpoint.url.to_string(),
-            Protocol::Grpc => format!("{}{}", self.endpoint.url.as_str().trim_end_matches('/'), self.signal.grpc_path()),
+            Protocol::HttpProtobuf => url.to_string(),
+            Protocol::Grpc => format!("{}{}", url.as_str().trim_end_matches('/'), self.signal.grpc_path()),
         }
     }
 
