@@ -49,6 +49,9 @@ struct Received {
     spans: Vec<ReceivedSpan>,
     metrics: Vec<ReceivedMetric>,
     requests: usize,
+    /// Answer this many more requests with `fail_status` before accepting any.
+    fail_next: usize,
+    fail_status: u16,
 }
 
 /// An attribute's value as text (strings as they are, numbers and booleans printed).
@@ -82,7 +85,13 @@ pub struct Verifier {
 impl Verifier {
     /// Starts the receiver on a free loopback port.
     pub fn start() -> Verifier {
-        let received = Arc::new(Mutex::new(Received::default()));
+        Verifier::failing(0, 200)
+    }
+
+    /// Starts a receiver that answers its first `n` requests with `status` (and keeps nothing
+    /// of them), then accepts.
+    pub fn failing(n: usize, status: u16) -> Verifier {
+        let received = Arc::new(Mutex::new(Received { fail_next: n, fail_status: status, ..Received::default() }));
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the verifier");
         std_listener.set_nonblocking(true).unwrap();
         let addr = std_listener.local_addr().unwrap();
@@ -151,6 +160,10 @@ impl Verifier {
 fn handle(shared: &Mutex<Received>, path: &str, body: &Bytes) -> hyper::Response<Full<Bytes>> {
     let mut r = shared.lock().unwrap();
     r.requests += 1;
+    if r.fail_next > 0 {
+        r.fail_next -= 1;
+        return hyper::Response::builder().status(r.fail_status).body(Full::new(Bytes::from_static(b"not now"))).unwrap();
+    }
     let reply = |bytes: Vec<u8>| {
         hyper::Response::builder().header("content-type", "application/x-protobuf").body(Full::new(Bytes::from(bytes))).unwrap()
     };

@@ -587,3 +587,26 @@ fn sampled_spans_come_whole_and_the_metrics_count_every_request() {
         assert!(["send", "wait", "receive"].iter().all(|p| phases.contains(*p)), "{phases:?}");
     }
 }
+
+#[test]
+fn a_busy_collector_is_retried_and_a_refusing_one_is_not() {
+    // The exporter's own retries, straight to the receiver: 503 and 429 three times, then 200.
+    for status in [503, 429] {
+        let verifier = Verifier::failing(3, status);
+        let start = Instant::now();
+        let run = cli(&["--otlp", &format!("http://{}", verifier.addr), "-p", "ndjson", &http("/bytes/1")], &[]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(!run.stderr.contains("otlp"), "{status}: {}", run.stderr);
+        assert_eq!(requests(&verifier.spans()).len(), 1, "{status}");
+        assert!(verifier.requests() >= 5, "{status}: 3 refused, then the spans and the metrics");
+        // Backoff 100, 200, 400 ms before the spans went through.
+        assert!(start.elapsed() >= Duration::from_millis(600), "{status}: {:?}", start.elapsed());
+    }
+    // 400: the data is refused for good; said once, not retried.
+    let verifier = Verifier::failing(1000, 400);
+    let run = cli(&["--otlp", &format!("http://{}", verifier.addr), "-p", "ndjson", &http("/bytes/1")], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines = run.diagnostics();
+    assert!(lines.len() == 1 && lines[0].contains("400"), "{}", run.stderr);
+    assert_eq!(verifier.requests(), 2, "one try for the spans, one for the metrics");
+}
