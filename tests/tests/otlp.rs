@@ -610,3 +610,77 @@ fn a_busy_collector_is_retried_and_a_refusing_one_is_not() {
     assert!(lines.len() == 1 && lines[0].contains("400"), "{}", run.stderr);
     assert_eq!(verifier.requests(), 2, "one try for the spans, one for the metrics");
 }
+
+/// Waits for `child` and returns its exit code and the CPU time it used (user + system).
+fn wait_cpu(child: std::process::Child) -> (i32, Duration) {
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of the plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child's pid, with pointers to live locals.
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t);
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    (libc::WEXITSTATUS(status), tv(usage.ru_utime) + tv(usage.ru_stime))
+}
+
+#[test]
+fn a_collector_that_never_answers_costs_the_deadline_and_no_cpu() {
+    // Accepts connections, never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            held.push(s);
+        }
+    });
+    let start = Instant::now();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_httptrace"));
+    cmd.args(["-n", "40", "--rate", "20", "-q", "--otlp", &format!("http://{addr}"), &http("/bytes/1")])
+        .env("HTTPTRACE_CACHE_DIR", shared_cache())
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "1000")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for v in PROXY_VARS {
+        cmd.env_remove(v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let (code, cpu) = wait_cpu(child);
+    let mut text = String::new();
+    stderr.read_to_string(&mut text).unwrap();
+    let took = start.elapsed();
+    assert_eq!(code, 0, "{text}");
+    // Two seconds of requests, then at most the 1 s deadline (and the start-up).
+    assert!(took < Duration::from_millis(4500), "took {took:?}: {text}");
+    assert_eq!(text.lines().filter(|l| l.contains("not delivered")).count(), 1, "{text}");
+    // Waiting on a silent collector (sends timing out, retries backing off) is not spinning.
+    assert!(cpu < Duration::from_millis(1500), "{cpu:?} of CPU in {took:?}");
+}
+
+#[test]
+fn gzip_and_tls_phases_reach_the_collector() {
+    let verifier = Verifier::start();
+    let url = format!("https://{}/bytes/100", crate::plugins_support::server().https_addr);
+    let cacert = crate::plugins_support::server().cert_path.display().to_string();
+    let run = cli(
+        &["--cacert", &cacert, "--otlp", &format!("http://{}", verifier.addr), "-p", "ndjson", &url],
+        &[("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("otlp"), "{}", run.stderr);
+    let t = timings(&parse_ndjson(&run.stdout));
+    let t = t.values().next().expect("a request");
+    let spans = verifier.wait_spans(Duration::from_secs(5), |s| !requests(s).is_empty());
+    let req = requests(&spans)[0];
+    let hop = children(&spans, &req.span.span_id)[0];
+    let phases = children(&spans, &hop.span.span_id);
+    let tls = phases.iter().find(|p| p.span.name == "tls").expect("a tls span");
+    assert!((duration_ms(tls) - t.ssl).abs() <= 0.001, "tls {} ms, ndjson ssl {} ms", duration_ms(tls), t.ssl);
+    assert!(attr(&tls.span.attributes, "tls.protocol.version").is_some());
+    // HAR's connect runs from the connect attempt to the end of TLS.
+    let connect = phases.iter().find(|p| p.span.name == "connect").expect("a connect span");
+    let har_connect = (tls.span.end_time_unix_nano - connect.span.start_time_unix_nano) as f64 / 1e6;
+    assert!((har_connect - t.connect).abs() <= 0.001, "{har_connect} vs {}", t.connect);
+}

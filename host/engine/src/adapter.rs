@@ -245,7 +245,7 @@ where
     /// Sends `req` as [`legacy::Client::request`] does, recording it. The response's body is
     /// a [`TracedBody`]: read it to the end (or drop it) to finish the trace.
     pub async fn request(&self, req: Request<B>) -> Result<Response<TracedBody>, legacy::Error> {
-        let trace = Trace::recording_now(self.shared.opts.record);
+        let trace = Trace::recording(None, self.shared.opts.record, self.shared.opts.record_sampled.as_ref());
         let url = req.uri().to_string();
         if trace.records(kind::REQUEST_START) {
             trace.emit(

@@ -82,6 +82,8 @@ pub struct Endpoint {
     pub protocol: Protocol,
     /// Extra request headers (`OTEL_EXPORTER_OTLP_HEADERS`), e.g. an API key.
     pub headers: Vec<(String, String)>,
+    /// Compress requests with gzip (`OTEL_EXPORTER_OTLP_COMPRESSION=gzip`).
+    pub gzip: bool,
 }
 
 /// Everything the exporter needs, read from the flags and the environment once.
@@ -111,7 +113,9 @@ pub struct Config {
     /// A caller's trace to continue (`--traceparent`): every request span is its child.
     pub parent: Option<TraceParent>,
     /// Which requests' spans are exported (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`);
-    /// the metrics count every request.
+    /// the metrics count every request. A request's own trace is new and random, so the ratio
+    /// is applied to a seeded hash of its request id ([`Config::recording`]), decided before
+    /// it starts; a caller's trace (`--traceparent`) is kept or not as a whole.
     pub sampler: Sampler,
     /// The sampler's decision per request, shared with the engine (`ClientOptions::record_sampled`)
     /// so that it records the phases in full only for the requests exported.
@@ -172,8 +176,7 @@ impl Sampler {
         if self.ratio >= 1.0 {
             return true;
         }
-        // The trace id's last 8 bytes, 63 bits of them, against the ratio (as the SDKs do):
-        // every instance keeps the same traces.
+        // The trace id's last 8 bytes, 63 bits of them, against the ratio (as the SDKs do).
         let mut low = [0u8; 8];
         low.copy_from_slice(&trace_id[8..]);
         let x = u64::from_be_bytes(low) >> 1;
@@ -231,8 +234,11 @@ impl Config {
                 Some(v) => parse_pairs("OTEL_EXPORTER_OTLP_HEADERS", &v)?,
                 None => Vec::new(),
             };
-            let specific = format!("OTEL_EXPORTER_OTLP_{}_HEADERS", signal.upper());
-            if let Some(v) = var(&specific) {
+            let mut specific = format!("OTEL_EXPORTER_OTLP_{}_HEADERS", signal.upper());
+            if var(&specific).is_none() {
+                specific = "OTEL_EXPORTER_OTLP_HEADERS".into();
+            }
+            if let Some(v) = var(&specific).filter(|_| specific != "OTEL_EXPORTER_OTLP_HEADERS") {
                 for (k, v) in parse_pairs(&specific, &v)? {
                     headers.retain(|(name, _)| !name.eq_ignore_ascii_case(&k));
                     headers.push((k, v));
@@ -240,10 +246,21 @@ impl Config {
             }
             for (k, v) in &headers {
                 if http::HeaderName::from_bytes(k.as_bytes()).is_err() || http::HeaderValue::from_str(v).is_err() {
-                    return Err(Error::config("OTEL_EXPORTER_OTLP_HEADERS", format!("'{k}' is not a valid header")));
+                    // The value may be a credential: only its name is shown.
+                    return Err(Error::config(&specific, format!("'{k}' is not a valid header name, or its value not a valid value")));
                 }
             }
-            Ok(Endpoint { url, protocol, headers })
+            let specific = format!("OTEL_EXPORTER_OTLP_{}_COMPRESSION", signal.upper());
+            let (name, value) = match var(&specific) {
+                Some(v) => (specific, Some(v)),
+                None => ("OTEL_EXPORTER_OTLP_COMPRESSION".to_string(), var("OTEL_EXPORTER_OTLP_COMPRESSION")),
+            };
+            let gzip = match value.as_deref().map(str::trim) {
+                None | Some("none") => false,
+                Some("gzip") => true,
+                Some(other) => return Err(Error::config(&name, format!("'{other}' is not supported (gzip or none)"))),
+            };
+            Ok(Endpoint { url, protocol, headers, gzip })
         };
         let traces = endpoint(Signal::Traces)?;
         let metrics = endpoint(Signal::Metrics)?;
@@ -333,8 +350,17 @@ fn random_uuid() -> String {
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
+/// `value` for a message: anything between `://` and `@` (a user and password) masked.
+fn shown(value: &str) -> String {
+    match (value.find("://"), value.rfind('@')) {
+        (Some(s), Some(at)) if at > s + 3 => format!("{}[redacted]{}", &value[..s + 3], &value[at..]),
+        _ => value.to_string(),
+    }
+}
+
 fn parse_url(name: &str, value: &str) -> Result<Url, Error> {
-    let url = Url::parse(value.trim()).map_err(|e| Error::config(name, format!("'{value}' is not a URL: {e}")))?;
+    let url = Url::parse(value.trim()).map_err(|e| Error::config(name, format!("'{}' is not a URL: {e}", shown(value))))?;
+    let value = shown(value);
     match url.scheme() {
         "http" | "https" if url.host_str().is_some() => Ok(url),
         "http" | "https" => Err(Error::config(name, format!("'{value}' has no host"))),
@@ -360,15 +386,17 @@ fn parse_pairs(name: &str, value: &str) -> Result<Vec<(String, String)>, Error> 
     let mut out = Vec::new();
     for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let Some((k, v)) = item.split_once('=') else {
-            return Err(Error::config(name, format!("'{item}' is not KEY=VALUE")));
+            // Headers carry credentials: their items are not shown.
+            let what = if name.contains("HEADERS") { "an item".to_string() } else { format!("'{item}'") };
+            return Err(Error::config(name, format!("{what} is not KEY=VALUE")));
         };
         let k = k.trim();
         if k.is_empty() {
-            return Err(Error::config(name, format!("'{item}' has an empty key")));
+            return Err(Error::config(name, "an item has an empty key"));
         }
         let v = percent_encoding::percent_decode_str(v.trim())
             .decode_utf8()
-            .map_err(|_| Error::config(name, format!("'{item}': the value is not UTF-8 once decoded")))?;
+            .map_err(|_| Error::config(name, format!("the value of '{k}' is not UTF-8 once decoded")))?;
         out.push((k.to_string(), v.into_owned()));
     }
     Ok(out)
@@ -458,6 +486,18 @@ mod tests {
         bad(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "c:4318")], "OTEL_EXPORTER_OTLP_ENDPOINT");
         bad(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")], "http/json");
         bad(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c"), ("OTEL_EXPORTER_OTLP_HEADERS", "novalue")], "OTEL_EXPORTER_OTLP_HEADERS");
+        bad(
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c"), ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "a=x%0Ay")],
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        );
+        bad(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c"), ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd")], "OTEL_EXPORTER_OTLP_COMPRESSION");
+        // Credentials are never echoed.
+        for (k, v) in
+            [("OTEL_EXPORTER_OTLP_HEADERS", "Authorization: Bearer s3cret"), ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://u:s3cret@c/")]
+        {
+            let e = config(Flags::default(), &[(k, v), ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c")]).unwrap_err();
+            assert!(!e.to_string().contains("s3cret"), "{e}");
+        }
         bad(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c"), ("OTEL_BSP_MAX_QUEUE_SIZE", "-1")], "OTEL_BSP_MAX_QUEUE_SIZE");
         bad(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c"), ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon")], "OTEL_EXPORTER_OTLP_TIMEOUT");
     }

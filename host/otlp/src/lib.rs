@@ -46,8 +46,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use httptrace::event::{Event, KindSet};
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -78,6 +78,7 @@ pub struct Exporter {
     metrics: metrics::Metrics,
     last_metrics: Instant,
     thread: Option<JoinHandle<Delivery>>,
+    close: Arc<Close>,
     spans: Vec<Span>,
 }
 
@@ -138,11 +139,12 @@ impl Exporter {
         let config = Arc::new(config);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
+        let close = Arc::new(Close::default());
         let thread = {
-            let (config, queued) = (config.clone(), queued.clone());
+            let (config, queued, close) = (config.clone(), queued.clone(), close.clone());
             std::thread::Builder::new()
                 .name("httptrace-otlp".into())
-                .spawn(move || deliver(config, tls, rx, queued))
+                .spawn(move || deliver(config, tls, rx, queued, close))
                 .map_err(|e| Error::start(format!("cannot start the export thread: {e}")))?
         };
         Ok(Exporter {
@@ -153,6 +155,7 @@ impl Exporter {
             metrics: metrics::Metrics::new(unix_now()),
             last_metrics: Instant::now(),
             thread: Some(thread),
+            close,
             spans: Vec::new(),
         })
     }
@@ -190,8 +193,18 @@ impl Exporter {
     /// thread, and says what was delivered.
     pub fn finish(mut self) -> ExportReport {
         self.send_metrics();
+        *self.close.deadline.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + self.config.timeout);
+        self.close.notify.notify_one();
         self.tx = None;
-        let delivery = self.thread.take().map(|t| t.join().unwrap_or_default()).unwrap_or_default();
+        let delivery = match self.thread.take().map(|t| t.join()) {
+            Some(Ok(d)) => d,
+            // Whatever the thread held is lost: said so, not reported as delivered.
+            _ => {
+                let mut d = Delivery::default();
+                d.lost.insert("the export thread failed".into(), self.queued.load(Ordering::Relaxed) as u64);
+                d
+            }
+        };
         let mut lost = delivery.lost;
         if self.dropped > 0 {
             let why = format!(
@@ -228,13 +241,48 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// The first wait after a failure.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
+/// The exit deadline, set by [`Exporter::finish`] before it closes the queue: sends in
+/// flight are cut short when it passes.
+#[derive(Default)]
+struct Close {
+    deadline: std::sync::Mutex<Option<Instant>>,
+    notify: tokio::sync::Notify,
+}
+
+impl Close {
+    fn deadline(&self) -> Option<Instant> {
+        *self.deadline.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Resolves once the exit deadline is set and has passed.
+    async fn passed(&self) {
+        loop {
+            if let Some(d) = self.deadline() {
+                tokio::time::sleep_until(d.into()).await;
+                return;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// What a send came to: delivered, with how many items the collector rejected (OTLP's
+/// partial success) and why; or failed.
+async fn send_bounded(t: &mut Transport, message: Vec<u8>, attempt: Duration, close: &Close) -> Result<Bytes, Failure> {
+    tokio::select! {
+        r = t.send(Bytes::from(message), attempt) => r,
+        _ = close.passed() => Err(Failure::Retry("the exit deadline passed during a send".into())),
+    }
+}
+
 /// The export thread: batches spans, sends them and the metrics, retries with backoff, and
-/// at the end flushes within the timeout.
+/// at the end flushes until the exit deadline.
 fn deliver(
     config: Arc<Config>,
     tls: Option<Arc<rustls::ClientConfig>>,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<Msg>,
     queued: Arc<AtomicUsize>,
+    close: Arc<Close>,
 ) -> Delivery {
     let mut d = Delivery::default();
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -257,26 +305,31 @@ fn deliver(
         let mut pending: VecDeque<Span> = VecDeque::new();
         let mut oldest: Option<Instant> = None;
         let mut snapshot: Option<(Vec<Metric>, usize)> = None;
+        // After a failure: when to try again, and that the batch is due then.
         let mut retry_at: Option<Instant> = None;
         let mut backoff = FIRST_BACKOFF;
         let mut last_error: Option<String> = None;
         let mut closed = false;
-        let mut deadline: Option<Instant> = None;
         loop {
             let now = Instant::now();
-            if closed && deadline.is_none() {
-                deadline = Some(now + config.timeout);
-            }
+            let deadline = close.deadline().filter(|_| closed);
             if let Some(dl) = deadline {
                 if (pending.is_empty() && snapshot.is_none()) || now >= dl {
                     break;
                 }
             }
             let due = !pending.is_empty()
-                && (closed || pending.len() >= config.batch_size || oldest.is_some_and(|o| now >= o + config.schedule_delay));
+                && (closed
+                    || retry_at.is_some()
+                    || pending.len() >= config.batch_size
+                    || oldest.is_some_and(|o| now >= o + config.schedule_delay));
             let may = retry_at.is_none_or(|at| now >= at);
             if may && (due || snapshot.is_some()) {
-                let attempt = deadline.map_or(config.timeout, |dl| config.timeout.min(dl.saturating_duration_since(now)));
+                // Each send gets the export timeout, and never more than is left to the deadline.
+                let attempt = || {
+                    let left = close.deadline().filter(|_| closed).map(|dl| dl.saturating_duration_since(Instant::now()));
+                    left.map_or(config.timeout, |l| config.timeout.min(l))
+                };
                 let mut failed = None;
                 if due {
                     let n = pending.len().min(config.batch_size);
@@ -288,20 +341,30 @@ fn deliver(
                             ..Default::default()
                         }],
                     };
-                    match traces.send(Bytes::from(req.encode_to_vec()), attempt).await {
-                        Ok(()) => {
-                            d.spans_sent += n as u64;
+                    let outcome = send_bounded(&mut traces, req.encode_to_vec(), attempt(), &close).await;
+                    match outcome {
+                        Ok(answer) => {
+                            // OTLP's partial success: what the collector took but rejected.
+                            let partial = ExportTraceServiceResponse::decode(answer).ok().and_then(|r| r.partial_success);
+                            let rejected = partial.as_ref().map_or(0, |p| p.rejected_spans.clamp(0, n as i64) as u64);
+                            if rejected > 0 {
+                                let why = partial.map(|p| p.error_message).filter(|m| !m.is_empty());
+                                let why = format!("the collector rejected them: {}", why.as_deref().unwrap_or("no reason given"));
+                                *d.lost.entry(why).or_default() += rejected;
+                            }
+                            d.spans_sent += n as u64 - rejected;
                             pending.drain(..n);
                             queued.fetch_sub(n, Ordering::Relaxed);
+                            oldest = (!pending.is_empty()).then(Instant::now);
                         }
                         Err(Failure::Permanent(why)) => {
                             *d.lost.entry(why).or_default() += n as u64;
                             pending.drain(..n);
                             queued.fetch_sub(n, Ordering::Relaxed);
+                            oldest = (!pending.is_empty()).then(Instant::now);
                         }
                         Err(Failure::Retry(why)) => failed = Some(why),
                     }
-                    oldest = (!pending.is_empty()).then(Instant::now);
                 }
                 if failed.is_none() {
                     if let Some((metrics, points)) = snapshot.take() {
@@ -312,8 +375,20 @@ fn deliver(
                                 ..Default::default()
                             }],
                         };
-                        match metrics_out.send(Bytes::from(req.encode_to_vec()), attempt).await {
-                            Ok(()) => d.points_sent = points as u64,
+                        match send_bounded(&mut metrics_out, req.encode_to_vec(), attempt(), &close).await {
+                            Ok(answer) => {
+                                let partial = ExportMetricsServiceResponse::decode(answer).ok().and_then(|r| r.partial_success);
+                                let rejected = partial.as_ref().map_or(0, |p| p.rejected_data_points.clamp(0, points as i64) as u64);
+                                d.points_sent = points as u64 - rejected;
+                                // Cumulative: this snapshot holds whatever an earlier one lost.
+                                d.points_lost = rejected;
+                                if rejected > 0 {
+                                    let why = partial.map(|p| p.error_message).filter(|m| !m.is_empty());
+                                    d.lost
+                                        .entry(format!("the collector rejected points: {}", why.as_deref().unwrap_or("no reason given")))
+                                        .or_default();
+                                }
+                            }
                             Err(Failure::Permanent(why)) => {
                                 d.points_lost = points as u64;
                                 d.lost.entry(why).or_default();
@@ -338,7 +413,11 @@ fn deliver(
                 }
                 continue;
             }
-            // Sleep until the next batch is due, a retry, the deadline, or a message.
+            // Nothing to send now: sleep until a batch is due, a retry, the deadline, or a
+            // message. (A retry time already past with nothing to send is dropped: no spin.)
+            if retry_at.is_some_and(|at| at <= now) {
+                retry_at = None;
+            }
             let mut wake = deadline.unwrap_or(now + Duration::from_secs(3600));
             if let Some(at) = retry_at {
                 wake = wake.min(at);

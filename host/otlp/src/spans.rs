@@ -123,7 +123,6 @@ fn error_status(message: &str) -> Option<Status> {
 
 /// The spans of one request.
 fn request(evs: &[&Event], parent: Option<&TraceParent>, spans: &mut Vec<Span>) {
-    let first_at = evs.iter().map(|e| e.at_ns).min().unwrap_or(0);
     let last_at = evs.iter().map(|e| e.at_ns).max().unwrap_or(0);
     // Wall time of the request's monotonic origin: from a request-start's stamp, else now.
     let wall0 = evs
@@ -136,7 +135,7 @@ fn request(evs: &[&Event], parent: Option<&TraceParent>, spans: &mut Vec<Span>) 
             let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
             now.saturating_sub(last_at)
         });
-    let t = |at: u64| wall0 + at;
+    let t = |at: u64| wall0.saturating_add(at);
     let mut hops: BTreeMap<u32, Vec<&Event>> = BTreeMap::new();
     for e in evs {
         hops.entry(e.hop).or_default().push(e);
@@ -144,7 +143,8 @@ fn request(evs: &[&Event], parent: Option<&TraceParent>, spans: &mut Vec<Span>) 
     // Ids: the header the engine sent (--propagate), else the caller's trace, else new ones.
     let sent: BTreeMap<u32, TraceParent> = hops.iter().filter_map(|(h, evs)| sent_traceparent(evs).map(|tp| (*h, tp))).collect();
     let trace_id = parent.map(|p| p.trace_id).or_else(|| sent.values().next().map(|tp| tp.trace_id)).unwrap_or_else(new_trace_id);
-    let flags = parent.map_or(1, |p| p.flags) as u32;
+    // Exported, so sampled (whatever the caller's flag said).
+    let flags = (parent.map_or(1, |p| p.flags) | 1) as u32;
     let request_id = new_span_id();
     let done = evs.iter().find_map(|e| match &e.kind {
         EventKind::RequestDone { url, status, error, timings, marks, .. } => Some((e.at_ns, url, *status, error, timings, marks)),
@@ -212,7 +212,8 @@ fn request(evs: &[&Event], parent: Option<&TraceParent>, spans: &mut Vec<Span>) 
         flags,
         name: method.clone(),
         kind: span::SpanKind::Client as i32,
-        start_time_unix_nano: t(first_at),
+        // From the request's origin: under --rate its scheduled start, so lateness shows.
+        start_time_unix_nano: t(0),
         end_time_unix_nano: t(end),
         attributes: attrs,
         status: span_status,

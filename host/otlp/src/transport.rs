@@ -103,8 +103,20 @@ impl Transport {
             let tls = tokio::time::timeout(timeout, tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp))
                 .await
                 .map_err(|_| Failure::Retry(format!("TLS to {host}:{port}: timed out")))?
-                // A certificate the roots do not vouch for will not heal by retrying.
-                .map_err(|e| Failure::Permanent(format!("TLS to {host}:{port} failed: {e}")))?;
+                .map_err(|e| {
+                    // A certificate the roots do not vouch for will not heal by retrying; a
+                    // connection cut during the handshake (a collector restarting) may.
+                    let why = format!("TLS to {host}:{port} failed: {e}");
+                    let bad_cert = e
+                        .get_ref()
+                        .and_then(|i| i.downcast_ref::<rustls::Error>())
+                        .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented));
+                    if bad_cert {
+                        Failure::Permanent(why)
+                    } else {
+                        Failure::Retry(why)
+                    }
+                })?;
             self.handshake(TokioIo::new(tls), grpc).await?
         } else {
             self.handshake(TokioIo::new(tcp), grpc).await?
@@ -130,7 +142,7 @@ impl Transport {
     }
 
     /// Sends one encoded export request; `timeout` bounds the whole exchange.
-    pub(crate) async fn send(&mut self, message: Bytes, timeout: Duration) -> Result<(), Failure> {
+    pub(crate) async fn send(&mut self, message: Bytes, timeout: Duration) -> Result<Bytes, Failure> {
         match tokio::time::timeout(timeout, self.exchange(message, timeout)).await {
             Ok(r) => {
                 if matches!(r, Err(Failure::Retry(_))) {
@@ -145,7 +157,8 @@ impl Transport {
         }
     }
 
-    async fn exchange(&mut self, message: Bytes, timeout: Duration) -> Result<(), Failure> {
+    /// Sends one export request; the answer's message (for gRPC, without its frame).
+    async fn exchange(&mut self, message: Bytes, timeout: Duration) -> Result<Bytes, Failure> {
         let usable = match &mut self.conn {
             Some(Conn::H1(s)) => s.ready().await.is_ok(),
             Some(Conn::H2(s)) => s.ready().await.is_ok(),
@@ -173,12 +186,23 @@ impl Transport {
             req = req.uri(path).header("host", authority).header("content-type", "application/x-protobuf");
         }
         req = req.header("user-agent", concat!("httptrace/", env!("CARGO_PKG_VERSION")));
+        let message = if self.endpoint.gzip {
+            use std::io::Write;
+            let mut z = flate2::write::GzEncoder::new(Vec::with_capacity(message.len() / 4), flate2::Compression::fast());
+            z.write_all(&message).and_then(|()| z.finish()).map(Bytes::from).map_err(|e| Failure::Permanent(format!("gzip: {e}")))?
+        } else {
+            message
+        };
+        if self.endpoint.gzip {
+            req = req.header(if grpc { "grpc-encoding" } else { "content-encoding" }, "gzip");
+        }
         for (k, v) in &self.endpoint.headers {
             req = req.header(k.as_str(), v.as_str());
         }
         let body = if grpc {
             let mut framed = BytesMut::with_capacity(message.len() + 5);
-            framed.put_u8(0);
+            // The frame's compressed flag, then its length.
+            framed.put_u8(u8::from(self.endpoint.gzip));
             framed.put_u32(message.len() as u32);
             framed.put_slice(&message);
             framed.freeze()
@@ -204,7 +228,9 @@ impl Transport {
             }
             let code: u32 = field("grpc-status").and_then(|s| s.trim().parse().ok()).unwrap_or(2);
             if code == 0 {
-                return Ok(());
+                // One frame, uncompressed (we did not offer compressed answers).
+                let body = collected.to_bytes();
+                return Ok(if body.len() >= 5 && body[0] == 0 { body.slice(5..) } else { Bytes::new() });
             }
             let message = field("grpc-message")
                 .map(|m| percent_encoding::percent_decode_str(&m).decode_utf8_lossy().into_owned())
@@ -214,7 +240,7 @@ impl Transport {
             return Err(if matches!(code, 1 | 4 | 8 | 10 | 11 | 14 | 15) { Failure::Retry(why) } else { Failure::Permanent(why) });
         }
         if status.is_success() {
-            Ok(())
+            Ok(collected.to_bytes())
         } else {
             Err(http_failure(status))
         }

@@ -116,7 +116,8 @@ pub struct ClientOptions {
     pub proxy: ProxyConfig,
     /// The certificate offered when a server asks for one (`--cert`, `--key`).
     pub client_cert: Option<ClientCert>,
-    /// W3C trace context to send (`--propagate`): `None` (the default) sends none.
+    /// W3C trace context to send (`--propagate`): `None` (the default) sends none. (The
+    /// [`adapter`](crate::adapter) sends the caller's own requests as they are: it adds none.)
     pub trace_context: Option<TraceContext>,
     /// More kinds recorded for a share of the requests (a sampling exporter's): `None` (the
     /// default) records [`record`](ClientOptions::record) for every request. With a
