@@ -268,9 +268,9 @@ impl Close {
 
 /// What a send came to: delivered, with how many items the collector rejected (OTLP's
 /// partial success) and why; or failed.
-async fn send_bounded(t: &mut Transport, message: Vec<u8>, attempt: Duration, close: &Close) -> Result<Bytes, Failure> {
+async fn send_bounded(t: &mut Transport, message: Bytes, attempt: Duration, close: &Close) -> Result<Bytes, Failure> {
     tokio::select! {
-        r = t.send(Bytes::from(message), attempt) => r,
+        r = t.send(message, attempt) => r,
         _ = close.passed() => Err(Failure::Retry("the exit deadline passed during a send".into())),
     }
 }
@@ -298,11 +298,15 @@ fn deliver(
             return d;
         }
     };
+    // Background work, as the plugin thread's: the engine's threads come first.
+    lower_priority();
     rt.block_on(async move {
         let mut traces = Transport::new(config.traces.clone(), Signal::Traces, tls.clone());
         let mut metrics_out = Transport::new(config.metrics.clone(), Signal::Metrics, tls);
         let resource = resource(&config);
         let mut pending: VecDeque<Span> = VecDeque::new();
+        // A batch taken out of `pending` and encoded, not delivered yet (sent again as is).
+        let mut in_flight: Option<(Bytes, usize)> = None;
         let mut oldest: Option<Instant> = None;
         let mut snapshot: Option<(Vec<Metric>, usize)> = None;
         // After a failure: when to try again, and that the batch is due then.
@@ -314,15 +318,16 @@ fn deliver(
             let now = Instant::now();
             let deadline = close.deadline().filter(|_| closed);
             if let Some(dl) = deadline {
-                if (pending.is_empty() && snapshot.is_none()) || now >= dl {
+                if (pending.is_empty() && in_flight.is_none() && snapshot.is_none()) || now >= dl {
                     break;
                 }
             }
-            let due = !pending.is_empty()
-                && (closed
-                    || retry_at.is_some()
-                    || pending.len() >= config.batch_size
-                    || oldest.is_some_and(|o| now >= o + config.schedule_delay));
+            let due = in_flight.is_some()
+                || !pending.is_empty()
+                    && (closed
+                        || retry_at.is_some()
+                        || pending.len() >= config.batch_size
+                        || oldest.is_some_and(|o| now >= o + config.schedule_delay));
             let may = retry_at.is_none_or(|at| now >= at);
             if may && (due || snapshot.is_some()) {
                 // Each send gets the export timeout, and never more than is left to the deadline.
@@ -332,16 +337,22 @@ fn deliver(
                 };
                 let mut failed = None;
                 if due {
-                    let n = pending.len().min(config.batch_size);
-                    let spans: Vec<Span> = pending.range(..n).cloned().collect();
-                    let req = ExportTraceServiceRequest {
-                        resource_spans: vec![ResourceSpans {
-                            resource: Some(resource.clone()),
-                            scope_spans: vec![ScopeSpans { scope: Some(scope()), spans, ..Default::default() }],
-                            ..Default::default()
-                        }],
+                    let (message, n) = match in_flight.take() {
+                        Some(batch) => batch,
+                        None => {
+                            let n = pending.len().min(config.batch_size);
+                            let spans: Vec<Span> = pending.drain(..n).collect();
+                            let req = ExportTraceServiceRequest {
+                                resource_spans: vec![ResourceSpans {
+                                    resource: Some(resource.clone()),
+                                    scope_spans: vec![ScopeSpans { scope: Some(scope()), spans, ..Default::default() }],
+                                    ..Default::default()
+                                }],
+                            };
+                            (Bytes::from(req.encode_to_vec()), n)
+                        }
                     };
-                    let outcome = send_bounded(&mut traces, req.encode_to_vec(), attempt(), &close).await;
+                    let outcome = send_bounded(&mut traces, message.clone(), attempt(), &close).await;
                     match outcome {
                         Ok(answer) => {
                             // OTLP's partial success: what the collector took but rejected.
@@ -353,17 +364,18 @@ fn deliver(
                                 *d.lost.entry(why).or_default() += rejected;
                             }
                             d.spans_sent += n as u64 - rejected;
-                            pending.drain(..n);
                             queued.fetch_sub(n, Ordering::Relaxed);
                             oldest = (!pending.is_empty()).then(Instant::now);
                         }
                         Err(Failure::Permanent(why)) => {
                             *d.lost.entry(why).or_default() += n as u64;
-                            pending.drain(..n);
                             queued.fetch_sub(n, Ordering::Relaxed);
                             oldest = (!pending.is_empty()).then(Instant::now);
                         }
-                        Err(Failure::Retry(why)) => failed = Some(why),
+                        Err(Failure::Retry(why)) => {
+                            in_flight = Some((message, n));
+                            failed = Some(why);
+                        }
                     }
                 }
                 if failed.is_none() {
@@ -375,7 +387,7 @@ fn deliver(
                                 ..Default::default()
                             }],
                         };
-                        match send_bounded(&mut metrics_out, req.encode_to_vec(), attempt(), &close).await {
+                        match send_bounded(&mut metrics_out, Bytes::from(req.encode_to_vec()), attempt(), &close).await {
                             Ok(answer) => {
                                 let partial = ExportMetricsServiceResponse::decode(answer).ok().and_then(|r| r.partial_success);
                                 let rejected = partial.as_ref().map_or(0, |p| p.rejected_data_points.clamp(0, points as i64) as u64);
@@ -443,12 +455,13 @@ fn deliver(
                 _ = tokio::time::sleep_until(wake.into()) => {}
             }
         }
-        if !pending.is_empty() {
+        let unsent = pending.len() + in_flight.map_or(0, |(_, n)| n);
+        if unsent > 0 {
             let why = match &last_error {
                 Some(e) => format!("{e} (still failing when the {} ms exit deadline passed)", config.timeout.as_millis()),
                 None => format!("not sent within the {} ms exit deadline", config.timeout.as_millis()),
             };
-            *d.lost.entry(why).or_default() += pending.len() as u64;
+            *d.lost.entry(why).or_default() += unsent as u64;
         }
         if let Some((_, points)) = snapshot {
             d.points_lost = points as u64;
@@ -458,4 +471,17 @@ fn deliver(
         }
         d
     })
+}
+
+/// Lowers the calling thread's scheduling priority (nice +10, Linux): export is background
+/// work, and when the cores are contended the engine's threads, whose stamps are the product,
+/// run first. It cannot starve anything: the buffer is bounded, and what does not fit is
+/// counted and reported.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain syscalls on the calling thread's own id; no memory is passed.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
 }
