@@ -5,6 +5,8 @@ R2: `httptrace -n 20000 -c 32 -p stats` requests/s ÷ `oha -n 20000 -c 32` on th
     (the fastest load generator; its own requests/s figure), when wrk is installed.
 R3: one request's whole-process wall time, warm plugin cache, default chain ÷ `curl -w`.
 R5: peak RSS of a 100k-request run ÷ a 10k-request run, with `stats`.
+R2-proxy: the R2 run through tinyproxy (HTTP forwarding) and microsocks (SOCKS5), when they
+    are installed, ÷ direct, requests/s.
 R2-otlp: the R2 run with OTLP export on (`--otlp` to a local rotel collector that discards what
     it receives) ÷ the same run without, requests/s; and with spans sampled at 1 %
     (`OTEL_TRACES_SAMPLER=traceidratio`), metrics in full.
@@ -88,6 +90,33 @@ def peak_rss_kb(cmd):
     return int(os.read(r, 64).decode())
 
 
+def start_proxy(kind):
+    """tinyproxy or microsocks on a free loopback port (Debian's packages), or None."""
+    import tempfile
+    import socket
+    exe = shutil.which(kind) or (f"/usr/bin/{kind}" if os.path.exists(f"/usr/bin/{kind}") else None)
+    if not exe:
+        return None, None
+    port = free_port()
+    if kind == "tinyproxy":
+        d = tempfile.mkdtemp()
+        conf = os.path.join(d, "tinyproxy.conf")
+        with open(conf, "w") as f:
+            f.write(f"Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 200\nAllow 127.0.0.1\nDisableViaHeader Yes\nLogLevel Critical\n")
+        cmd, url = [exe, "-d", "-c", conf], f"http://127.0.0.1:{port}"
+    else:
+        cmd, url = [exe, "-i", "127.0.0.1", "-p", str(port)], f"socks5h://127.0.0.1:{port}"
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(500):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return p, url
+        except OSError:
+            time.sleep(0.02)
+    p.kill()
+    return None, None
+
+
 def main():
     server, http = start_server()
     url = http + "/"
@@ -113,6 +142,19 @@ def main():
                 wrk.append(float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)))
         r2 = statistics.median(ours) / statistics.median(theirs)
 
+        # Through proxies: 10,000 requests (tinyproxy makes a connection per forwarded request).
+        proxied = {}
+        for kind in ("tinyproxy", "microsocks"):
+            proc, proxy = start_proxy(kind)
+            if not proc:
+                continue
+            direct, through = [], []
+            for _ in range(3):
+                direct.append(10000 / wall([BIN, "-q", "-n", "10000", "-c", c, "-p", "stats", url], env))
+                through.append(10000 / wall([BIN, "-q", "-n", "10000", "-c", c, "-p", "stats", "-x", proxy, url], env))
+            proc.terminate()
+            proxied[kind] = (statistics.median(through), statistics.median(direct))
+
         one, curl = [], []
         for _ in range(30):
             one.append(wall([BIN, url]))
@@ -133,6 +175,8 @@ def main():
     if wrk:
         r2w = statistics.median(ours) / statistics.median(wrk)
         print(f"| R2 httptrace ÷ wrk req/s, -c {c}, HTTP/1.1 | {r2w:.2f} ({statistics.median(ours):.0f} vs {statistics.median(wrk):.0f} req/s) | ≥ 1.0 |")
+    for kind, (through, direct) in proxied.items():
+        print(f"| R2-proxy through {kind} ÷ direct, -n 10000 -c {c}, http:// | {through/direct:.2f} ({through:.0f} vs {direct:.0f} req/s) | (reported) |")
     if otlp:
         m = statistics.median(ours)
         print(f"| R2-otlp with export ÷ without, -n {n} -c {c}, every span | {statistics.median(otlp)/m:.3f} ({statistics.median(otlp):.0f} vs {m:.0f} req/s) | ≥ 0.95 |")

@@ -34,6 +34,11 @@ fn a_server_that_requires_a_client_certificate_gets_it_in_every_form() {
     openssl(&["x509", "-in", "client.pem", "-outform", "DER", "-out", "client.der"], d);
     openssl(&["pkey", "-in", "client.key", "-outform", "DER", "-out", "client-key.der"], d);
     openssl(&["pkey", "-in", "client.key", "-aes256", "-passout", "pass:pw", "-out", "encrypted.key"], d);
+    // The same, in one file with the certificate; and in OpenSSL's traditional encrypted form.
+    let both_encrypted =
+        format!("{}{}", std::fs::read_to_string(d.join("client.pem")).unwrap(), std::fs::read_to_string(d.join("encrypted.key")).unwrap());
+    std::fs::write(d.join("both-encrypted.pem"), both_encrypted).unwrap();
+    openssl(&["rsa", "-in", "client.key", "-aes256", "-traditional", "-passout", "pass:pw", "-out", "legacy.key"], d);
     let addr = free_addr();
     let site = Site { addr, tls: Some("TLSv1.2 TLSv1.3"), cert: "server.pem", key: "server.key", client_ca: Some("client.pem") };
     let nginx = Nginx::start(dir, &[site]);
@@ -58,6 +63,9 @@ fn a_server_that_requires_a_client_certificate_gets_it_in_every_form() {
         ),
         // A certificate the server does not trust: it is sent, and refused (400).
         (vec!["--cert".into(), p("other.pem"), "--key".into(), p("other.key")], "400"),
+        // Encrypted keys (PKCS#8), the password given either way curl takes it.
+        (vec!["--cert".into(), p("client.pem"), "--key".into(), p("encrypted.key"), "--pass".into(), "pw".into()], "200"),
+        (vec!["-E".into(), format!("{}:pw", p("both-encrypted.pem"))], "200"),
     ];
     for (args, want) in &cases {
         let mut ours: Vec<&str> = vec!["-s", "-k", "-w", "%{http_code}"];
@@ -96,7 +104,10 @@ fn a_server_that_requires_a_client_certificate_gets_it_in_every_form() {
         (vec!["--cert".into(), p("missing.pem")], "missing.pem"),
         (vec!["--cert".into(), p("client.pem")], "no private key"),
         (vec!["--cert".into(), p("client.pem"), "--key".into(), p("other.key")], "does not match"),
-        (vec!["--cert".into(), p("client.pem"), "--key".into(), p("encrypted.key")], "encrypted"),
+        (vec!["--cert".into(), p("client.pem"), "--key".into(), p("encrypted.key")], "give its password"),
+        (vec!["--cert".into(), p("client.pem"), "--key".into(), p("encrypted.key"), "--pass".into(), "wrong".into()], "cannot decrypt"),
+        (vec!["--cert".into(), format!("{}:wrong", p("both-encrypted.pem"))], "cannot decrypt"),
+        (vec!["--cert".into(), p("client.pem"), "--key".into(), p("legacy.key"), "--pass".into(), "pw".into()], "traditional form"),
         (vec!["--cert".into(), p("client.pem"), "--key".into(), p("client.key"), "--cert-type".into(), "P12".into()], "P12"),
     ];
     for (args, needle) in bad {

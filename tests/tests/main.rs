@@ -47,6 +47,7 @@ mod lanes {
     }
 }
 
+mod auth;
 mod cli_smoke;
 mod client_certs;
 mod conformance;
@@ -73,4 +74,5 @@ mod plugins_load;
 mod plugins_perfetto;
 mod plugins_writeout;
 mod proxies;
+mod retry;
 mod soak;

@@ -322,3 +322,66 @@ fn an_https_proxy_is_spoken_to_over_tls() {
         assert_eq!((ours.stdout.as_str(), ours.code), (theirs.as_str(), code), "{url}");
     }
 }
+
+#[test]
+fn an_https_proxy_has_its_own_ca_or_none_as_curl() {
+    use httptrace_tests::nginx::{free_addr, openssl_cert, Nginx};
+    let tinyproxy = ProxyProcess::tinyproxy(None);
+    let dir = tempfile::tempdir().unwrap();
+    // Valid for 127.0.0.1 (not a CA: rustls will not take one as the proxy's certificate).
+    openssl_cert(dir.path(), "proxy", &["-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"]);
+    let addr = free_addr();
+    let p = dir.path();
+    let conf = format!(
+        "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n\
+         daemon off; master_process off; worker_processes 1; pid {pid}; error_log {log} warn;\n\
+         events {{ worker_connections 64; }}\n\
+         stream {{ server {{ listen {addr} ssl; ssl_certificate {cert}; ssl_certificate_key {key}; proxy_pass {upstream}; }} }}\n",
+        pid = p.join("nginx.pid").display(),
+        log = p.join("error.log").display(),
+        cert = p.join("proxy.pem").display(),
+        key = p.join("proxy.key").display(),
+        upstream = tinyproxy.addr,
+    );
+    let nginx = Nginx::run(dir, &conf, &[addr]);
+    let proxy_ca = nginx.dir.path().join("proxy.pem").display().to_string();
+    let proxy = format!("https://{addr}");
+    let origin_ca = cacert();
+    let url = https("/bytes/5");
+    let format = "%{http_code}";
+    // The proxy's CA apart from the origin's; the proxy not verified at all; neither given,
+    // the origin's CA does not vouch for the proxy.
+    let cases: [(&[&str], &str, i32); 3] =
+        [(&["--proxy-cacert", &proxy_ca], "200", 0), (&["--proxy-insecure"], "200", 0), (&[], "000", 60)];
+    for (flags, status, code) in cases {
+        let mut args: Vec<&str> = vec!["--cacert", &origin_ca, "-x", &proxy];
+        args.extend(flags);
+        args.push(&url);
+        let (theirs, their_code) = curl(format, &args);
+        assert_eq!((theirs.as_str(), their_code), (status, code), "curl {flags:?}");
+        let mut ours = vec!["-s", "-w", format];
+        ours.extend(&args);
+        let run = cli(&ours, &[]);
+        assert_eq!((run.stdout.as_str(), run.code), (status, code), "{flags:?}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn proxytunnel_sends_http_urls_through_connect_as_curl_p() {
+    let proxy = ProxyProcess::tinyproxy(None);
+    let url = http("/bytes/7");
+    let run = cli(&["-p", "ndjson", "--proxytunnel", "-x", &proxy.url("http"), &url], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let ev = events(&run);
+    assert_eq!(done(&ev), (Some(200), None));
+    let tunnels = ev.iter().filter(|e| matches!(&e.kind, EventKind::ProxyConnectDone { error: None, status: Some(200), .. })).count();
+    assert_eq!(tunnels, 1, "{}", run.stdout);
+    let origin = url.trim_start_matches("http://").split('/').next().unwrap().to_string();
+    assert!(proxy.log().contains(&format!("CONNECT {origin}")), "{}", proxy.log());
+    // The request inside the tunnel is in origin form: the proxy never saw it.
+    assert!(!proxy.log().contains("GET http://"), "{}", proxy.log());
+    let format = "%{http_code} %{remote_port} %{num_connects}";
+    let (theirs, code) = curl(format, &["-p", "-x", &proxy.url("http"), &url]);
+    let ours = cli(&["-s", "-w", format, "--proxytunnel", "-x", &proxy.url("http"), &url], &[]);
+    assert_eq!((ours.stdout.as_str(), ours.code), (theirs.as_str(), code));
+}

@@ -45,7 +45,7 @@ pub mod trace;
 
 pub use engine::{
     Client, ClientCert, ClientOptions, CookieJar, HttpVersion, KernelStamps, NoProxy, Outcome, Proxy, ProxyConfig, ProxyScheme,
-    RequestSpec, TraceContext,
+    RequestSpec, Retry, TraceContext,
 };
 pub use error::{escape_control, Error};
 pub use event::{Event, EventKind, Phase, TraceError};

@@ -26,7 +26,7 @@ pub enum Command {
     /// Run a local target server: HTTP/1.1 and h2c on one port, HTTP/2 and HTTP/1.1 over TLS
     /// (self-signed certificate) on another. Endpoints: /delay/MS, /bytes/N,
     /// /drip?bytes=N&duration_ms=MS, /status/CODE, /redirect/N, /redirect-to?url=URL, /cookies/set?NAME=VALUE,
-    /// /continue, /early-hints, /reset, /headers.
+    /// /continue, /early-hints, /reset, /headers, /digest-auth/auth/USER/PASSWORD.
     Serve(ServeArgs),
     /// List the plugins built into httptrace.
     Plugins,
@@ -141,6 +141,10 @@ pub struct RequestArgs {
     /// Basic authentication, USER:PASSWORD (shown `[redacted]` in events unless --show-secrets).
     #[arg(short = 'u', long = "user", value_name = "USER:PASSWORD")]
     pub user: Option<String>,
+    /// -u's credentials answer an HTTP Digest challenge (a 401) instead of going as Basic:
+    /// the request is made again, as a new hop, with the answer (curl's --digest).
+    #[arg(long = "digest", requires = "user")]
+    pub digest: bool,
     /// Cookies, as curl's -b: `NAME=VALUE; ...` is sent as it is; anything else is a Netscape
     /// cookie file to load, and turns the cookie engine on (cookies set by responses are sent
     /// on, across -L redirects too). `-b ''` turns it on with no cookies.
@@ -173,12 +177,17 @@ pub struct RequestArgs {
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
     /// Client certificate (chain, end entity first) offered when a server asks for one; its
-    /// key too when there is no --key (curl's --cert; unencrypted keys only).
-    #[arg(short = 'E', long, value_name = "FILE")]
+    /// key too when there is no --key (curl's --cert FILE[:PASSWORD]: the password of an
+    /// encrypted key after the first `:`, written `\:` in the file name).
+    #[arg(short = 'E', long, value_name = "FILE[:PASSWORD]")]
     pub cert: Option<PathBuf>,
-    /// The client certificate's private key (PKCS#8, PKCS#1 or SEC1; unencrypted).
+    /// The client certificate's private key (PKCS#8, PKCS#1 or SEC1; an encrypted PKCS#8 key
+    /// with its password in --cert FILE:PASSWORD or --pass).
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
+    /// The passphrase of an encrypted client key (curl's --pass).
+    #[arg(long = "pass", value_name = "PHRASE", requires = "cert")]
+    pub pass: Option<String>,
     /// PEM (the default) or DER, for --cert.
     #[arg(long = "cert-type", value_name = "PEM|DER", requires = "cert")]
     pub cert_type: Option<String>,
@@ -205,6 +214,33 @@ pub struct RequestArgs {
     /// a name matches it and its subdomains, ADDR/BITS a network, `*` every host.
     #[arg(long, value_name = "LIST")]
     pub noproxy: Option<String>,
+    /// CA certificates (PEM) to verify an https:// proxy with (curl's --proxy-cacert). Without
+    /// it or --proxy-insecure, a proxy is verified as the server is (--cacert, -k).
+    #[arg(long = "proxy-cacert", value_name = "FILE")]
+    pub proxy_cacert: Option<PathBuf>,
+    /// Do not verify an https:// proxy's certificate (curl's --proxy-insecure).
+    #[arg(long = "proxy-insecure")]
+    pub proxy_insecure: bool,
+    /// Make a request up to N more times when it fails in a transient way (curl's --retry): a
+    /// timeout, or a 408, 429, 500, 502, 503 or 504; each attempt is a new hop in the trace.
+    #[arg(long = "retry", value_name = "N")]
+    pub retry: Option<u32>,
+    /// Seconds to wait between attempts (default: 1, doubled after each, as curl).
+    #[arg(long = "retry-delay", value_name = "SECONDS", requires = "retry")]
+    pub retry_delay: Option<f64>,
+    /// Start no attempt later than this many seconds after the request began.
+    #[arg(long = "retry-max-time", value_name = "SECONDS", requires = "retry")]
+    pub retry_max_time: Option<f64>,
+    /// Retry a refused connection too.
+    #[arg(long = "retry-connrefused", requires = "retry")]
+    pub retry_connrefused: bool,
+    /// Retry every failure and every status of 400 or more.
+    #[arg(long = "retry-all-errors", requires = "retry")]
+    pub retry_all_errors: bool,
+    /// Tunnel http:// URLs through an HTTP proxy too (CONNECT) instead of having it forward
+    /// them (curl's -p/--proxytunnel; -p is --plugin here).
+    #[arg(long = "proxytunnel")]
+    pub proxytunnel: bool,
     /// DNS server to ask instead of the system's.
     #[arg(long = "dns-server", value_name = "IP[:PORT]")]
     pub dns_server: Option<String>,

@@ -79,11 +79,40 @@ pub fn client_options(a: &RequestArgs) -> Result<ClientOptions, UsageError> {
         cookies: cookie_engine(a)?,
         connect_to,
         proxy: proxies(a, |name| std::env::var(name).ok())?,
+        retry: retry(a)?,
+        digest: match (&a.user, a.digest) {
+            (Some(user), true) => {
+                let (name, password) = user.split_once(':').ok_or_else(|| {
+                    UsageError::usage(format!("-u {user}: give USER:PASSWORD (httptrace does not prompt for the password)"))
+                })?;
+                Some((name.to_string(), password.to_string()))
+            }
+            _ => None,
+        },
+        proxy_cacert: a.proxy_cacert.clone(),
+        proxy_insecure: a.proxy_insecure,
         client_cert: client_cert(a)?,
         trace_context: trace_context(a)?,
         // Set with the exporter's sampling once the chain has started.
         record_sampled: None,
     })
+}
+
+/// `--retry N` and its companions.
+fn retry(a: &RequestArgs) -> Result<Option<httptrace::Retry>, UsageError> {
+    let Some(max) = a.retry else { return Ok(None) };
+    let seconds = |flag: &str, v: Option<f64>| match v {
+        None => Ok(None),
+        Some(s) if s.is_finite() && (0.0..1e9).contains(&s) => Ok(Some(std::time::Duration::from_secs_f64(s))),
+        Some(s) => Err(UsageError::usage(format!("{flag}: '{s}' is not a number of seconds"))),
+    };
+    Ok(Some(httptrace::Retry {
+        max,
+        delay: seconds("--retry-delay", a.retry_delay)?,
+        max_time: seconds("--retry-max-time", a.retry_max_time)?,
+        connrefused: a.retry_connrefused,
+        all_errors: a.retry_all_errors,
+    }))
 }
 
 /// `--propagate`: a `traceparent` on every hop, in `--traceparent`'s trace if given (and
@@ -121,14 +150,40 @@ fn client_cert(a: &RequestArgs) -> Result<Option<httptrace::ClientCert>, UsageEr
             message: format!("{flag} {}: not supported (PEM or DER)", v.as_deref().unwrap_or_default()),
         }),
     };
+    let (cert, password) = split_cert_password(cert);
     let c = httptrace::ClientCert {
-        cert: cert.clone(),
+        cert,
         key: a.key.clone(),
         cert_der: der("--cert-type", &a.cert_type)?,
         key_der: der("--key-type", &a.key_type)?,
+        password: a.pass.clone().or(password),
     };
     c.check().map_err(|e| UsageError { code: exit::CLIENT_CERT, message: e.to_string() })?;
     Ok(Some(c))
+}
+
+/// curl's `--cert FILE[:PASSWORD]`: the first `:` not escaped as `\:` ends the file name
+/// (`\:` stands for a `:` in it).
+fn split_cert_password(value: &std::path::Path) -> (std::path::PathBuf, Option<String>) {
+    let text = value.to_string_lossy();
+    let bytes = text.as_bytes();
+    let mut file = String::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if bytes.get(i + 1) == Some(&b':') => {
+                file.push(':');
+                i += 2;
+            }
+            b':' => return (file.into(), Some(text[i + 1..].to_string())),
+            _ => {
+                let ch = text[i..].chars().next().unwrap_or_default();
+                file.push(ch);
+                i += ch.len_utf8();
+            }
+        }
+    }
+    (file.into(), None)
 }
 
 /// The proxies of -x, --proxy-user, --noproxy and the environment (`env` looks a variable
@@ -149,6 +204,7 @@ fn proxies(a: &RequestArgs, env: impl Fn(&str) -> Option<String>) -> Result<http
         Some(u) => config.with_credentials(u),
         None => config,
     };
+    let config = if a.proxytunnel { config.with_tunnel_all() } else { config };
     Ok(match &a.noproxy {
         Some(list) => config.with_no_proxy(NoProxy::parse(list)),
         None => config,
@@ -271,7 +327,7 @@ pub fn request_spec(a: &RequestArgs, raw: &str) -> Result<RequestSpec, UsageErro
     if let Some(referer) = &a.referer {
         defaults.push(("referer".into(), referer.clone()));
     }
-    if let Some(user) = &a.user {
+    if let Some(user) = a.user.as_ref().filter(|_| !a.digest) {
         let (name, password) = user
             .split_once(':')
             .ok_or_else(|| UsageError::usage(format!("-u {user}: give USER:PASSWORD (httptrace does not prompt for the password)")))?;
@@ -435,6 +491,19 @@ fn urlencoded_part(spec: &str) -> Result<Vec<u8>, UsageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cert_password_follows_the_first_unescaped_colon() {
+        let split = |s: &str| {
+            let (f, p) = split_cert_password(std::path::Path::new(s));
+            (f.display().to_string(), p)
+        };
+        assert_eq!(split("/a/c.pem"), ("/a/c.pem".into(), None));
+        assert_eq!(split("/a/c.pem:pw:x"), ("/a/c.pem".into(), Some("pw:x".into())));
+        assert_eq!(split("/a\\:b/c.pem:pw"), ("/a:b/c.pem".into(), Some("pw".into())));
+        assert_eq!(split("/a\\:b.pem"), ("/a:b.pem".into(), None));
+        assert_eq!(split("c.pem:"), ("c.pem".into(), Some(String::new())));
+    }
 
     #[test]
     fn data_urlencode_takes_curls_forms() {

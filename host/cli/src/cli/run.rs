@@ -151,9 +151,10 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
     let (done_tx, done_rx) = std::sync::mpsc::channel::<Finished>();
     let interrupted = watch_interrupts(sink.ender(), done_tx.clone());
     let sink = RunSink { inner: sink, interrupted: interrupted.clone() };
+    let client_uses_tls_proxy = opts.proxy.uses_tls();
     let result = (|| {
         let client = Client::new(opts, Arc::new(sink)).map_err(|e| e.to_string())?;
-        if specs.iter().any(|s| s.url.scheme() == "https") {
+        if specs.iter().any(|s| s.url.scheme() == "https") || client_uses_tls_proxy {
             client.prepare_tls().map_err(|e| e.to_string())?;
         }
         let spawned = if !load_mode {

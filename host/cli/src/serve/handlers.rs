@@ -13,6 +13,8 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use md5::Digest as _;
+
 use super::io::RawWriter;
 
 /// Error type of response bodies.
@@ -63,6 +65,7 @@ pub(crate) async fn handle(req: Request<Incoming>, raw: RawWriter) -> io::Result
             Err(_) => bad_request("redirect count must be a number"),
         },
         ("redirect-to", None) => redirect_to(&query),
+        ("digest-auth", Some(rest)) => digest_auth(&req, rest),
         ("cookies", Some("set")) => {
             // httpbin's /cookies/set: each query pair as a cookie, then 302 to /headers.
             let mut resp = redirect(StatusCode::FOUND, "/headers");
@@ -263,4 +266,68 @@ impl Body for ChanBody {
     fn size_hint(&self) -> SizeHint {
         SizeHint::with_exact(self.remaining)
     }
+}
+
+/// `/digest-auth/auth/USER/PASSWORD` (httpbin's): 200 for a request whose `Authorization:
+/// Digest` answers this server's challenge for USER and PASSWORD (RFC 7616, MD5, qop=auth);
+/// else 401 with the challenge.
+fn digest_auth(req: &Request<Incoming>, rest: &str) -> Response<RespBody> {
+    let mut parts = rest.splitn(3, '/');
+    let (Some("auth"), Some(user), Some(password)) = (parts.next(), parts.next(), parts.next()) else {
+        return bad_request("use /digest-auth/auth/USER/PASSWORD");
+    };
+    const REALM: &str = "httptrace";
+    const NONCE: &str = "6b1f3a5e9c2d4f70";
+    let md5 = |s: String| format!("{:x}", md5::Md5::digest(s.as_bytes()));
+    let answered = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+        let params = v.strip_prefix("Digest ")?;
+        let field = |name: &str| digest_param(params, name);
+        if field("username")? != user || field("realm")? != REALM || field("nonce")? != NONCE {
+            return None;
+        }
+        let uri = field("uri")?;
+        let ha1 = md5(format!("{user}:{REALM}:{password}"));
+        let ha2 = md5(format!("{}:{uri}", req.method()));
+        let expected = match field("qop") {
+            Some(qop) => md5(format!("{ha1}:{NONCE}:{}:{}:{qop}:{ha2}", field("nc")?, field("cnonce")?)),
+            None => md5(format!("{ha1}:{NONCE}:{ha2}")),
+        };
+        (field("response")? == expected).then_some(())
+    });
+    match answered {
+        Some(()) => text(StatusCode::OK, format!("authenticated as {user}\n")),
+        None => {
+            let mut resp = text(StatusCode::UNAUTHORIZED, "digest authentication required\n");
+            let challenge = format!("Digest realm=\"{REALM}\", qop=\"auth\", nonce=\"{NONCE}\", opaque=\"0a1b\", algorithm=MD5");
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+            resp
+        }
+    }
+}
+
+/// One parameter of a Digest `Authorization` value (quoted or not).
+fn digest_param(params: &str, name: &str) -> Option<String> {
+    let mut rest = params;
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once('=')?;
+        let key = key.trim().trim_start_matches(',').trim();
+        let after = after.trim_start();
+        let (value, next) = match after.strip_prefix('"') {
+            Some(q) => {
+                let end = q.find('"')?;
+                (&q[..end], &q[end + 1..])
+            }
+            None => match after.find(',') {
+                Some(i) => (&after[..i], &after[i..]),
+                None => (after, ""),
+            },
+        };
+        if key.eq_ignore_ascii_case(name) {
+            return Some(value.to_string());
+        }
+        rest = next.trim_start().trim_start_matches(',');
+    }
+    None
 }

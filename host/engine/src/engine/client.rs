@@ -108,9 +108,14 @@ impl Client {
         Ok(Client { shared: Arc::new(shared) })
     }
 
-    /// Loads what TLS needs (root certificates) so it does not fall inside a measured phase.
+    /// Loads what TLS needs (root certificates; an `https://` proxy's too) so it does not fall
+    /// inside a measured phase.
     pub fn prepare_tls(&self) -> Result<(), Error> {
-        self.shared.prepare_tls().map(|_| ()).map_err(Error::config)
+        self.shared.prepare_tls().map(|_| ()).map_err(Error::config)?;
+        if self.shared.opts.proxy.uses_tls() {
+            self.shared.prepare_proxy_tls().map(|_| ()).map_err(Error::config)?;
+        }
+        Ok(())
     }
 
     /// Makes the request now; see [`Client::execute_at`].
@@ -186,7 +191,9 @@ impl Client {
         // One trace per request (or the caller's), a new span id per hop.
         let trace_id = opts.trace_context.as_ref().map(|c| c.trace_id.unwrap_or_else(super::new_trace_id));
         let mut redirects = 0u32;
-        loop {
+        let mut retries = 0u32;
+        let mut digest_answered = false;
+        'hops: loop {
             // The jar's cookies for this hop, joined to a `Cookie` the request carries (one
             // header, as curl sends them), before the hop's clock starts; the request's own
             // headers come back after the exchange. Nothing is copied without a jar.
@@ -231,7 +238,13 @@ impl Client {
             let (conn, out) = loop {
                 let mut conn = match self.shared.pool.get(&self.shared, trace, &target, retried).await {
                     Ok(c) => c,
-                    Err(e) => return (None, hop_req.url, Some(e)),
+                    Err(e) => {
+                        if self.retry_after(trace, &mut retries, None, Some(&e)).await {
+                            trace.next_hop();
+                            continue 'hops;
+                        }
+                        return (None, hop_req.url, Some(e));
+                    }
                 };
                 let out = exchange(trace, &mut conn, &hop_req, opts.show_secrets, opts.keep_alive, opts.cookies.is_some()).await;
                 // A pooled connection the server (or a proxy) had closed while it sat idle,
@@ -257,8 +270,23 @@ impl Client {
                 jar.receive(&hop_req.url, &out.set_cookies);
             }
             self.shared.pool.put(trace, &target, conn, hop, out.reusable, opts.keep_alive);
+            // --retry: a transient failure is made again as a new hop of the request.
+            if self.retry_after(trace, &mut retries, out.status, out.error.as_ref()).await {
+                trace.next_hop();
+                continue;
+            }
             if let Some(e) = out.error {
                 return (out.status, hop_req.url, Some(e));
+            }
+            // --digest: a 401's challenge is answered once, on a new hop (as curl).
+            if let (Some((user, password)), Some(challenge), false) = (&opts.digest, &out.digest_challenge, digest_answered) {
+                if let Some(answer) = digest_answer(challenge, user, password, &hop_req) {
+                    hop_req.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
+                    hop_req.headers.push(("authorization".into(), answer));
+                    digest_answered = true;
+                    trace.next_hop();
+                    continue;
+                }
             }
             let status = out.status.unwrap_or(0);
             let next = match (&out.location, opts.follow_redirects, matches!(status, 301 | 302 | 303 | 307 | 308)) {
@@ -295,6 +323,22 @@ impl Client {
         }
     }
 
+    /// Whether a hop that ended so is made again (`ClientOptions::retry`); if so, after the
+    /// policy's delay.
+    async fn retry_after(&self, trace: &Trace, retries: &mut u32, status: Option<u16>, error: Option<&TraceError>) -> bool {
+        let Some(r) = &self.shared.opts.retry else { return false };
+        if *retries >= r.max || !r.is_transient(status, error) {
+            return false;
+        }
+        let delay = r.delay(*retries + 1);
+        if r.max_time.is_some_and(|max| Duration::from_nanos(trace.now_ns()) + delay > max) {
+            return false;
+        }
+        *retries += 1;
+        tokio::time::sleep(delay).await;
+        true
+    }
+
     fn finish(&self, trace: &Trace, status: Option<u16>, url: &Url, error: Option<TraceError>) {
         let url = if self.shared.opts.show_secrets { url.to_string() } else { redacted_url(url) };
         deliver(&*self.shared.sink, trace, status, &url, error);
@@ -310,6 +354,16 @@ fn closed_while_idle(e: &TraceError) -> bool {
         Phase::Wait => e.kind == FailureKind::EmptyReply,
         _ => false,
     }
+}
+
+/// The `Authorization: Digest …` answering `challenge` for the hop's method and path, if the
+/// challenge can be read.
+fn digest_answer(challenge: &str, user: &str, password: &str, req: &HopRequest) -> Option<String> {
+    let mut prompt = digest_auth::parse(challenge).ok()?;
+    let uri = &req.url[url::Position::BeforePath..url::Position::AfterQuery];
+    let method = digest_auth::HttpMethod::from(req.method.as_str());
+    let context = digest_auth::AuthContext::new_with_method(user, password, uri, Option::<&[u8]>::None, method);
+    prompt.respond(&context).ok().map(|a| a.to_header_string())
 }
 
 /// RFC 9110's idempotent methods: safe to send again.

@@ -165,7 +165,7 @@ async fn dial_proxied(shared: &Shared, trace: &Arc<Trace>, target: &Target, prox
     let home = std::thread::current().id();
     let mut io: Box<dyn Io> = Box::new(tcp);
     if proxy.scheme() == ProxyScheme::Https {
-        io = Box::new(shared.tls()?.handshake(trace, id, proxy.host(), &["http/1.1"], io, false).await?);
+        io = Box::new(shared.proxy_tls()?.handshake(trace, id, proxy.host(), &["http/1.1"], io, false).await?);
     }
     if !proxy.tunnels(target.tls) {
         // Forwarded: HTTP/1.1 requests in absolute-form, to the proxy.

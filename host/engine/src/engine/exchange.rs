@@ -54,6 +54,8 @@ pub struct HopOutcome {
     pub reusable: Reuse,
     /// The response's `Set-Cookie` values (only when `exchange` was asked to keep them).
     pub set_cookies: Vec<String>,
+    /// A `401`'s `WWW-Authenticate: Digest …` challenge.
+    pub digest_challenge: Option<String>,
 }
 
 /// Runs one hop on `conn`; without `keep_alive`, an HTTP/1.1 request asks the server to close
@@ -168,6 +170,7 @@ pub async fn exchange(
                 error: Some(err),
                 reusable: Reuse::No("request failed"),
                 set_cookies: Vec::new(),
+                digest_challenge: None,
             };
         }
     };
@@ -180,6 +183,13 @@ pub async fn exchange(
     };
     let header_bytes = head_size(version, response.status(), response.headers());
     let location = response.headers().get(http::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let digest_challenge = (status == 401)
+        .then(|| {
+            let all = response.headers().get_all(http::header::WWW_AUTHENTICATE);
+            all.iter().filter_map(|v| v.to_str().ok()).find(|v| v.trim_start().get(..7).is_some_and(|s| s.eq_ignore_ascii_case("digest ")))
+        })
+        .flatten()
+        .map(str::to_string);
     let set_cookies: Vec<String> = if keep_cookies {
         response.headers().get_all(http::header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect()
     } else {
@@ -231,11 +241,18 @@ pub async fn exchange(
     } else {
         Reuse::Yes
     };
-    HopOutcome { status: Some(status), location, error, reusable, set_cookies }
+    HopOutcome { status: Some(status), location, error, reusable, set_cookies, digest_challenge }
 }
 
 fn failed(e: TraceError) -> HopOutcome {
-    HopOutcome { status: None, location: None, error: Some(e), reusable: Reuse::No("request failed"), set_cookies: Vec::new() }
+    HopOutcome {
+        status: None,
+        location: None,
+        error: Some(e),
+        reusable: Reuse::No("request failed"),
+        set_cookies: Vec::new(),
+        digest_challenge: None,
+    }
 }
 
 /// Path and query, as the URL serializes them.

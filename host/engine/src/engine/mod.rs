@@ -114,8 +114,20 @@ pub struct ClientOptions {
     pub connect_to: Vec<ConnectTo>,
     /// The proxies requests take (`-x`, the environment; curl's rules): none by default.
     pub proxy: ProxyConfig,
+    /// CA certificates for an `https://` proxy (`--proxy-cacert`). With neither this nor
+    /// `proxy_insecure`, a proxy is verified as the origin is (`cacert`, `insecure`).
+    pub proxy_cacert: Option<PathBuf>,
+    /// Skip verifying an `https://` proxy's certificate (`--proxy-insecure`).
+    pub proxy_insecure: bool,
     /// The certificate offered when a server asks for one (`--cert`, `--key`).
     pub client_cert: Option<ClientCert>,
+    /// User and password answering an HTTP Digest challenge (curl's `--digest -u`): a `401`
+    /// with `WWW-Authenticate: Digest` is followed by the request again, on a new hop, with
+    /// its answer. `None` (the default): a 401 is the answer.
+    pub digest: Option<(String, String)>,
+    /// Make a request again when it fails in a transient way (curl's `--retry`): each attempt
+    /// is a new hop of the request. `None` (the default): never.
+    pub retry: Option<Retry>,
     /// W3C trace context to send (`--propagate`): `None` (the default) sends none. (The
     /// [`adapter`](crate::adapter) sends the caller's own requests as they are: it adds none.)
     pub trace_context: Option<TraceContext>,
@@ -124,6 +136,40 @@ pub struct ClientOptions {
     /// [`trace_context`](ClientOptions::trace_context), the share kept is what the `sampled`
     /// flag says.
     pub record_sampled: Option<crate::trace::SampledRecording>,
+}
+
+/// curl's `--retry N` and its companions: which failures are made again, how often, and
+/// after how long. Transient, as curl: a timeout (`--connect-timeout`; `--max-time` bounds the
+/// whole request, retries included), or a response of 408, 429, 500, 502, 503 or 504.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retry {
+    /// Most attempts after the first.
+    pub max: u32,
+    /// Wait between attempts (`--retry-delay`); `None`: 1 s, doubled after each attempt, at
+    /// most 10 minutes (curl's).
+    pub delay: Option<Duration>,
+    /// No attempt starts that would begin later than this after the request did
+    /// (`--retry-max-time`).
+    pub max_time: Option<Duration>,
+    /// A refused connection is transient too (`--retry-connrefused`).
+    pub connrefused: bool,
+    /// Every failure, and every status of 400 or more, is (`--retry-all-errors`).
+    pub all_errors: bool,
+}
+
+impl Retry {
+    /// Whether a hop that ended with `status` or `error` is made again.
+    pub fn is_transient(&self, status: Option<u16>, error: Option<&TraceError>) -> bool {
+        match error {
+            Some(e) => self.all_errors || e.is_timeout() || (self.connrefused && e.kind == FailureKind::Refused),
+            None => matches!(status, Some(408 | 429 | 500 | 502 | 503 | 504)) || (self.all_errors && status.is_some_and(|s| s >= 400)),
+        }
+    }
+
+    /// The wait before attempt `n` (1 for the first retry).
+    pub fn delay(&self, n: u32) -> Duration {
+        self.delay.unwrap_or_else(|| Duration::from_secs(1u64 << n.saturating_sub(1).min(10)).min(Duration::from_secs(600)))
+    }
 }
 
 /// W3C Trace Context sent with every hop: a `traceparent` header whose parent id is new for
@@ -176,18 +222,22 @@ fn new_trace_id() -> [u8; 16] {
 pub struct ClientCert {
     /// The certificate chain, end entity first (PEM; one certificate with `cert_der`).
     pub cert: PathBuf,
-    /// The private key (PKCS#8, PKCS#1 or SEC1, unencrypted); `None`: in the `cert` file.
+    /// The private key (PKCS#8, PKCS#1 or SEC1; PKCS#8 may be encrypted, with `password`);
+    /// `None`: in the `cert` file.
     pub key: Option<PathBuf>,
     /// The certificate file is DER rather than PEM.
     pub cert_der: bool,
     /// The key file is DER rather than PEM.
     pub key_der: bool,
+    /// The passphrase of an encrypted key (curl's `--cert FILE:PASSWORD`, `--pass`).
+    pub password: Option<String>,
 }
 
 impl ClientCert {
     /// Reads and checks the files now (they are read again when the first TLS connection is
-    /// made): a missing or unreadable file, no certificate, no key, an encrypted key, or a key
-    /// that is not the certificate's is a configuration error naming the file.
+    /// made): a missing or unreadable file, no certificate, no key, an encrypted key without
+    /// its password (or with a wrong one), or a key that is not the certificate's is a
+    /// configuration error naming the file.
     pub fn check(&self) -> Result<(), crate::Error> {
         tls::load_client_cert(self, &rustls::crypto::ring::default_provider()).map(|_| ()).map_err(crate::Error::config)
     }
@@ -239,6 +289,10 @@ impl Default for ClientOptions {
             connect_to: Vec::new(),
             proxy: ProxyConfig::default(),
             client_cert: None,
+            proxy_cacert: None,
+            proxy_insecure: false,
+            retry: None,
+            digest: None,
             trace_context: None,
             record_sampled: None,
         }
@@ -360,6 +414,8 @@ pub(crate) struct Shared {
     /// The resolver.
     pub resolver: resolve::Resolver,
     tls: OnceLock<Result<Arc<tls::TlsSettings>, String>>,
+    /// An `https://` proxy's, when it has settings of its own.
+    proxy_tls: OnceLock<Result<Arc<tls::TlsSettings>, String>>,
     /// The connection pool.
     pub pool: pool::Pool,
     /// Where finished requests' events go.
@@ -369,7 +425,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(opts: ClientOptions, sink: Arc<dyn Sink>) -> Result<Shared, crate::Error> {
         let resolver = resolve::Resolver::new(opts.dns.clone())?;
-        Ok(Shared { opts, resolver, tls: OnceLock::new(), pool: pool::Pool::default(), sink })
+        Ok(Shared { opts, resolver, tls: OnceLock::new(), proxy_tls: OnceLock::new(), pool: pool::Pool::default(), sink })
     }
 
     /// Loads TLS settings (roots) once; call before timing starts.
@@ -383,6 +439,26 @@ impl Shared {
 
     pub(crate) fn tls(&self) -> Result<Arc<tls::TlsSettings>, TraceError> {
         self.prepare_tls().map_err(|message| TraceError::new(Phase::Setup, FailureKind::TlsConfig, message))
+    }
+
+    /// Loads an `https://` proxy's TLS settings once: its own (`--proxy-cacert`,
+    /// `--proxy-insecure`) or the origin's.
+    pub fn prepare_proxy_tls(&self) -> Result<Arc<tls::TlsSettings>, String> {
+        if self.opts.proxy_cacert.is_none() && !self.opts.proxy_insecure {
+            return self.prepare_tls();
+        }
+        self.proxy_tls
+            .get_or_init(|| {
+                let cacert = self.opts.proxy_cacert.as_deref();
+                tls::TlsSettings::new(cacert, self.opts.proxy_insecure, None)
+                    .map_err(|e| e.replacen("--cacert", "--proxy-cacert", 1))
+                    .map(Arc::new)
+            })
+            .clone()
+    }
+
+    pub(crate) fn proxy_tls(&self) -> Result<Arc<tls::TlsSettings>, TraceError> {
+        self.prepare_proxy_tls().map_err(|message| TraceError::new(Phase::Setup, FailureKind::TlsConfig, message))
     }
 }
 

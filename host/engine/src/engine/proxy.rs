@@ -52,6 +52,8 @@ pub struct Proxy {
     credentials: Option<(String, String)>,
     /// `Basic ...` of the credentials, made once.
     authorization: Option<String>,
+    /// `http://` URLs tunnel too (`CONNECT`, curl's `--proxytunnel`) instead of being forwarded.
+    tunnel_all: bool,
 }
 
 impl fmt::Debug for Proxy {
@@ -88,7 +90,7 @@ impl std::str::FromStr for Proxy {
         // typed port is looked for in the authority, then curl's defaults.
         let port = url.port().or_else(|| typed_port(&with_scheme)).unwrap_or(if scheme == ProxyScheme::Https { 443 } else { 1080 });
         let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
-        let proxy = Proxy { scheme, host, port, credentials: None, authorization: None };
+        let proxy = Proxy { scheme, host, port, credentials: None, authorization: None, tunnel_all: false };
         Ok(if !url.username().is_empty() || url.password().is_some() {
             proxy.with_user_password(decode(url.username()), decode(url.password().unwrap_or("")))
         } else {
@@ -151,7 +153,7 @@ impl Proxy {
     /// Whether requests to a URL of this kind tunnel through it (`CONNECT` or SOCKS) rather
     /// than being forwarded as absolute-form requests.
     pub(crate) fn tunnels(&self, tls: bool) -> bool {
-        tls || self.scheme.is_socks()
+        tls || self.scheme.is_socks() || self.tunnel_all
     }
 
     /// The `Proxy-Authorization` value, with credentials.
@@ -276,6 +278,22 @@ impl ProxyConfig {
             *p = Arc::new((**p).clone().with_credentials(user_password));
         }
         self
+    }
+
+    /// The same, `http://` URLs tunnelled through every HTTP proxy too (`CONNECT`, curl's
+    /// `--proxytunnel`) rather than forwarded in absolute form.
+    pub fn with_tunnel_all(mut self) -> ProxyConfig {
+        for p in [&mut self.http, &mut self.https].into_iter().flatten() {
+            let mut proxy = (**p).clone();
+            proxy.tunnel_all = true;
+            *p = Arc::new(proxy);
+        }
+        self
+    }
+
+    /// Whether some proxy is spoken to over TLS (`https://`).
+    pub fn uses_tls(&self) -> bool {
+        [&self.http, &self.https].iter().any(|p| p.as_ref().is_some_and(|p| p.scheme() == ProxyScheme::Https))
     }
 
     /// Whether no request takes a proxy.

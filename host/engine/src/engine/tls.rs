@@ -246,15 +246,29 @@ pub(crate) fn load_client_cert(c: &ClientCert, provider: &CryptoProvider) -> Res
         Some(k) => (read(k, "--key")?, "--key", k.display().to_string(), c.key_der),
         None => (cert_bytes.clone(), "--cert", shown.to_string(), c.cert_der),
     };
-    let key = if key_der {
+    let encrypted = encrypted_pkcs8(&key_bytes, key_der);
+    let key = if let Some(der) = encrypted {
+        let Some(password) = &c.password else {
+            return Err(format!("{key_flag} {key_path}: the key is encrypted: give its password (--cert FILE:PASSWORD, or --pass)"));
+        };
+        let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice()).map_err(|e| format!("{key_flag} {key_path}: {e}"))?;
+        let plain = info
+            .decrypt(password.as_bytes())
+            .map_err(|_| format!("{key_flag} {key_path}: cannot decrypt the key (wrong password, or an unsupported cipher)"))?;
+        rustls::pki_types::PrivateKeyDer::Pkcs8(plain.as_bytes().to_vec().into())
+    } else if key_der {
         rustls::pki_types::PrivateKeyDer::try_from(key_bytes).map_err(|e| format!("{key_flag} {key_path}: {e}"))?
+    } else if String::from_utf8_lossy(&key_bytes).contains("Proc-Type: 4,ENCRYPTED") {
+        // OpenSSL's traditional form, which curl reads too.
+        return Err(format!(
+            "{key_flag} {key_path}: the key is encrypted in OpenSSL's traditional form, which is not supported (convert it: \
+             openssl pkcs8 -topk8 -in KEY -out KEY8, or decrypt it: openssl pkey -in KEY -out PLAIN)"
+        ));
     } else {
         match rustls_pemfile::private_key(&mut key_bytes.as_slice()) {
             Ok(Some(k)) => k,
             Ok(None) if String::from_utf8_lossy(&key_bytes).contains("ENCRYPTED") => {
-                return Err(format!(
-                    "{key_flag} {key_path}: the key is encrypted, which is not supported (decrypt it: openssl pkey -in KEY -out PLAIN)"
-                ))
+                return Err(format!("{key_flag} {key_path}: the key is encrypted in a form that is not supported (PKCS#8 is)"));
             }
             Ok(None) => {
                 return Err(format!(
@@ -269,6 +283,22 @@ pub(crate) fn load_client_cert(c: &ClientCert, provider: &CryptoProvider) -> Res
     let certified = CertifiedKey::new(chain, signer);
     certified.keys_match().map_err(|e| format!("--cert {shown}: the key does not match the certificate: {e}"))?;
     Ok(certified)
+}
+
+/// The DER of an encrypted PKCS#8 key (PEM `ENCRYPTED PRIVATE KEY`, or DER that parses as
+/// one), if the key file holds one.
+fn encrypted_pkcs8(bytes: &[u8], der: bool) -> Option<Vec<u8>> {
+    use pkcs8::der::pem::PemLabel;
+    if der {
+        return pkcs8::EncryptedPrivateKeyInfo::try_from(bytes).is_ok().then(|| bytes.to_vec());
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    let label = pkcs8::EncryptedPrivateKeyInfo::PEM_LABEL;
+    let begin = text.find(&format!("-----BEGIN {label}-----"))?;
+    let end_marker = format!("-----END {label}-----");
+    let end = text[begin..].find(&end_marker)? + begin + end_marker.len();
+    let (_, doc) = pkcs8::der::SecretDocument::from_pem(&text[begin..end]).ok()?;
+    Some(doc.as_bytes().to_vec())
 }
 
 /// Offers the client certificate (if there is one) whenever a server asks for one it can sign
