@@ -37,14 +37,15 @@ prune target/guest-tools plugins/conformance-js/node_modules
 # Debian's packages the tests drive, installed when missing, never started as services (the
 # tests run their own on loopback ports): nginx (a server that is not ours), chromium (the
 # html report opened in a real browser, through playwright-core), tinyproxy (an HTTP and
-# CONNECT proxy), microsocks (a SOCKS5 proxy) and nginx's stream module (TLS in front of
-# tinyproxy: a proxy spoken to over TLS).
+# CONNECT proxy), microsocks (a SOCKS5 proxy), dante-server (danted: SOCKS4 and SOCKS4a) and
+# nginx's stream module (TLS in front of tinyproxy: a proxy spoken to over TLS).
 missing=()
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v tinyproxy >/dev/null || missing+=(tinyproxy)
 [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(libnginx-mod-stream)
 command -v microsocks >/dev/null || missing+=(microsocks)
+[ -x /usr/sbin/danted ] || missing+=(dante-server)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "test.sh: installing ${missing[*]} with apt-get" >&2

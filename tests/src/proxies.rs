@@ -1,5 +1,6 @@
 //! Real proxies on loopback (Debian's packages, installed by `scripts/test.sh`): tinyproxy as
-//! the HTTP forwarding and `CONNECT` proxy, microsocks as the SOCKS5 proxy.
+//! the HTTP forwarding and `CONNECT` proxy, microsocks as the SOCKS5 proxy, Dante's danted for
+//! SOCKS4 and SOCKS4a.
 
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -48,14 +49,33 @@ impl ProxyProcess {
         start(cmd, addr, dir)
     }
 
+    /// Dante's `danted` on a free loopback port: SOCKS4, SOCKS4a and SOCKS5, no authentication.
+    pub fn danted() -> ProxyProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let addr = free_addr();
+        let conf = format!(
+            "logoutput: {log}\ninternal: 127.0.0.1 port = {port}\nexternal: 127.0.0.1\nsocksmethod: none\nclientmethod: none\n\
+             user.privileged: root\nuser.unprivileged: nobody\n\
+             client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 log: connect }}\n\
+             socks pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 log: connect }}\n",
+            log = dir.path().join("danted.log").display(),
+            port = addr.port()
+        );
+        let path = dir.path().join("danted.conf");
+        std::fs::write(&path, conf).unwrap();
+        let mut cmd = Command::new(binary("danted"));
+        cmd.arg("-f").arg(&path).arg("-p").arg(dir.path().join("danted.pid"));
+        start(cmd, addr, dir)
+    }
+
     /// `SCHEME://127.0.0.1:PORT`.
     pub fn url(&self, scheme: &str) -> String {
         format!("{scheme}://{}", self.addr)
     }
 
-    /// What the proxy logged so far (tinyproxy: each request line).
+    /// What the proxy logged so far (tinyproxy: each request line; danted: each connection).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("tinyproxy.log")).unwrap_or_default()
+        ["tinyproxy.log", "danted.log"].iter().filter_map(|f| std::fs::read_to_string(self.dir.path().join(f)).ok()).collect()
     }
 }
 
@@ -85,6 +105,15 @@ fn start(mut cmd: Command, addr: SocketAddr, dir: tempfile::TempDir) -> ProxyPro
 
 impl Drop for ProxyProcess {
     fn drop(&mut self) {
+        // SIGTERM first: danted's mother process then stops its children too.
+        // SAFETY: kill(2) on our own child's pid; no memory is passed.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

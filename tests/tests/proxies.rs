@@ -385,3 +385,30 @@ fn proxytunnel_sends_http_urls_through_connect_as_curl_p() {
     let ours = cli(&["-s", "-w", format, "--proxytunnel", "-x", &proxy.url("http"), &url], &[]);
     assert_eq!((ours.stdout.as_str(), ours.code), (theirs.as_str(), code));
 }
+
+#[test]
+fn socks4_and_socks4a_tunnel_through_dante() {
+    let proxy = ProxyProcess::danted();
+    let url = http("/bytes/3");
+    // socks4: the name resolved here, as curl; the same answer as curl's.
+    let format = "%{http_code} %{remote_port}";
+    let (theirs, code) = curl(format, &["-x", &proxy.url("socks4"), &url]);
+    let ours = cli(&["-s", "-w", format, "-x", &proxy.url("socks4"), &url], &[]);
+    assert_eq!((ours.stdout.as_str(), ours.code), (theirs.as_str(), code), "{}", ours.stderr);
+    assert_eq!(code, 0);
+    for scheme in ["socks4", "socks4a"] {
+        let run = cli(&["-p", "ndjson", "-x", &proxy.url(scheme), &url], &[]);
+        assert_eq!(run.code, 0, "{scheme}: {}", run.stderr);
+        let ev = events(&run);
+        assert_eq!(done(&ev), (Some(200), None), "{scheme}");
+        assert_eq!(remotes(&ev), vec![proxy.addr], "{scheme}");
+        let tunnels = ev.iter().filter(|e| matches!(&e.kind, EventKind::ProxyConnectDone { error: None, status: None, .. })).count();
+        assert_eq!(tunnels, 1, "{scheme}");
+    }
+    // A target the proxy cannot reach: a SOCKS failure, 97 as curl.
+    let closed = format!("http://{}/", httptrace_tests::nginx::free_addr());
+    let (_, code) = curl("%{http_code}", &["-x", &proxy.url("socks4"), &closed]);
+    let run = cli(&["-p", "ndjson", "-x", &proxy.url("socks4"), &closed], &[]);
+    assert_eq!((run.code, code), (97, 97), "{}", run.stderr);
+    assert_eq!(done(&events(&run)).1.as_deref(), Some("socks"));
+}

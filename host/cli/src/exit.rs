@@ -35,7 +35,7 @@ pub const EMPTY_REPLY: i32 = 52;
 pub const SEND: i32 = 55;
 /// Failure receiving data (curl 56).
 pub const RECEIVE: i32 = 56;
-/// The SOCKS5 handshake with the proxy failed (curl 97).
+/// The SOCKS handshake with the proxy failed (curl 97).
 pub const PROXY: i32 = 97;
 /// The client certificate (--cert, --key) could not be used (curl 58).
 pub const CLIENT_CERT: i32 = 58;

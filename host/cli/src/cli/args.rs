@@ -10,7 +10,7 @@ use httptrace_cli::flags::{parse_duration, parse_size};
 #[derive(Debug, Parser)]
 #[command(name = "httptrace", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 #[command(after_help = "Exit codes follow curl: 5 proxy URL or name, 6 DNS, 7 connect, 28 timeout, 35 TLS, 47 too many redirects, \
-52 empty reply, 56 receive (or a refused CONNECT), 58 client certificate, 60 certificate, 97 SOCKS5; 2 usage, 3 bad URL; 90 a plugin failed; 99 a plugin check (threshold) failed.")]
+52 empty reply, 56 receive (or a refused CONNECT), 58 client certificate, 60 certificate, 97 SOCKS; 2 usage, 3 bad URL; 90 a plugin failed; 99 a plugin check (threshold) failed.")]
 pub struct Cli {
     /// Subcommands (`serve`, …); without one, trace a request.
     #[command(subcommand)]

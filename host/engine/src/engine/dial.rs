@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::body::ReqBody;
 use super::kstamp::{KernelStream, SocketStamps};
-use super::proxy::{http_connect, socks_connect, Proxy, ProxyScheme, SocksTarget};
+use super::proxy::{http_connect, socks4_connect, socks_connect, Proxy, ProxyScheme, SocksTarget};
 use super::wire::{Tap, TapShared};
 use super::{HttpVersion, Shared, Target};
 use crate::event::{kind, EventKind, FailureKind, Phase, TraceError};
@@ -142,13 +142,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// origin's TLS inside it. Addresses in `got-conn` are the proxy's (curl's `remote_ip` too).
 async fn dial_proxied(shared: &Shared, trace: &Arc<Trace>, target: &Target, proxy: &Proxy) -> Result<Conn, TraceError> {
     let id = next_conn_id();
-    // socks5://: the origin's name is resolved here (traced as usual), first, as curl does.
-    let socks_addr = if proxy.scheme() == ProxyScheme::Socks5 {
+    // socks5:// and socks4://: the origin's name is resolved here (traced as usual), first, as
+    // curl does (SOCKS4 carries IPv4 addresses only).
+    let socks_addr = if proxy.scheme().resolves_here() {
         let origin = shared.resolver.resolve(trace, id, &target.dial_host, target.dial_port).await?;
-        let ip = *origin
-            .addrs
-            .first()
-            .ok_or_else(|| TraceError::new(Phase::Dns, FailureKind::NoAddress, format!("no address for {}", target.dial_host)))?;
+        let v4_only = proxy.scheme() == ProxyScheme::Socks4;
+        let ip = *origin.addrs.iter().find(|a| !v4_only || a.is_ipv4()).ok_or_else(|| {
+            let what = if v4_only { "no IPv4 address (SOCKS4 has no IPv6)" } else { "no address" };
+            TraceError::new(Phase::Dns, FailureKind::NoAddress, format!("{what} for {}", target.dial_host))
+        })?;
         Some(SocketAddr::new(ip, target.dial_port))
     } else {
         None
@@ -194,7 +196,12 @@ async fn dial_proxied(shared: &Shared, trace: &Arc<Trace>, target: &Target, prox
             Some(a) => SocksTarget::Addr(a),
             None => SocksTarget::Name(&target.dial_host, target.dial_port),
         };
-        (socks_connect(io, to, proxy).await.map(|s| Box::new(s) as Box<dyn Io>), None)
+        let tunnel = if matches!(proxy.scheme(), ProxyScheme::Socks4 | ProxyScheme::Socks4a) {
+            socks4_connect(io, to, proxy).await.map(|s| Box::new(s) as Box<dyn Io>)
+        } else {
+            socks_connect(io, to, proxy).await.map(|s| Box::new(s) as Box<dyn Io>)
+        };
+        (tunnel, None)
     } else {
         match http_connect(&mut io, &authority, proxy).await {
             Ok(status) => (Ok(io), Some(status)),

@@ -24,6 +24,10 @@ pub enum ProxyScheme {
     Socks5,
     /// `socks5h://`: SOCKS5, names resolved by the proxy.
     Socks5h,
+    /// `socks4://`: SOCKS4, names resolved here (IPv4 only).
+    Socks4,
+    /// `socks4a://`: SOCKS4a, names resolved by the proxy.
+    Socks4a,
 }
 
 impl ProxyScheme {
@@ -34,12 +38,20 @@ impl ProxyScheme {
             ProxyScheme::Https => "https",
             ProxyScheme::Socks5 => "socks5",
             ProxyScheme::Socks5h => "socks5h",
+            ProxyScheme::Socks4 => "socks4",
+            ProxyScheme::Socks4a => "socks4a",
         }
     }
 
     /// Whether it is a SOCKS proxy.
     pub fn is_socks(self) -> bool {
-        matches!(self, ProxyScheme::Socks5 | ProxyScheme::Socks5h)
+        matches!(self, ProxyScheme::Socks5 | ProxyScheme::Socks5h | ProxyScheme::Socks4 | ProxyScheme::Socks4a)
+    }
+
+    /// Whether the origin's name is resolved here (`socks5://`, `socks4://`) rather than by
+    /// the proxy.
+    pub fn resolves_here(self) -> bool {
+        matches!(self, ProxyScheme::Socks5 | ProxyScheme::Socks4)
     }
 }
 
@@ -77,7 +89,9 @@ impl std::str::FromStr for Proxy {
             "https" => ProxyScheme::Https,
             "socks5" => ProxyScheme::Socks5,
             "socks5h" => ProxyScheme::Socks5h,
-            other => return Err(bad(&format!("unsupported proxy scheme '{other}' (use http, https, socks5 or socks5h)"))),
+            "socks4" => ProxyScheme::Socks4,
+            "socks4a" => ProxyScheme::Socks4a,
+            other => return Err(bad(&format!("unsupported proxy scheme '{other}' (use http, https, socks4, socks4a, socks5 or socks5h)"))),
         };
         let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
         if host.is_empty() {
@@ -381,7 +395,8 @@ pub(crate) async fn http_connect<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Where a SOCKS5 tunnel goes: a name the proxy resolves (`socks5h://`), or an address.
+/// Where a SOCKS tunnel goes: a name the proxy resolves (`socks5h://`, `socks4a://`), or an
+/// address.
 pub(crate) enum SocksTarget<'a> {
     /// `socks5h://`.
     Name(&'a str, u16),
@@ -406,6 +421,24 @@ pub(crate) async fn socks_connect<S: AsyncRead + AsyncWrite + Unpin>(
     r.map_err(|e| proxy_error(FailureKind::Socks, format!("SOCKS5 through {}: {e}", proxy.redacted())))
 }
 
+/// Opens a SOCKS4 (or, with a name, SOCKS4a) tunnel on `io`; the proxy's user name, if any,
+/// is sent as the user id.
+pub(crate) async fn socks4_connect<S: AsyncRead + AsyncWrite + Unpin>(
+    io: S,
+    target: SocksTarget<'_>,
+    proxy: &Proxy,
+) -> Result<tokio_socks::tcp::Socks4Stream<S>, TraceError> {
+    use tokio_socks::tcp::Socks4Stream;
+    let user = proxy.credentials.as_ref().map(|(u, _)| u.as_str());
+    let r = match (user, target) {
+        (None, SocksTarget::Name(h, p)) => Socks4Stream::connect_with_socket(io, (h, p)).await,
+        (None, SocksTarget::Addr(a)) => Socks4Stream::connect_with_socket(io, a).await,
+        (Some(u), SocksTarget::Name(h, p)) => Socks4Stream::connect_with_userid_and_socket(io, (h, p), u).await,
+        (Some(u), SocksTarget::Addr(a)) => Socks4Stream::connect_with_userid_and_socket(io, a, u).await,
+    };
+    r.map_err(|e| proxy_error(FailureKind::Socks, format!("SOCKS4 through {}: {e}", proxy.redacted())))
+}
+
 fn proxy_error(kind: FailureKind, message: String) -> TraceError {
     TraceError::new(Phase::Connect, kind, message)
 }
@@ -426,8 +459,9 @@ mod tests {
         assert_eq!(p.credentials, Some(("u@x".to_string(), "p:w".to_string())));
         assert_eq!(p.redacted(), "https://u@x:[redacted]@[::1]:443");
         assert_eq!("socks5h://h".parse::<Proxy>().unwrap().port(), 1080);
-        let e = "socks4://h:1".parse::<Proxy>().unwrap_err();
-        assert!(e.is_config() && e.to_string().contains("unsupported proxy scheme 'socks4'"), "{e}");
+        assert_eq!("socks4a://h".parse::<Proxy>().unwrap().scheme(), ProxyScheme::Socks4a);
+        let e = "socks6://h:1".parse::<Proxy>().unwrap_err();
+        assert!(e.is_config() && e.to_string().contains("unsupported proxy scheme 'socks6'"), "{e}");
         let e = "http://u:secret@h:1/path".parse::<Proxy>().unwrap_err();
         assert!(!e.to_string().contains("secret"), "{e}");
         // A password with an unescaped `/` breaks the URL; the message still masks it.
