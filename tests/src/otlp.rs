@@ -52,6 +52,8 @@ struct Received {
     /// Answer this many more requests with `fail_status` before accepting any.
     fail_next: usize,
     fail_status: u16,
+    /// Accept without decoding or keeping anything (a collector that costs nothing).
+    discard: bool,
 }
 
 /// An attribute's value as text (strings as they are, numbers and booleans printed).
@@ -86,6 +88,14 @@ impl Verifier {
     /// Starts the receiver on a free loopback port.
     pub fn start() -> Verifier {
         Verifier::failing(0, 200)
+    }
+
+    /// Starts a receiver that accepts everything and keeps nothing but the count of requests
+    /// (for benchmarks).
+    pub fn discarding() -> Verifier {
+        let v = Verifier::failing(0, 200);
+        v.received.lock().unwrap().discard = true;
+        v
     }
 
     /// Starts a receiver that answers its first `n` requests with `status` (and keeps nothing
@@ -160,6 +170,9 @@ impl Verifier {
 fn handle(shared: &Mutex<Received>, path: &str, body: &Bytes) -> hyper::Response<Full<Bytes>> {
     let mut r = shared.lock().unwrap();
     r.requests += 1;
+    if r.discard {
+        return hyper::Response::builder().header("content-type", "application/x-protobuf").body(Full::new(Bytes::new())).unwrap();
+    }
     if r.fail_next > 0 {
         r.fail_next -= 1;
         return hyper::Response::builder().status(r.fail_status).body(Full::new(Bytes::from_static(b"not now"))).unwrap();

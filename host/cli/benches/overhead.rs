@@ -60,9 +60,33 @@ async fn keep_alive_loop(client: &Client, spec: &RequestSpec, n: usize) -> (f64,
 struct R1 {
     base: f64,
     traced: f64,
+    /// Traced, and every span exported over OTLP (to a local receiver that discards them).
+    exported: f64,
     recorded: f64,
     base_cpu: f64,
     traced_cpu: f64,
+}
+
+/// The OTLP exporter as the chain's tail (as `httptrace --otlp` wires it).
+struct ExportTail(Option<httptrace_otlp::Exporter>);
+
+impl httptrace_plugin_host::Tail for ExportTail {
+    fn interest(&self) -> KindSet {
+        httptrace_otlp::INTEREST
+    }
+
+    fn events(&mut self, events: &[&Event]) {
+        if let Some(e) = self.0.as_mut() {
+            e.events(events);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(e) = self.0.take() {
+            let report = e.finish();
+            assert_eq!(report.spans_lost, 0, "{:?}", report.summary());
+        }
+    }
 }
 
 /// A sink that drops every batch: isolates the engine's recording cost from the plugins'.
@@ -95,7 +119,7 @@ fn main() {
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let only_r4 = only == "r4" || only == "crossing" || only == "timeline";
     let r1 = if only_r4 {
-        R1 { base: f64::NAN, traced: f64::NAN, recorded: f64::NAN, base_cpu: f64::NAN, traced_cpu: f64::NAN }
+        R1 { base: f64::NAN, traced: f64::NAN, exported: f64::NAN, recorded: f64::NAN, base_cpu: f64::NAN, traced_cpu: f64::NAN }
     } else {
         rt.block_on(async {
             let serve = server_rt.spawn(httptrace_cli::serve::start(Default::default())).await.unwrap().unwrap();
@@ -108,8 +132,21 @@ fn main() {
             let thread = stats.spawn(rx).unwrap();
             let traced = ClientOptions { record, ..ClientOptions::default() };
             let on = Client::new(traced.clone(), Arc::new(sink) as Arc<dyn Sink>).unwrap();
-            let recording = Client::new(traced, Arc::new(DropSink)).unwrap();
-            let (mut base, mut traced, mut recorded) = (Vec::new(), Vec::new(), Vec::new());
+            let recording = Client::new(traced.clone(), Arc::new(DropSink)).unwrap();
+            // With --otlp, as the CLI wires it: the exporter as the chain's tail, every span
+            // exported (a buffer big enough to lose none), to a receiver that discards them.
+            let receiver = httptrace_tests::otlp::Verifier::discarding();
+            let flags = httptrace_otlp::Flags { endpoint: Some(format!("http://{}", receiver.addr)), ..Default::default() };
+            let big = |name: &str| (name == "OTEL_BSP_MAX_QUEUE_SIZE").then(|| "10000000".to_string());
+            let config = httptrace_otlp::Config::new(&flags, &big).unwrap().expect("export on");
+            let sampled = config.recording;
+            let mut with_export = chain(&plugins, "stats");
+            with_export.set_tail(Box::new(ExportTail(Some(httptrace_otlp::Exporter::start(config).unwrap()))));
+            let (export_sink, export_rx) = ChannelSink::new(64);
+            let export_thread = with_export.spawn(export_rx).unwrap();
+            let exporting = ClientOptions { record: record.union(KindSet::REQUESTS), record_sampled: Some(sampled), ..traced };
+            let exporting = Client::new(exporting, Arc::new(export_sink) as Arc<dyn Sink>).unwrap();
+            let (mut base, mut traced, mut recorded, mut exported) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             let (mut base_cpu, mut traced_cpu) = (Vec::new(), Vec::new());
             for _ in 0..rounds {
                 let (wall, cpu) = keep_alive_loop(&off, &spec, n).await;
@@ -119,14 +156,20 @@ fn main() {
                 traced.push(wall);
                 traced_cpu.push(cpu);
                 recorded.push(keep_alive_loop(&recording, &spec, n).await.0);
+                exported.push(keep_alive_loop(&exporting, &spec, n).await.0);
             }
             drop(on);
+            drop(exporting);
+            let report = export_thread.join();
+            assert!(!report.plugin_failed(), "stats plugin failed (with export)");
+            assert!(receiver.requests() > 0, "nothing was exported");
             let report = thread.join();
             assert!(!report.plugin_failed() && !report.check_failed(), "stats plugin failed");
             let per_req = |v: Vec<f64>| median(v) / n as f64 * 1e6;
             R1 {
                 base: per_req(base),
                 traced: per_req(traced),
+                exported: per_req(exported),
                 recorded: per_req(recorded),
                 base_cpu: per_req(base_cpu),
                 traced_cpu: per_req(traced_cpu),
@@ -210,6 +253,12 @@ fn main() {
             r1.base
         );
         println!("|    of which recording only (sink drops events) | {:.3} ({:.1} µs per request) | |", r1.recorded / r1.base, r1.recorded);
+        println!(
+            "| R1-otlp traced (stats) and every span exported over OTLP ÷ traced | {:.3} ({:.1} µs per request; ÷ untraced {:.3}) | ≤ 1.05 |",
+            r1.exported / r1.traced,
+            r1.exported,
+            r1.exported / r1.base
+        );
         println!(
             "|    CPU per request, whole process (client, server, plugin thread) | {:.3} ({:.1} µs vs {:.1} µs) | |",
             r1.traced_cpu / r1.base_cpu,
