@@ -132,3 +132,25 @@ impl Drop for Nginx {
         let _ = self.child.wait();
     }
 }
+
+/// nginx's stream module ending TLS in front of each of `upstreams` (a proxy or a collector
+/// spoken to over TLS), on free loopback ports: the nginx and the ports, in order. The
+/// certificate, `tls.pem` in its directory, is made with `cert_extra` (`openssl req` arguments).
+pub fn tls_in_front(upstreams: &[SocketAddr], cert_extra: &[&str]) -> (Nginx, Vec<SocketAddr>) {
+    let dir = tempfile::tempdir().unwrap();
+    openssl_cert(dir.path(), "tls", cert_extra);
+    let p = dir.path();
+    let addrs: Vec<SocketAddr> = upstreams.iter().map(|_| free_addr()).collect();
+    let servers: String = addrs.iter().zip(upstreams).map(|(a, u)| format!("server {{ listen {a} ssl; proxy_pass {u}; }}\n")).collect();
+    let conf = format!(
+        "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n\
+         daemon off; master_process off; worker_processes 1; pid {pid}; error_log {log} warn;\n\
+         events {{ worker_connections 64; }}\n\
+         stream {{ ssl_certificate {cert}; ssl_certificate_key {key};\n{servers}}}\n",
+        pid = p.join("nginx.pid").display(),
+        log = p.join("error.log").display(),
+        cert = p.join("tls.pem").display(),
+        key = p.join("tls.key").display(),
+    );
+    (Nginx::run(dir, &conf, &addrs), addrs)
+}

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use httptrace::{Event, EventKind};
@@ -13,7 +13,7 @@ use httptrace_tests::otlp::proto::tonic::metrics::v1::metric;
 use httptrace_tests::otlp::proto::tonic::trace::v1::span::SpanKind;
 use httptrace_tests::otlp::{attr, ReceivedSpan, Rotel, Verifier};
 
-use crate::plugins_support::{cli, http, parse_ndjson, shared_cache, PROXY_VARS};
+use crate::plugins_support::{cli, command, http, parse_ndjson};
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -39,20 +39,22 @@ fn duration_ms(s: &ReceivedSpan) -> f64 {
 /// `httptrace ARGS` started in the background with `env` (and the harness's cleared
 /// variables), as the load test's three instances are.
 fn spawn(args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_httptrace"));
-    cmd.args(args).env("HTTPTRACE_CACHE_DIR", shared_cache()).env("NO_COLOR", "1").stdout(Stdio::piped()).stderr(Stdio::piped());
-    for v in PROXY_VARS {
-        cmd.env_remove(v);
-    }
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("OTEL_") {
-            cmd.env_remove(k);
-        }
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("start httptrace")
+    command(args, env).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start httptrace")
+}
+
+/// The request counter of the last metrics snapshot received, summed over its series.
+fn counted(v: &Verifier) -> Option<i64> {
+    use httptrace_tests::otlp::proto::tonic::metrics::v1::number_data_point::Value;
+    v.metrics()
+        .iter()
+        .filter(|m| m.metric.name == "httptrace.client.requests")
+        .filter_map(|m| match &m.metric.data {
+            Some(metric::Data::Sum(s)) => {
+                Some(s.data_points.iter().map(|p| if let Some(Value::AsInt(n)) = p.value { n } else { 0 }).sum::<i64>())
+            }
+            _ => None,
+        })
+        .next_back()
 }
 
 fn finish(child: std::process::Child) -> (i32, String) {
@@ -250,25 +252,7 @@ fn a_filtered_chain_exports_only_what_it_kept() {
     assert_eq!(reqs.len(), 5, "{}", rotel.log());
     assert!(reqs.iter().all(|s| attr(&s.span.attributes, "http.response.status_code").as_deref() == Some("200")));
     // The metrics count what was kept, too.
-    let counted: i64 = verifier
-        .metrics()
-        .iter()
-        .filter(|m| m.metric.name == "httptrace.client.requests")
-        .filter_map(|m| match &m.metric.data {
-            Some(metric::Data::Sum(s)) => Some(
-                s.data_points
-                    .iter()
-                    .map(|p| match p.value {
-                        Some(httptrace_tests::otlp::proto::tonic::metrics::v1::number_data_point::Value::AsInt(n)) => n,
-                        _ => 0,
-                    })
-                    .sum::<i64>(),
-            ),
-            _ => None,
-        })
-        .next_back()
-        .expect("a request counter");
-    assert_eq!(counted, 5);
+    assert_eq!(counted(&verifier), Some(5));
 }
 
 #[test]
@@ -413,31 +397,14 @@ fn bad_export_settings_are_usage_errors_naming_the_setting() {
 
 #[test]
 fn an_https_collector_is_reached_with_its_ca_over_http_and_grpc_and_refused_without() {
-    use httptrace_tests::nginx::{free_addr, openssl_cert, Nginx};
     let verifier = Verifier::start();
     let rotel = Rotel::start(&verifier);
-    // nginx's stream module ends TLS in front of rotel's two receivers.
-    let dir = tempfile::tempdir().unwrap();
-    // A self-signed end-entity certificate (not a CA: rustls will not take one as the server's).
-    openssl_cert(dir.path(), "collector", &["-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"]);
-    let (http_tls, grpc_tls) = (free_addr(), free_addr());
-    let p = dir.path();
-    let conf = format!(
-        "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n\
-         daemon off; master_process off; worker_processes 1; pid {pid}; error_log {log} warn;\n\
-         events {{ worker_connections 64; }}\n\
-         stream {{ ssl_certificate {cert}; ssl_certificate_key {key};\n\
-         server {{ listen {http_tls} ssl; proxy_pass {http}; }}\n\
-         server {{ listen {grpc_tls} ssl; proxy_pass {grpc}; }} }}\n",
-        pid = p.join("nginx.pid").display(),
-        log = p.join("error.log").display(),
-        cert = p.join("collector.pem").display(),
-        key = p.join("collector.key").display(),
-        http = rotel.http,
-        grpc = rotel.grpc,
-    );
-    let nginx = Nginx::run(dir, &conf, &[http_tls, grpc_tls]);
-    let ca = nginx.dir.path().join("collector.pem").display().to_string();
+    // nginx's stream module ends TLS in front of rotel's two receivers, with a self-signed
+    // end-entity certificate (not a CA: rustls will not take one as the server's).
+    let cert = ["-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"];
+    let (nginx, addrs) = httptrace_tests::nginx::tls_in_front(&[rotel.http, rotel.grpc], &cert);
+    let (http_tls, grpc_tls) = (addrs[0], addrs[1]);
+    let ca = nginx.dir.path().join("tls.pem").display().to_string();
     for (addr, protocol) in [(http_tls, "http/protobuf"), (grpc_tls, "grpc")] {
         let before = requests(&verifier.spans()).len();
         let endpoint = format!("https://{addr}");
@@ -550,30 +517,11 @@ fn sampled_spans_come_whole_and_the_metrics_count_every_request() {
         &[("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "0.25")],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let counted = |v: &Verifier| -> i64 {
-        v.metrics()
-            .iter()
-            .filter(|m| m.metric.name == "httptrace.client.requests")
-            .filter_map(|m| match &m.metric.data {
-                Some(metric::Data::Sum(s)) => Some(
-                    s.data_points
-                        .iter()
-                        .map(|p| match p.value {
-                            Some(httptrace_tests::otlp::proto::tonic::metrics::v1::number_data_point::Value::AsInt(n)) => n,
-                            _ => 0,
-                        })
-                        .sum::<i64>(),
-                ),
-                _ => None,
-            })
-            .next_back()
-            .unwrap_or(0)
-    };
     let start = Instant::now();
-    while counted(&verifier) < 400 && start.elapsed() < Duration::from_secs(10) {
+    while counted(&verifier).unwrap_or(0) < 400 && start.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(counted(&verifier), 400, "{}", rotel.log());
+    assert_eq!(counted(&verifier), Some(400), "{}", rotel.log());
     // The collector forwards traces and metrics apart: the spans may come later.
     verifier.wait_spans(Duration::from_secs(5), |s| requests(s).len() >= 50);
     std::thread::sleep(Duration::from_millis(300));
@@ -635,17 +583,13 @@ fn a_collector_that_never_answers_costs_the_deadline_and_no_cpu() {
         }
     });
     let start = Instant::now();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_httptrace"));
-    cmd.args(["-n", "40", "--rate", "20", "-q", "--otlp", &format!("http://{addr}"), &http("/bytes/1")])
-        .env("HTTPTRACE_CACHE_DIR", shared_cache())
-        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "1000")
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for v in PROXY_VARS {
-        cmd.env_remove(v);
-    }
-    let mut child = cmd.spawn().unwrap();
+    let endpoint = format!("http://{addr}");
+    let url = http("/bytes/1");
+    let mut cmd = command(
+        &["-n", "40", "--rate", "20", "-q", "--otlp", &endpoint, &url],
+        &[("OTEL_EXPORTER_OTLP_TIMEOUT", "1000"), ("OTEL_BSP_SCHEDULE_DELAY", "100")],
+    );
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let (code, cpu) = wait_cpu(child);
     let mut text = String::new();

@@ -214,7 +214,7 @@ fn proxy_failures_exit_with_curls_codes() {
     assert_eq!(run.code, 7, "{}", run.stderr);
     assert_eq!(curl("", &["-x", &gone, &http("/")]).1, 7);
     // A malformed proxy or an unsupported scheme: 5, one line naming it.
-    for bad in ["socks4://127.0.0.1:1", "http://[::1"] {
+    for bad in ["socks6://127.0.0.1:1", "http://[::1"] {
         let run = cli(&["-x", bad, &http("/")], &[]);
         assert_eq!(run.code, 5, "{bad}: {}", run.stderr);
         assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
@@ -286,25 +286,10 @@ fn a_load_run_through_a_proxy_succeeds_and_reuses_its_tunnels() {
 
 #[test]
 fn an_https_proxy_is_spoken_to_over_tls() {
-    use httptrace_tests::nginx::{free_addr, openssl_cert, Nginx};
     // nginx's stream module ends TLS in front of tinyproxy: a proxy spoken to over TLS.
     let tinyproxy = ProxyProcess::tinyproxy(None);
-    let dir = tempfile::tempdir().unwrap();
-    openssl_cert(dir.path(), "proxy", &[]);
-    let addr = free_addr();
-    let p = dir.path();
-    let conf = format!(
-        "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n\
-         daemon off; master_process off; worker_processes 1; pid {pid}; error_log {log} warn;\n\
-         events {{ worker_connections 64; }}\n\
-         stream {{ server {{ listen {addr} ssl; ssl_certificate {cert}; ssl_certificate_key {key}; proxy_pass {upstream}; }} }}\n",
-        pid = p.join("nginx.pid").display(),
-        log = p.join("error.log").display(),
-        cert = p.join("proxy.pem").display(),
-        key = p.join("proxy.key").display(),
-        upstream = tinyproxy.addr,
-    );
-    let _nginx = Nginx::run(dir, &conf, &[addr]);
+    let (_nginx, addrs) = httptrace_tests::nginx::tls_in_front(&[tinyproxy.addr], &[]);
+    let addr = addrs[0];
     let proxy = format!("https://{addr}");
     // Forwarded: one handshake, the proxy's; tunnelled: the proxy's, then the origin's inside.
     for (url, handshakes, tunnels) in [(http("/bytes/5"), 1, 0), (https("/bytes/5"), 2, 1)] {
@@ -325,26 +310,12 @@ fn an_https_proxy_is_spoken_to_over_tls() {
 
 #[test]
 fn an_https_proxy_has_its_own_ca_or_none_as_curl() {
-    use httptrace_tests::nginx::{free_addr, openssl_cert, Nginx};
     let tinyproxy = ProxyProcess::tinyproxy(None);
-    let dir = tempfile::tempdir().unwrap();
     // Valid for 127.0.0.1 (not a CA: rustls will not take one as the proxy's certificate).
-    openssl_cert(dir.path(), "proxy", &["-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"]);
-    let addr = free_addr();
-    let p = dir.path();
-    let conf = format!(
-        "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n\
-         daemon off; master_process off; worker_processes 1; pid {pid}; error_log {log} warn;\n\
-         events {{ worker_connections 64; }}\n\
-         stream {{ server {{ listen {addr} ssl; ssl_certificate {cert}; ssl_certificate_key {key}; proxy_pass {upstream}; }} }}\n",
-        pid = p.join("nginx.pid").display(),
-        log = p.join("error.log").display(),
-        cert = p.join("proxy.pem").display(),
-        key = p.join("proxy.key").display(),
-        upstream = tinyproxy.addr,
-    );
-    let nginx = Nginx::run(dir, &conf, &[addr]);
-    let proxy_ca = nginx.dir.path().join("proxy.pem").display().to_string();
+    let cert = ["-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"];
+    let (nginx, addrs) = httptrace_tests::nginx::tls_in_front(&[tinyproxy.addr], &cert);
+    let addr = addrs[0];
+    let proxy_ca = nginx.dir.path().join("tls.pem").display().to_string();
     let proxy = format!("https://{addr}");
     let origin_ca = cacert();
     let url = https("/bytes/5");

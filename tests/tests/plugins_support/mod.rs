@@ -74,14 +74,15 @@ impl Run {
 pub const PROXY_VARS: [&str; 8] =
     ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"];
 
-/// Runs `httptrace ARGS` with the shared cache (unless `env` sets another) and no colour.
-pub fn cli(args: &[&str], env: &[(&str, &str)]) -> Run {
+/// `httptrace ARGS` with the shared cache (unless `env` sets another), no colour, and the
+/// environment's proxy and OpenTelemetry variables cleared (a test sets those it tests).
+pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(std::path::PathBuf::from(env!("CARGO_BIN_EXE_httptrace")));
     cmd.args(args).env("HTTPTRACE_CACHE_DIR", shared_cache()).env_remove("HTTPTRACE_LOG").env("NO_COLOR", "1");
     for v in PROXY_VARS {
         cmd.env_remove(v);
     }
-    // OpenTelemetry's variables turn export on: a test sets those it tests.
+    // OpenTelemetry's variables turn export on.
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("OTEL_") {
             cmd.env_remove(k);
@@ -90,7 +91,12 @@ pub fn cli(args: &[&str], env: &[(&str, &str)]) -> Run {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("running httptrace");
+    cmd
+}
+
+/// Runs `httptrace ARGS` (see [`command`]).
+pub fn cli(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let out = command(args, env).output().expect("running httptrace");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -237,20 +243,7 @@ impl Silent {
 /// Like [`cli`], and also the child's peak resident set size in bytes (from `wait4`).
 pub fn cli_measured(args: &[&str], env: &[(&str, &str)]) -> (Run, u64) {
     use std::io::Read;
-    let mut cmd = Command::new(std::path::PathBuf::from(env!("CARGO_BIN_EXE_httptrace")));
-    cmd.args(args).env("HTTPTRACE_CACHE_DIR", shared_cache()).env_remove("HTTPTRACE_LOG").env("NO_COLOR", "1");
-    for v in PROXY_VARS {
-        cmd.env_remove(v);
-    }
-    // OpenTelemetry's variables turn export on: a test sets those it tests.
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("OTEL_") {
-            cmd.env_remove(k);
-        }
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    let mut cmd = command(args, env);
     cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().expect("spawning httptrace");
     let drain = |mut r: Box<dyn Read + Send>| {
