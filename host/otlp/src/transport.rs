@@ -38,28 +38,9 @@ pub(crate) struct Transport {
 }
 
 /// The TLS settings for the collector: `cacert` replaces the system's roots (or webpki's when
-/// the system has none).
+/// the system has none), as for a server.
 pub(crate) fn tls_config(cacert: Option<&std::path::Path>) -> Result<Arc<ClientConfig>, Error> {
-    let mut roots = rustls::RootCertStore::empty();
-    match cacert {
-        Some(path) => {
-            let name = "--otlp-cacert";
-            let pem = std::fs::read(path).map_err(|e| Error::tls(name, format!("{}: {e}", path.display())))?;
-            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                let cert = cert.map_err(|e| Error::tls(name, format!("{}: bad PEM: {e}", path.display())))?;
-                roots.add(cert).map_err(|e| Error::tls(name, format!("{}: {e}", path.display())))?;
-            }
-            if roots.is_empty() {
-                return Err(Error::tls(name, format!("{}: no certificate in the file", path.display())));
-            }
-        }
-        None => {
-            let (added, _) = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-            if added == 0 {
-                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            }
-        }
-    }
+    let roots = httptrace::engine::root_store(cacert).map_err(|e| Error::tls("--otlp-cacert", e))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -36,6 +36,7 @@ pub use client::{parse_url, redacted_url, Client, Outcome, RequestSpec};
 pub use cookies::CookieJar;
 pub use proxy::{NoProxy, Proxy, ProxyConfig, ProxyScheme};
 pub use resolve::{DnsOptions, IpFamily, ResolveOverride};
+pub use tls::root_store;
 
 /// Which HTTP versions to offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

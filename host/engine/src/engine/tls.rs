@@ -54,6 +54,32 @@ thread_local! {
     static ASKED: std::cell::Cell<ClientCertAsk> = const { std::cell::Cell::new(ClientCertAsk { requested: false, sent: false }) };
 }
 
+/// The certificates a server is verified against: those of the PEM file `cacert`, or the
+/// system's roots (webpki's when the system has none). An error names the file and why, for
+/// the caller to prefix with its flag.
+pub fn root_store(cacert: Option<&Path>) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    match cacert {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                let cert = cert.map_err(|e| format!("{}: bad PEM: {e}", path.display()))?;
+                roots.add(cert).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("{}: no certificate in the file", path.display()));
+            }
+        }
+        None => {
+            let (added, _) = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            if added == 0 {
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            }
+        }
+    }
+    Ok(roots)
+}
+
 impl TlsSettings {
     /// Builds the settings: `cacert` replaces the default roots; `insecure` skips verification.
     /// Without `cacert`, the system's roots are used, or webpki's when the system has none.
@@ -64,28 +90,7 @@ impl TlsSettings {
         let verifier = if insecure {
             None
         } else {
-            let mut roots = RootCertStore::empty();
-            match cacert {
-                Some(path) => {
-                    let pem = std::fs::read(path).map_err(|e| format!("--cacert {}: {e}", path.display()))?;
-                    let mut n = 0;
-                    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                        let cert = cert.map_err(|e| format!("--cacert {}: bad PEM: {e}", path.display()))?;
-                        roots.add(cert).map_err(|e| format!("--cacert {}: {e}", path.display()))?;
-                        n += 1;
-                    }
-                    if n == 0 {
-                        return Err(format!("--cacert {}: no certificate in the file", path.display()));
-                    }
-                }
-                None => {
-                    let native = rustls_native_certs::load_native_certs();
-                    let (added, _) = roots.add_parsable_certificates(native.certs);
-                    if added == 0 {
-                        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-                    }
-                }
-            }
+            let roots = root_store(cacert).map_err(|e| format!("--cacert {e}"))?;
             let v = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
                 .map_err(|e| format!("TLS roots: {e}"))?;
