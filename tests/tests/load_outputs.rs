@@ -255,9 +255,50 @@ fn thresholds_pass_and_fail_with_their_exit_code() {
 
 /// Parses `text` and checks it with npm's har-validator (`tests/node-checks`, installed by
 /// `scripts/test.sh`): the HAR 1.2 schema as HAR tools check it.
+/// Then imports it with the DevTools bundled in chromium (its Network panel's HAR import) and
+/// checks that DevTools sees each entry as written: URL, method, status, address, connection,
+/// length, phase boundaries and request body.
 pub(crate) fn validate_har(text: &str) -> Value {
     let har: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("HAR is not JSON: {e}\n{text}"));
     crate::plugins_support::node_check("validate.js", "har-validator", text, "HAR 1.2 violations (har-validator)");
+    let imported = crate::plugins_support::devtools_import("har", text);
+    // DevTools orders the entries by start (a stable sort), as they are written by end.
+    let mut entries: Vec<&Value> = har["log"]["entries"].as_array().unwrap().iter().collect();
+    entries.sort_by_key(|e| e["startedDateTime"].as_str().unwrap().to_string());
+    let requests = imported["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), entries.len(), "DevTools imported {imported}");
+    assert_eq!(imported["pages"], har["log"]["pages"].as_array().map_or(0, |p| p.len()));
+    for (e, r) in entries.iter().zip(requests) {
+        let ctx = format!("DevTools made {r} of {e}");
+        assert_eq!(r["url"], e["request"]["url"], "{ctx}");
+        assert_eq!(r["method"], e["request"]["method"], "{ctx}");
+        assert_eq!(r["status"], e["response"]["status"], "{ctx}");
+        assert_eq!(r["statusText"], e["response"]["statusText"], "{ctx}");
+        assert_eq!(r["finished"], true, "{ctx}");
+        if let (Some(ip), Some(port)) = (e["serverIPAddress"].as_str(), e["connection"].as_str()) {
+            assert_eq!(r["remoteAddress"], format!("{ip}:{port}"), "{ctx}");
+        }
+        assert_eq!(r["connectionId"].as_str(), Some(e["_connectionId"].as_str().unwrap_or("")), "{ctx}");
+        // DevTools' timing: seconds from the entry's start, milliseconds from there on.
+        let secs = r["endTime"].as_f64().unwrap() - r["startTime"].as_f64().unwrap();
+        assert!((secs * 1e3 - e["time"].as_f64().unwrap()).abs() < 0.01, "{ctx}");
+        let t = &e["timings"];
+        let ms = |k: &str| t[k].as_f64().unwrap().max(0.0);
+        let timing = &r["timing"];
+        if t["send"].as_f64().unwrap() >= 0.0 {
+            let headers = ms("blocked") + ms("dns") + ms("connect") + ms("send") + ms("wait");
+            assert!((timing["receiveHeadersEnd"].as_f64().unwrap() - headers).abs() < 0.01, "{ctx}");
+            assert!((timing["sendStart"].as_f64().unwrap() - (ms("blocked") + ms("dns") + ms("connect"))).abs() < 0.01, "{ctx}");
+        }
+        if t["ssl"].as_f64().unwrap() > 0.0 {
+            let tls = timing["sslEnd"].as_f64().unwrap() - timing["sslStart"].as_f64().unwrap();
+            assert!((tls - ms("ssl")).abs() < 0.01, "{ctx}");
+        }
+        match e["request"]["postData"]["text"].as_str() {
+            Some(body) => assert_eq!(r["postData"], body, "{ctx}"),
+            None => assert!(r["postData"].is_null(), "{ctx}"),
+        }
+    }
     har
 }
 
@@ -306,7 +347,8 @@ fn har_is_valid_for_plain_tls_and_redirects() {
     assert_eq!(entries.iter().map(|e| e["response"]["status"].as_u64().unwrap()).collect::<Vec<_>>(), [302, 302, 200]);
     assert!(entries[0]["response"]["redirectURL"].as_str().unwrap().ends_with("/redirect/1"));
     assert_eq!(entries[1]["timings"]["connect"], -1.0, "hop 1 reuses the connection");
-    assert_eq!(entries[0]["connection"], entries[1]["connection"]);
+    assert_eq!(entries[0]["_connectionId"], entries[1]["_connectionId"]);
+    assert_eq!(entries[0]["connection"], server().http_addr.port().to_string(), "the server's port, as Chrome writes it");
     assert_eq!(entries[0]["response"]["statusText"], "Found");
     assert!(entries[1].get("_connectAttempts").is_none(), "a reused connection made no attempt");
     // HTTP/1.1: the header block's size is the request line, the fields and the blank line.

@@ -1,6 +1,7 @@
 //! The `perfetto` plugin through the CLI against the local server: its output validates
 //! against the Trace Event Format schema (ajv, `tests/node-checks/trace-event.schema.json`),
-//! slices nest on every track, and the tracks and slices are the run's requests, hops,
+//! loads in the trace engine of the DevTools bundled in chromium with every slice on its named
+//! thread, slices nest on every track, and the tracks and slices are the run's requests, hops,
 //! connections, lookups and connect attempts.
 
 use std::collections::BTreeMap;
@@ -39,7 +40,29 @@ fn validate_trace(text: &str) -> Vec<Value> {
             stack.push(s);
         }
     }
+    devtools_loads(&events, text);
     events
+}
+
+/// Loads the trace in the Performance panel's trace engine of the DevTools bundled in chromium
+/// (the trace viewer chromium ships): every complete event becomes a slice of the thread its
+/// `thread_name` names, and each thread's slices form one flame chart.
+fn devtools_loads(events: &[Value], text: &str) {
+    let loaded = crate::plugins_support::devtools_import("trace", text);
+    let mut expected: BTreeMap<(u64, u64), usize> = BTreeMap::new();
+    for e in events.iter().filter(|e| e["ph"] == "X") {
+        *expected.entry((e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap())).or_default() += 1;
+    }
+    let threads = loaded["threads"].as_array().unwrap();
+    let mut got: BTreeMap<(u64, u64), usize> = BTreeMap::new();
+    for t in threads {
+        let key = (t["pid"].as_u64().unwrap(), t["tid"].as_u64().unwrap());
+        got.insert(key, t["slices"].as_u64().unwrap() as usize);
+        let named = events.iter().find(|e| e["name"] == "thread_name" && e["pid"] == key.0 && e["tid"] == key.1);
+        assert_eq!(Some(&t["name"]), named.map(|e| &e["args"]["name"]), "DevTools named thread {key:?}: {t}");
+        assert!(t["roots"].as_u64().unwrap() >= 1 && t["depth"].as_u64().unwrap() >= 1, "no flame chart for {t}");
+    }
+    assert_eq!(got, expected, "slices per thread as DevTools loaded them");
 }
 
 /// The complete events of process `pid` (1 requests, 2 connections, 3 dns, 4 connect attempts).

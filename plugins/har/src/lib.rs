@@ -1,6 +1,7 @@
 //! `har`: a HAR 1.2 log with one entry per request hop — startedDateTime, time, request and
 //! response (method, URL, HTTP version, headers, status, sizes), timings by the HAR rules,
-//! serverIPAddress and the connection id. Entries are written as each request finishes, so a
+//! serverIPAddress, the server's port in `connection` and the connection id in `_connectionId`
+//! (as Chrome writes them and its DevTools import them). Entries are written as each request finishes, so a
 //! long run never holds them all; the log is closed at the end of the run.
 //!
 //! Failed hops get an entry too, with `response.status` 0 and the typed error in `_error`.
@@ -30,6 +31,7 @@ struct Hop {
     request_body: u64,
     conn: Option<u64>,
     server_ip: String,
+    server_port: Option<u16>,
     status: u16,
     version: String,
     response_headers: Vec<Header>,
@@ -129,7 +131,10 @@ impl Plugin for Har {
                     "resumed": t.resumed,
                 }))
             }
-            EventKind::GotConn(c) => hop.server_ip = ip_of(&c.remote_addr),
+            EventKind::GotConn(c) => {
+                hop.server_ip = ip_of(&c.remote_addr);
+                hop.server_port = port_of(&c.remote_addr);
+            }
             EventKind::WroteHeaderField(h) if !h.name.starts_with(':') => hop.request_headers.push(h.clone()),
             EventKind::WroteRequest(w) => hop.request_body = w.body_bytes,
             EventKind::ResponseHeaders(r) => {
@@ -253,8 +258,13 @@ impl Har {
         if !hop.server_ip.is_empty() {
             obj.insert("serverIPAddress".into(), Value::String(hop.server_ip.clone()));
         }
+        // As Chrome writes it and DevTools' importer reads it: `connection` is the server's port
+        // (HAR allows a port), `_connectionId` the connection's id.
+        if let Some(port) = hop.server_port {
+            obj.insert("connection".into(), Value::String(port.to_string()));
+        }
         if let Some(c) = hop.conn {
-            obj.insert("connection".into(), Value::String(c.to_string()));
+            obj.insert("_connectionId".into(), Value::String(c.to_string()));
         }
         if !hop.attempts.is_empty() {
             let ms = |ns: u64| ns.saturating_sub(hop.start_ns) as f64 / 1e6;
@@ -412,6 +422,11 @@ fn query_string(url: &str) -> Vec<Value> {
 }
 
 /// `ip` of `ip:port` or `[v6]:port`.
+/// The port of `ip:port` or `[ip]:port`.
+fn port_of(addr: &str) -> Option<u16> {
+    addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok())
+}
+
 fn ip_of(addr: &str) -> String {
     let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
     host.trim_start_matches('[').trim_end_matches(']').to_string()
@@ -427,6 +442,8 @@ mod tests {
         assert_eq!(iso8601_ms(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(ip_of("127.0.0.1:80"), "127.0.0.1");
         assert_eq!(ip_of("[::1]:443"), "::1");
+        assert_eq!(port_of("[::1]:443"), Some(443));
+        assert_eq!(port_of("/run/x.sock"), None);
         assert_eq!(query_string("http://a/b?x=1&y=&z#f").len(), 3);
     }
 

@@ -310,6 +310,12 @@ pub fn assert_contained(plugin: &str, config: &[&str], extra: &[&str], env: &[(&
 /// is the npm package it needs) with `input` on stdin; fails the test with its stderr, under
 /// `what`, unless it exits 0.
 pub fn node_check(script: &str, package: &str, input: &str, what: &str) {
+    node_run(script, &[], package, input, what);
+}
+
+/// Runs `script` of `tests/node-checks` with `args` and `input` on stdin as [`node_check`] does;
+/// returns its standard output.
+pub fn node_run(script: &str, args: &[&str], package: &str, input: &str, what: &str) -> String {
     use std::io::Write;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/node-checks");
     assert!(
@@ -319,11 +325,31 @@ pub fn node_check(script: &str, package: &str, input: &str, what: &str) {
     );
     let mut node = Command::new("node")
         .arg(dir.join(script))
+        .args(args)
         .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run node");
-    node.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let mut stdin = node.stdin.take().unwrap();
+    let shown: String = input.chars().take(4000).collect();
+    let input = input.to_string();
+    // Written from a thread: the script may print before it has read everything.
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let done = node.wait_with_output().unwrap();
-    assert!(done.status.success(), "{what}:\n{}\n{input}", String::from_utf8_lossy(&done.stderr));
+    writer.join().unwrap().unwrap();
+    assert!(done.status.success(), "{what}:\n{}\n{shown}", String::from_utf8_lossy(&done.stderr));
+    String::from_utf8(done.stdout).expect("UTF-8 from node")
+}
+
+/// Imports `text` (`kind` "har" or "trace") with the DevTools bundled in Debian's chromium
+/// (`tests/node-checks/devtools-import.js`): what its Network panel's HAR import or its
+/// Performance panel's trace engine made of it. Fails the test if DevTools rejected it or its
+/// page threw.
+pub fn devtools_import(kind: &str, text: &str) -> serde_json::Value {
+    let out = node_run("devtools-import.js", &[kind], "playwright-core", text, &format!("DevTools rejected the {kind}"));
+    let result: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("devtools-import.js printed no JSON ({e}): {out}"));
+    assert_eq!(result["pageErrors"], serde_json::json!([]), "DevTools' page threw on the {kind}");
+    result
 }
