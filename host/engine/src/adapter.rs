@@ -201,7 +201,8 @@ async fn open(shared: &Shared, trace: &Arc<Trace>, uri: &Uri) -> Result<Stream, 
         let alpn: &[&str] = match shared.opts.http {
             HttpVersion::Http11 => &["http/1.1"],
             HttpVersion::Http2PriorKnowledge => &["h2"],
-            HttpVersion::Auto | HttpVersion::Http2 => &["h2", "http/1.1"],
+            // (The adapter traces the caller's own TCP client: HTTP/3 is not its to choose.)
+            HttpVersion::Auto | HttpVersion::Http2 | HttpVersion::Http3 | HttpVersion::Http3Only => &["h2", "http/1.1"],
         };
         let stream = settings.handshake(trace, id, &host, alpn, tcp, true).await?;
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");

@@ -312,6 +312,8 @@ failure_kinds! {
     StreamReset = "stream-reset",
     /// HTTP/2: another protocol error.
     Http2 = "http2",
+    /// HTTP/3: a stream or protocol error.
+    Http3 = "http3",
     /// Send: writing the request failed.
     SendFailed = "send-failed",
     /// Wait: the connection closed without a response byte.

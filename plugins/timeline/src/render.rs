@@ -31,6 +31,11 @@ struct Hop<'a> {
     start_ns: u64,
     dns_ok: bool,
     tcp_addr: Option<&'a str>,
+    /// The connection is QUIC (HTTP/3): its "connect" is the UDP socket, its TLS the QUIC
+    /// handshake.
+    quic: bool,
+    /// `--http3`: the QUIC handshake that failed before the hop fell back to TCP.
+    quic_failure: Option<&'a TraceError>,
     connect_failures: Vec<(&'a str, &'a TraceError)>,
     tls: Option<&'a TlsHandshakeDone>,
     /// The proxy's tunnel, and when it was open (ns since the request started).
@@ -53,14 +58,25 @@ impl<'a> Hop<'a> {
                 self.start_ns = ev.at_ns;
             }
             EventKind::DnsDone(d) => self.dns_ok = d.error.is_none(),
-            EventKind::ConnectDone(c) if !c.cancelled => match &c.error {
-                None => self.tcp_addr = Some(&c.addr),
-                Some(e) => self.connect_failures.push((&c.addr, e)),
-            },
+            EventKind::ConnectDone(c) if !c.cancelled => {
+                self.quic = c.network == "udp";
+                match &c.error {
+                    None => self.tcp_addr = Some(&c.addr),
+                    Some(e) => self.connect_failures.push((&c.addr, e)),
+                }
+            }
             // Through an HTTPS proxy, the origin's handshake (in the tunnel) is the one shown.
-            EventKind::TlsHandshakeDone(t) => self.tls = Some(t),
+            EventKind::TlsHandshakeDone(t) => {
+                if let (true, Some(e)) = (self.quic, &t.error) {
+                    self.quic_failure = Some(e);
+                }
+                self.tls = Some(t)
+            }
             EventKind::ProxyConnectDone(p) => self.tunnel = Some((p, ev.at_ns)),
-            EventKind::GotConn(g) => self.got_conn = Some((g, ev.conn)),
+            EventKind::GotConn(g) => {
+                self.quic = g.protocol == "h3";
+                self.got_conn = Some((g, ev.conn));
+            }
             EventKind::WroteRequest(w) => self.sent = w.error.is_none(),
             EventKind::GotFirstResponseByte => self.first_byte = true,
             EventKind::ResponseHeaders(r) => self.response = Some(r),
@@ -88,9 +104,9 @@ impl<'a> Hop<'a> {
         let reused = self.got_conn.is_some_and(|(g, _)| g.reused);
         [
             (self.dns_ok, "DNS lookup"),
-            (self.tcp_addr.is_some(), "TCP connect"),
+            (self.tcp_addr.is_some(), if self.quic { "UDP socket" } else { "TCP connect" }),
             (self.tunnel_ok(), "proxy tunnel"),
-            (self.tls_ok(), "TLS handshake"),
+            (self.tls_ok(), if self.quic { "QUIC handshake" } else { "TLS handshake" }),
             (reused, "reused connection"),
             (self.sent, "request sent"),
             (self.response.is_some(), "response headers"),
@@ -176,6 +192,11 @@ fn render_hop(
         p.push(out, GRAY, "Connected to");
         let _ = writeln!(out, " {addr}");
     }
+    if let (Some(e), false) = (hop.quic_failure, hop.quic) {
+        out.push_str("  ");
+        p.push(out, GRAY, "HTTP/3 failed");
+        let _ = writeln!(out, " ({}), fell back to TCP", e.kind);
+    }
     for (addr, e) in &hop.connect_failures {
         // The message repeats the address; the kind (`refused`, `timeout`...) says it all.
         out.push_str("  ");
@@ -192,7 +213,7 @@ fn render_hop(
         push_parts(out, &first, &[format!(" ({how})")]);
     }
     if let Some(tls) = hop.tls {
-        render_tls(out, tls, wall_ns, p);
+        render_tls(out, tls, hop.quic, wall_ns, p);
     }
     if let Some(r) = hop.response {
         let code = match r.status {
@@ -304,9 +325,14 @@ fn visible_width(s: &str) -> usize {
     n
 }
 
-fn render_tls(out: &mut String, tls: &TlsHandshakeDone, wall_ns: Option<u64>, p: Paint) {
+/// The handshake's line (`QUIC` for HTTP/3's, whose cipher suite quinn does not tell) and the
+/// certificate's.
+fn render_tls(out: &mut String, tls: &TlsHandshakeDone, quic: bool, wall_ns: Option<u64>, p: Paint) {
     if tls.error.is_none() {
-        let mut line = format!("{}, {}", tls.version, tls.cipher_suite);
+        let mut line = tls.version.clone();
+        if !tls.cipher_suite.is_empty() {
+            let _ = write!(line, ", {}", tls.cipher_suite);
+        }
         if let Some(group) = &tls.key_exchange_group {
             let _ = write!(line, ", {group}");
         }
@@ -316,7 +342,7 @@ fn render_tls(out: &mut String, tls: &TlsHandshakeDone, wall_ns: Option<u64>, p:
         if tls.resumed {
             line.push_str(", resumed");
         }
-        let _ = writeln!(out, "  {} {line}", p.on(GRAY, "TLS"));
+        let _ = writeln!(out, "  {} {line}", p.on(GRAY, if quic { "QUIC" } else { "TLS" }));
     }
     if let Some(cert) = tls.peer_certificates.first() {
         let left = wall_ns.and_then(|now| days_left(&cert.not_after, now));
@@ -351,7 +377,7 @@ fn columns(hop: &Hop, s: &HopSummary, url: &str) -> Vec<Column> {
     let (server, transfer) = if tunnel.is_some() { ("Server", "Transfer") } else { ("Server Processing", "Content Transfer") };
     let mut phases = vec![
         ("DNS Lookup", "namelookup", m.namelookup, hop.dns_ok, named, hop.dns_ok || no_lookup),
-        ("TCP Connection", "connect", m.connect, new_conn, hop.connected(), hop.connected()),
+        (if hop.quic { "UDP Socket" } else { "TCP Connection" }, "connect", m.connect, new_conn, hop.connected(), hop.connected()),
     ];
     if let Some(at) = tunnel {
         let ok = hop.tunnel_ok();
@@ -359,7 +385,8 @@ fn columns(hop: &Hop, s: &HopSummary, url: &str) -> Vec<Column> {
     }
     if https {
         let ready = hop.got_conn.is_some();
-        phases.push(("TLS Handshake", "pretransfer", m.pretransfer, new_conn && hop.tls_ok(), ready, ready));
+        let label = if hop.quic { "QUIC Handshake" } else { "TLS Handshake" };
+        phases.push((label, "pretransfer", m.pretransfer, new_conn && hop.tls_ok(), ready, ready));
     }
     phases.push((server, "starttransfer", m.starttransfer, hop.sent, hop.first_byte, hop.first_byte));
     phases.push((transfer, "total", m.total, hop.first_byte, true, true));

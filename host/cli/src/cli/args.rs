@@ -95,6 +95,10 @@ pub struct ServeArgs {
     /// Directory for the generated certificate and key (default: a new temporary directory).
     #[arg(long)]
     pub cert_dir: Option<PathBuf>,
+    /// UDP port for HTTP/3 over QUIC (0 = any free port), advertised by the HTTPS port's
+    /// `alt-svc` header (default: no HTTP/3).
+    #[arg(long, value_name = "PORT")]
+    pub h3_port: Option<u16>,
 }
 
 /// Options of a traced request.
@@ -245,14 +249,21 @@ pub struct RequestArgs {
     #[arg(long = "dns-server", value_name = "IP[:PORT]")]
     pub dns_server: Option<String>,
     /// Use HTTP/1.1 only.
-    #[arg(long = "http1.1", conflicts_with_all = ["http2", "http2_prior_knowledge"])]
+    #[arg(long = "http1.1", conflicts_with_all = ["http2", "http2_prior_knowledge", "http3", "http3_only"])]
     pub http1_1: bool,
     /// Offer HTTP/2 over TLS (the default for https).
-    #[arg(long = "http2", conflicts_with = "http2_prior_knowledge")]
+    #[arg(long = "http2", conflicts_with_all = ["http2_prior_knowledge", "http3", "http3_only"])]
     pub http2: bool,
     /// Speak HTTP/2 without negotiation (h2c for http://).
-    #[arg(long = "http2-prior-knowledge")]
+    #[arg(long = "http2-prior-knowledge", conflicts_with_all = ["http3", "http3_only"])]
     pub http2_prior_knowledge: bool,
+    /// HTTP/3 over QUIC for https://, falling back to TCP when QUIC fails or takes over a
+    /// second (both attempts are in the trace).
+    #[arg(long = "http3", conflicts_with = "http3_only")]
+    pub http3: bool,
+    /// HTTP/3 over QUIC only, for https:// (no fallback).
+    #[arg(long = "http3-only")]
+    pub http3_only: bool,
     /// Limit on DNS + connect + TLS, in seconds (fractions allowed).
     #[arg(long = "connect-timeout", value_name = "SECONDS")]
     pub connect_timeout: Option<f64>,

@@ -58,6 +58,10 @@ pub fn client_options(a: &RequestArgs) -> Result<ClientOptions, UsageError> {
             HttpVersion::Http2PriorKnowledge
         } else if a.http2 {
             HttpVersion::Http2
+        } else if a.http3_only {
+            HttpVersion::Http3Only
+        } else if a.http3 {
+            HttpVersion::Http3
         } else {
             HttpVersion::Auto
         },

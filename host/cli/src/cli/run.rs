@@ -418,8 +418,13 @@ pub fn serve(a: &ServeArgs) -> i32 {
         }
     };
     rt.block_on(async {
-        let opts =
-            httptrace_cli::serve::ServeOptions { bind: a.bind, http_port: a.port, https_port: a.tls_port, cert_dir: a.cert_dir.clone() };
+        let opts = httptrace_cli::serve::ServeOptions {
+            bind: a.bind,
+            http_port: a.port,
+            https_port: a.tls_port,
+            cert_dir: a.cert_dir.clone(),
+            h3_port: a.h3_port,
+        };
         let handle = match httptrace_cli::serve::start(opts).await {
             Ok(h) => h,
             Err(e) => {
@@ -429,6 +434,9 @@ pub fn serve(a: &ServeArgs) -> i32 {
         };
         println!("http://{}  (HTTP/1.1 and h2c)", handle.http_addr);
         println!("https://{}  (HTTP/2 and HTTP/1.1 over TLS)", handle.https_addr);
+        if let Some(h3) = handle.h3_addr {
+            println!("https://{h3}  (HTTP/3 over QUIC, UDP: --http3)");
+        }
         println!("certificate: {}  (use --cacert, or -k)", handle.cert_path.display());
         let _ = std::io::stdout().flush();
         let _ = tokio::signal::ctrl_c().await;

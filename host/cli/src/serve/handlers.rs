@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode, Version};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -31,9 +31,13 @@ const MAX_DRIP_MS: u64 = 24 * 60 * 60 * 1000;
 /// Filler for generated bodies.
 static FILLER: [u8; 16 * 1024] = [b'x'; 16 * 1024];
 
-/// Routes one request. `raw` writes to the connection beneath hyper (used for 103 on HTTP/1.1).
-/// An error makes hyper drop the connection.
-pub(crate) async fn handle(req: Request<Incoming>, raw: RawWriter) -> io::Result<Response<RespBody>> {
+/// Routes one request. `raw` writes to the connection beneath hyper (used for 103 on HTTP/1.1;
+/// `None` over HTTP/3). An error makes hyper drop the connection.
+pub(crate) async fn handle<B>(req: Request<B>, raw: Option<RawWriter>) -> io::Result<Response<RespBody>>
+where
+    B: Body,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     let path = req.uri().path();
     let path = path.strip_prefix('/').unwrap_or(path);
     let (head, arg) = match path.split_once('/') {
@@ -82,7 +86,7 @@ pub(crate) async fn handle(req: Request<Incoming>, raw: RawWriter) -> io::Result
             text(StatusCode::OK, format!("received {n} bytes\n"))
         }
         ("early-hints", None) => {
-            if req.version() == Version::HTTP_11 {
+            if let (Version::HTTP_11, Some(raw)) = (req.version(), &raw) {
                 raw.write_all(EARLY_HINTS).await?;
                 tokio::time::sleep(EARLY_HINTS_GAP).await;
             }
@@ -271,7 +275,7 @@ impl Body for ChanBody {
 /// `/digest-auth/auth/USER/PASSWORD` (httpbin's): 200 for a request whose `Authorization:
 /// Digest` answers this server's challenge for USER and PASSWORD (RFC 7616, MD5, qop=auth);
 /// else 401 with the challenge.
-fn digest_auth(req: &Request<Incoming>, rest: &str) -> Response<RespBody> {
+fn digest_auth<B>(req: &Request<B>, rest: &str) -> Response<RespBody> {
     let mut parts = rest.splitn(3, '/');
     let (Some("auth"), Some(user), Some(password)) = (parts.next(), parts.next(), parts.next()) else {
         return bad_request("use /digest-auth/auth/USER/PASSWORD");

@@ -24,8 +24,13 @@
 //!   closed mid-body, the HTTP/2 stream is reset;
 //! - `/headers` — 200 with the request headers as `name: value` lines;
 //! - anything else — 404.
+//!
+//! With an HTTP/3 port (`--h3-port`), a QUIC endpoint serves the same endpoints over HTTP/3
+//! with the same certificate, and the TLS listener's responses advertise it
+//! (`alt-svc: h3=":PORT"`).
 
 mod cert;
+mod h3;
 mod handlers;
 mod io;
 
@@ -61,11 +66,13 @@ pub struct ServeOptions {
     /// Directory for `cert.pem` and `key.pem`; `None` uses a fresh directory under the system
     /// temp dir, removed when the server stops.
     pub cert_dir: Option<PathBuf>,
+    /// UDP port of the HTTP/3 listener (0 picks a free one); `None`: no HTTP/3.
+    pub h3_port: Option<u16>,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        ServeOptions { bind: IpAddr::V4(Ipv4Addr::LOCALHOST), http_port: 0, https_port: 0, cert_dir: None }
+        ServeOptions { bind: IpAddr::V4(Ipv4Addr::LOCALHOST), http_port: 0, https_port: 0, cert_dir: None, h3_port: None }
     }
 }
 
@@ -77,6 +84,8 @@ pub struct ServeHandle {
     pub http_addr: SocketAddr,
     /// Address of the TLS listener.
     pub https_addr: SocketAddr,
+    /// Address of the HTTP/3 (UDP) listener, when there is one.
+    pub h3_addr: Option<SocketAddr>,
     /// PEM of the self-signed certificate, usable as a trusted CA (`--cacert`).
     pub cert_path: PathBuf,
     /// PEM (PKCS#8) of the certificate's private key.
@@ -118,10 +127,31 @@ pub async fn start(opts: ServeOptions) -> Result<ServeHandle> {
     let http_addr = http.local_addr().context("reading the HTTP listener address").map_err(cleanup)?;
     let https_addr = https.local_addr().context("reading the HTTPS listener address").map_err(cleanup)?;
 
+    let quic = match opts.h3_port {
+        Some(port) => Some(h3::bind(&cert, SocketAddr::new(opts.bind, port)).map_err(cleanup)?),
+        None => None,
+    };
+    let h3_addr = match &quic {
+        Some(e) => Some(e.local_addr().context("reading the HTTP/3 listener address").map_err(cleanup)?),
+        None => None,
+    };
+    let alt_svc = h3_addr.and_then(|a| http::HeaderValue::from_str(&format!("h3=\":{}\"; ma=86400", a.port())).ok());
+
     let (stop_tx, stop_rx) = watch::channel(());
-    tokio::spawn(accept_loop(http, None, stop_rx.clone()));
-    tokio::spawn(accept_loop(https, Some(TlsAcceptor::from(Arc::new(tls))), stop_rx));
-    Ok(ServeHandle { http_addr, https_addr, cert_path: cert.cert_path, key_path: cert.key_path, _stop: stop_tx, temp_dir: cert.temp_dir })
+    tokio::spawn(accept_loop(http, None, None, stop_rx.clone()));
+    tokio::spawn(accept_loop(https, Some(TlsAcceptor::from(Arc::new(tls))), alt_svc, stop_rx.clone()));
+    if let Some(endpoint) = quic {
+        tokio::spawn(h3::accept_loop(endpoint, stop_rx));
+    }
+    Ok(ServeHandle {
+        http_addr,
+        https_addr,
+        h3_addr,
+        cert_path: cert.cert_path,
+        key_path: cert.key_path,
+        _stop: stop_tx,
+        temp_dir: cert.temp_dir,
+    })
 }
 
 async fn bind(ip: IpAddr, port: u16, what: &str) -> Result<TcpListener> {
@@ -129,8 +159,9 @@ async fn bind(ip: IpAddr, port: u16, what: &str) -> Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| format!("binding the {what} listener to {addr}"))
 }
 
-/// Accepts connections until the handle is dropped, then aborts the open ones.
-async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, mut stop: watch::Receiver<()>) {
+/// Accepts connections until the handle is dropped, then aborts the open ones. `alt_svc`: the
+/// `Alt-Svc` value every response carries.
+async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, alt_svc: Option<http::HeaderValue>, mut stop: watch::Receiver<()>) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -138,7 +169,7 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, mut stop: 
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => {
                     let _ = tcp.set_nodelay(true);
-                    conns.spawn(serve_conn(tcp, tls.clone()));
+                    conns.spawn(serve_conn(tcp, tls.clone(), alt_svc.clone()));
                     while conns.try_join_next().is_some() {}
                 }
                 // E.g. out of file descriptors: back off instead of spinning.
@@ -157,9 +188,9 @@ enum Proto {
     H2,
 }
 
-async fn serve_conn(tcp: TcpStream, tls: Option<TlsAcceptor>) {
+async fn serve_conn(tcp: TcpStream, tls: Option<TlsAcceptor>, alt_svc: Option<http::HeaderValue>) {
     match tls {
-        None => serve_io(tcp, Proto::Auto).await,
+        None => serve_io(tcp, Proto::Auto, alt_svc).await,
         Some(acceptor) => {
             let Ok(Ok(stream)) = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
                 return;
@@ -168,12 +199,12 @@ async fn serve_conn(tcp: TcpStream, tls: Option<TlsAcceptor>) {
                 Some(b"h2") => Proto::H2,
                 _ => Proto::H1,
             };
-            serve_io(stream, proto).await
+            serve_io(stream, proto, alt_svc).await
         }
     }
 }
 
-async fn serve_io<T: AsyncRead + AsyncWrite + Unpin + Send + 'static>(io: T, proto: Proto) {
+async fn serve_io<T: AsyncRead + AsyncWrite + Unpin + Send + 'static>(io: T, proto: Proto, alt_svc: Option<http::HeaderValue>) {
     let (io, raw) = SharedIo::new(io);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new());
@@ -182,7 +213,16 @@ async fn serve_io<T: AsyncRead + AsyncWrite + Unpin + Send + 'static>(io: T, pro
         Proto::H1 => builder.http1_only(),
         Proto::H2 => builder.http2_only(),
     };
-    let service = service_fn(move |req| handlers::handle(req, raw.clone()));
+    let service = service_fn(move |req| {
+        let (raw, alt_svc) = (raw.clone(), alt_svc.clone());
+        async move {
+            let mut resp = handlers::handle(req, Some(raw)).await?;
+            if let Some(v) = alt_svc {
+                resp.headers_mut().insert(http::header::ALT_SVC, v);
+            }
+            Ok::<_, std::io::Error>(resp)
+        }
+    });
     let _ = builder.serve_connection(TokioIo::new(io), service).await;
 }
 

@@ -26,6 +26,13 @@ pub enum Sender {
     H1(http1::SendRequest<ReqBody>),
     /// HTTP/2: cloneable, multiplexed.
     H2(http2::SendRequest<ReqBody>),
+    /// HTTP/3: cloneable, multiplexed; the QUIC connection beneath.
+    H3 {
+        /// Opens request streams.
+        send: super::h3::H3Send,
+        /// The QUIC connection.
+        quic: quinn::Connection,
+    },
 }
 
 /// A live connection and what is known about it.
@@ -64,11 +71,12 @@ pub struct Forward {
 }
 
 impl Conn {
-    /// `http/1.1` or `h2`.
+    /// `http/1.1`, `h2` or `h3`.
     pub fn protocol(&self) -> &'static str {
         match self.sender {
             Sender::H1(_) => "http/1.1",
             Sender::H2(_) => "h2",
+            Sender::H3 { .. } => "h3",
         }
     }
 
@@ -77,12 +85,31 @@ impl Conn {
         match &self.sender {
             Sender::H1(s) => !s.is_closed() && s.is_ready(),
             Sender::H2(s) => !s.is_closed() && s.is_ready(),
+            Sender::H3 { quic, .. } => super::h3::is_usable(quic),
         }
     }
 }
 
+/// How long `--http3` gives the QUIC handshake before it falls back to TCP (curl races the
+/// two after 200 ms; here they run one after the other, so the head start is longer).
+pub const H3_HEAD_START: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Opens a new connection to `target` for `trace`'s current hop (through its proxy, if any).
 pub async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Result<Conn, TraceError> {
+    // HTTP/3 for `https://` without a proxy (curl's `--http3` takes none either).
+    if target.tls && target.proxy.is_none() {
+        match shared.opts.http {
+            HttpVersion::Http3Only => return super::h3::dial(shared, trace, target, None).await,
+            HttpVersion::Http3 => {
+                // QUIC first; when it fails or is not done within the head start, TCP: both
+                // attempts are in the trace, the failed handshake with its error.
+                if let Ok(c) = super::h3::dial(shared, trace, target, Some(H3_HEAD_START)).await {
+                    return Ok(c);
+                }
+            }
+            _ => {}
+        }
+    }
     if let Some(proxy) = &target.proxy {
         return dial_proxied(shared, trace, target, proxy).await;
     }
@@ -129,7 +156,7 @@ fn alpn(version: HttpVersion) -> &'static [&'static str] {
     match version {
         HttpVersion::Http11 => &["http/1.1"],
         HttpVersion::Http2PriorKnowledge => &["h2"],
-        HttpVersion::Auto | HttpVersion::Http2 => &["h2", "http/1.1"],
+        HttpVersion::Auto | HttpVersion::Http2 | HttpVersion::Http3 | HttpVersion::Http3Only => &["h2", "http/1.1"],
     }
 }
 

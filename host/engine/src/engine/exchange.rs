@@ -69,6 +69,9 @@ pub async fn exchange(
     keep_alive: bool,
     keep_cookies: bool,
 ) -> HopOutcome {
+    if matches!(conn.sender, Sender::H3 { .. }) {
+        return super::h3::exchange(trace, conn, req, show_secrets, keep_cookies).await;
+    }
     let hop = trace.hop();
     let redact: &'static [&'static str] = if show_secrets { &[] } else { SECRET_HEADERS };
     let h2 = matches!(conn.sender, Sender::H2(_));
@@ -137,7 +140,7 @@ pub async fn exchange(
         hop,
         body_len: req.body.len() as u64,
         expect_continue,
-        h2_fields: if h2 && trace.records(kind::WROTE_HEADER_FIELD) { h2_fields(&request, redact) } else { Vec::new() },
+        h2_fields: if h2 && trace.records(kind::WROTE_HEADER_FIELD) { pseudo_and_fields(&request, redact) } else { Vec::new() },
         redact,
     };
     let response = match &mut conn.sender {
@@ -149,6 +152,7 @@ pub async fn exchange(
             let fut = conn.tap.submit_h2(binding, || s.send_request(request));
             fut.await
         }
+        Sender::H3 { .. } => unreachable!("HTTP/3 hops take their own path"),
     };
     let headers_at = trace.now_ns();
     let response = match response {
@@ -244,7 +248,7 @@ pub async fn exchange(
     HopOutcome { status: Some(status), location, error, reusable, set_cookies, digest_challenge }
 }
 
-fn failed(e: TraceError) -> HopOutcome {
+pub(crate) fn failed(e: TraceError) -> HopOutcome {
     HopOutcome {
         status: None,
         location: None,
@@ -266,7 +270,8 @@ pub fn authority(url: &Url) -> &str {
     &url[url::Position::BeforeHost..url::Position::AfterPort]
 }
 
-fn request_headers(req: &HopRequest, h2: bool) -> HeaderMap {
+/// The request's header fields; `h2` (or h3): without `Host` (`:authority` says it).
+pub(crate) fn request_headers(req: &HopRequest, h2: bool) -> HeaderMap {
     let mut map = HeaderMap::with_capacity(3 + req.headers.len());
     if !h2 {
         map.insert(http::header::HOST, HeaderValue::from_str(authority(&req.url)).unwrap_or(HeaderValue::from_static("")));
@@ -326,7 +331,8 @@ pub(crate) fn basic_credentials(user: &[u8], password: &[u8]) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
 }
 
-fn h2_fields(req: &Request<ReqBody>, redact: &[&str]) -> Vec<(String, String)> {
+/// An HTTP/2 or HTTP/3 request's fields as written: the pseudo-headers, then the headers.
+pub(crate) fn pseudo_and_fields<B>(req: &Request<B>, redact: &[&str]) -> Vec<(String, String)> {
     let uri = req.uri();
     let mut out = vec![
         (":method".to_string(), req.method().to_string()),

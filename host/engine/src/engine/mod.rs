@@ -18,6 +18,7 @@ pub(crate) mod connect;
 pub(crate) mod cookies;
 pub(crate) mod dial;
 pub(crate) mod exchange;
+pub(crate) mod h3;
 pub(crate) mod kstamp;
 pub(crate) mod pool;
 pub(crate) mod proxy;
@@ -50,16 +51,23 @@ pub enum HttpVersion {
     Http2,
     /// HTTP/2 without negotiation (`--http2-prior-knowledge`): h2c for `http://`, ALPN h2 only.
     Http2PriorKnowledge,
+    /// HTTP/3 over QUIC for `https://`, falling back to TCP (h2, http/1.1) when the QUIC
+    /// handshake fails or takes longer than a second (`--http3`); `http://` and proxied
+    /// requests use TCP.
+    Http3,
+    /// HTTP/3 only for `https://` (`--http3-only`): no fallback.
+    Http3Only,
 }
 
 impl HttpVersion {
-    /// Whether, offering these versions, requests may share one HTTP/2 connection: with prior
-    /// knowledge always, otherwise only over TLS (where ALPN may pick h2).
+    /// Whether, offering these versions, requests may share one HTTP/2 (or HTTP/3) connection:
+    /// with prior knowledge always, otherwise only over TLS (where ALPN may pick h2, or QUIC
+    /// is tried).
     pub fn may_be_h2(self, tls: bool) -> bool {
         match self {
             HttpVersion::Http2PriorKnowledge => true,
             HttpVersion::Http11 => false,
-            HttpVersion::Auto | HttpVersion::Http2 => tls,
+            HttpVersion::Auto | HttpVersion::Http2 | HttpVersion::Http3 | HttpVersion::Http3Only => tls,
         }
     }
 }

@@ -1,14 +1,12 @@
 //! The connection pool, keyed by scheme + host + port: idle HTTP/1.1 connections, one shared
-//! HTTP/2 connection per key. Emits get-conn, got-conn and put-idle-conn.
+//! HTTP/2 (or HTTP/3) connection per key. Emits get-conn, got-conn and put-idle-conn.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::body::ReqBody;
 use super::dial::{dial, Conn, Sender};
 
-type H2Sender = hyper::client::conn::http2::SendRequest<ReqBody>;
 use super::exchange::Reuse;
 use super::{Shared, Target};
 use crate::event::{kind, EventKind, FailureKind, Phase, TraceError};
@@ -56,16 +54,19 @@ impl Drop for StreamLease {
 impl H2Shared {
     /// Shares the connection with one more request: its idle time, if it had no open stream.
     fn lease(&self) -> Option<Conn> {
-        let Sender::H2(s) = &self.conn.sender else { return None };
         if !self.conn.is_usable() {
             return None;
         }
-        Some(self.share(s))
+        Some(self.share())
     }
 
-    /// [`lease`](H2Shared::lease) without the check (the dialing request's own lease), over
-    /// `s`, the connection's sender.
-    fn share(&self, s: &H2Sender) -> Conn {
+    /// [`lease`](H2Shared::lease) without the check (the dialing request's own lease).
+    fn share(&self) -> Conn {
+        let sender = match &self.conn.sender {
+            Sender::H2(s) => Sender::H2(s.clone()),
+            Sender::H3 { send, quic } => Sender::H3 { send: send.clone(), quic: quic.clone() },
+            Sender::H1(_) => unreachable!("an HTTP/1.1 connection is never shared"),
+        };
         let idle_since = {
             let mut st = self.streams.lock().unwrap_or_else(|p| p.into_inner());
             st.open += 1;
@@ -80,7 +81,7 @@ impl H2Shared {
             local: self.conn.local,
             remote: self.conn.remote,
             tap: self.conn.tap.clone(),
-            sender: Sender::H2(s.clone()),
+            sender,
             idle_since,
             stream: Some(StreamLease(self.streams.clone())),
             home: self.conn.home,
@@ -145,10 +146,9 @@ impl Pool {
         let mut map = self.entries.lock().unwrap();
         let e = map.entry(target.clone()).or_default();
         match &conn.sender {
-            Sender::H2(s) => {
-                let s = s.clone();
+            Sender::H2(_) | Sender::H3 { .. } => {
                 let shared = H2Shared { conn, streams: Arc::default() };
-                let lease = shared.share(&s);
+                let lease = shared.share();
                 e.h2 = Some(shared);
                 Ok(got(trace, lease, false))
             }

@@ -209,6 +209,144 @@ impl TlsSettings {
     }
 }
 
+impl TlsSettings {
+    /// The QUIC client configuration for HTTP/3: this client's verifier, roots, client
+    /// certificate and session store, ALPN `h3`, TLS 1.3 only (QUIC's).
+    pub(crate) fn quic_config(&self, idle_timeout: std::time::Duration) -> Result<quinn::ClientConfig, TraceError> {
+        let tls = self.config(&["h3"], true)?;
+        let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| tls_error(FailureKind::Config, e.to_string()))?;
+        let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+        let mut transport = quinn::TransportConfig::default();
+        let idle = quinn::IdleTimeout::try_from(idle_timeout).map_err(|e| tls_error(FailureKind::Config, e.to_string()))?;
+        transport.max_idle_timeout(Some(idle));
+        config.transport_config(Arc::new(transport));
+        Ok(config)
+    }
+
+    /// Runs the QUIC handshake with `addr` (server name `host`) from `endpoint`, emitting
+    /// tls-handshake-start/-done as for TCP: QUIC's handshake is TLS 1.3's, and its end is
+    /// curl's `appconnect`. The peer's certificates are known once it succeeded (quinn verifies
+    /// on its connection's task, out of this future's reach), the cipher suite and group not at
+    /// all (quinn does not expose them).
+    pub(crate) async fn quic_handshake(
+        &self,
+        trace: &Trace,
+        conn: u64,
+        host: &str,
+        endpoint: &quinn::Endpoint,
+        addr: std::net::SocketAddr,
+        config: quinn::ClientConfig,
+        limit: Option<std::time::Duration>,
+    ) -> Result<quinn::Connection, TraceError> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let is_name = matches!(ServerName::try_from(bare), Ok(ServerName::DnsName(_)));
+        trace.emit(Some(conn), EventKind::TlsHandshakeStart { server_name: if is_name { bare.to_string() } else { String::new() } });
+        let result = match endpoint.connect_with(config, addr, bare) {
+            Ok(connecting) => match limit {
+                None => connecting.await.map_err(|e| quic_error(host, addr, &e)),
+                Some(limit) => match tokio::time::timeout(limit, connecting).await {
+                    Ok(r) => r.map_err(|e| quic_error(host, addr, &e)),
+                    Err(_) => Err(TraceError::new(
+                        Phase::Tls,
+                        FailureKind::Timeout,
+                        format!("QUIC handshake with {host} ({addr}): no answer within {} ms", limit.as_millis()),
+                    )),
+                },
+            },
+            Err(e) => Err(tls_error(FailureKind::BadServerName, format!("QUIC connection to {host} ({addr}): {e}"))),
+        };
+        let done_at = trace.now_ns();
+        let (ev, out) = match result {
+            Ok(c) => {
+                let alpn = c
+                    .handshake_data()
+                    .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+                    .and_then(|d| d.protocol)
+                    .map(|p| String::from_utf8_lossy(&p).into_owned());
+                let certs = if trace.records(kind::TLS_HANDSHAKE_DONE) {
+                    c.peer_identity()
+                        .and_then(|id| id.downcast::<Vec<CertificateDer<'static>>>().ok())
+                        .map(|chain| chain.iter().map(summarize).collect())
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                let ev = EventKind::TlsHandshakeDone {
+                    version: "TLSv1.3".into(),
+                    cipher_suite: String::new(),
+                    alpn,
+                    resumed: false,
+                    server_name: bare.to_string(),
+                    peer_certificates: certs,
+                    error: None,
+                    key_exchange_group: None,
+                    client_certificate_requested: false,
+                    client_certificate_sent: false,
+                };
+                (ev, Ok(c))
+            }
+            Err(err) => {
+                let ev = EventKind::TlsHandshakeDone {
+                    version: String::new(),
+                    cipher_suite: String::new(),
+                    alpn: None,
+                    resumed: false,
+                    server_name: bare.to_string(),
+                    peer_certificates: Vec::new(),
+                    error: Some(err.clone()),
+                    key_exchange_group: None,
+                    client_certificate_requested: false,
+                    client_certificate_sent: false,
+                };
+                (ev, Err(err))
+            }
+        };
+        trace.emit_at(done_at, trace.hop(), Some(conn), ev);
+        out
+    }
+}
+
+/// Maps a failed QUIC handshake to a typed error: no answer (UDP blocked, or no HTTP/3 server:
+/// quinn's idle timeout), a version the server does not speak, a certificate rustls refused
+/// (the same kinds as over TCP), or the server closing the connection (ALPN `h3` refused).
+fn quic_error(host: &str, addr: std::net::SocketAddr, e: &quinn::ConnectionError) -> TraceError {
+    use quinn::ConnectionError as C;
+    let what = format!("QUIC handshake with {host} ({addr})");
+    match e {
+        C::TimedOut => TraceError::new(
+            Phase::Tls,
+            FailureKind::Timeout,
+            format!("{what}: no answer (UDP blocked, or no HTTP/3 server on that port)"),
+        ),
+        C::VersionMismatch => tls_error(FailureKind::Incompatible, format!("{what}: the server speaks no QUIC version we offer")),
+        C::TransportError(t) => {
+            let reason = t.reason.as_str();
+            // rustls' refusal, as quinn words it ("invalid peer certificate: UnknownIssuer").
+            let kind = if reason.contains("UnknownIssuer") {
+                FailureKind::UnknownIssuer
+            } else if reason.contains("NotValidForName") {
+                FailureKind::NameMismatch
+            } else if reason.contains("Expired") {
+                FailureKind::Expired
+            } else if reason.contains("NotValidYet") {
+                FailureKind::NotYetValid
+            } else if reason.contains("certificate") {
+                FailureKind::InvalidCertificate
+            } else {
+                FailureKind::Protocol
+            };
+            tls_error(kind, format!("{what} failed: {t}"))
+        }
+        C::ConnectionClosed(c) => {
+            // CRYPTO_ERROR 0x100 + TLS alert 120 (no_application_protocol).
+            let kind = if u64::from(c.error_code) == 0x178 { FailureKind::NoAlpn } else { FailureKind::Alert };
+            tls_error(kind, format!("{what}: the server closed the connection: {c}"))
+        }
+        C::Reset => tls_error(FailureKind::Reset, format!("{what}: the server reset the connection")),
+        other => tls_error(FailureKind::Failed, format!("{what} failed: {other}")),
+    }
+}
+
 fn version_name(v: rustls::ProtocolVersion) -> String {
     match v {
         rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),
