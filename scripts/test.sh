@@ -66,6 +66,11 @@ fi
 rotel_dir=target/tools/rotel-0.0.1a15
 [ -x $rotel_dir/rotel/rotel-agent ] || python3 -m pip install -q --no-deps --target $rotel_dir rotel==0.0.1a15
 export HTTPTRACE_ROTEL=$PWD/$rotel_dir/rotel/rotel-agent
+# HTTP/3 implementations that are not ours: aioquic and hypercorn (`--quic-bind`), pinned by
+# tests/h3/requirements.txt, into target/tools (a new directory whenever the pins change).
+h3py=target/tools/h3py-$(sha256sum tests/h3/requirements.txt | cut -c1-12)
+[ -d $h3py/aioquic ] || python3 -m pip install -q --no-deps --target $h3py -r tests/h3/requirements.txt
+export HTTPTRACE_H3PY=$PWD/$h3py
 next tests
 # Without the binary's `jemalloc` feature (here and in the docs and package checks): it changes
 # no behaviour a test sees, and building jemalloc costs ~100 s of CPU (cargo --timings).

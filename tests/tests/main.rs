@@ -64,6 +64,7 @@ mod faults_hostile_plugins;
 mod faults_plugin_files;
 mod faults_servers;
 mod fuzz_corpus;
+mod http3;
 mod load_outputs;
 mod otlp;
 mod packaging;
