@@ -157,7 +157,7 @@ fn http3_body_trickle_is_the_receive_phase() {
     assert_eq!(run.code, 0, "{run:?}");
     let events = parse_ndjson(&run.stdout);
     let done = events.iter().find_map(|e| match &e.kind {
-        EventKind::RequestDone { timings, status: Some(200), .. } => Some(timings.clone()),
+        EventKind::RequestDone { timings, status: Some(200), .. } => Some(*timings),
         _ => None,
     });
     let t = done.expect("request-done");
@@ -258,4 +258,77 @@ fn a_certificate_refused_inside_quic_is_curls_exit_60() {
     // Trusted with --cacert, it goes through.
     let ok = cli(&["--http3-only", "--cacert", s.cert_path.to_str().unwrap(), "-s", "-w", "%{http_version}", &url], &[]);
     assert_eq!((ok.code, ok.stdout.as_str()), (0, "3"), "{ok:?}");
+}
+
+#[test]
+fn alt_svc_sends_later_requests_to_the_http3_port() {
+    let s = h3_server();
+    let h3 = s.h3_addr.unwrap();
+    assert_ne!(h3.port(), s.https_addr.port(), "the test needs HTTP/3 on a port of its own");
+    // The TLS port has no QUIC: the first request falls back to TCP, whose response names the
+    // HTTP/3 port; the next ones go there.
+    let url = format!("https://{}/", s.https_addr);
+    let run = cli(&["-n", "3", "-c", "1", "-q", "-k", "--http3", "-p", "ndjson", &url], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let events = parse_ndjson(&run.stdout);
+    let conns: Vec<(String, u16, bool)> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::GotConn { protocol, remote_addr, reused, .. } => Some((protocol.clone(), remote_addr.port(), *reused)),
+            _ => None,
+        })
+        .collect();
+    let tcp = s.https_addr.port();
+    assert_eq!(
+        conns,
+        [("h2".to_string(), tcp, false), ("h3".to_string(), h3.port(), false), ("h3".to_string(), h3.port(), true)],
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_body_that_stalls_ends_with_the_quic_idle_timeout() {
+    let hc = Hypercorn::start();
+    let started = Instant::now();
+    let run = cli(&["--http3-only", "-k", "--quic-idle-timeout", "0.5", "-p", "ndjson", &hc.url("/stall")], &[]);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // curl's "operation timed out", with what arrived kept.
+    assert_eq!(run.code, 28, "{run:?}");
+    let events = parse_ndjson(&run.stdout);
+    let done = events.iter().find_map(|e| match &e.kind {
+        EventKind::ResponseDone { body_bytes, error: Some(err) } => Some((*body_bytes, err.phase, err.kind.to_string(), err.message.clone())),
+        _ => None,
+    });
+    let (bytes, phase, kind, message) = done.expect("response-done with an error");
+    assert_eq!((bytes, phase, kind.as_str()), (10, httptrace::event::Phase::Receive, "timeout"), "{message}");
+    assert!(message.contains("timed out after 500 ms of silence"), "{message}");
+    let status = events.iter().find_map(|e| match &e.kind {
+        EventKind::RequestDone { status, .. } => Some(*status),
+        _ => None,
+    });
+    assert_eq!(status, Some(Some(200)));
+}
+
+#[test]
+fn a_server_of_another_quic_version_is_a_typed_tls_failure() {
+    // aioquic speaking QUIC version 2 only: our version 1 gets a Version Negotiation packet.
+    let mut child = Command::new("python3")
+        .arg("-u")
+        .arg(h3_dir().join("vn_server.py"))
+        .arg(&server().cert_path)
+        .arg(&server().key_path)
+        .env("PYTHONPATH", h3py())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("vn_server.py");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("vn_server.py said {line:?}"));
+    let run = cli(&["--http3-only", "-k", &format!("https://127.0.0.1:{port}/")], &[]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(run.code, 35, "{run:?}");
+    assert!(run.stderr.contains("tls (incompatible): QUIC handshake with 127.0.0.1"), "{}", run.stderr);
+    assert!(run.stderr.contains("speaks no QUIC version we offer"), "{}", run.stderr);
 }

@@ -73,6 +73,8 @@ pub fn for_error(e: &TraceError) -> i32 {
         Phase::Connect if matches!(e.kind, FailureKind::ProxyTunnel | FailureKind::ProxyAuth) => RECEIVE,
         Phase::Connect if e.kind == FailureKind::Socks => PROXY,
         Phase::Connect => CONNECT,
+        // QUIC: a handshake without an answer, a connection silent past its idle timeout.
+        Phase::Tls | Phase::Send | Phase::Wait | Phase::Receive if e.kind == FailureKind::Timeout => TIMEOUT,
         Phase::Tls if e.is_certificate() => CERTIFICATE,
         Phase::Tls => TLS,
         Phase::Send => SEND,

@@ -264,6 +264,10 @@ pub struct RequestArgs {
     /// HTTP/3 over QUIC only, for https:// (no fallback).
     #[arg(long = "http3-only")]
     pub http3_only: bool,
+    /// Give up a QUIC connection after this many seconds without a packet from the server
+    /// (fractions allowed; default 30): an unanswered handshake or a stalled body.
+    #[arg(long = "quic-idle-timeout", value_name = "SECONDS")]
+    pub quic_idle_timeout: Option<f64>,
     /// Limit on DNS + connect + TLS, in seconds (fractions allowed).
     #[arg(long = "connect-timeout", value_name = "SECONDS")]
     pub connect_timeout: Option<f64>,

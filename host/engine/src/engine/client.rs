@@ -10,7 +10,7 @@ use url::Url;
 
 use super::exchange::{exchange, HopRequest};
 use super::pool::timeout_error;
-use super::{ClientOptions, ConnectTo, Shared, Target};
+use super::{ClientOptions, ConnectTo, HttpVersion, Shared, Target};
 use crate::error::Error;
 use crate::event::{kind, EventKind, FailureKind, HopSummary, Phase, TraceError};
 use crate::summary::{request_marks, sum_timings, HopInstants};
@@ -230,10 +230,17 @@ impl Client {
             );
             let host = hop_req.url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
             let port = hop_req.url.port_or_known_default().unwrap_or(80);
-            let (dial_host, dial_port) = ConnectTo::apply(&opts.connect_to, &host, port);
+            let (dial_host, mut dial_port) = ConnectTo::apply(&opts.connect_to, &host, port);
             let tls = hop_req.url.scheme() == "https";
             let proxy = if opts.proxy.is_none() { None } else { opts.proxy.for_host(tls, &host).cloned() };
-            let target = Target { tls, host, port, dial_host, dial_port, proxy };
+            // HTTP/3 (curl's `--http3` takes no proxy), on the port an `Alt-Svc` named.
+            let quic = tls && proxy.is_none() && matches!(opts.http, HttpVersion::Http3 | HttpVersion::Http3Only);
+            if quic && opts.connect_to.is_empty() {
+                if let Some(p) = self.shared.alt_svc.lock().unwrap_or_else(|p| p.into_inner()).get(&(host.clone(), port)) {
+                    dial_port = *p;
+                }
+            }
+            let target = Target { tls, host, port, dial_host, dial_port, proxy, quic };
             let mut retried = false;
             let (conn, out) = loop {
                 let mut conn = match self.shared.pool.get(&self.shared, trace, &target, retried).await {
@@ -268,6 +275,11 @@ impl Client {
             }
             if let Some(jar) = &opts.cookies {
                 jar.receive(&hop_req.url, &out.set_cookies);
+            }
+            // `--http3`: an `Alt-Svc` on a TCP response sends the origin's later connections
+            // to its HTTP/3 port.
+            if let (true, Some(p)) = (target.quic, out.alt_svc_h3) {
+                self.shared.alt_svc.lock().unwrap_or_else(|p| p.into_inner()).insert((target.host.clone(), target.port), p);
             }
             self.shared.pool.put(trace, &target, conn, hop, out.reusable, opts.keep_alive);
             // --retry: a transient failure is made again as a new hop of the request.

@@ -32,6 +32,8 @@ pub enum Sender {
         send: super::h3::H3Send,
         /// The QUIC connection.
         quic: quinn::Connection,
+        /// Its idle timeout (for messages).
+        idle: std::time::Duration,
     },
 }
 
@@ -96,19 +98,19 @@ pub const H3_HEAD_START: std::time::Duration = std::time::Duration::from_secs(1)
 
 /// Opens a new connection to `target` for `trace`'s current hop (through its proxy, if any).
 pub async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Result<Conn, TraceError> {
-    // HTTP/3 for `https://` without a proxy (curl's `--http3` takes none either).
-    if target.tls && target.proxy.is_none() {
-        match shared.opts.http {
-            HttpVersion::Http3Only => return super::h3::dial(shared, trace, target, None).await,
-            HttpVersion::Http3 => {
-                // QUIC first; when it fails or is not done within the head start, TCP: both
-                // attempts are in the trace, the failed handshake with its error.
-                if let Ok(c) = super::h3::dial(shared, trace, target, Some(H3_HEAD_START)).await {
-                    return Ok(c);
-                }
-            }
-            _ => {}
+    if target.quic {
+        if shared.opts.http == HttpVersion::Http3Only {
+            return super::h3::dial(shared, trace, target, None).await;
         }
+        // QUIC first; when it fails or is not done within the head start, TCP (to the
+        // origin's own port): both attempts are in the trace, the failed handshake with its
+        // error.
+        if let Ok(c) = super::h3::dial(shared, trace, target, Some(H3_HEAD_START)).await {
+            return Ok(c);
+        }
+        let (dial_host, dial_port) = super::ConnectTo::apply(&shared.opts.connect_to, &target.host, target.port);
+        let tcp = Target { quic: false, dial_host, dial_port, ..target.clone() };
+        return Box::pin(dial(shared, trace, &tcp)).await;
     }
     if let Some(proxy) = &target.proxy {
         return dial_proxied(shared, trace, target, proxy).await;

@@ -56,6 +56,9 @@ pub struct HopOutcome {
     pub set_cookies: Vec<String>,
     /// A `401`'s `WWW-Authenticate: Digest …` challenge.
     pub digest_challenge: Option<String>,
+    /// The UDP port an `Alt-Svc: h3=":PORT"` on this (TCP) response says the origin serves
+    /// HTTP/3 on.
+    pub alt_svc_h3: Option<u16>,
 }
 
 /// Runs one hop on `conn`; without `keep_alive`, an HTTP/1.1 request asks the server to close
@@ -175,6 +178,7 @@ pub async fn exchange(
                 reusable: Reuse::No("request failed"),
                 set_cookies: Vec::new(),
                 digest_challenge: None,
+                alt_svc_h3: None,
             };
         }
     };
@@ -200,6 +204,7 @@ pub async fn exchange(
         Vec::new()
     };
     let close = response.headers().get(http::header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+    let alt_svc_h3 = alt_svc_h3(response.headers());
     let full = trace.records(kind::RESPONSE_HEADERS);
     trace.emit_at(
         headers_at,
@@ -245,7 +250,26 @@ pub async fn exchange(
     } else {
         Reuse::Yes
     };
-    HopOutcome { status: Some(status), location, error, reusable, set_cookies, digest_challenge }
+    HopOutcome { status: Some(status), location, error, reusable, set_cookies, digest_challenge, alt_svc_h3 }
+}
+
+/// The port of the first `h3` alternative of an `Alt-Svc` field on the same host
+/// (`h3=":443"`; RFC 7838), if any.
+pub(crate) fn alt_svc_h3(headers: &HeaderMap) -> Option<u16> {
+    for value in headers.get_all(http::header::ALT_SVC) {
+        let Ok(value) = value.to_str() else { continue };
+        for alt in value.split(',') {
+            let proto_and_authority = alt.split(';').next().unwrap_or("").trim();
+            let Some(authority) = proto_and_authority.strip_prefix("h3=") else { continue };
+            let authority = authority.trim_matches('"');
+            // Only an alternative on the same host (the empty host): another host would need
+            // its certificate to name this one's, which this client does not check.
+            if let Some(port) = authority.strip_prefix(':').and_then(|p| p.parse().ok()) {
+                return Some(port);
+            }
+        }
+    }
+    None
 }
 
 pub(crate) fn failed(e: TraceError) -> HopOutcome {
@@ -256,6 +280,7 @@ pub(crate) fn failed(e: TraceError) -> HopOutcome {
         reusable: Reuse::No("request failed"),
         set_cookies: Vec::new(),
         digest_challenge: None,
+        alt_svc_h3: None,
     }
 }
 
@@ -466,6 +491,20 @@ mod tests {
         let user_only = Url::parse("http://bob@example.com/").unwrap();
         assert_eq!(basic_auth(&user_only).to_str().unwrap(), "Basic Ym9iOg==");
         assert_eq!(super::super::client::redacted_url(&user_only), "http://bob@example.com/");
+    }
+
+    #[test]
+    fn alt_svc_h3_is_the_first_h3_alternative_on_the_same_host() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(http::header::ALT_SVC, HeaderValue::from_str(v).unwrap());
+            alt_svc_h3(&m)
+        };
+        assert_eq!(h(r#"h3=":8443"; ma=86400"#), Some(8443));
+        assert_eq!(h(r#"h3-29=":1", h3=":443"; ma=3600, h2=":443""#), Some(443));
+        assert_eq!(h(r#"h3="other.example:443""#), None);
+        assert_eq!(h("clear"), None);
+        assert_eq!(h(r#"h2=":443""#), None);
     }
 
     #[test]

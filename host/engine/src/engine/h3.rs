@@ -26,11 +26,6 @@ use crate::trace::{next_conn_id, Trace};
 /// Sends requests on an HTTP/3 connection (cloneable: streams share the connection).
 pub type H3Send = h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>;
 
-/// How long a QUIC connection may hear nothing before it is given up: also how long a
-/// handshake waits for a server that never answers (UDP blocked), unless `--connect-timeout`
-/// says less.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Opens an HTTP/3 connection to `target`: the name (traced as for TCP), the UDP socket, the
 /// QUIC handshake, the HTTP/3 control streams.
 /// `limit`: how long the QUIC handshake may take (`--http3`'s head start before TCP).
@@ -47,10 +42,10 @@ pub(crate) async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target, l
         Some(id),
         EventKind::ConnectDone { network: "udp".into(), addr: remote, cancelled: false, error: endpoint.as_ref().err().cloned() },
     );
-    let (endpoint, local) = endpoint?;
+    let (mut endpoint, local) = endpoint?;
     let tls = shared.tls()?;
-    let config = tls.quic_config(IDLE_TIMEOUT)?;
-    let quic = tls.quic_handshake(trace, id, &target.host, &endpoint, remote, config, limit).await?;
+    endpoint.set_default_client_config(tls.quic_config(shared.opts.quic_idle_timeout)?);
+    let quic = tls.quic_handshake(trace, id, &target.host, &endpoint, remote, limit).await?;
     let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(quic.clone())).await.map_err(|e| {
         TraceError { phase: Phase::Connect, kind: FailureKind::Handshake, during: None, message: format!("HTTP/3 handshake failed: {e}") }
     })?;
@@ -64,7 +59,7 @@ pub(crate) async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target, l
         local,
         remote,
         tap: TapShared::with_stamps(id, true, None),
-        sender: Sender::H3 { send, quic },
+        sender: Sender::H3 { send, quic, idle: shared.opts.quic_idle_timeout },
         idle_since: None,
         stream: None,
         home: std::thread::current().id(),
@@ -101,7 +96,8 @@ pub(crate) fn is_usable(quic: &quinn::Connection) -> bool {
 
 /// Runs one hop on an HTTP/3 connection's new stream.
 pub(crate) async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopRequest, show_secrets: bool, keep_cookies: bool) -> HopOutcome {
-    let Sender::H3 { send, quic } = &mut conn.sender else { unreachable!("an HTTP/3 connection") };
+    let Sender::H3 { send, quic, idle } = &mut conn.sender else { unreachable!("an HTTP/3 connection") };
+    let idle = *idle;
     let hop = trace.hop();
     let conn_id = conn.id;
     let redact: &'static [&'static str] = if show_secrets { &[] } else { SECRET_HEADERS };
@@ -121,7 +117,7 @@ pub(crate) async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopReque
     let mut stream = match sent {
         Ok(s) => s,
         Err(e) => {
-            let err = stream_error(quic, Phase::Send, FailureKind::SendFailed, &e.to_string());
+            let err = stream_error(quic, idle, Phase::Send, FailureKind::SendFailed, &e.to_string());
             emit(EventKind::WroteRequest { body_bytes: 0, error: Some(err.clone()) });
             return failed(err);
         }
@@ -140,7 +136,7 @@ pub(crate) async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopReque
     let written = if wrote.is_ok() { req.body.len() as u64 } else { 0 };
     let at = trace.now_ns();
     if let Err(e) = wrote {
-        let err = stream_error(quic, Phase::Send, FailureKind::SendFailed, &e.to_string());
+        let err = stream_error(quic, idle, Phase::Send, FailureKind::SendFailed, &e.to_string());
         trace.emit_at(at, hop, Some(conn_id), EventKind::WroteRequest { body_bytes: written, error: Some(err.clone()) });
         return failed(err);
     }
@@ -150,7 +146,7 @@ pub(crate) async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopReque
     let at = trace.now_ns();
     let response = match response {
         Ok(r) => r,
-        Err(e) => return failed(stream_error(quic, Phase::Wait, FailureKind::Http3, &e.to_string())),
+        Err(e) => return failed(stream_error(quic, idle, Phase::Wait, FailureKind::Http3, &e.to_string())),
     };
     trace.emit_at(at, hop, Some(conn_id), EventKind::GotFirstResponseByte {});
     let status = response.status().as_u16();
@@ -174,7 +170,7 @@ pub(crate) async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopReque
             Ok(Some(chunk)) => received += chunk.remaining() as u64,
             Ok(None) => break,
             Err(e) => {
-                let mut err = stream_error(quic, Phase::Receive, FailureKind::Http3, &e.to_string());
+                let mut err = stream_error(quic, idle, Phase::Receive, FailureKind::Http3, &e.to_string());
                 err.message = format!("after {received} body bytes: {}", err.message);
                 error = Some(err);
                 break;
@@ -196,17 +192,17 @@ pub(crate) async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopReque
     };
     // (The pool keeps HTTP/3 connections shared, as HTTP/2 ones: nothing goes back.)
     let reusable = if error.is_some() { Reuse::No("response body failed") } else { Reuse::Yes };
-    HopOutcome { status: Some(status), location, error, reusable, set_cookies, digest_challenge }
+    HopOutcome { status: Some(status), location, error, reusable, set_cookies, digest_challenge, alt_svc_h3: None }
 }
 
 /// A failed stream as a typed error: the connection's idle timeout (the server went silent),
 /// its closing, or the stream's own error.
-fn stream_error(quic: &quinn::Connection, phase: Phase, kind: FailureKind, detail: &str) -> TraceError {
+fn stream_error(quic: &quinn::Connection, idle: Duration, phase: Phase, kind: FailureKind, detail: &str) -> TraceError {
     match quic.close_reason() {
         Some(quinn::ConnectionError::TimedOut) => TraceError::new(
             phase,
             FailureKind::Timeout,
-            format!("the QUIC connection timed out after {} s of silence: {detail}", IDLE_TIMEOUT.as_secs()),
+            format!("the QUIC connection timed out after {} ms of silence: {detail}", idle.as_millis()),
         ),
         Some(quinn::ConnectionError::Reset) => TraceError::new(phase, FailureKind::Reset, format!("the server reset the connection: {detail}")),
         Some(reason) => TraceError::new(phase, FailureKind::Closed, format!("the QUIC connection closed ({reason}): {detail}")),

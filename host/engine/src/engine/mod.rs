@@ -93,6 +93,10 @@ pub struct ClientOptions {
     pub max_redirects: u32,
     /// Show Authorization, Cookie, … values in events instead of `[redacted]`.
     pub show_secrets: bool,
+    /// How long a QUIC connection may hear nothing from its server before it is given up
+    /// (`--quic-idle-timeout`; default 30 s): a handshake without an answer, or a response
+    /// body that stalls, ends with a typed timeout then.
+    pub quic_idle_timeout: Duration,
     /// Record events (default). Off, requests run the same code but record nothing and the
     /// sink gets nothing: the untraced baseline for benchmarks; failures then lack phase detail.
     pub tracing: bool,
@@ -290,6 +294,7 @@ impl Default for ClientOptions {
             follow_redirects: false,
             max_redirects: 50,
             show_secrets: false,
+            quic_idle_timeout: Duration::from_secs(30),
             tracing: true,
             record: KindSet::ALL,
             kernel_timestamps: KernelStamps::Receive,
@@ -392,6 +397,9 @@ pub(crate) struct Target {
     pub dial_port: u16,
     /// The proxy the connection goes through.
     pub proxy: Option<Arc<Proxy>>,
+    /// Dialed over QUIC (HTTP/3): `--http3` or `--http3-only` for an `https://` URL without a
+    /// proxy, or where an `Alt-Svc` said HTTP/3 is (then `dial_port` is its port).
+    pub quic: bool,
 }
 
 impl Target {
@@ -404,10 +412,10 @@ impl Target {
         }
     }
 
-    /// Whether requests here may share one HTTP/2 connection.
+    /// Whether requests here may share one HTTP/2 (or HTTP/3) connection.
     pub fn may_be_h2(&self, v: HttpVersion) -> bool {
         // Requests forwarded by an HTTP proxy speak HTTP/1.1 to it.
-        !self.forwarded() && v.may_be_h2(self.tls)
+        self.quic || (!self.forwarded() && v.may_be_h2(self.tls))
     }
 
     /// Whether requests go to an HTTP proxy as absolute-form requests (not through a tunnel).
@@ -427,6 +435,8 @@ pub(crate) struct Shared {
     proxy_tls: OnceLock<Result<Arc<tls::TlsSettings>, String>>,
     /// The connection pool.
     pub pool: pool::Pool,
+    /// Where `Alt-Svc` said an origin (`host`, `port`) serves HTTP/3: its UDP port.
+    pub alt_svc: std::sync::Mutex<std::collections::HashMap<(String, u16), u16>>,
     /// Where finished requests' events go.
     pub sink: Arc<dyn Sink>,
 }
@@ -434,7 +444,15 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(opts: ClientOptions, sink: Arc<dyn Sink>) -> Result<Shared, crate::Error> {
         let resolver = resolve::Resolver::new(opts.dns.clone())?;
-        Ok(Shared { opts, resolver, tls: OnceLock::new(), proxy_tls: OnceLock::new(), pool: pool::Pool::default(), sink })
+        Ok(Shared {
+            opts,
+            resolver,
+            tls: OnceLock::new(),
+            proxy_tls: OnceLock::new(),
+            pool: pool::Pool::default(),
+            alt_svc: Default::default(),
+            sink,
+        })
     }
 
     /// Loads TLS settings (roots) once; call before timing starts.

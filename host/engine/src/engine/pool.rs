@@ -64,7 +64,7 @@ impl H2Shared {
     fn share(&self) -> Conn {
         let sender = match &self.conn.sender {
             Sender::H2(s) => Sender::H2(s.clone()),
-            Sender::H3 { send, quic } => Sender::H3 { send: send.clone(), quic: quic.clone() },
+            Sender::H3 { send, quic, idle } => Sender::H3 { send: send.clone(), quic: quic.clone(), idle: *idle },
             Sender::H1(_) => unreachable!("an HTTP/1.1 connection is never shared"),
         };
         let idle_since = {

@@ -223,7 +223,8 @@ impl TlsSettings {
         Ok(config)
     }
 
-    /// Runs the QUIC handshake with `addr` (server name `host`) from `endpoint`, emitting
+    /// Runs the QUIC handshake with `addr` (server name `host`) from `endpoint` (with its
+    /// default client configuration, [`quic_config`](TlsSettings::quic_config)'s), emitting
     /// tls-handshake-start/-done as for TCP: QUIC's handshake is TLS 1.3's, and its end is
     /// curl's `appconnect`. The peer's certificates are known once it succeeded (quinn verifies
     /// on its connection's task, out of this future's reach), the cipher suite and group not at
@@ -235,13 +236,12 @@ impl TlsSettings {
         host: &str,
         endpoint: &quinn::Endpoint,
         addr: std::net::SocketAddr,
-        config: quinn::ClientConfig,
         limit: Option<std::time::Duration>,
     ) -> Result<quinn::Connection, TraceError> {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let is_name = matches!(ServerName::try_from(bare), Ok(ServerName::DnsName(_)));
         trace.emit(Some(conn), EventKind::TlsHandshakeStart { server_name: if is_name { bare.to_string() } else { String::new() } });
-        let result = match endpoint.connect_with(config, addr, bare) {
+        let result = match endpoint.connect(addr, bare) {
             Ok(connecting) => match limit {
                 None => connecting.await.map_err(|e| quic_error(host, addr, &e)),
                 Some(limit) => match tokio::time::timeout(limit, connecting).await {
