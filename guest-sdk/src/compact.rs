@@ -20,8 +20,8 @@ use std::alloc::{dealloc, Layout};
 
 use crate::{
     CertSummary, ConnectDone, ConnectStart, DnsDone, DnsStart, Event, EventKind, GetConn, Got1xxResponse, GotConn, Header, HopSummary,
-    Marks, Phase, ProxyConnectDone, ProxyConnectStart, PutIdleConn, Redirect, RequestDone, RequestStart, ResponseDone, ResponseHeaders,
-    Timings, TlsHandshakeDone, TlsHandshakeStart, TraceError, WroteRequest,
+    Marks, Phase, ProxyConnectDone, ProxyConnectStart, PutIdleConn, QuicHandshakeDone, QuicHandshakeStart, Redirect, RequestDone,
+    RequestStart, ResponseDone, ResponseHeaders, Timings, TlsHandshakeDone, TlsHandshakeStart, TraceError, WroteRequest,
 };
 
 /// Size of `compact.event` (align 8): request @0, hop @8, conn @16 (option<u64>), at-ns @32,
@@ -309,6 +309,21 @@ impl Batch<'_> {
                     proxy: self.s(k, 0),
                     status: opt_u16_at(k, 8),
                     error: self.error(k, 12),
+                }),
+                // quic-handshake-start: server-name @0, quic-version @8 (since 0.4.0).
+                23 => EventKind::QuicHandshakeStart(QuicHandshakeStart { server_name: self.s(k, 0), quic_version: u32_at(k, 8) }),
+                // quic-handshake-done: quic-version @0, alpn @4 (option<span>),
+                // early-data-offered @16, early-data-accepted @17, resumed @18, server-name @20,
+                // peer-certificates @28, error @36 (since 0.4.0).
+                24 => EventKind::QuicHandshakeDone(QuicHandshakeDone {
+                    quic_version: u32_at(k, 0),
+                    alpn: self.opt_s(k, 4),
+                    early_data_offered: bool_at(k, 16),
+                    early_data_accepted: bool_at(k, 17),
+                    resumed: bool_at(k, 18),
+                    server_name: self.s(k, 20),
+                    peer_certificates: self.list(k, 28, CERT, 4, |b, c| b.cert(c)),
+                    error: self.error(k, 36),
                 }),
                 _ => panic!("httptrace plugin: event kind {case} is not in the WIT"),
             }

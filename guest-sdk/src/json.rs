@@ -154,6 +154,20 @@ fn kind_fields<M: SerializeMap>(kind: &EventKind, m: &mut M) -> Result<(), M::Er
             m.serialize_entry("status", &k.status)?;
             m.serialize_entry("error", &error(&k.error))
         }
+        EventKind::QuicHandshakeStart(k) => {
+            m.serialize_entry("server_name", &k.server_name)?;
+            m.serialize_entry("quic_version", &k.quic_version)
+        }
+        EventKind::QuicHandshakeDone(k) => {
+            m.serialize_entry("quic_version", &k.quic_version)?;
+            m.serialize_entry("alpn", &k.alpn)?;
+            m.serialize_entry("early_data_offered", &k.early_data_offered)?;
+            m.serialize_entry("early_data_accepted", &k.early_data_accepted)?;
+            m.serialize_entry("resumed", &k.resumed)?;
+            m.serialize_entry("server_name", &k.server_name)?;
+            m.serialize_entry("peer_certificates", &Seq(&k.peer_certificates))?;
+            m.serialize_entry("error", &error(&k.error))
+        }
     }
 }
 

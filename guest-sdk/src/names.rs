@@ -60,6 +60,8 @@ impl EventKind {
             EventKind::RequestDone(_) => EventType::RequestDone,
             EventKind::ProxyConnectStart(_) => EventType::ProxyConnectStart,
             EventKind::ProxyConnectDone(_) => EventType::ProxyConnectDone,
+            EventKind::QuicHandshakeStart(_) => EventType::QuicHandshakeStart,
+            EventKind::QuicHandshakeDone(_) => EventType::QuicHandshakeDone,
         }
     }
 
@@ -167,7 +169,7 @@ mod tests {
 
     #[test]
     fn interest_sets() {
-        assert_eq!(Interest::all().types().len(), 23);
+        assert_eq!(Interest::all().types().len(), 25);
         assert!(Interest::none().is_empty());
         let i = Interest::of(&[EventType::RequestDone, EventType::DnsDone]);
         assert_eq!(i.types(), vec![EventType::DnsDone, EventType::RequestDone]);

@@ -2,7 +2,7 @@
 //
 // Behaviour (the same in every language, see docs/plugins/c.md): interest = every kind; verdict
 // `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at finish,
-// emit the `conformance v3` report and return `pass`. Config: `drop`, `label`, `mode`
+// emit the `conformance v4` report and return `pass`. Config: `drop`, `label`, `mode`
 // (`conformance`, or `status`: counts final statuses by class); a repeated key's last value wins.
 //
 // Ownership (canonical ABI, as the bindings expect): arguments belong to us and are freed with
@@ -16,13 +16,14 @@
 
 #include "bindings/plugin.h"
 
-#define KINDS 23
+#define KINDS 25
 static const char *const KIND_NAMES[KINDS] = {
     "request-start", "get-conn", "dns-start", "dns-done", "connect-start", "connect-done",
     "tls-handshake-start", "tls-handshake-done", "got-conn", "wrote-header-field", "wrote-headers",
     "wait-100-continue", "got-100-continue", "got-1xx-response", "wrote-request",
     "got-first-response-byte", "response-headers", "response-done", "put-idle-conn", "redirect",
-    "request-done", "proxy-connect-start", "proxy-connect-done",
+    "request-done", "proxy-connect-start", "proxy-connect-done", "quic-handshake-start",
+    "quic-handshake-done",
 };
 
 static struct {
@@ -37,6 +38,7 @@ static struct {
   size_t n_groups;
   uint64_t post_data;                 // UTF-8 bytes of request-start post-data
   uint64_t tunnels_ok, tunnels_failed;  // proxy-connect-done without / with error
+  uint64_t quic_ok, quic_failed;        // quic-handshake-done without / with error
 } st;
 
 // Counts one tls-handshake-done naming `name` (copied).
@@ -130,6 +132,10 @@ void exports_plugin_on_events(plugin_list_event_t *events, plugin_list_verdict_t
       if (kind->val.proxy_connect_done.error.is_some) st.tunnels_failed++;
       else st.tunnels_ok++;
     }
+    if (kind->tag == HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_QUIC_HANDSHAKE_DONE) {
+      if (kind->val.quic_handshake_done.error.is_some) st.quic_failed++;
+      else st.quic_ok++;
+    }
     if (kind->tag == HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_TLS_HANDSHAKE_DONE) {
       httptrace_plugin_types_tls_handshake_done_t *tls = &kind->val.tls_handshake_done;
       if (tls->key_exchange_group.is_some) count_group(&tls->key_exchange_group.val);
@@ -196,7 +202,7 @@ bool exports_plugin_finish(plugin_run_outcome_t *ret, plugin_string_t *err) {
     }
     if (st.no_status) put("status none %llu\n", (unsigned long long) st.no_status);
   } else {
-    put("conformance v3\nlabel ");
+    put("conformance v4\nlabel ");
     put_bytes(&st.label);
     put("\nevents %llu\ndropped %llu\n", (unsigned long long) st.total, (unsigned long long) st.dropped);
     int order[KINDS];
@@ -216,6 +222,7 @@ bool exports_plugin_finish(plugin_run_outcome_t *ret, plugin_string_t *err) {
     }
     put("post-data %llu\ntunnels %llu %llu\n", (unsigned long long) st.post_data, (unsigned long long) st.tunnels_ok,
         (unsigned long long) st.tunnels_failed);
+    put("quic %llu %llu\n", (unsigned long long) st.quic_ok, (unsigned long long) st.quic_failed);
   }
   plugin_string_t text = { (uint8_t *) out, out_len };
   httptrace_plugin_host_emit(&text);

@@ -1,4 +1,4 @@
-// Hand-written canonical-ABI glue for the world `plugin` of httptrace:plugin@0.3.0 (wit/plugin.wit).
+// Hand-written canonical-ABI glue for the world `plugin` of httptrace:plugin@0.4.0 (wit/plugin.wit).
 // `wit-bindgen go` would generate this, but its runtime package comes from the Go module proxy,
 // which is out of reach here; the world is small, so the glue is written out by hand.
 //
@@ -12,6 +12,7 @@
 //	tls-handshake-done payload: key-exchange-group option<string> @76 (string @80; since 0.2.0)
 //	proxy-connect-done payload: proxy string @0, status option<u16> @8, error option<trace-error> @12
 //	  (since 0.3.0)
+//	quic-handshake-done payload: error option<trace-error> @36 (since 0.4.0)
 //	request-done payload:  url string @0, status option<u16> @8 (value @10),
 //	  error option<trace-error> @12, timings @40 (total f64 @96), marks @104, hops @168,
 //	  client-lag-ns option<u64> @176 (since 0.3.0)
@@ -21,12 +22,12 @@ package main
 
 import "unsafe"
 
-// ---- imports: interface httptrace:plugin/host@0.3.0 ----
+// ---- imports: interface httptrace:plugin/host@0.4.0 ----
 
-//go:wasmimport httptrace:plugin/host@0.3.0 emit
+//go:wasmimport httptrace:plugin/host@0.4.0 emit
 func hostEmit(ptr unsafe.Pointer, n uint32)
 
-//go:wasmimport httptrace:plugin/host@0.3.0 log
+//go:wasmimport httptrace:plugin/host@0.4.0 log
 func hostLog(level uint32, ptr unsafe.Pointer, n uint32)
 
 // Emit writes text to the run's output exactly as given.
@@ -60,7 +61,7 @@ type Event struct {
 	// request-start only:
 	HasPostData bool
 	PostData    string
-	// proxy-connect-done: HasError as for request-done.
+	// proxy-connect-done and quic-handshake-done: HasError as for request-done.
 }
 
 // Verdict values (WIT enum `verdict`).
@@ -74,6 +75,7 @@ const (
 	kindTLSHandshakeDone = 7
 	kindRequestDone      = 20
 	kindProxyConnectDone = 22
+	kindQUICHandshakeDone = 24
 )
 
 // ---- memory for the host: cabi_realloc ----
@@ -168,6 +170,8 @@ func exportOnEvents(events unsafe.Pointer, n uint32) unsafe.Pointer {
 			}
 		case kindProxyConnectDone:
 			ev.HasError = u8(payload+12) == 1
+		case kindQUICHandshakeDone:
+			ev.HasError = u8(payload+36) == 1
 		case kindTLSHandshakeDone:
 			if u8(payload+76) == 1 {
 				ev.HasGroup, ev.Group = true, str(payload+80)

@@ -2,7 +2,7 @@
 //
 // Behaviour (the same in every language, see docs/plugins/go.md): interest = every kind; verdict
 // `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at finish,
-// emit the `conformance v3` report and return `pass`. Config: `drop`, `label`, `mode`
+// emit the `conformance v4` report and return `pass`. Config: `drop`, `label`, `mode`
 // (`conformance`, or `csv`: a CSV line `request,url,status,total_ms` per finished request, after
 // a header line); a repeated key's last value wins.
 package main
@@ -24,15 +24,17 @@ var Kinds = []string{
 	"tls-handshake-start", "tls-handshake-done", "got-conn", "wrote-header-field", "wrote-headers",
 	"wait-100-continue", "got-100-continue", "got-1xx-response", "wrote-request",
 	"got-first-response-byte", "response-headers", "response-done", "put-idle-conn", "redirect",
-	"request-done", "proxy-connect-start", "proxy-connect-done",
+	"request-done", "proxy-connect-start", "proxy-connect-done", "quic-handshake-start",
+	"quic-handshake-done",
 }
 
 var st struct {
 	label, mode                    string
 	drop                           int
 	total, dropped, requests, errs uint64
-	kinds                          [23]uint64
+	kinds                          [25]uint64
 	postData, tunnelsOK, tunnelsErr uint64 // UTF-8 bytes of post-data; proxy-connect-done by outcome
+	quicOK, quicErr                uint64 // quic-handshake-done by outcome
 	statuses                       map[uint16]uint64
 	groups                         map[string]uint64 // key-exchange group -> tls-handshake-done events
 	csvHeaderDone                  bool
@@ -88,6 +90,13 @@ func OnEvents(events []Event) []byte {
 				st.tunnelsOK++
 			}
 		}
+		if ev.Kind == kindQUICHandshakeDone {
+			if ev.HasError {
+				st.quicErr++
+			} else {
+				st.quicOK++
+			}
+		}
 		if ev.Kind == kindTLSHandshakeDone && ev.HasGroup {
 			st.groups[ev.Group]++
 		}
@@ -132,7 +141,7 @@ func Finish() uint8 {
 		return 0
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "conformance v3\nlabel %s\nevents %d\ndropped %d\n", st.label, st.total, st.dropped)
+	fmt.Fprintf(&b, "conformance v4\nlabel %s\nevents %d\ndropped %d\n", st.label, st.total, st.dropped)
 	names := []string{}
 	for i, n := range st.kinds {
 		if n > 0 {
@@ -162,6 +171,7 @@ func Finish() uint8 {
 		fmt.Fprintf(&b, "tls-group %s %d\n", g, st.groups[g])
 	}
 	fmt.Fprintf(&b, "post-data %d\ntunnels %d %d\n", st.postData, st.tunnelsOK, st.tunnelsErr)
+	fmt.Fprintf(&b, "quic %d %d\n", st.quicOK, st.quicErr)
 	Emit(b.String())
 	return 0
 }

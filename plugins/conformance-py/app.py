@@ -2,7 +2,7 @@
 
 Behaviour (the same in every language, see docs/plugins/python.md): interest = every kind;
 verdict `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at
-finish, emit the `conformance v3` report and return `pass`. Config: `drop`, `label`, `mode`
+finish, emit the `conformance v4` report and return `pass`. Config: `drop`, `label`, `mode`
 (`conformance`, or `hosts`: a per-host summary, `host <host[:port]> <requests> <mean total ms>`);
 a repeated key's last value wins.
 
@@ -26,7 +26,8 @@ KINDS = [
     "tls-handshake-start", "tls-handshake-done", "got-conn", "wrote-header-field", "wrote-headers",
     "wait-100-continue", "got-100-continue", "got-1xx-response", "wrote-request",
     "got-first-response-byte", "response-headers", "response-done", "put-idle-conn", "redirect",
-    "request-done", "proxy-connect-start", "proxy-connect-done",
+    "request-done", "proxy-connect-start", "proxy-connect-done", "quic-handshake-start",
+    "quic-handshake-done",
 ]
 # The variant's case classes and the enum's members are in WIT order, like KINDS.
 KIND_OF_CLASS = dict(zip(get_args(types.EventKind), KINDS))
@@ -44,6 +45,7 @@ class State:
         self.groups: Counter = Counter()  # key-exchange group -> tls-handshake-done events
         self.post_data = 0  # UTF-8 bytes of request-start post-data
         self.tunnels_ok = self.tunnels_failed = 0  # proxy-connect-done without / with error
+        self.quic_ok = self.quic_failed = 0  # quic-handshake-done without / with error
         self.host_of: dict = {}  # request id -> host of its first hop
         self.per_host: dict = {}  # host -> [requests, sum of total ms]
 
@@ -89,6 +91,11 @@ class WitWorld(wit_world.WitWorld):
                     s.tunnels_ok += 1
                 else:
                     s.tunnels_failed += 1
+            elif isinstance(ev.kind, types.EventKind_QuicHandshakeDone):
+                if ev.kind.value.error is None:
+                    s.quic_ok += 1
+                else:
+                    s.quic_failed += 1
             elif isinstance(ev.kind, types.EventKind_TlsHandshakeDone):
                 if ev.kind.value.key_exchange_group is not None:
                     s.groups[ev.kind.value.key_exchange_group] += 1
@@ -119,7 +126,7 @@ class WitWorld(wit_world.WitWorld):
             ]
         else:
             lines = [
-                "conformance v3\n",
+                "conformance v4\n",
                 f"label {s.label}\n",
                 f"events {s.total}\n",
                 f"dropped {s.dropped}\n",
@@ -130,6 +137,7 @@ class WitWorld(wit_world.WitWorld):
                 *(f"tls-group {g} {s.groups[g]}\n" for g in sorted(s.groups, key=str.encode)),
                 f"post-data {s.post_data}\n",
                 f"tunnels {s.tunnels_ok} {s.tunnels_failed}\n",
+                f"quic {s.quic_ok} {s.quic_failed}\n",
             ]
         emit("".join(lines))
         return types.RunOutcome.PASS

@@ -1,14 +1,15 @@
 //! Records a small, varied event log (NDJSON on stdout) against the local server: HTTP/1.1,
-//! HTTP/2 over TLS, a redirect chain, a 404, a refused connection, a POST with a body, and
+//! HTTP/2 over TLS, a redirect chain, a 404, a refused connection, a POST with a body,
 //! requests through proxies (a `CONNECT` tunnel through tinyproxy, SOCKS5 through microsocks,
-//! and a tunnel refused with 407). Used to make the fixture
+//! and a tunnel refused with 407), and HTTP/3 (one request over QUIC, one QUIC handshake that
+//! gets no answer). Used to make the fixture
 //! `tests/fixtures/conformance.ndjson`: `cargo run -p httptrace-tests --example record` (with
 //! tinyproxy and microsocks installed, as `scripts/test.sh` does).
 
 use std::sync::Arc;
 
 use httptrace::trace::MemorySink;
-use httptrace::{Client, ClientOptions, Proxy, ProxyConfig, RequestSpec};
+use httptrace::{Client, ClientOptions, HttpVersion, Proxy, ProxyConfig, RequestSpec};
 use httptrace_tests::proxies::ProxyProcess;
 
 #[tokio::main]
@@ -49,6 +50,17 @@ async fn main() {
         let opts = ClientOptions { proxy: ProxyConfig::all(proxy), ..opts.clone() };
         let client = Client::new(opts, Arc::new(sink.clone())).unwrap();
         client.execute(&RequestSpec::get(url).unwrap()).await;
+    }
+    let h3 = httptrace_cli::serve::start(httptrace_cli::serve::ServeOptions { h3_port: Some(0), ..Default::default() }).await.unwrap();
+    let quic = ClientOptions {
+        http: HttpVersion::Http3Only,
+        insecure: true,
+        quic_idle_timeout: std::time::Duration::from_millis(300),
+        ..opts.clone()
+    };
+    let client = Client::new(quic, Arc::new(sink.clone())).unwrap();
+    for url in [format!("https://{}/bytes/8", h3.h3_addr.unwrap()), format!("https://127.0.0.1:{}/", serve.https_addr.port())] {
+        client.execute(&RequestSpec::get(&url).unwrap()).await;
     }
     for ev in sink.events() {
         println!("{}", ev.to_json());

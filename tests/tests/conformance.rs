@@ -103,6 +103,7 @@ kind proxy-connect-done "
         ),
         "the fixture exercises 0.2.0's and 0.3.0's additions"
     );
+    assert!(v3.contains("\nkind quic-handshake-done ") && !v3.contains("\nquic 0 ") && !v3.ends_with(" 0\n"), "and 0.4.0's: {v3}");
     assert!(
         !v3.contains(
             "
@@ -115,7 +116,9 @@ tunnels 0 0
         ),
         "{v3}"
     );
-    for (version, report) in [("0.1.0", "conformance-v1.expected"), ("0.2.0", "conformance-v2.expected")] {
+    for (version, report) in
+        [("0.1.0", "conformance-v1.expected"), ("0.2.0", "conformance-v2.expected"), ("0.3.0", "conformance-v3.expected")]
+    {
         let old = repo().join(format!("tests/fixtures/plugins-{version}/conformance-rust.wasm"));
         let out = Command::new(env!("CARGO_BIN_EXE_httptrace"))
             .arg("replay")
@@ -128,7 +131,10 @@ tunnels 0 0
         assert!(out.status.success(), "{version}: {}", String::from_utf8_lossy(&out.stderr));
         let want = std::fs::read_to_string(repo().join("tests/fixtures").join(report)).unwrap();
         assert_eq!(String::from_utf8(out.stdout).unwrap(), want, "{version}");
-        assert!(!want.contains("proxy-connect") && !want.contains("post-data"), "{version} has no 0.3.0 kinds or fields");
+        assert!(!want.contains("quic"), "{version} has no 0.4.0 kinds");
+        if version != "0.3.0" {
+            assert!(!want.contains("proxy-connect") && !want.contains("post-data"), "{version} has no 0.3.0 kinds or fields");
+        }
         let inspect = Command::new(env!("CARGO_BIN_EXE_httptrace")).args(["plugin", "inspect"]).arg(&old).output().unwrap();
         let text = String::from_utf8_lossy(&inspect.stdout);
         assert!(inspect.status.success(), "{text}");
@@ -142,7 +148,7 @@ tunnels 0 0
 fn the_drop_key_and_defaults_behave_alike() {
     // No config: label `-`; drop=request-start counts those instead.
     let reference = replay_ok("rust", &["drop=request-start"]);
-    assert!(reference.starts_with("conformance v3\nlabel -\n"), "{reference}");
+    assert!(reference.starts_with("conformance v4\nlabel -\n"), "{reference}");
     let starts = events().iter().filter(|e| e["event"] == "request-start").count();
     assert!(reference.contains(&format!("\ndropped {starts}\n")), "{reference}");
     for lang in &LANGS[1..] {
@@ -172,7 +178,14 @@ fn js_slow_mode_lists_requests_over_the_threshold() {
         .collect();
     assert!(!want.is_empty(), "the fixture has a request over 10 ms");
     assert_eq!(replay_ok("js", &["mode=slow", "threshold=10ms"]), want);
-    assert_eq!(replay_ok("js", &["mode=slow"]), "", "nothing in the fixture takes 200 ms");
+    // Over 200 ms: only the request whose QUIC handshake got no answer.
+    let slow: String = request_dones()
+        .iter()
+        .filter(|d| d["timings"]["total"].as_f64().unwrap() > 200.0)
+        .map(|d| format!("SLOW {:.3} {}\n", d["timings"]["total"].as_f64().unwrap(), d["url"].as_str().unwrap()))
+        .collect();
+    assert_eq!(slow.lines().count(), 1, "{slow}");
+    assert_eq!(replay_ok("js", &["mode=slow"]), slow);
 }
 
 #[test]

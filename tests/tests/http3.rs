@@ -108,7 +108,7 @@ fn http3_against_hypercorn_prints_a_waterfall_with_the_quic_handshake() {
     assert_eq!(run.code, 0, "{run:?}");
     let out = &run.stdout;
     assert!(out.contains("(h3, new connection #"), "{out}");
-    assert!(out.contains("QUIC TLSv1.3, ALPN h3"), "{out}");
+    assert!(out.contains("QUIC v1, TLSv1.3, ALPN h3"), "{out}");
     assert!(out.contains("HTTP/3 200, 8 bytes"), "{out}");
     assert!(out.contains("UDP Socket") && out.contains("QUIC Handshake"), "{out}");
     assert!(!out.contains("fell back"), "{out}");
@@ -124,13 +124,25 @@ fn http3_against_hypercorn_prints_a_waterfall_with_the_quic_handshake() {
         _ => None,
     });
     assert_eq!(udp, Some(("udp".to_string(), hc.addr)));
-    let tls = events.iter().find_map(|e| match &e.kind {
-        EventKind::TlsHandshakeDone { alpn, version, error: None, peer_certificates, .. } => {
-            Some((alpn.clone(), version.clone(), peer_certificates.len()))
+    let quic = events.iter().find_map(|e| match &e.kind {
+        EventKind::QuicHandshakeDone { alpn, quic_version, error: None, peer_certificates, .. } => {
+            Some((alpn.clone(), *quic_version, peer_certificates.len()))
         }
         _ => None,
     });
-    assert_eq!(tls, Some((Some("h3".to_string()), "TLSv1.3".to_string(), 1)));
+    assert_eq!(quic, Some((Some("h3".to_string()), 1, 1)));
+    assert!(!events.iter().any(|e| e.kind.name().starts_with("tls-")), "QUIC's handshake has kinds of its own");
+    // Counted as the `ssl` phase, ending at curl's `appconnect`.
+    let (timings, marks) = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::RequestDone { timings, marks, .. } => Some((*timings, *marks)),
+            _ => None,
+        })
+        .unwrap();
+    let handshake = ms(at("quic-handshake-done") - at("quic-handshake-start"));
+    assert!((timings.ssl - handshake).abs() < 1e-3, "{} vs {handshake}", timings.ssl);
+    assert!((marks.appconnect * 1e3 - ms(at("quic-handshake-done"))).abs() < 1e-3);
     let got = events.iter().find_map(|e| match &e.kind {
         EventKind::GotConn { protocol, remote_addr, .. } => Some((protocol.clone(), *remote_addr)),
         _ => None,
@@ -142,8 +154,8 @@ fn http3_against_hypercorn_prints_a_waterfall_with_the_quic_handshake() {
     });
     // The app saw HTTP/3 too (`x-http-version: 3`).
     assert_eq!(version, Some(("HTTP/3".to_string(), true)));
-    assert!(at("tls-handshake-start") <= at("tls-handshake-done"));
-    assert!(at("tls-handshake-done") <= at("got-conn") && at("got-conn") <= at("wrote-headers"));
+    assert!(at("quic-handshake-start") <= at("quic-handshake-done"));
+    assert!(at("quic-handshake-done") <= at("got-conn") && at("got-conn") <= at("wrote-headers"));
     let wait = ms(at("got-first-response-byte") - at("wrote-request"));
     assert!((60.0..60.0 + 40.0).contains(&wait), "wait {wait} ms for a 60 ms delay");
 }
@@ -187,7 +199,8 @@ fn serve_h3_port_answers_aioquic_and_advertises_alt_svc() {
     let tcp = cli(&["-k", "-s", "-i", &format!("https://{}/", s.https_addr)], &[]);
     assert!(tcp.stdout.contains(&format!("alt-svc: h3=\":{}\"; ma=86400", h3.port())), "{}", tcp.stdout);
     // And ours over it, with the same endpoints.
-    let ours = cli(&["--http3-only", "-k", "-s", "-w", "%{http_version} %{http_code} %{size_download}", &format!("https://{h3}/bytes/777")], &[]);
+    let ours =
+        cli(&["--http3-only", "-k", "-s", "-w", "%{http_version} %{http_code} %{size_download}", &format!("https://{h3}/bytes/777")], &[]);
     assert_eq!((ours.code, ours.stdout.as_str()), (0, "3 200 777"), "{ours:?}");
 }
 
@@ -222,14 +235,15 @@ fn http3_falls_back_to_tcp_when_quic_gets_no_answer() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
     let events = parse_ndjson(&run.stdout);
-    let handshakes: Vec<(Option<String>, Option<String>)> = events
+    let handshakes: Vec<(&str, Option<String>, Option<String>)> = events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::TlsHandshakeDone { alpn, error, .. } => Some((alpn.clone(), error.as_ref().map(|e| e.kind.to_string()))),
+            EventKind::QuicHandshakeDone { alpn, error, .. } => Some(("quic", alpn.clone(), error.as_ref().map(|e| e.kind.to_string()))),
+            EventKind::TlsHandshakeDone { alpn, error, .. } => Some(("tls", alpn.clone(), error.as_ref().map(|e| e.kind.to_string()))),
             _ => None,
         })
         .collect();
-    assert_eq!(handshakes, [(None, Some("timeout".to_string())), (Some("h2".to_string()), None)], "{}", run.stdout);
+    assert_eq!(handshakes, [("quic", None, Some("timeout".to_string())), ("tls", Some("h2".to_string()), None)], "{}", run.stdout);
     let networks: Vec<String> = events
         .iter()
         .filter_map(|e| match &e.kind {
@@ -297,7 +311,9 @@ fn a_body_that_stalls_ends_with_the_quic_idle_timeout() {
     assert_eq!(run.code, 28, "{run:?}");
     let events = parse_ndjson(&run.stdout);
     let done = events.iter().find_map(|e| match &e.kind {
-        EventKind::ResponseDone { body_bytes, error: Some(err) } => Some((*body_bytes, err.phase, err.kind.to_string(), err.message.clone())),
+        EventKind::ResponseDone { body_bytes, error: Some(err) } => {
+            Some((*body_bytes, err.phase, err.kind.to_string(), err.message.clone()))
+        }
         _ => None,
     });
     let (bytes, phase, kind, message) = done.expect("response-done with an error");

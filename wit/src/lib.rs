@@ -11,11 +11,11 @@
 #![deny(missing_docs)]
 
 /// The version of the `httptrace:plugin` package these tables describe.
-pub const WORLD_VERSION: &str = "0.3.0";
+pub const WORLD_VERSION: &str = "0.4.0";
 
 /// Every released version of the package the host serves, oldest first (the last is
 /// [`WORLD_VERSION`]).
-pub const RELEASED_VERSIONS: [&str; 3] = ["0.1.0", "0.2.0", WORLD_VERSION];
+pub const RELEASED_VERSIONS: [&str; 4] = ["0.1.0", "0.2.0", "0.3.0", WORLD_VERSION];
 
 /// Calls `$m!` with the table of event kinds, one `index Variant CONSTANT "kebab-name",` per
 /// kind, in WIT order.
@@ -24,7 +24,7 @@ pub const RELEASED_VERSIONS: [&str; 3] = ["0.1.0", "0.2.0", WORLD_VERSION];
 /// macro_rules! names {
 ///     ($($i:literal $v:ident $c:ident $n:literal,)*) => { [$($n),*] };
 /// }
-/// let names: [&str; 23] = httptrace_wit::for_each_kind!(names);
+/// let names: [&str; 25] = httptrace_wit::for_each_kind!(names);
 /// assert_eq!(names[0], "request-start");
 /// ```
 #[macro_export]
@@ -54,6 +54,8 @@ macro_rules! for_each_kind {
             20 RequestDone REQUEST_DONE "request-done",
             21 ProxyConnectStart PROXY_CONNECT_START "proxy-connect-start",
             22 ProxyConnectDone PROXY_CONNECT_DONE "proxy-connect-done",
+            23 QuicHandshakeStart QUIC_HANDSHAKE_START "quic-handshake-start",
+            24 QuicHandshakeDone QUIC_HANDSHAKE_DONE "quic-handshake-done",
         }
     };
 }
@@ -122,7 +124,7 @@ mod tests {
             ($($i:literal $v:ident $c:ident $n:literal,)*) => { $(assert_eq!(KIND_NAMES[$i], $n); assert_eq!(kind::$c, $i);)* };
         }
         for_each_kind!(check);
-        assert_eq!(kind_index("proxy-connect-done"), Some(KINDS - 1));
+        assert_eq!(kind_index("quic-handshake-done"), Some(KINDS - 1));
         assert_eq!(kind_index("nope"), None);
         assert_eq!(PHASE_NAMES[8], "too-many-redirects");
     }

@@ -502,7 +502,7 @@ pub enum EventKind {
         local_addr: SocketAddr,
         /// Remote address.
         remote_addr: SocketAddr,
-        /// `http/1.1` or `h2`.
+        /// `http/1.1`, `h2` or `h3`.
         protocol: String,
     },
     /// One request header field was written to the connection.
@@ -607,6 +607,34 @@ pub enum EventKind {
         /// Why the tunnel was not opened.
         error: Option<TraceError>,
     },
+    /// The QUIC handshake of an HTTP/3 connection begins (after its `connect-done` with
+    /// network `udp`). Since plugin contract 0.4.0.
+    QuicHandshakeStart {
+        /// SNI server name sent (empty for IP addresses).
+        server_name: String,
+        /// The QUIC version offered (1: RFC 9000).
+        quic_version: u32,
+    },
+    /// The QUIC handshake ended: TLS 1.3 inside QUIC, its end curl's `appconnect`. Since
+    /// plugin contract 0.4.0.
+    QuicHandshakeDone {
+        /// The QUIC version spoken (0 when none was agreed).
+        quic_version: u32,
+        /// Negotiated ALPN protocol (`h3`).
+        alpn: Option<String>,
+        /// 0-RTT data was sent with the handshake.
+        early_data_offered: bool,
+        /// The server accepted the 0-RTT data.
+        early_data_accepted: bool,
+        /// The TLS session was resumed.
+        resumed: bool,
+        /// Server name the certificate was checked against.
+        server_name: String,
+        /// Peer certificates, end entity first (known once the handshake succeeded).
+        peer_certificates: Vec<CertSummary>,
+        /// Why the handshake failed.
+        error: Option<TraceError>,
+    },
 }
 
 /// `post_data` as JSON text (lossy UTF-8), and back.
@@ -664,6 +692,8 @@ impl KindSet {
             | 1 << kind::CONNECT_DONE
             | 1 << kind::TLS_HANDSHAKE_START
             | 1 << kind::TLS_HANDSHAKE_DONE
+            | 1 << kind::QUIC_HANDSHAKE_START
+            | 1 << kind::QUIC_HANDSHAKE_DONE
             | 1 << kind::GOT_CONN
             | 1 << kind::WROTE_REQUEST
             | 1 << kind::GOT_FIRST_RESPONSE_BYTE

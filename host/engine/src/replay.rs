@@ -111,7 +111,7 @@ mod tests {
             assert_eq!(ev.to_json(), line);
         }
         let batches = read_batches(FIXTURE.as_bytes()).unwrap();
-        assert_eq!(batches.len(), 10);
+        assert_eq!(batches.len(), 12);
         assert!(batches.iter().all(|b| matches!(b.last().unwrap().kind, EventKind::RequestDone { .. })));
     }
 

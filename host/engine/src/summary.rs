@@ -74,8 +74,9 @@ impl HopInstants {
             // A cancelled or failed attempt (Happy Eyeballs) does not end the connect phase.
             EventKind::ConnectDone { cancelled: false, error: None, .. } => last(&mut self.connect_done),
             EventKind::ProxyConnectDone { error: None, .. } => last(&mut self.tunnel_done),
-            EventKind::TlsHandshakeStart { .. } => last(&mut self.tls_start),
-            EventKind::TlsHandshakeDone { .. } => last(&mut self.tls_done),
+            // QUIC's handshake is TLS 1.3's: the `ssl` phase and curl's `appconnect`.
+            EventKind::TlsHandshakeStart { .. } | EventKind::QuicHandshakeStart { .. } => last(&mut self.tls_start),
+            EventKind::TlsHandshakeDone { .. } | EventKind::QuicHandshakeDone { .. } => last(&mut self.tls_done),
             EventKind::GotConn { reused, .. } if self.got_conn.is_none_or(|g| t >= g) => {
                 self.got_conn = Some(t);
                 self.reused = *reused;
@@ -180,8 +181,9 @@ pub fn phase_after(phase: Phase, kind: &EventKind) -> Phase {
         EventKind::DnsDone { .. } | EventKind::ConnectStart { .. } | EventKind::ConnectDone { .. } => Phase::Connect,
         // A proxy's tunnel is part of obtaining the connection.
         EventKind::ProxyConnectStart { .. } | EventKind::ProxyConnectDone { .. } => Phase::Connect,
-        EventKind::TlsHandshakeStart { .. } => Phase::Tls,
+        EventKind::TlsHandshakeStart { .. } | EventKind::QuicHandshakeStart { .. } => Phase::Tls,
         EventKind::TlsHandshakeDone { .. }
+        | EventKind::QuicHandshakeDone { .. }
         | EventKind::GotConn { .. }
         | EventKind::WroteHeaderField { .. }
         | EventKind::WroteHeaders {} => Phase::Send,

@@ -106,6 +106,7 @@ fn protocol_version(p: &str) -> &str {
         "http/1.1" | "HTTP/1.1" => "1.1",
         "http/1.0" | "HTTP/1.0" => "1.0",
         "h2" | "HTTP/2" => "2",
+        "h3" | "HTTP/3" => "3",
         other => other,
     }
 }
@@ -363,6 +364,23 @@ fn hop(
                     kvs.push(kv_bool("httptrace.tls.client_certificate_requested", true));
                     kvs.push(kv_bool("httptrace.tls.client_certificate_sent", *client_certificate_sent));
                 }
+                let st = phase_error(error.as_ref(), &mut kvs);
+                phases.push(child("tls", a, at, kvs, st));
+            }
+            EventKind::QuicHandshakeStart { server_name, .. } => tls = Some((at, server_name.clone())),
+            EventKind::QuicHandshakeDone { quic_version, alpn, resumed, error, .. } => {
+                let (a, sni) = tls.take().unwrap_or((at, String::new()));
+                let mut kvs = vec![kv("network.transport", "quic"), kv("tls.protocol.name", "tls"), kv("tls.protocol.version", "1.3")];
+                if !sni.is_empty() {
+                    kvs.push(kv("tls.client.server_name", sni));
+                }
+                if *quic_version != 0 {
+                    kvs.push(kv_int("httptrace.quic.version", *quic_version as i64));
+                }
+                if let Some(p) = alpn {
+                    kvs.push(kv("tls.next_protocol", p.clone()));
+                }
+                kvs.push(kv_bool("tls.resumed", *resumed));
                 let st = phase_error(error.as_ref(), &mut kvs);
                 phases.push(child("tls", a, at, kvs, st));
             }

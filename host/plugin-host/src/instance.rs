@@ -12,7 +12,7 @@ use super::error::{Call, ErrorKind, PluginError, PluginId};
 use super::host::bindings::httptrace::plugin::types as wit;
 use super::host::HostState;
 use super::load::{first_error_line, LoadedPlugin};
-use super::lower::{Abi, CompactBatch, EventList, NotUtf8, V0_1_0, V0_2_0, V0_3_0};
+use super::lower::{Abi, CompactBatch, EventList, NotUtf8, V0_1_0, V0_2_0, V0_3_0, V0_4_0};
 use super::output::Output;
 use super::runtime::deadline_ticks;
 use super::version::Version;
@@ -89,6 +89,7 @@ impl Instance {
                 Version::V0_1_0 => check_event_funcs::<V0_1_0>(&store, init, on_events, on_batch)?,
                 Version::V0_2_0 => check_event_funcs::<V0_2_0>(&store, init, on_events, on_batch)?,
                 Version::V0_3_0 => check_event_funcs::<V0_3_0>(&store, init, on_events, on_batch)?,
+                Version::V0_4_0 => check_event_funcs::<V0_4_0>(&store, init, on_events, on_batch)?,
             }
             Ok((init, finish, on_events, on_batch))
         });
@@ -110,6 +111,7 @@ impl Instance {
             Version::V0_1_0 => self.init_as::<V0_1_0>(config),
             Version::V0_2_0 => self.init_as::<V0_2_0>(config),
             Version::V0_3_0 => self.init_as::<V0_3_0>(config),
+            Version::V0_4_0 => self.init_as::<V0_4_0>(config),
         }
     }
 
@@ -140,6 +142,7 @@ impl Instance {
             Version::V0_1_0 => self.on_events_as::<V0_1_0>(events, addrs),
             Version::V0_2_0 => self.on_events_as::<V0_2_0>(events, addrs),
             Version::V0_3_0 => self.on_events_as::<V0_3_0>(events, addrs),
+            Version::V0_4_0 => self.on_events_as::<V0_4_0>(events, addrs),
         }
     }
 
@@ -166,6 +169,7 @@ impl Instance {
             Version::V0_1_0 => self.on_events_plain_as::<V0_1_0>(events, addrs),
             Version::V0_2_0 => self.on_events_plain_as::<V0_2_0>(events, addrs),
             Version::V0_3_0 => self.on_events_plain_as::<V0_3_0>(events, addrs),
+            Version::V0_4_0 => self.on_events_plain_as::<V0_4_0>(events, addrs),
         }
     }
 

@@ -37,7 +37,7 @@ use std::marker::PhantomData;
 use super::convert::AddrText;
 use super::host::bindings::httptrace::plugin::types as wit;
 use super::host::compact_bindings::httptrace::plugin::compact as wc;
-use super::host::{v0_1_0, v0_2_0};
+use super::host::{v0_1_0, v0_2_0, v0_3_0};
 use httptrace::event::{CertSummary, Event, EventKind, Header, HopSummary, Phase, TraceError};
 use httptrace::summary::{Marks, Timings};
 
@@ -63,12 +63,14 @@ pub(crate) trait Abi: 'static + Send + Sync {
     /// `request-start.post-data`, `tls-handshake-done.client-certificate-requested` and
     /// `-sent`, `request-done.client-lag-ns`.
     const V0_3: bool;
+    /// 0.4.0 on: the kinds `quic-handshake-start` and `quic-handshake-done`.
+    const V0_4: bool;
 }
 
-/// `httptrace:plugin@0.3.0`, the newest.
-pub(crate) struct V0_3_0;
+/// `httptrace:plugin@0.4.0`, the newest.
+pub(crate) struct V0_4_0;
 
-impl Abi for V0_3_0 {
+impl Abi for V0_4_0 {
     type Event = wit::Event;
     type EventKind = wit::EventKind;
     type Batch = wc::Batch;
@@ -78,6 +80,23 @@ impl Abi for V0_3_0 {
     }
     const KEY_EXCHANGE_GROUP: bool = true;
     const V0_3: bool = true;
+    const V0_4: bool = true;
+}
+
+/// `httptrace:plugin@0.3.0`.
+pub(crate) struct V0_3_0;
+
+impl Abi for V0_3_0 {
+    type Event = v0_3_0::bindings::httptrace::plugin::types::Event;
+    type EventKind = v0_3_0::bindings::httptrace::plugin::types::EventKind;
+    type Batch = v0_3_0::compact_bindings::httptrace::plugin::compact::Batch;
+    type EventType = v0_3_0::bindings::httptrace::plugin::types::EventType;
+    fn type_index(t: Self::EventType) -> usize {
+        t as usize
+    }
+    const KEY_EXCHANGE_GROUP: bool = true;
+    const V0_3: bool = true;
+    const V0_4: bool = false;
 }
 
 /// `httptrace:plugin@0.2.0`.
@@ -93,6 +112,7 @@ impl Abi for V0_2_0 {
     }
     const KEY_EXCHANGE_GROUP: bool = true;
     const V0_3: bool = false;
+    const V0_4: bool = false;
 }
 
 /// `httptrace:plugin@0.1.0`.
@@ -108,10 +128,11 @@ impl Abi for V0_1_0 {
     }
     const KEY_EXCHANGE_GROUP: bool = false;
     const V0_3: bool = false;
+    const V0_4: bool = false;
 }
 
 /// A batch of events as the `list<event>` argument of `on-events`, in version `V`'s layout.
-pub(crate) struct EventList<'a, V: Abi = V0_3_0> {
+pub(crate) struct EventList<'a, V: Abi = V0_4_0> {
     /// The events, in order.
     pub events: &'a [&'a Event],
     /// Text of the socket addresses in `events` (see [`AddrText::learn`]).
@@ -160,7 +181,7 @@ unsafe impl<V: Abi> Lower for EventList<'_, V> {
 
 /// A batch of events as the compact `batch` argument of `on-batch` (`wit/compact.wit`), in
 /// version `V`'s layout.
-pub(crate) struct CompactBatch<'a, V: Abi = V0_3_0> {
+pub(crate) struct CompactBatch<'a, V: Abi = V0_4_0> {
     /// The events, in order.
     pub events: &'a [&'a Event],
     /// Text of the socket addresses in `events` (see [`AddrText::learn`]).
@@ -198,6 +219,21 @@ const _: () = {
     assert!(<wc2::RequestDone as ComponentType>::SIZE32 == <w2::RequestDone as ComponentType>::SIZE32);
 };
 
+const _: () = {
+    use v0_3_0::bindings::httptrace::plugin::types as w3;
+    assert!(<w3::Header as ComponentType>::SIZE32 == <wit::Header as ComponentType>::SIZE32);
+    assert!(<w3::CertSummary as ComponentType>::SIZE32 == <wit::CertSummary as ComponentType>::SIZE32);
+    assert!(<w3::HopSummary as ComponentType>::SIZE32 == <wit::HopSummary as ComponentType>::SIZE32);
+    assert!(<w3::TraceError as ComponentType>::SIZE32 == <wit::TraceError as ComponentType>::SIZE32);
+    assert!(<w3::GotConn as ComponentType>::SIZE32 == <wit::GotConn as ComponentType>::SIZE32);
+    assert!(<w3::TlsHandshakeDone as ComponentType>::SIZE32 == <wit::TlsHandshakeDone as ComponentType>::SIZE32);
+    assert!(<w3::RequestDone as ComponentType>::SIZE32 == <wit::RequestDone as ComponentType>::SIZE32);
+    assert!(<w3::EventKind as ComponentVariant>::PAYLOAD_OFFSET32 == <wit::EventKind as ComponentVariant>::PAYLOAD_OFFSET32);
+    use v0_3_0::compact_bindings::httptrace::plugin::compact as wc3;
+    assert!(<wc3::Event as ComponentType>::SIZE32 == <w3::Event as ComponentType>::SIZE32);
+    assert!(<wc3::RequestDone as ComponentType>::SIZE32 == <w3::RequestDone as ComponentType>::SIZE32);
+};
+
 // The compact form's layout is the plain one's: a span is laid out as a string.
 const _: () = {
     assert!(<wc::Span as ComponentType>::SIZE32 == <String as ComponentType>::SIZE32);
@@ -212,6 +248,7 @@ const _: () = {
     assert!(<wc::RequestDone as ComponentType>::SIZE32 == <wit::RequestDone as ComponentType>::SIZE32);
     assert!(<wc::TlsHandshakeDone as ComponentType>::SIZE32 == <wit::TlsHandshakeDone as ComponentType>::SIZE32);
     assert!(<wc::GotConn as ComponentType>::SIZE32 == <wit::GotConn as ComponentType>::SIZE32);
+    assert!(<wc::QuicHandshakeDone as ComponentType>::SIZE32 == <wit::QuicHandshakeDone as ComponentType>::SIZE32);
     assert!(<wc::Batch as ComponentType>::ABI.flat_count.is_some());
 };
 
@@ -618,6 +655,35 @@ impl<'c, 'a, T: 'static, V: Abi> Writer<'c, 'a, T, V> {
             EventKind::ProxyConnectDone { proxy, status, error } => {
                 self.put_string(out, f.next::<String>(), proxy)?;
                 put_option_u16(out, f.next::<Option<u16>>(), *status);
+                self.put_error(out, f.next::<Option<wit::TraceError>>(), error)?;
+            }
+            // As for the proxy kinds: only plugins of 0.4.0 on can ask for these.
+            EventKind::QuicHandshakeStart { .. } | EventKind::QuicHandshakeDone { .. } if !V::V0_4 => {
+                wasmtime::bail!("{} is not in this plugin's version of the contract", k.name())
+            }
+            EventKind::QuicHandshakeStart { server_name, quic_version } => {
+                self.put_string(out, f.next::<String>(), server_name)?;
+                put_u32(out, f.next::<u32>(), *quic_version);
+            }
+            EventKind::QuicHandshakeDone {
+                quic_version,
+                alpn,
+                early_data_offered,
+                early_data_accepted,
+                resumed,
+                server_name,
+                peer_certificates,
+                error,
+            } => {
+                put_u32(out, f.next::<u32>(), *quic_version);
+                self.put_option_string(out, f.next::<Option<String>>(), alpn)?;
+                out[f.next::<bool>()] = *early_data_offered as u8;
+                out[f.next::<bool>()] = *early_data_accepted as u8;
+                out[f.next::<bool>()] = *resumed as u8;
+                self.put_string(out, f.next::<String>(), server_name)?;
+                let at = f.next::<Vec<wit::CertSummary>>();
+                let (ptr, len) = self.list::<wit::CertSummary, _>(peer_certificates, |w, c, slot| w.cert(c, slot))?;
+                put_pair(out, at, ptr, len);
                 self.put_error(out, f.next::<Option<wit::TraceError>>(), error)?;
             }
         }

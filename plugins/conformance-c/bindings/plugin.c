@@ -3,15 +3,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Imported Functions from `httptrace:plugin/host@0.3.0`
+// Imported Functions from `httptrace:plugin/host@0.4.0`
 
-__attribute__((__import_module__("httptrace:plugin/host@0.3.0"), __import_name__("log")))
+__attribute__((__import_module__("httptrace:plugin/host@0.4.0"), __import_name__("log")))
 extern void __wasm_import_httptrace_plugin_host_log(int32_t, uint8_t *, size_t);
 
-__attribute__((__import_module__("httptrace:plugin/host@0.3.0"), __import_name__("emit")))
+__attribute__((__import_module__("httptrace:plugin/host@0.4.0"), __import_name__("emit")))
 extern void __wasm_import_httptrace_plugin_host_emit(uint8_t *, size_t);
 
-__attribute__((__import_module__("httptrace:plugin/host@0.3.0"), __import_name__("color")))
+__attribute__((__import_module__("httptrace:plugin/host@0.4.0"), __import_name__("color")))
 extern int32_t __wasm_import_httptrace_plugin_host_color(void);
 
 // Exported Functions from `plugin`
@@ -208,6 +208,17 @@ void httptrace_plugin_types_proxy_connect_done_free(httptrace_plugin_types_proxy
   httptrace_plugin_types_option_trace_error_free(&ptr->error);
 }
 
+void httptrace_plugin_types_quic_handshake_start_free(httptrace_plugin_types_quic_handshake_start_t *ptr) {
+  plugin_string_free(&ptr->server_name);
+}
+
+void httptrace_plugin_types_quic_handshake_done_free(httptrace_plugin_types_quic_handshake_done_t *ptr) {
+  plugin_option_string_free(&ptr->alpn);
+  plugin_string_free(&ptr->server_name);
+  httptrace_plugin_types_list_cert_summary_free(&ptr->peer_certificates);
+  httptrace_plugin_types_option_trace_error_free(&ptr->error);
+}
+
 void httptrace_plugin_types_got_conn_free(httptrace_plugin_types_got_conn_t *ptr) {
   plugin_string_free(&ptr->local_addr);
   plugin_string_free(&ptr->remote_addr);
@@ -354,6 +365,14 @@ void httptrace_plugin_types_event_kind_free(httptrace_plugin_types_event_kind_t 
       httptrace_plugin_types_proxy_connect_done_free(&ptr->val.proxy_connect_done);
       break;
     }
+    case 23: {
+      httptrace_plugin_types_quic_handshake_start_free(&ptr->val.quic_handshake_start);
+      break;
+    }
+    case 24: {
+      httptrace_plugin_types_quic_handshake_done_free(&ptr->val.quic_handshake_done);
+      break;
+    }
   }
 }
 
@@ -496,9 +515,9 @@ uint8_t * __wasm_export_exports_plugin_init(uint8_t * arg, size_t arg0) {
 
 __attribute__((__export_name__("on-events")))
 uint8_t * __wasm_export_exports_plugin_on_events(uint8_t * arg, size_t arg0) {
-  plugin_list_event_t arg23 = (plugin_list_event_t) { (plugin_event_t*)(arg), (arg0) };
+  plugin_list_event_t arg26 = (plugin_list_event_t) { (plugin_event_t*)(arg), (arg0) };
   plugin_list_verdict_t ret;
-  exports_plugin_on_events(&arg23, &ret);
+  exports_plugin_on_events(&arg26, &ret);
   uint8_t *ptr = (uint8_t *) &RET_AREA;
   *((size_t*)(ptr + sizeof(void*))) = (ret).len;
   *((uint8_t **)(ptr + 0)) = (uint8_t *) (ret).ptr;

@@ -270,6 +270,37 @@ typedef struct httptrace_plugin_types_proxy_connect_done_t {
   httptrace_plugin_types_option_trace_error_t   error;
 } httptrace_plugin_types_proxy_connect_done_t;
 
+// `quic-handshake-start`: the QUIC handshake of an HTTP/3 connection begins, on the UDP
+// path its `connect-done` (network `udp`) opened. Since 0.4.0.
+typedef struct httptrace_plugin_types_quic_handshake_start_t {
+  // SNI server name sent (empty for IP addresses).
+  plugin_string_t   server_name;
+  // The QUIC version offered, e.g. 1 (RFC 9000).
+  uint32_t   quic_version;
+} httptrace_plugin_types_quic_handshake_start_t;
+
+// `quic-handshake-done`: the QUIC handshake ended. It is TLS 1.3 inside QUIC, and its end
+// is curl's `appconnect` (the `tls` phase of `timings`). Since 0.4.0.
+typedef struct httptrace_plugin_types_quic_handshake_done_t {
+  // The QUIC version spoken (0 when none was agreed).
+  uint32_t   quic_version;
+  // Negotiated ALPN protocol (`h3`).
+  plugin_option_string_t   alpn;
+  // 0-RTT data was sent with the handshake.
+  bool   early_data_offered;
+  // The server accepted the 0-RTT data.
+  bool   early_data_accepted;
+  // The TLS session was resumed.
+  bool   resumed;
+  // Server name the certificate was checked against.
+  plugin_string_t   server_name;
+  // Peer certificates, end entity first (known once the handshake succeeded).
+  httptrace_plugin_types_list_cert_summary_t   peer_certificates;
+  // Why the handshake failed (phase `tls`: `timeout` when nothing answered,
+  // `incompatible` for another QUIC version, a certificate kind, ...).
+  httptrace_plugin_types_option_trace_error_t   error;
+} httptrace_plugin_types_quic_handshake_done_t;
+
 // `got-conn`: a connection was obtained.
 typedef struct httptrace_plugin_types_got_conn_t {
   // Taken from the pool, or an HTTP/2 connection shared with other requests.
@@ -284,7 +315,7 @@ typedef struct httptrace_plugin_types_got_conn_t {
   plugin_string_t   local_addr;
   // Remote `ip:port`.
   plugin_string_t   remote_addr;
-  // `http/1.1` or `h2`.
+  // `http/1.1`, `h2` or (0.4.0 on) `h3`.
   plugin_string_t   protocol;
 } httptrace_plugin_types_got_conn_t;
 
@@ -404,6 +435,8 @@ typedef struct httptrace_plugin_types_event_kind_t {
     httptrace_plugin_types_request_done_t     request_done;
     httptrace_plugin_types_proxy_connect_start_t     proxy_connect_start;
     httptrace_plugin_types_proxy_connect_done_t     proxy_connect_done;
+    httptrace_plugin_types_quic_handshake_start_t     quic_handshake_start;
+    httptrace_plugin_types_quic_handshake_done_t     quic_handshake_done;
   } val;
 } httptrace_plugin_types_event_kind_t;
 
@@ -436,6 +469,8 @@ typedef struct httptrace_plugin_types_event_kind_t {
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_REQUEST_DONE 20
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_PROXY_CONNECT_START 21
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_PROXY_CONNECT_DONE 22
+#define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_QUIC_HANDSHAKE_START 23
+#define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_QUIC_HANDSHAKE_DONE 24
 
 // The kinds of event, for declaring interest (same names as `event-kind`).
 typedef uint8_t httptrace_plugin_types_event_type_t;
@@ -463,6 +498,8 @@ typedef uint8_t httptrace_plugin_types_event_type_t;
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_TYPE_REQUEST_DONE 20
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_TYPE_PROXY_CONNECT_START 21
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_TYPE_PROXY_CONNECT_DONE 22
+#define HTTPTRACE_PLUGIN_TYPES_EVENT_TYPE_QUIC_HANDSHAKE_START 23
+#define HTTPTRACE_PLUGIN_TYPES_EVENT_TYPE_QUIC_HANDSHAKE_DONE 24
 
 // One trace event.
 typedef struct httptrace_plugin_types_event_t {
@@ -554,7 +591,7 @@ typedef struct {
   } val;
 } plugin_result_run_outcome_string_t;
 
-// Imported Functions from `httptrace:plugin/host@0.3.0`
+// Imported Functions from `httptrace:plugin/host@0.4.0`
 // Writes a diagnostic line to the user's stderr, prefixed with the plugin's name.
 extern void httptrace_plugin_host_log(httptrace_plugin_host_level_t level, plugin_string_t *message);
 // Writes text to the run's output (stdout or `-o FILE`) exactly as given: add your own
@@ -609,6 +646,10 @@ void httptrace_plugin_types_tls_handshake_done_free(httptrace_plugin_types_tls_h
 void httptrace_plugin_types_proxy_connect_start_free(httptrace_plugin_types_proxy_connect_start_t *ptr);
 
 void httptrace_plugin_types_proxy_connect_done_free(httptrace_plugin_types_proxy_connect_done_t *ptr);
+
+void httptrace_plugin_types_quic_handshake_start_free(httptrace_plugin_types_quic_handshake_start_t *ptr);
+
+void httptrace_plugin_types_quic_handshake_done_free(httptrace_plugin_types_quic_handshake_done_t *ptr);
 
 void httptrace_plugin_types_got_conn_free(httptrace_plugin_types_got_conn_t *ptr);
 

@@ -2,7 +2,7 @@
 //!
 //! Behaviour (the same in every language, see docs/plugins/): interest = every kind; verdict
 //! `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at
-//! finish, emit the `conformance v3` report and return `pass`. Config keys: `drop`, `label`,
+//! finish, emit the `conformance v4` report and return `pass`. Config keys: `drop`, `label`,
 //! `mode` (only `conformance` here); a repeated key's last value wins; anything else is an error.
 
 use std::cell::RefCell;
@@ -15,7 +15,7 @@ use httptrace::plugin::host::emit;
 use httptrace::plugin::types::{EventKind, EventType as T};
 
 /// Every kind name, in WIT order (index = `EventType as usize`).
-const KINDS: [&str; 23] = [
+const KINDS: [&str; 25] = [
     "request-start",
     "get-conn",
     "dns-start",
@@ -39,6 +39,8 @@ const KINDS: [&str; 23] = [
     "request-done",
     "proxy-connect-start",
     "proxy-connect-done",
+    "quic-handshake-start",
+    "quic-handshake-done",
 ];
 
 #[derive(Default)]
@@ -55,6 +57,8 @@ struct State {
     post_data_bytes: u64,
     tunnels_ok: u64,
     tunnels_failed: u64,
+    quic_ok: u64,
+    quic_failed: u64,
 }
 
 thread_local! {
@@ -88,6 +92,8 @@ fn kind_name(kind: &EventKind) -> &'static str {
         RequestDone(_) => 20,
         ProxyConnectStart(_) => 21,
         ProxyConnectDone(_) => 22,
+        QuicHandshakeStart(_) => 23,
+        QuicHandshakeDone(_) => 24,
     };
     KINDS[i]
 }
@@ -119,6 +125,8 @@ fn all_types() -> Vec<EventType> {
         RequestDone,
         ProxyConnectStart,
         ProxyConnectDone,
+        QuicHandshakeStart,
+        QuicHandshakeDone,
     ]
 }
 
@@ -164,6 +172,13 @@ impl Guest for Conformance {
                             st.tunnels_ok += 1;
                         }
                     }
+                    if let EventKind::QuicHandshakeDone(quic) = &ev.kind {
+                        if quic.error.is_some() {
+                            st.quic_failed += 1;
+                        } else {
+                            st.quic_ok += 1;
+                        }
+                    }
                     if let EventKind::RequestDone(done) = &ev.kind {
                         st.requests += 1;
                         if let Some(code) = done.status {
@@ -191,9 +206,9 @@ impl Guest for Conformance {
     }
 }
 
-/// The `conformance v3` report.
+/// The `conformance v4` report.
 fn report(st: &State) -> String {
-    let mut out = format!("conformance v3\nlabel {}\nevents {}\ndropped {}\n", st.label, st.total, st.dropped);
+    let mut out = format!("conformance v4\nlabel {}\nevents {}\ndropped {}\n", st.label, st.total, st.dropped);
     // BTreeMap<&str, _> iterates in byte order of the names.
     for (kind, n) in &st.kinds {
         out.push_str(&format!("kind {kind} {n}\n"));
@@ -209,6 +224,7 @@ fn report(st: &State) -> String {
     }
     out.push_str(&format!("post-data {}\n", st.post_data_bytes));
     out.push_str(&format!("tunnels {} {}\n", st.tunnels_ok, st.tunnels_failed));
+    out.push_str(&format!("quic {} {}\n", st.quic_ok, st.quic_failed));
     out
 }
 

@@ -131,6 +131,16 @@ impl Plugin for Har {
                     "resumed": t.resumed,
                 }))
             }
+            // HTTP/3: the QUIC handshake (TLS 1.3 inside QUIC).
+            EventKind::QuicHandshakeDone(q) if q.error.is_none() => {
+                hop.tls = Some(json!({
+                    "version": "TLSv1.3",
+                    "quicVersion": q.quic_version,
+                    "alpn": q.alpn,
+                    "resumed": q.resumed,
+                    "earlyData": q.early_data_accepted,
+                }))
+            }
             EventKind::GotConn(c) => {
                 hop.server_ip = ip_of(&c.remote_addr);
                 hop.server_port = port_of(&c.remote_addr);

@@ -150,6 +150,7 @@ impl Plugin for Html {
             EventType::ConnectStart,
             EventType::ConnectDone,
             EventType::TlsHandshakeDone,
+            EventType::QuicHandshakeDone,
             EventType::ProxyConnectStart,
             EventType::ProxyConnectDone,
             EventType::GotConn,
@@ -218,6 +219,13 @@ impl Plugin for Html {
                     ));
                 }
                 row.certs = t.peer_certificates.iter().map(|c| (c.subject.clone(), c.issuer.clone(), c.not_after.clone())).collect();
+            }
+            EventKind::QuicHandshakeDone(q) if keep => {
+                if q.error.is_none() {
+                    let version = format!("TLSv1.3 (QUIC v{})", q.quic_version);
+                    row.tls = Some((version, String::new(), String::new(), q.alpn.clone().unwrap_or_default(), q.resumed));
+                }
+                row.certs = q.peer_certificates.iter().map(|c| (c.subject.clone(), c.issuer.clone(), c.not_after.clone())).collect();
             }
             EventKind::GotConn(g) => {
                 if g.reused {

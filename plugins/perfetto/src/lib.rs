@@ -310,8 +310,11 @@ impl Perfetto {
                 }
                 EventKind::ProxyConnectStart(_) => p.tunnel = Some((ev.at_ns, None)),
                 EventKind::ProxyConnectDone(_) => p.tunnel = Some((p.tunnel.map_or(ev.at_ns, |t| t.0), Some(ev.at_ns))),
-                EventKind::TlsHandshakeStart(_) => p.tls = Some((ev.at_ns, None)),
-                EventKind::TlsHandshakeDone(_) => p.tls = Some((p.tls.map_or(ev.at_ns, |t| t.0), Some(ev.at_ns))),
+                // HTTP/3's QUIC handshake is its TLS.
+                EventKind::TlsHandshakeStart(_) | EventKind::QuicHandshakeStart(_) => p.tls = Some((ev.at_ns, None)),
+                EventKind::TlsHandshakeDone(_) | EventKind::QuicHandshakeDone(_) => {
+                    p.tls = Some((p.tls.map_or(ev.at_ns, |t| t.0), Some(ev.at_ns)))
+                }
                 EventKind::GotConn(g) => {
                     p.got_conn = Some(ev.at_ns);
                     if let Some(id) = ev.conn {

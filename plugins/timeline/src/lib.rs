@@ -56,6 +56,7 @@ impl Plugin for Timeline {
             EventType::DnsDone,
             EventType::ConnectDone,
             EventType::TlsHandshakeDone,
+            EventType::QuicHandshakeDone,
             EventType::ProxyConnectDone,
             EventType::GotConn,
             EventType::WroteRequest,

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use httptrace_guest::{
-    fmt_ms, reason_phrase, Event, EventKind, GotConn, Header, HopSummary, ProxyConnectDone, Redirect, RequestDone, RequestStart,
-    ResponseDone, ResponseHeaders, TlsHandshakeDone, TraceError,
+    fmt_ms, reason_phrase, CertSummary, Event, EventKind, GotConn, Header, HopSummary, ProxyConnectDone, QuicHandshakeDone, Redirect,
+    RequestDone, RequestStart, ResponseDone, ResponseHeaders, TlsHandshakeDone, TraceError,
 };
 
 /// Which headers a hop shows (the `headers` configuration).
@@ -38,6 +38,8 @@ struct Hop<'a> {
     quic_failure: Option<&'a TraceError>,
     connect_failures: Vec<(&'a str, &'a TraceError)>,
     tls: Option<&'a TlsHandshakeDone>,
+    /// HTTP/3's QUIC handshake.
+    quic_hs: Option<&'a QuicHandshakeDone>,
     /// The proxy's tunnel, and when it was open (ns since the request started).
     tunnel: Option<(&'a ProxyConnectDone, u64)>,
     got_conn: Option<(&'a GotConn, Option<u64>)>,
@@ -66,11 +68,12 @@ impl<'a> Hop<'a> {
                 }
             }
             // Through an HTTPS proxy, the origin's handshake (in the tunnel) is the one shown.
-            EventKind::TlsHandshakeDone(t) => {
-                if let (true, Some(e)) = (self.quic, &t.error) {
+            EventKind::TlsHandshakeDone(t) => self.tls = Some(t),
+            EventKind::QuicHandshakeDone(q) => {
+                if let Some(e) = &q.error {
                     self.quic_failure = Some(e);
                 }
-                self.tls = Some(t)
+                self.quic_hs = Some(q);
             }
             EventKind::ProxyConnectDone(p) => self.tunnel = Some((p, ev.at_ns)),
             EventKind::GotConn(g) => {
@@ -88,7 +91,11 @@ impl<'a> Hop<'a> {
     }
 
     fn tls_ok(&self) -> bool {
-        self.tls.is_some_and(|t| t.error.is_none())
+        if self.quic {
+            self.quic_hs.is_some_and(|q| q.error.is_none())
+        } else {
+            self.tls.is_some_and(|t| t.error.is_none())
+        }
     }
 
     fn tunnel_ok(&self) -> bool {
@@ -212,8 +219,25 @@ fn render_hop(
         let first = format!("  {} {}", p.on(GRAY, "Tunnel through"), t.proxy);
         push_parts(out, &first, &[format!(" ({how})")]);
     }
-    if let Some(tls) = hop.tls {
-        render_tls(out, tls, hop.quic, wall_ns, p);
+    match (hop.quic, hop.quic_hs, hop.tls) {
+        (true, Some(q), _) => {
+            if q.error.is_none() {
+                let mut line = format!("v{}, TLSv1.3", q.quic_version);
+                if let Some(alpn) = &q.alpn {
+                    let _ = write!(line, ", ALPN {alpn}");
+                }
+                if q.resumed {
+                    line.push_str(", resumed");
+                }
+                if q.early_data_accepted {
+                    line.push_str(", 0-RTT");
+                }
+                let _ = writeln!(out, "  {} {line}", p.on(GRAY, "QUIC"));
+            }
+            render_cert(out, q.peer_certificates.first(), wall_ns, p);
+        }
+        (false, _, Some(tls)) => render_tls(out, tls, wall_ns, p),
+        _ => {}
     }
     if let Some(r) = hop.response {
         let code = match r.status {
@@ -325,14 +349,10 @@ fn visible_width(s: &str) -> usize {
     n
 }
 
-/// The handshake's line (`QUIC` for HTTP/3's, whose cipher suite quinn does not tell) and the
-/// certificate's.
-fn render_tls(out: &mut String, tls: &TlsHandshakeDone, quic: bool, wall_ns: Option<u64>, p: Paint) {
+/// The handshake's line and the certificate's.
+fn render_tls(out: &mut String, tls: &TlsHandshakeDone, wall_ns: Option<u64>, p: Paint) {
     if tls.error.is_none() {
-        let mut line = tls.version.clone();
-        if !tls.cipher_suite.is_empty() {
-            let _ = write!(line, ", {}", tls.cipher_suite);
-        }
+        let mut line = format!("{}, {}", tls.version, tls.cipher_suite);
         if let Some(group) = &tls.key_exchange_group {
             let _ = write!(line, ", {group}");
         }
@@ -342,9 +362,14 @@ fn render_tls(out: &mut String, tls: &TlsHandshakeDone, quic: bool, wall_ns: Opt
         if tls.resumed {
             line.push_str(", resumed");
         }
-        let _ = writeln!(out, "  {} {line}", p.on(GRAY, if quic { "QUIC" } else { "TLS" }));
+        let _ = writeln!(out, "  {} {line}", p.on(GRAY, "TLS"));
     }
-    if let Some(cert) = tls.peer_certificates.first() {
+    render_cert(out, tls.peer_certificates.first(), wall_ns, p);
+}
+
+/// The end-entity certificate's line: subject, issuer, expiry.
+fn render_cert(out: &mut String, cert: Option<&CertSummary>, wall_ns: Option<u64>, p: Paint) {
+    if let Some(cert) = cert {
         let left = wall_ns.and_then(|now| days_left(&cert.not_after, now));
         let (note, code) = match left {
             Some(d) if d < 0 => (format!(" (expired {} days ago)", -d), RED),

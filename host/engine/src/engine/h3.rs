@@ -2,8 +2,8 @@
 //! UDP socket as its "connect", the QUIC handshake as its TLS, then one hop per request stream.
 //!
 //! Events: `connect-start`/`-done` with network `udp` (binding the socket that will talk to
-//! the address: there is no round trip), `tls-handshake-start`/`-done` for the QUIC handshake
-//! (TLS 1.3 inside QUIC; its end is curl's `appconnect`), `got-conn` with protocol `h3`, then
+//! the address: there is no round trip), `quic-handshake-start`/`-done` (TLS 1.3 inside
+//! QUIC; its end is curl's `appconnect`), `got-conn` with protocol `h3`, then
 //! as for HTTP/2: each header field written (pseudo-headers first), `wrote-headers` when the
 //! HEADERS frame was handed to QUIC, `wrote-request` when the stream was finished, the first
 //! response byte when the response's HEADERS frame was decoded (h3 shows nothing earlier),
@@ -17,7 +17,7 @@ use bytes::{Buf, Bytes};
 use http::{HeaderValue, Request};
 
 use super::dial::{Conn, Sender};
-use super::exchange::{failed, header_list, head_size, request_headers, HopOutcome, HopRequest, Reuse};
+use super::exchange::{failed, head_size, header_list, request_headers, HopOutcome, HopRequest, Reuse};
 use super::wire::TapShared;
 use super::{Shared, Target, SECRET_HEADERS};
 use crate::event::{kind, EventKind, FailureKind, Phase, TraceError};
@@ -32,9 +32,11 @@ pub type H3Send = h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>;
 pub(crate) async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target, limit: Option<Duration>) -> Result<Conn, TraceError> {
     let id = next_conn_id();
     let resolved = shared.resolver.resolve(trace, id, &target.dial_host, target.dial_port).await?;
-    let ip = resolved.addrs.first().copied().ok_or_else(|| {
-        TraceError::new(Phase::Dns, FailureKind::NoAddress, format!("no address for {}", target.dial_host))
-    })?;
+    let ip = resolved
+        .addrs
+        .first()
+        .copied()
+        .ok_or_else(|| TraceError::new(Phase::Dns, FailureKind::NoAddress, format!("no address for {}", target.dial_host)))?;
     let remote = SocketAddr::new(ip, target.dial_port);
     trace.emit(Some(id), EventKind::ConnectStart { network: "udp".into(), addr: remote });
     let endpoint = udp_endpoint(remote);
@@ -46,8 +48,11 @@ pub(crate) async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target, l
     let tls = shared.tls()?;
     endpoint.set_default_client_config(tls.quic_config(shared.opts.quic_idle_timeout)?);
     let quic = tls.quic_handshake(trace, id, &target.host, &endpoint, remote, limit).await?;
-    let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(quic.clone())).await.map_err(|e| {
-        TraceError { phase: Phase::Connect, kind: FailureKind::Handshake, during: None, message: format!("HTTP/3 handshake failed: {e}") }
+    let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(quic.clone())).await.map_err(|e| TraceError {
+        phase: Phase::Connect,
+        kind: FailureKind::Handshake,
+        during: None,
+        message: format!("HTTP/3 handshake failed: {e}"),
     })?;
     tokio::spawn(async move {
         let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
@@ -181,7 +186,9 @@ pub(crate) async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopReque
     let digest_challenge = (status == 401)
         .then(|| {
             let all = response.headers().get_all(http::header::WWW_AUTHENTICATE);
-            all.iter().filter_map(|v: &HeaderValue| v.to_str().ok()).find(|v| v.trim_start().get(..7).is_some_and(|s| s.eq_ignore_ascii_case("digest ")))
+            all.iter()
+                .filter_map(|v: &HeaderValue| v.to_str().ok())
+                .find(|v| v.trim_start().get(..7).is_some_and(|s| s.eq_ignore_ascii_case("digest ")))
         })
         .flatten()
         .map(str::to_string);
@@ -204,7 +211,9 @@ fn stream_error(quic: &quinn::Connection, idle: Duration, phase: Phase, kind: Fa
             FailureKind::Timeout,
             format!("the QUIC connection timed out after {} ms of silence: {detail}", idle.as_millis()),
         ),
-        Some(quinn::ConnectionError::Reset) => TraceError::new(phase, FailureKind::Reset, format!("the server reset the connection: {detail}")),
+        Some(quinn::ConnectionError::Reset) => {
+            TraceError::new(phase, FailureKind::Reset, format!("the server reset the connection: {detail}"))
+        }
         Some(reason) => TraceError::new(phase, FailureKind::Closed, format!("the QUIC connection closed ({reason}): {detail}")),
         None => TraceError::new(phase, kind, detail.to_string()),
     }

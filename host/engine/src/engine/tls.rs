@@ -209,6 +209,9 @@ impl TlsSettings {
     }
 }
 
+/// QUIC version 1 (RFC 9000), the one quinn speaks.
+const QUIC_V1: u32 = 1;
+
 impl TlsSettings {
     /// The QUIC client configuration for HTTP/3: this client's verifier, roots, client
     /// certificate and session store, ALPN `h3`, TLS 1.3 only (QUIC's).
@@ -225,10 +228,10 @@ impl TlsSettings {
 
     /// Runs the QUIC handshake with `addr` (server name `host`) from `endpoint` (with its
     /// default client configuration, [`quic_config`](TlsSettings::quic_config)'s), emitting
-    /// tls-handshake-start/-done as for TCP: QUIC's handshake is TLS 1.3's, and its end is
-    /// curl's `appconnect`. The peer's certificates are known once it succeeded (quinn verifies
-    /// on its connection's task, out of this future's reach), the cipher suite and group not at
-    /// all (quinn does not expose them).
+    /// quic-handshake-start/-done: QUIC's handshake is TLS 1.3's, and its end is curl's
+    /// `appconnect`. The peer's certificates are known once it succeeded (quinn verifies on its
+    /// connection's task, out of this future's reach); resumption and the cipher suite not at
+    /// all (quinn does not expose them); 0-RTT is not attempted.
     pub(crate) async fn quic_handshake(
         &self,
         trace: &Trace,
@@ -240,7 +243,8 @@ impl TlsSettings {
     ) -> Result<quinn::Connection, TraceError> {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let is_name = matches!(ServerName::try_from(bare), Ok(ServerName::DnsName(_)));
-        trace.emit(Some(conn), EventKind::TlsHandshakeStart { server_name: if is_name { bare.to_string() } else { String::new() } });
+        let sni = if is_name { bare.to_string() } else { String::new() };
+        trace.emit(Some(conn), EventKind::QuicHandshakeStart { server_name: sni, quic_version: QUIC_V1 });
         let result = match endpoint.connect(addr, bare) {
             Ok(connecting) => match limit {
                 None => connecting.await.map_err(|e| quic_error(host, addr, &e)),
@@ -263,7 +267,7 @@ impl TlsSettings {
                     .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
                     .and_then(|d| d.protocol)
                     .map(|p| String::from_utf8_lossy(&p).into_owned());
-                let certs = if trace.records(kind::TLS_HANDSHAKE_DONE) {
+                let certs = if trace.records(kind::QUIC_HANDSHAKE_DONE) {
                     c.peer_identity()
                         .and_then(|id| id.downcast::<Vec<CertificateDer<'static>>>().ok())
                         .map(|chain| chain.iter().map(summarize).collect())
@@ -271,32 +275,28 @@ impl TlsSettings {
                 } else {
                     Vec::new()
                 };
-                let ev = EventKind::TlsHandshakeDone {
-                    version: "TLSv1.3".into(),
-                    cipher_suite: String::new(),
+                let ev = EventKind::QuicHandshakeDone {
+                    quic_version: QUIC_V1,
                     alpn,
+                    early_data_offered: false,
+                    early_data_accepted: false,
                     resumed: false,
                     server_name: bare.to_string(),
                     peer_certificates: certs,
                     error: None,
-                    key_exchange_group: None,
-                    client_certificate_requested: false,
-                    client_certificate_sent: false,
                 };
                 (ev, Ok(c))
             }
             Err(err) => {
-                let ev = EventKind::TlsHandshakeDone {
-                    version: String::new(),
-                    cipher_suite: String::new(),
+                let ev = EventKind::QuicHandshakeDone {
+                    quic_version: if err.kind == FailureKind::Incompatible || err.kind == FailureKind::Timeout { 0 } else { QUIC_V1 },
                     alpn: None,
+                    early_data_offered: false,
+                    early_data_accepted: false,
                     resumed: false,
                     server_name: bare.to_string(),
                     peer_certificates: Vec::new(),
                     error: Some(err.clone()),
-                    key_exchange_group: None,
-                    client_certificate_requested: false,
-                    client_certificate_sent: false,
                 };
                 (ev, Err(err))
             }
@@ -313,11 +313,9 @@ fn quic_error(host: &str, addr: std::net::SocketAddr, e: &quinn::ConnectionError
     use quinn::ConnectionError as C;
     let what = format!("QUIC handshake with {host} ({addr})");
     match e {
-        C::TimedOut => TraceError::new(
-            Phase::Tls,
-            FailureKind::Timeout,
-            format!("{what}: no answer (UDP blocked, or no HTTP/3 server on that port)"),
-        ),
+        C::TimedOut => {
+            TraceError::new(Phase::Tls, FailureKind::Timeout, format!("{what}: no answer (UDP blocked, or no HTTP/3 server on that port)"))
+        }
         C::VersionMismatch => tls_error(FailureKind::Incompatible, format!("{what}: the server speaks no QUIC version we offer")),
         C::TransportError(t) => {
             let reason = t.reason.as_str();

@@ -91,6 +91,28 @@ fn kind(k: EventKind, addrs: &mut AddrText) -> wit::EventKind {
         EventKind::ProxyConnectDone { proxy, status, error } => {
             W::ProxyConnectDone(wit::ProxyConnectDone { proxy, status, error: error.map(trace_error) })
         }
+        EventKind::QuicHandshakeStart { server_name, quic_version } => {
+            W::QuicHandshakeStart(wit::QuicHandshakeStart { server_name, quic_version })
+        }
+        EventKind::QuicHandshakeDone {
+            quic_version,
+            alpn,
+            early_data_offered,
+            early_data_accepted,
+            resumed,
+            server_name,
+            peer_certificates,
+            error,
+        } => W::QuicHandshakeDone(wit::QuicHandshakeDone {
+            quic_version,
+            alpn,
+            early_data_offered,
+            early_data_accepted,
+            resumed,
+            server_name,
+            peer_certificates: peer_certificates.into_iter().map(cert).collect(),
+            error: error.map(trace_error),
+        }),
     }
 }
 
@@ -184,6 +206,8 @@ pub(crate) fn kind_index(k: &wit::EventKind) -> usize {
         W::RequestDone(_) => 20,
         W::ProxyConnectStart(_) => 21,
         W::ProxyConnectDone(_) => 22,
+        W::QuicHandshakeStart(_) => 23,
+        W::QuicHandshakeDone(_) => 24,
     }
 }
 
@@ -251,7 +275,25 @@ pub(crate) mod tests {
                 client_lag_ns: Some(1234),
             },
             EventKind::ProxyConnectStart { proxy: "http://p:3128".into(), target: "x:443".into() },
-            EventKind::ProxyConnectDone { proxy: "http://p:3128".into(), status: Some(407), error: err },
+            EventKind::ProxyConnectDone { proxy: "http://p:3128".into(), status: Some(407), error: err.clone() },
+            EventKind::QuicHandshakeStart { server_name: "x".into(), quic_version: 1 },
+            EventKind::QuicHandshakeDone {
+                quic_version: 1,
+                alpn: Some("h3".into()),
+                early_data_offered: true,
+                early_data_accepted: false,
+                resumed: true,
+                server_name: "x".into(),
+                peer_certificates: vec![CertSummary {
+                    subject: "s".into(),
+                    issuer: "i".into(),
+                    not_before: "nb".into(),
+                    not_after: "na".into(),
+                    sans: vec!["x".into()],
+                    serial: "01".into(),
+                }],
+                error: err,
+            },
         ]
     }
 

@@ -69,18 +69,7 @@ impl Text {
                 alpn: t.alpn.map(|a| self.s(a)),
                 resumed: t.resumed,
                 server_name: self.s(t.server_name),
-                peer_certificates: t
-                    .peer_certificates
-                    .into_iter()
-                    .map(|c| wc::CertSummary {
-                        subject: self.s(c.subject),
-                        issuer: self.s(c.issuer),
-                        not_before: self.s(c.not_before),
-                        not_after: self.s(c.not_after),
-                        sans: self.strings(c.sans),
-                        serial: self.s(c.serial),
-                    })
-                    .collect(),
+                peer_certificates: self.certs(t.peer_certificates),
                 error: self.error(t.error),
                 key_exchange_group: t.key_exchange_group.map(|g| self.s(g)),
                 client_certificate_requested: t.client_certificate_requested,
@@ -129,6 +118,33 @@ impl Text {
             W::ProxyConnectDone(p) => {
                 C::ProxyConnectDone(wc::ProxyConnectDone { proxy: self.s(p.proxy), status: p.status, error: self.error(p.error) })
             }
+            W::QuicHandshakeStart(q) => {
+                C::QuicHandshakeStart(wc::QuicHandshakeStart { server_name: self.s(q.server_name), quic_version: q.quic_version })
+            }
+            W::QuicHandshakeDone(q) => C::QuicHandshakeDone(wc::QuicHandshakeDone {
+                quic_version: q.quic_version,
+                alpn: q.alpn.map(|a| self.s(a)),
+                early_data_offered: q.early_data_offered,
+                early_data_accepted: q.early_data_accepted,
+                resumed: q.resumed,
+                server_name: self.s(q.server_name),
+                peer_certificates: self.certs(q.peer_certificates),
+                error: self.error(q.error),
+            }),
         }
+    }
+
+    fn certs(&mut self, certs: Vec<wit::CertSummary>) -> Vec<wc::CertSummary> {
+        certs
+            .into_iter()
+            .map(|c| wc::CertSummary {
+                subject: self.s(c.subject),
+                issuer: self.s(c.issuer),
+                not_before: self.s(c.not_before),
+                not_after: self.s(c.not_after),
+                sans: self.strings(c.sans),
+                serial: self.s(c.serial),
+            })
+            .collect()
     }
 }
