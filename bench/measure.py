@@ -7,6 +7,9 @@ R3: one request's whole-process wall time, warm plugin cache, default chain ÷ `
 R5: peak RSS of a 100k-request run ÷ a 10k-request run, with `stats`.
 R2-proxy: the R2 run through tinyproxy (HTTP forwarding) and microsocks (SOCKS5), when they
     are installed, ÷ direct, requests/s.
+R2-h3: `httptrace --http3-only -n 10000 -c 32 -p stats` requests/s against `serve --h3-port`
+    ÷ `oha --http-version 3` (oha built with its `http3` feature: target/bench-tools-h3), and
+    ÷ httptrace's own HTTP/2 run on the same server's TLS port.
 R2-otlp: the R2 run with OTLP export on (`--otlp` to a local rotel collector that discards what
     it receives) ÷ the same run without, requests/s; and with spans sampled at 1 %
     (`OTEL_TRACES_SAMPLER=traceidratio`), metrics in full.
@@ -117,6 +120,41 @@ def start_proxy(kind):
     return None, None
 
 
+OHA_H3 = "target/bench-tools-h3/bin/oha"
+
+
+def measure_h3():
+    """R2-h3's rows: ours over HTTP/3 ÷ oha over HTTP/3, and ÷ ours over HTTP/2."""
+    p = subprocess.Popen([BIN, "serve", "--port", "0", "--tls-port", "0", "--h3-port", "0"], stdout=subprocess.PIPE, text=True)
+    tls = h3 = None
+    for line in p.stdout:
+        m = re.match(r"(https://\S+)\s+\((HTTP/\d)", line)
+        if m and m.group(2) == "HTTP/2":
+            tls = m.group(1) + "/"
+        elif m and m.group(2) == "HTTP/3":
+            h3 = m.group(1) + "/"
+        if line.startswith("certificate:"):
+            break
+    rows = []
+    try:
+        n, c = "10000", "32"
+        subprocess.run([BIN, "-q", "-k", "--http3-only", "-n", "100", "-p", "stats", h3], stdout=subprocess.DEVNULL, check=True)
+        ours3, ours2, oha3 = [], [], []
+        for _ in range(5):
+            ours3.append(int(n) / wall([BIN, "-q", "-k", "--http3-only", "-n", n, "-c", c, "-p", "stats", h3]))
+            ours2.append(int(n) / wall([BIN, "-q", "-k", "-n", n, "-c", c, "-p", "stats", tls]))
+            if os.path.exists(OHA_H3):
+                oha3.append(int(n) / wall([OHA_H3, "--no-tui", "--insecure", "--http-version", "3", "-n", n, "-c", c, h3]))
+        m3, m2 = statistics.median(ours3), statistics.median(ours2)
+        if oha3:
+            o = statistics.median(oha3)
+            rows.append(f"| R2-h3 httptrace ÷ oha req/s, -n {n} -c {c}, HTTP/3 | {m3/o:.2f} ({m3:.0f} vs {o:.0f} req/s) | ≥ 1.0 |")
+        rows.append(f"| R2-h3 httptrace HTTP/3 ÷ HTTP/2 req/s, same server, -n {n} -c {c} | {m3/m2:.2f} ({m3:.0f} vs {m2:.0f} req/s) | (reported) |")
+    finally:
+        p.terminate()
+    return rows
+
+
 def main():
     server, http = start_server()
     url = http + "/"
@@ -161,6 +199,7 @@ def main():
             curl.append(wall(["curl", "-s", "-o", "/dev/null", "-w", "%{time_total}", url]))
         r3 = statistics.median(one) / statistics.median(curl)
 
+        h3_rows = measure_h3()
         rss10 = peak_rss_kb([BIN, "-q", "-n", "10000", "-c", c, "-p", "stats", url])
         rss100 = peak_rss_kb([BIN, "-q", "-n", "100000", "-c", c, "-p", "stats", url])
         r5 = rss100 / rss10
@@ -181,6 +220,8 @@ def main():
         m = statistics.median(ours)
         print(f"| R2-otlp with export ÷ without, -n {n} -c {c}, every span | {statistics.median(otlp)/m:.3f} ({statistics.median(otlp):.0f} vs {m:.0f} req/s) | ≥ 0.95 |")
         print(f"| R2-otlp with export ÷ without, spans sampled 1 % | {statistics.median(sampled)/m:.3f} ({statistics.median(sampled):.0f} vs {m:.0f} req/s) | ≥ 0.95 |")
+    for row in h3_rows:
+        print(row)
     print(f"| R3 one request, warm cache ÷ curl, whole process | {r3:.2f} ({statistics.median(one)*1e3:.1f} ms vs {statistics.median(curl)*1e3:.1f} ms) | ≤ 1.5 |")
     print(f"| R5 peak RSS 100k ÷ 10k requests, stats | {r5:.2f} ({rss100/1024:.1f} MiB vs {rss10/1024:.1f} MiB) | ≤ 1.1 |")
 

@@ -10,6 +10,10 @@ cargo build --release --locked --bin httptrace
 if [ ! -x target/bench-tools/bin/oha ]; then
     cargo install oha --version 1.16.0 --locked --root target/bench-tools
 fi
+# The same oha with its HTTP/3 (a cargo feature) for R2-h3.
+if [ ! -x target/bench-tools-h3/bin/oha ]; then
+    cargo install oha --version 1.16.0 --locked --features http3 --root target/bench-tools-h3
+fi
 # wrk and tcpdump are Debian packages: installed when missing and this is root on Debian.
 for tool in wrk tcpdump; do
     if ! command -v $tool >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
