@@ -224,6 +224,30 @@ fn http3_load_shares_one_quic_connection() {
     assert_eq!(conns.len(), 40);
     assert!(conns.iter().all(|(_, p)| p == "h3"), "{conns:?}");
     assert_eq!(conns.iter().filter(|(reused, _)| !reused).count(), 1, "one QUIC connection, its streams shared");
+
+    // Open loop: 30 requests at 150/s take about 0.2 s, on the same kind of connection.
+    let started = Instant::now();
+    let rate = cli(&["-n", "30", "--rate", "150", "-q", "-k", "--http3-only", "-p", "stats", "--plugin-config", "format=json", &url], &[]);
+    assert_eq!(rate.code, 0, "{}", rate.stderr);
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(190), "{took:?}");
+    let stats: serde_json::Value = serde_json::from_str(rate.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", rate.stdout));
+    assert_eq!(stats["requests"], 30, "{stats}");
+    assert_eq!(stats["status"]["200"], 30, "{stats}");
+}
+
+#[test]
+fn har_of_an_http3_request_is_valid_and_imports_into_devtools() {
+    let s = h3_server();
+    let run = cli(&["--http3-only", "-k", "-p", "har", &format!("https://{}/bytes/300", s.h3_addr.unwrap())], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let har = crate::load_outputs::validate_har(&run.stdout);
+    let e = &har["log"]["entries"][0];
+    assert_eq!(e["response"]["httpVersion"], "HTTP/3");
+    assert_eq!(e["_tls"]["quicVersion"], 1);
+    assert_eq!(e["_tls"]["alpn"], "h3");
+    assert!(e["timings"]["ssl"].as_f64().unwrap() > 0.0, "the QUIC handshake is HAR's ssl: {e}");
+    assert_eq!(e["connection"], s.h3_addr.unwrap().port().to_string());
 }
 
 #[test]
