@@ -83,16 +83,7 @@ impl Drop for Hypercorn {
 fn h3_server() -> &'static ServeHandle {
     static SERVER: OnceLock<ServeHandle> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().expect("runtime");
-            rt.block_on(async move {
-                let opts = httptrace_cli::serve::ServeOptions { h3_port: Some(0), ..Default::default() };
-                tx.send(httptrace_cli::serve::start(opts).await.expect("serve --h3-port")).expect("send handle");
-                std::future::pending::<()>().await
-            })
-        });
-        rx.recv().expect("server started")
+        crate::plugins_support::serve_on_own_runtime(httptrace_cli::serve::ServeOptions { h3_port: Some(0), ..Default::default() })
     })
 }
 

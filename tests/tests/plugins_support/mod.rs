@@ -15,17 +15,21 @@ use httptrace_plugin_host::{
 /// The local target server, started once per test binary on a runtime of its own.
 pub fn server() -> &'static ServeHandle {
     static SERVER: OnceLock<ServeHandle> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().expect("runtime");
-            rt.block_on(async move {
-                tx.send(httptrace_tests::start_serve().await).expect("send handle");
-                std::future::pending::<()>().await
-            })
-        });
-        rx.recv().expect("server started")
-    })
+    SERVER.get_or_init(|| serve_on_own_runtime(httptrace_cli::serve::ServeOptions::default()))
+}
+
+/// `httptrace serve` with `opts`, on a runtime of its own that runs for the rest of the test
+/// binary.
+pub fn serve_on_own_runtime(opts: httptrace_cli::serve::ServeOptions) -> ServeHandle {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async move {
+            tx.send(httptrace_cli::serve::start(opts).await.expect("starting httptrace serve")).expect("send handle");
+            std::future::pending::<()>().await
+        })
+    });
+    rx.recv().expect("server started")
 }
 
 /// `http://127.0.0.1:PORT{path}` on the local server.

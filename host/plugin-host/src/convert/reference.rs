@@ -221,6 +221,14 @@ pub(crate) mod tests {
         let sa: std::net::SocketAddr = "[::1]:443".parse().unwrap();
         let err = Some(TraceError { phase: Phase::Timeout, kind: "max-time".into(), during: Some(Phase::Wait), message: "m".into() });
         let hdr = vec![Header { name: "a".into(), value: "b".into() }];
+        let cert = CertSummary {
+            subject: "s".into(),
+            issuer: "i".into(),
+            not_before: "nb".into(),
+            not_after: "na".into(),
+            sans: vec!["x".into()],
+            serial: "01".into(),
+        };
         vec![
             EventKind::RequestStart {
                 method: "GET".into(),
@@ -240,14 +248,7 @@ pub(crate) mod tests {
                 alpn: Some("h2".into()),
                 resumed: false,
                 server_name: "x".into(),
-                peer_certificates: vec![CertSummary {
-                    subject: "s".into(),
-                    issuer: "i".into(),
-                    not_before: "nb".into(),
-                    not_after: "na".into(),
-                    sans: vec!["x".into()],
-                    serial: "01".into(),
-                }],
+                peer_certificates: vec![cert.clone()],
                 error: None,
                 key_exchange_group: Some("X25519MLKEM768".into()),
                 client_certificate_requested: true,
@@ -284,14 +285,7 @@ pub(crate) mod tests {
                 early_data_accepted: false,
                 resumed: true,
                 server_name: "x".into(),
-                peer_certificates: vec![CertSummary {
-                    subject: "s".into(),
-                    issuer: "i".into(),
-                    not_before: "nb".into(),
-                    not_after: "na".into(),
-                    sans: vec!["x".into()],
-                    serial: "01".into(),
-                }],
+                peer_certificates: vec![cert.clone()],
                 error: err,
             },
         ]
