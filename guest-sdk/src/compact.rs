@@ -276,7 +276,7 @@ impl Batch<'_> {
                 12 => EventKind::Got100Continue,
                 // got-1xx-response: status @0, headers @4.
                 13 => EventKind::Got1xxResponse(Got1xxResponse { status: u16_at(k, 0), headers: self.headers(k, 4) }),
-                // wrote-request and response-done: body-bytes @0, error @8.
+                // wrote-request: body-bytes @0, error @8.
                 14 => EventKind::WroteRequest(WroteRequest { body_bytes: u64_at(k, 0), error: self.error(k, 8) }),
                 15 => EventKind::GotFirstResponseByte,
                 // response-headers: status @0, version @4, headers @12, header-bytes @24.
@@ -286,7 +286,13 @@ impl Batch<'_> {
                     headers: self.headers(k, 12),
                     header_bytes: u64_at(k, 24),
                 }),
-                17 => EventKind::ResponseDone(ResponseDone { body_bytes: u64_at(k, 0), error: self.error(k, 8) }),
+                // response-done: body-bytes @0, error @8, decoded-bytes @40 (option<u64>, since
+                // 0.4.0).
+                17 => EventKind::ResponseDone(ResponseDone {
+                    body_bytes: u64_at(k, 0),
+                    error: self.error(k, 8),
+                    decoded_bytes: bool_at(k, 40).then(|| u64_at(k, 48)),
+                }),
                 // put-idle-conn: error @0 (option<span>).
                 18 => EventKind::PutIdleConn(PutIdleConn { error: self.opt_s(k, 0) }),
                 // redirect: from @0, to @8, status @16, method @20.

@@ -127,7 +127,8 @@ fn kind_fields<M: SerializeMap>(kind: &EventKind, m: &mut M) -> Result<(), M::Er
         }
         EventKind::ResponseDone(k) => {
             m.serialize_entry("body_bytes", &k.body_bytes)?;
-            m.serialize_entry("error", &error(&k.error))
+            m.serialize_entry("error", &error(&k.error))?;
+            m.serialize_entry("decoded_bytes", &k.decoded_bytes)
         }
         EventKind::PutIdleConn(k) => m.serialize_entry("error", &k.error),
         EventKind::Redirect(k) => {

@@ -159,7 +159,7 @@ async fn a_body_dropped_before_its_end_still_ends_the_trace() {
     drop(body);
     let events = sink.events();
     let response_done = events.iter().find_map(|e| match &e.kind {
-        EventKind::ResponseDone { error, body_bytes } => Some((error.clone(), *body_bytes)),
+        EventKind::ResponseDone { error, body_bytes, .. } => Some((error.clone(), *body_bytes)),
         _ => None,
     });
     let (error, bytes) = response_done.expect("response-done");

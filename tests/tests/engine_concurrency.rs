@@ -43,7 +43,7 @@ async fn multiplexed_h2_streams_keep_their_own_events() {
         assert!(at("wrote-request") <= at("got-first-response-byte"));
         assert!(at("got-first-response-byte") <= at("response-headers"));
         let want: u64 = path.trim_start_matches("/bytes/").parse().unwrap();
-        assert!(mine.iter().any(|e| matches!(e.kind, EventKind::ResponseDone { body_bytes, error: None } if body_bytes == want)));
+        assert!(mine.iter().any(|e| matches!(e.kind, EventKind::ResponseDone { body_bytes, error: None, .. } if body_bytes == want)));
     }
 }
 

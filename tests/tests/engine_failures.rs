@@ -203,7 +203,7 @@ async fn connection_closed_mid_body() {
     let addr = raw_server(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly-some").await;
     let (_, events) = trace_one(ClientOptions::default(), &format!("http://{addr}/")).await;
     check(&events, Phase::Receive, "incomplete", exit::RECEIVE);
-    assert!(events.iter().any(|e| matches!(&e.kind, EventKind::ResponseDone { body_bytes: 9, error: Some(_) })));
+    assert!(events.iter().any(|e| matches!(&e.kind, EventKind::ResponseDone { body_bytes: 9, error: Some(_), .. })));
 }
 
 #[tokio::test]

@@ -78,7 +78,7 @@ async fn http1_sequence_and_fields() {
                 assert!(headers.iter().any(|h| h.name == "content-length" && h.value == "1234"));
                 assert!(*header_bytes > 20);
             }
-            EventKind::ResponseDone { body_bytes, error } => assert_eq!((*body_bytes, error), (1234, &None)),
+            EventKind::ResponseDone { body_bytes, error, .. } => assert_eq!((*body_bytes, error), (1234, &None)),
             EventKind::PutIdleConn { error } => assert_eq!(error, &None),
             _ => {}
         }
@@ -185,7 +185,7 @@ async fn h2c_prior_knowledge_sequence() {
     assert!(!k.contains(&"tls-handshake-start"));
     assert_eq!(field_names(&events)[..4], [":method", ":scheme", ":authority", ":path"]);
     assert!(events.iter().any(|e| matches!(&e.kind, EventKind::GotConn { protocol, .. } if protocol == "h2")));
-    assert!(events.iter().any(|e| matches!(&e.kind, EventKind::ResponseDone { body_bytes: 10, error: None })));
+    assert!(events.iter().any(|e| matches!(&e.kind, EventKind::ResponseDone { body_bytes: 10, error: None, .. })));
     let pos = |name| k.iter().position(|x| *x == name).unwrap();
     assert!(pos("wrote-request") < pos("got-first-response-byte") && pos("got-first-response-byte") < pos("response-headers"));
 }

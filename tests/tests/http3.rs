@@ -166,7 +166,7 @@ fn http3_body_trickle_is_the_receive_phase() {
     let t = done.expect("request-done");
     assert!((360.0..360.0 + 120.0).contains(&t.receive), "receive {} ms", t.receive);
     let body = events.iter().find_map(|e| match &e.kind {
-        EventKind::ResponseDone { body_bytes, error: None } => Some(*body_bytes),
+        EventKind::ResponseDone { body_bytes, error: None, .. } => Some(*body_bytes),
         _ => None,
     });
     assert_eq!(body, Some(1000));
@@ -326,7 +326,7 @@ fn a_body_that_stalls_ends_with_the_quic_idle_timeout() {
     assert_eq!(run.code, 28, "{run:?}");
     let events = parse_ndjson(&run.stdout);
     let done = events.iter().find_map(|e| match &e.kind {
-        EventKind::ResponseDone { body_bytes, error: Some(err) } => {
+        EventKind::ResponseDone { body_bytes, error: Some(err), .. } => {
             Some((*body_bytes, err.phase, err.kind.to_string(), err.message.clone()))
         }
         _ => None,

@@ -50,6 +50,7 @@ mod lanes {
 mod auth;
 mod cli_smoke;
 mod client_certs;
+mod compression;
 mod conformance;
 mod engine_adapter;
 mod engine_concurrency;

@@ -206,6 +206,26 @@ fn socks5_tunnels_plain_and_tls_requests() {
 }
 
 #[test]
+fn a_name_that_does_not_resolve_for_socks5_is_curls_97() {
+    // socks5:// resolves the origin's name here, once the proxy is connected (curl's order).
+    let socks = ProxyProcess::microsocks(None);
+    let url = "http://nonexistent.invalid/";
+    assert_eq!(curl("", &["-x", &socks.url("socks5"), url]).1, 97);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dns = rt.block_on(httptrace_tests::dns::DnsServer::start()).unwrap();
+    let run = cli(&["-p", "ndjson", "--dns-server", &dns.addr.to_string(), "-x", &socks.url("socks5"), url], &[]);
+    assert_eq!(run.code, 97, "{}", run.stderr);
+    let ev = events(&run);
+    let order: Vec<&str> = ev.iter().map(|e| e.kind.name()).filter(|k| k.starts_with("connect-") || k.starts_with("dns-")).collect();
+    assert_eq!(order, ["connect-start", "connect-done", "dns-start", "dns-done"], "the proxy first, then the name");
+    assert_eq!(done(&ev), (None, Some("socks".into())));
+    // Nothing listening as the proxy: the connect fails first, 7, as curl.
+    let gone = format!("socks5://{}", httptrace_tests::nginx::free_addr());
+    assert_eq!(curl("", &["-x", &gone, url]).1, 7);
+    assert_eq!(cli(&["--dns-server", &dns.addr.to_string(), "-x", &gone, url], &[]).code, 7);
+}
+
+#[test]
 fn proxy_failures_exit_with_curls_codes() {
     // Nothing listens: 7, as a refused connect.
     let gone = format!("http://{}", httptrace_tests::nginx::free_addr());

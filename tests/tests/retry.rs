@@ -13,6 +13,11 @@ use crate::plugins_support::{cli, parse_ndjson};
 
 /// A server answering every request with `status` (and `connection: close`); counts them.
 fn counting_server(status: u16) -> (String, Arc<AtomicUsize>) {
+    counting_server_with(status, "")
+}
+
+/// [`counting_server`] with `extra` header lines (each ending in CRLF) in every answer.
+fn counting_server_with(status: u16, extra: &'static str) -> (String, Arc<AtomicUsize>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     let count = Arc::new(AtomicUsize::new(0));
@@ -29,7 +34,7 @@ fn counting_server(status: u16) -> (String, Arc<AtomicUsize>) {
                 }
             }
             seen.fetch_add(1, Ordering::SeqCst);
-            let _ = s.write_all(format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes());
+            let _ = s.write_all(format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n{extra}connection: close\r\n\r\n").as_bytes());
         }
     });
     (url, count)
@@ -38,6 +43,28 @@ fn counting_server(status: u16) -> (String, Arc<AtomicUsize>) {
 fn curl(args: &[&str]) -> (String, i32) {
     let out = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}"]).args(args).output().expect("run curl");
     (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code().unwrap_or(-1))
+}
+
+#[test]
+fn retry_after_is_waited_when_longer_than_the_delay_as_curl_does() {
+    let (url, theirs) = counting_server_with(503, "retry-after: 1\r\n");
+    let started = std::time::Instant::now();
+    let (code, exit) = curl(&["--retry", "1", "--retry-delay", "0", &url]);
+    let curl_took = started.elapsed();
+    let (url2, ours) = counting_server_with(503, "retry-after: 1\r\n");
+    let started = std::time::Instant::now();
+    let run = cli(&["-s", "-w", "%{http_code}", "--retry", "1", "--retry-delay", "0.05", &url2], &[]);
+    let took = started.elapsed();
+    assert_eq!((run.stdout.as_str(), run.code), (code.as_str(), exit), "{}", run.stderr);
+    assert_eq!((theirs.load(Ordering::SeqCst), ours.load(Ordering::SeqCst)), (2, 2));
+    let second = std::time::Duration::from_secs(1);
+    assert!(curl_took >= second && took >= second, "curl {curl_took:?}, ours {took:?}");
+    // A Retry-After past --retry-max-time ends the retries at once.
+    let (url3, count) = counting_server_with(503, "retry-after: 30\r\n");
+    let started = std::time::Instant::now();
+    let run = cli(&["-s", "--retry", "3", "--retry-max-time", "5", &url3], &[]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{run:?}");
+    assert_eq!(count.load(Ordering::SeqCst), 1);
 }
 
 #[test]

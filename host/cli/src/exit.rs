@@ -35,6 +35,8 @@ pub const EMPTY_REPLY: i32 = 52;
 pub const SEND: i32 = 55;
 /// Failure receiving data (curl 56).
 pub const RECEIVE: i32 = 56;
+/// The body did not decode from its content encoding (`--compressed`; curl 61).
+pub const BAD_CONTENT_ENCODING: i32 = 61;
 /// The SOCKS handshake with the proxy failed (curl 97).
 pub const PROXY: i32 = 97;
 /// The client certificate (--cert, --key) could not be used (curl 58).
@@ -68,6 +70,8 @@ pub fn for_error(e: &TraceError) -> i32 {
     match e.phase {
         Phase::Setup => BAD_URL,
         Phase::Dns if e.kind == FailureKind::ProxyResolve => PROXY_RESOLVE,
+        // The origin's name, resolved here for a SOCKS proxy: curl's SOCKS failure.
+        Phase::Dns if e.kind == FailureKind::Socks => PROXY,
         Phase::Dns => DNS,
         // A CONNECT answered with anything but 2xx: curl's "CONNECT tunnel failed" (56).
         Phase::Connect if matches!(e.kind, FailureKind::ProxyTunnel | FailureKind::ProxyAuth) => RECEIVE,
@@ -80,6 +84,7 @@ pub fn for_error(e: &TraceError) -> i32 {
         Phase::Send => SEND,
         Phase::Wait if e.kind == FailureKind::EmptyReply => EMPTY_REPLY,
         Phase::Wait if matches!(e.kind, FailureKind::BadResponse | FailureKind::HeadersTooLarge) => BAD_RESPONSE,
+        Phase::Receive if e.kind == FailureKind::BadContentEncoding => BAD_CONTENT_ENCODING,
         Phase::Wait | Phase::Receive => RECEIVE,
         Phase::Timeout => TIMEOUT,
         Phase::TooManyRedirects => TOO_MANY_REDIRECTS,

@@ -379,7 +379,7 @@ impl BodyState {
     /// `response-done`, then the whole trace to the sink.
     fn end(self, error: Option<TraceError>) {
         let conn = self.info.as_ref().map(|i| i.id);
-        self.trace.emit(conn, EventKind::ResponseDone { body_bytes: self.received, error: error.clone() });
+        self.trace.emit(conn, EventKind::ResponseDone { body_bytes: self.received, error: error.clone(), decoded_bytes: None });
         if let Some(info) = &self.info {
             if error.is_none() && !info.h2 {
                 *info.idle_since.lock().unwrap() = Some(Instant::now());

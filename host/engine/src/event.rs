@@ -314,6 +314,8 @@ failure_kinds! {
     Http2 = "http2",
     /// HTTP/3: a stream or protocol error.
     Http3 = "http3",
+    /// Receive: the body is not in the content coding it claims (`--compressed`).
+    BadContentEncoding = "bad-content-encoding",
     /// Send: writing the request failed.
     SendFailed = "send-failed",
     /// Wait: the connection closed without a response byte.
@@ -550,10 +552,14 @@ pub enum EventKind {
     },
     /// The response body ended (or failed).
     ResponseDone {
-        /// Body bytes received.
+        /// Body bytes received (on the wire, before any content coding is undone).
         body_bytes: u64,
         /// Why reading the body failed.
         error: Option<TraceError>,
+        /// The body's length once its `content-encoding` was decoded (`--compressed`); `None`
+        /// when nothing was decoded. Since plugin contract 0.4.0.
+        #[serde(default)]
+        decoded_bytes: Option<u64>,
     },
     /// The connection went back to the pool, or could not.
     PutIdleConn {

@@ -74,7 +74,8 @@ mod tests {
     const FIXTURE: &str = include_str!("../../../tests/fixtures/conformance.ndjson");
 
     /// A log recorded before fields were added (`key_exchange_group` in plugin contract 0.2.0,
-    /// `post_data`, `client_certificate_*` and `client_lag_ns` in 0.3.0) still reads: the fields
+    /// `post_data`, `client_certificate_*` and `client_lag_ns` in 0.3.0, `decoded_bytes` in
+    /// 0.4.0) still reads: the fields
     /// are absent, and written back with their defaults.
     #[test]
     fn a_log_from_before_a_field_was_added_reads_back() {
@@ -98,6 +99,11 @@ mod tests {
         let start = FIXTURE.lines().find(|l| l.contains("\"request-start\"")).unwrap();
         let ev = parse_line(&start.replace(",\"post_data\":null", "")).unwrap();
         assert_eq!(ev.to_json(), start);
+        // 0.4.0's `decoded_bytes`.
+        let body = FIXTURE.lines().find(|l| l.contains("\"response-done\"")).unwrap();
+        let old = body.replace(",\"decoded_bytes\":null", "");
+        assert_ne!(old, body);
+        assert_eq!(parse_line(&old).unwrap().to_json(), body);
         let done = FIXTURE.lines().find(|l| l.contains("\"request-done\"")).unwrap();
         let without = done.rsplit_once(",\"client_lag_ns\":").map(|(a, _)| format!("{a}}}")).unwrap();
         let crate::event::EventKind::RequestDone { client_lag_ns, .. } = parse_line(&without).unwrap().kind else { panic!() };

@@ -332,7 +332,7 @@ mod tests {
             ),
             ev(54, K::WroteRequest { body_bytes: 0, error: None }),
             ev(154, K::GotFirstResponseByte {}),
-            ev(200, K::ResponseDone { body_bytes: 1, error: None }),
+            ev(200, K::ResponseDone { body_bytes: 1, error: None, decoded_bytes: None }),
         ];
         let m = HopInstants::from_events(&events);
         let t = m.timings();
@@ -366,7 +366,7 @@ mod tests {
             ev(24, K::WroteRequest { body_bytes: 0, error: None }),
             ev(30, K::GotFirstResponseByte {}),
             ev(31, K::ResponseHeaders { status: 204, version: "HTTP/1.1".into(), headers: vec![], header_bytes: 9 }),
-            ev(40, K::ResponseDone { body_bytes: 0, error: None }),
+            ev(40, K::ResponseDone { body_bytes: 0, error: None, decoded_bytes: None }),
         ];
         let sorted = HopInstants::from_events(&events);
         let mut shuffled: Vec<&Event> = events.iter().collect();
@@ -399,7 +399,7 @@ mod tests {
             ),
             ev(1, K::WroteRequest { body_bytes: 0, error: None }),
             ev(3, K::GotFirstResponseByte {}),
-            ev(4, K::ResponseDone { body_bytes: 1, error: None }),
+            ev(4, K::ResponseDone { body_bytes: 1, error: None, decoded_bytes: None }),
         ];
         let t = HopInstants::from_events(&events).timings();
         assert_eq!((t.dns, t.connect, t.ssl), (-1.0, -1.0, -1.0));

@@ -609,9 +609,20 @@ impl<'c, 'a, T: 'static, V: Abi> Writer<'c, 'a, T, V> {
                 put_u16(out, f.next::<u16>(), *status);
                 self.put_headers(out, f.next::<Vec<wit::Header>>(), headers)?;
             }
-            EventKind::WroteRequest { body_bytes, error } | EventKind::ResponseDone { body_bytes, error } => {
+            EventKind::WroteRequest { body_bytes, error } => {
                 put_u64(out, f.next::<u64>(), *body_bytes);
                 self.put_error(out, f.next::<Option<wit::TraceError>>(), error)?;
+            }
+            EventKind::ResponseDone { body_bytes, error, decoded_bytes } => {
+                put_u64(out, f.next::<u64>(), *body_bytes);
+                self.put_error(out, f.next::<Option<wit::TraceError>>(), error)?;
+                if V::V0_4 {
+                    let at = f.next::<Option<u64>>();
+                    if let Some(n) = decoded_bytes {
+                        out[at] = 1;
+                        put_u64(out, at + option_payload::<u64>(), *n);
+                    }
+                }
             }
             EventKind::ResponseHeaders { status, version, headers, header_bytes } => {
                 put_u16(out, f.next::<u16>(), *status);

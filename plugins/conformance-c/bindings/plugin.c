@@ -249,8 +249,14 @@ void httptrace_plugin_types_response_headers_free(httptrace_plugin_types_respons
   httptrace_plugin_types_list_header_free(&ptr->headers);
 }
 
+void plugin_option_u64_free(plugin_option_u64_t *ptr) {
+  if (ptr->is_some) {
+  }
+}
+
 void httptrace_plugin_types_response_done_free(httptrace_plugin_types_response_done_t *ptr) {
   httptrace_plugin_types_option_trace_error_free(&ptr->error);
+  plugin_option_u64_free(&ptr->decoded_bytes);
 }
 
 void httptrace_plugin_types_put_idle_conn_free(httptrace_plugin_types_put_idle_conn_t *ptr) {
@@ -271,11 +277,6 @@ void httptrace_plugin_types_list_hop_summary_free(httptrace_plugin_types_list_ho
       httptrace_plugin_types_hop_summary_free(&list_ptr[i]);
     }
     free(list_ptr);
-  }
-}
-
-void plugin_option_u64_free(plugin_option_u64_t *ptr) {
-  if (ptr->is_some) {
   }
 }
 
@@ -515,9 +516,9 @@ uint8_t * __wasm_export_exports_plugin_init(uint8_t * arg, size_t arg0) {
 
 __attribute__((__export_name__("on-events")))
 uint8_t * __wasm_export_exports_plugin_on_events(uint8_t * arg, size_t arg0) {
-  plugin_list_event_t arg26 = (plugin_list_event_t) { (plugin_event_t*)(arg), (arg0) };
+  plugin_list_event_t arg27 = (plugin_list_event_t) { (plugin_event_t*)(arg), (arg0) };
   plugin_list_verdict_t ret;
-  exports_plugin_on_events(&arg26, &ret);
+  exports_plugin_on_events(&arg27, &ret);
   uint8_t *ptr = (uint8_t *) &RET_AREA;
   *((size_t*)(ptr + sizeof(void*))) = (ret).len;
   *((uint8_t **)(ptr + 0)) = (uint8_t *) (ret).ptr;

@@ -352,12 +352,20 @@ typedef struct httptrace_plugin_types_response_headers_t {
   uint64_t   header_bytes;
 } httptrace_plugin_types_response_headers_t;
 
+typedef struct {
+  bool is_some;
+  uint64_t val;
+} plugin_option_u64_t;
+
 // `response-done`: the body ended or failed.
 typedef struct httptrace_plugin_types_response_done_t {
-  // Body bytes received.
+  // Body bytes received (on the wire, before any content coding is undone).
   uint64_t   body_bytes;
   // Why reading failed.
   httptrace_plugin_types_option_trace_error_t   error;
+  // The body's length once its `content-encoding` (gzip, deflate, br, zstd) was decoded
+  // (`--compressed`); absent when nothing was decoded. Since 0.4.0.
+  plugin_option_u64_t   decoded_bytes;
 } httptrace_plugin_types_response_done_t;
 
 // `put-idle-conn`: an HTTP/1.1 connection was offered back to the pool after its response
@@ -386,11 +394,6 @@ typedef struct {
   httptrace_plugin_types_hop_summary_t *ptr;
   size_t len;
 } httptrace_plugin_types_list_hop_summary_t;
-
-typedef struct {
-  bool is_some;
-  uint64_t val;
-} plugin_option_u64_t;
 
 // `request-done`: the request ended; its summary.
 typedef struct httptrace_plugin_types_request_done_t {
@@ -661,6 +664,8 @@ void httptrace_plugin_types_wrote_request_free(httptrace_plugin_types_wrote_requ
 
 void httptrace_plugin_types_response_headers_free(httptrace_plugin_types_response_headers_t *ptr);
 
+void plugin_option_u64_free(plugin_option_u64_t *ptr);
+
 void httptrace_plugin_types_response_done_free(httptrace_plugin_types_response_done_t *ptr);
 
 void httptrace_plugin_types_put_idle_conn_free(httptrace_plugin_types_put_idle_conn_t *ptr);
@@ -668,8 +673,6 @@ void httptrace_plugin_types_put_idle_conn_free(httptrace_plugin_types_put_idle_c
 void httptrace_plugin_types_redirect_free(httptrace_plugin_types_redirect_t *ptr);
 
 void httptrace_plugin_types_list_hop_summary_free(httptrace_plugin_types_list_hop_summary_t *ptr);
-
-void plugin_option_u64_free(plugin_option_u64_t *ptr);
 
 void httptrace_plugin_types_request_done_free(httptrace_plugin_types_request_done_t *ptr);
 

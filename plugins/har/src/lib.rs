@@ -9,7 +9,8 @@
 //! start and length); `statusText` is the status's reason phrase (RFC 9110); `cookies` come
 //! from `Cookie` and `Set-Cookie` (empty while those are redacted, as they are unless
 //! `--show-secrets`); `request.headersSize` is the HTTP/1.1 header block's size when no value
-//! is redacted. What HAR has no field for is in `_`-prefixed fields: `_connectAttempts` (every
+//! is redacted; with `--compressed`, `content.size` is the decoded body, `bodySize` the bytes
+//! on the wire and `content.compression` the difference. What HAR has no field for is in `_`-prefixed fields: `_connectAttempts` (every
 //! TCP attempt, Happy Eyeballs races included: address, start and length in ms from the hop's
 //! start, outcome) and `_tls` (version, cipher suite, key exchange group, ALPN, resumed).
 //! Config: `pretty=true` indents each entry.
@@ -37,6 +38,8 @@ struct Hop {
     response_headers: Vec<Header>,
     header_bytes: Option<u64>,
     body_bytes: u64,
+    /// The body's decoded length (`--compressed`).
+    decoded_bytes: Option<u64>,
     redirect_to: String,
     /// Connect attempts: address, start and end (ns from the request's origin), outcome.
     attempts: Vec<(String, u64, Option<u64>, String)>,
@@ -153,7 +156,10 @@ impl Plugin for Har {
                 hop.header_bytes = Some(r.header_bytes);
                 hop.response_headers = r.headers.clone();
             }
-            EventKind::ResponseDone(r) => hop.body_bytes = r.body_bytes,
+            EventKind::ResponseDone(r) => {
+                hop.body_bytes = r.body_bytes;
+                hop.decoded_bytes = r.decoded_bytes;
+            }
             EventKind::Redirect(r) => hop.redirect_to = r.to.clone(),
             EventKind::RequestDone(d) => {
                 let hops = self.open.remove(&ev.request).unwrap_or_default();
@@ -221,7 +227,7 @@ impl Har {
                 "cookies": response_cookies(&hop.response_headers),
                 "headers": headers(&hop.response_headers),
                 "content": {
-                    "size": hop.body_bytes,
+                    "size": hop.decoded_bytes.unwrap_or(hop.body_bytes),
                     "mimeType": hop.response_headers.iter().find(|h| h.name.eq_ignore_ascii_case("content-type")).map(|h| h.value.clone()).unwrap_or_default(),
                 },
                 "redirectURL": hop.redirect_to,
@@ -259,6 +265,11 @@ impl Har {
                     "error": t.error,
                 }),
             );
+        }
+        if let Some(decoded) = hop.decoded_bytes {
+            // HAR's "bytes saved": the decoded length less the bytes on the wire.
+            let content = obj["response"]["content"].as_object_mut().expect("an object");
+            content.insert("compression".into(), json!(decoded as i64 - hop.body_bytes as i64));
         }
         if let Some(lag) = client_lag_ns {
             // How long the client took to read a response the kernel already had (already left

@@ -249,6 +249,9 @@ fn render_hop(
         p.push(out, code, &r.status.to_string());
         if let Some(b) = hop.body {
             let _ = write!(out, ", {} bytes", b.body_bytes);
+            if let Some(decoded) = b.decoded_bytes {
+                let _ = write!(out, " ({decoded} decoded)");
+            }
         }
         out.push('\n');
     }

@@ -264,6 +264,10 @@ pub struct RequestArgs {
     /// HTTP/3 over QUIC only, for https:// (no fallback).
     #[arg(long = "http3-only")]
     pub http3_only: bool,
+    /// Ask for a compressed response (deflate, gzip, br, zstd) and decode it: events give the
+    /// decoded length beside the bytes on the wire.
+    #[arg(long)]
+    pub compressed: bool,
     /// Give up a QUIC connection after this many seconds without a packet from the server
     /// (fractions allowed; default 30): an unanswered handshake or a stalled body.
     #[arg(long = "quic-idle-timeout", value_name = "SECONDS")]

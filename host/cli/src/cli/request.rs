@@ -67,6 +67,7 @@ pub fn client_options(a: &RequestArgs) -> Result<ClientOptions, UsageError> {
         },
         connect_timeout: dur("--connect-timeout", a.connect_timeout)?,
         quic_idle_timeout: dur("--quic-idle-timeout", a.quic_idle_timeout)?.unwrap_or(Duration::from_secs(30)),
+        compressed: a.compressed,
         max_time: dur("--max-time", a.max_time)?,
         follow_redirects: a.location,
         max_redirects: a.max_redirs,

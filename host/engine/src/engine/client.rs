@@ -187,7 +187,12 @@ impl Client {
             headers: spec.headers.clone(),
             body: spec.body.clone(),
             trace_context: None,
+            decode: opts.compressed,
         };
+        // `--compressed`: curl's `Accept-Encoding`, unless the request names its own.
+        if opts.compressed && !hop_req.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("accept-encoding")) {
+            hop_req.headers.insert(0, ("accept-encoding".into(), super::decode::ACCEPT_ENCODING.into()));
+        }
         // One trace per request (or the caller's), a new span id per hop.
         let trace_id = opts.trace_context.as_ref().map(|c| c.trace_id.unwrap_or_else(super::new_trace_id));
         let mut redirects = 0u32;
@@ -246,7 +251,7 @@ impl Client {
                 let mut conn = match self.shared.pool.get(&self.shared, trace, &target, retried).await {
                     Ok(c) => c,
                     Err(e) => {
-                        if self.retry_after(trace, &mut retries, None, Some(&e)).await {
+                        if self.retry_after(trace, &mut retries, None, Some(&e), None).await {
                             trace.next_hop();
                             continue 'hops;
                         }
@@ -283,7 +288,7 @@ impl Client {
             }
             self.shared.pool.put(trace, &target, conn, hop, out.reusable, opts.keep_alive);
             // --retry: a transient failure is made again as a new hop of the request.
-            if self.retry_after(trace, &mut retries, out.status, out.error.as_ref()).await {
+            if self.retry_after(trace, &mut retries, out.status, out.error.as_ref(), out.retry_after).await {
                 trace.next_hop();
                 continue;
             }
@@ -336,13 +341,20 @@ impl Client {
     }
 
     /// Whether a hop that ended so is made again (`ClientOptions::retry`); if so, after the
-    /// policy's delay.
-    async fn retry_after(&self, trace: &Trace, retries: &mut u32, status: Option<u16>, error: Option<&TraceError>) -> bool {
+    /// policy's delay, or the response's `Retry-After` when that is longer (as curl).
+    async fn retry_after(
+        &self,
+        trace: &Trace,
+        retries: &mut u32,
+        status: Option<u16>,
+        error: Option<&TraceError>,
+        server_says: Option<Duration>,
+    ) -> bool {
         let Some(r) = &self.shared.opts.retry else { return false };
         if *retries >= r.max || !r.is_transient(status, error) {
             return false;
         }
-        let delay = r.delay(*retries + 1);
+        let delay = r.delay(*retries + 1).max(server_says.unwrap_or_default());
         if r.max_time.is_some_and(|max| Duration::from_nanos(trace.now_ns()) + delay > max) {
             return false;
         }

@@ -171,19 +171,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// origin's TLS inside it. Addresses in `got-conn` are the proxy's (curl's `remote_ip` too).
 async fn dial_proxied(shared: &Shared, trace: &Arc<Trace>, target: &Target, proxy: &Proxy) -> Result<Conn, TraceError> {
     let id = next_conn_id();
-    // socks5:// and socks4://: the origin's name is resolved here (traced as usual), first, as
-    // curl does (SOCKS4 carries IPv4 addresses only).
-    let socks_addr = if proxy.scheme().resolves_here() {
-        let origin = shared.resolver.resolve(trace, id, &target.dial_host, target.dial_port).await?;
-        let v4_only = proxy.scheme() == ProxyScheme::Socks4;
-        let ip = *origin.addrs.iter().find(|a| !v4_only || a.is_ipv4()).ok_or_else(|| {
-            let what = if v4_only { "no IPv4 address (SOCKS4 has no IPv6)" } else { "no address" };
-            TraceError::new(Phase::Dns, FailureKind::NoAddress, format!("{what} for {}", target.dial_host))
-        })?;
-        Some(SocketAddr::new(ip, target.dial_port))
-    } else {
-        None
-    };
     let resolved = shared.resolver.resolve(trace, id, proxy.host(), proxy.port()).await.map_err(|e| {
         let message = format!("proxy {}: {}", proxy.redacted(), e.message);
         TraceError { kind: FailureKind::ProxyResolve, message, ..e }
@@ -194,6 +181,21 @@ async fn dial_proxied(shared: &Shared, trace: &Arc<Trace>, target: &Target, prox
     let tcp = KernelStream::new(tcp, shared.opts.kernel_timestamps);
     let stamps = tcp.stamps();
     let home = std::thread::current().id();
+    // socks5:// and socks4://: the origin's name is resolved here (traced as usual) once the
+    // proxy is connected, as curl does; a name that does not resolve is curl's SOCKS failure
+    // (97). SOCKS4 carries IPv4 addresses only.
+    let socks_addr = if proxy.scheme().resolves_here() {
+        let socks = |e: TraceError| TraceError { kind: FailureKind::Socks, message: format!("SOCKS: {}", e.message), ..e };
+        let origin = shared.resolver.resolve(trace, id, &target.dial_host, target.dial_port).await.map_err(socks)?;
+        let v4_only = proxy.scheme() == ProxyScheme::Socks4;
+        let ip = *origin.addrs.iter().find(|a| !v4_only || a.is_ipv4()).ok_or_else(|| {
+            let what = if v4_only { "no IPv4 address (SOCKS4 has no IPv6)" } else { "no address" };
+            TraceError::new(Phase::Dns, FailureKind::Socks, format!("SOCKS: {what} for {}", target.dial_host))
+        })?;
+        Some(SocketAddr::new(ip, target.dial_port))
+    } else {
+        None
+    };
     let mut io: Box<dyn Io> = Box::new(tcp);
     if proxy.scheme() == ProxyScheme::Https {
         io = Box::new(shared.proxy_tls()?.handshake(trace, id, proxy.host(), &["http/1.1"], io, false).await?);

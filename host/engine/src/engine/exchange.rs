@@ -30,6 +30,8 @@ pub struct HopRequest {
     pub body: Bytes,
     /// W3C `traceparent` (and `tracestate`) to send on this hop (`--propagate`).
     pub trace_context: Option<(String, Option<String>)>,
+    /// Decode the response body's `content-encoding` (`--compressed`).
+    pub decode: bool,
 }
 
 /// Whether a connection may go back to the pool after its hop; if not, why (put-idle-conn's
@@ -59,6 +61,8 @@ pub struct HopOutcome {
     /// The UDP port an `Alt-Svc: h3=":PORT"` on this (TCP) response says the origin serves
     /// HTTP/3 on.
     pub alt_svc_h3: Option<u16>,
+    /// How long the response's `Retry-After` asks to wait (seconds, or until its HTTP date).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// Runs one hop on `conn`; without `keep_alive`, an HTTP/1.1 request asks the server to close
@@ -179,6 +183,7 @@ pub async fn exchange(
                 set_cookies: Vec::new(),
                 digest_challenge: None,
                 alt_svc_h3: None,
+                retry_after: None,
             };
         }
     };
@@ -205,6 +210,7 @@ pub async fn exchange(
     };
     let close = response.headers().get(http::header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
     let alt_svc_h3 = alt_svc_h3(response.headers());
+    let retry_after = retry_after(response.headers());
     let full = trace.records(kind::RESPONSE_HEADERS);
     trace.emit_at(
         headers_at,
@@ -218,18 +224,21 @@ pub async fn exchange(
         },
     );
 
+    let mut counted = super::decode::Body::new(response.headers(), req.decode);
     let mut body = response.into_body();
-    let mut received: u64 = 0;
     let mut error = None;
     loop {
         match body.frame().await {
             Some(Ok(frame)) => {
                 if let Some(d) = frame.data_ref() {
-                    received += d.len() as u64;
+                    if let Err(e) = counted.data(d) {
+                        error = Some(e);
+                        break;
+                    }
                 }
             }
             Some(Err(e)) => {
-                let mut err = classify_body(&e, received);
+                let mut err = classify_body(&e, counted.received());
                 if h2 && conn.tap.saw_goaway() {
                     err.kind = "goaway".into();
                 }
@@ -239,7 +248,16 @@ pub async fn exchange(
             None => break,
         }
     }
-    trace.emit(Some(conn_id), EventKind::ResponseDone { body_bytes: received, error: error.clone() });
+    let done_at = trace.now_ns();
+    let received = counted.received();
+    let decoded_bytes = match (error.is_none(), counted.finish()) {
+        (true, Err(e)) => {
+            error = Some(e);
+            None
+        }
+        (_, r) => r.ok().flatten(),
+    };
+    trace.emit_at(done_at, hop, Some(conn_id), EventKind::ResponseDone { body_bytes: received, error: error.clone(), decoded_bytes });
     if h2 {
         conn.tap.forget_h2(trace);
     }
@@ -250,7 +268,17 @@ pub async fn exchange(
     } else {
         Reuse::Yes
     };
-    HopOutcome { status: Some(status), location, error, reusable, set_cookies, digest_challenge, alt_svc_h3 }
+    HopOutcome { status: Some(status), location, error, reusable, set_cookies, digest_challenge, alt_svc_h3, retry_after }
+}
+
+/// A `Retry-After` field's wait (RFC 9110: delay-seconds, or an HTTP date from now).
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<std::time::Duration> {
+    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(std::time::Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
 /// The port of the first `h3` alternative of an `Alt-Svc` field on the same host
@@ -281,6 +309,7 @@ pub(crate) fn failed(e: TraceError) -> HopOutcome {
         set_cookies: Vec::new(),
         digest_challenge: None,
         alt_svc_h3: None,
+        retry_after: None,
     }
 }
 
@@ -491,6 +520,20 @@ mod tests {
         let user_only = Url::parse("http://bob@example.com/").unwrap();
         assert_eq!(basic_auth(&user_only).to_str().unwrap(), "Basic Ym9iOg==");
         assert_eq!(super::super::client::redacted_url(&user_only), "http://bob@example.com/");
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(http::header::RETRY_AFTER, HeaderValue::from_str(v).unwrap());
+            retry_after(&m)
+        };
+        assert_eq!(h("3"), Some(std::time::Duration::from_secs(3)));
+        assert_eq!(h("Wed, 21 Oct 2015 07:28:00 GMT"), Some(std::time::Duration::ZERO), "a date past is no wait");
+        let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + std::time::Duration::from_secs(30));
+        assert!(h(&soon).is_some_and(|d| d > std::time::Duration::from_secs(28)), "{soon}");
+        assert_eq!(h("soon"), None);
     }
 
     #[test]

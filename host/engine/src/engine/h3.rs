@@ -168,21 +168,40 @@ pub(crate) async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopReque
             header_bytes: head_size("HTTP/3", response.status(), response.headers()),
         },
     );
-    let mut received = 0u64;
+    let mut counted = super::decode::Body::new(response.headers(), req.decode);
     let mut error = None;
-    loop {
+    'body: loop {
         match stream.recv_data().await {
-            Ok(Some(chunk)) => received += chunk.remaining() as u64,
+            Ok(Some(mut chunk)) => {
+                while chunk.has_remaining() {
+                    let part = chunk.chunk();
+                    let n = part.len();
+                    if let Err(e) = counted.data(part) {
+                        error = Some(e);
+                        break 'body;
+                    }
+                    chunk.advance(n);
+                }
+            }
             Ok(None) => break,
             Err(e) => {
                 let mut err = stream_error(quic, idle, Phase::Receive, FailureKind::Http3, &e.to_string());
-                err.message = format!("after {received} body bytes: {}", err.message);
+                err.message = format!("after {} body bytes: {}", counted.received(), err.message);
                 error = Some(err);
                 break;
             }
         }
     }
-    trace.emit(Some(conn_id), EventKind::ResponseDone { body_bytes: received, error: error.clone() });
+    let done_at = trace.now_ns();
+    let received = counted.received();
+    let decoded_bytes = match (error.is_none(), counted.finish()) {
+        (true, Err(e)) => {
+            error = Some(e);
+            None
+        }
+        (_, r) => r.ok().flatten(),
+    };
+    trace.emit_at(done_at, hop, Some(conn_id), EventKind::ResponseDone { body_bytes: received, error: error.clone(), decoded_bytes });
     let digest_challenge = (status == 401)
         .then(|| {
             let all = response.headers().get_all(http::header::WWW_AUTHENTICATE);
@@ -199,7 +218,8 @@ pub(crate) async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopReque
     };
     // (The pool keeps HTTP/3 connections shared, as HTTP/2 ones: nothing goes back.)
     let reusable = if error.is_some() { Reuse::No("response body failed") } else { Reuse::Yes };
-    HopOutcome { status: Some(status), location, error, reusable, set_cookies, digest_challenge, alt_svc_h3: None }
+    let retry_after = super::exchange::retry_after(response.headers());
+    HopOutcome { status: Some(status), location, error, reusable, set_cookies, digest_challenge, alt_svc_h3: None, retry_after }
 }
 
 /// A failed stream as a typed error: the connection's idle timeout (the server went silent),

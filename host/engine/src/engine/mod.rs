@@ -16,6 +16,7 @@ pub(crate) mod body;
 pub(crate) mod client;
 pub(crate) mod connect;
 pub(crate) mod cookies;
+pub(crate) mod decode;
 pub(crate) mod dial;
 pub(crate) mod exchange;
 pub(crate) mod h3;
@@ -93,6 +94,10 @@ pub struct ClientOptions {
     pub max_redirects: u32,
     /// Show Authorization, Cookie, … values in events instead of `[redacted]`.
     pub show_secrets: bool,
+    /// Ask for compressed responses and decode them (curl's `--compressed`): requests say
+    /// `accept-encoding: deflate, gzip, br, zstd` unless they carry one, and `response-done`
+    /// gives the decoded length beside the wire bytes.
+    pub compressed: bool,
     /// How long a QUIC connection may hear nothing from its server before it is given up
     /// (`--quic-idle-timeout`; default 30 s): a handshake without an answer, or a response
     /// body that stalls, ends with a typed timeout then.
@@ -295,6 +300,7 @@ impl Default for ClientOptions {
             max_redirects: 50,
             show_secrets: false,
             quic_idle_timeout: Duration::from_secs(30),
+            compressed: false,
             tracing: true,
             record: KindSet::ALL,
             kernel_timestamps: KernelStamps::Receive,

@@ -75,7 +75,9 @@ fn kind(k: EventKind, addrs: &mut AddrText) -> wit::EventKind {
         EventKind::ResponseHeaders { status, version, headers, header_bytes } => {
             W::ResponseHeaders(wit::ResponseHeaders { status, version, headers: headers.into_iter().map(header).collect(), header_bytes })
         }
-        EventKind::ResponseDone { body_bytes, error } => W::ResponseDone(wit::ResponseDone { body_bytes, error: error.map(trace_error) }),
+        EventKind::ResponseDone { body_bytes, error, decoded_bytes } => {
+            W::ResponseDone(wit::ResponseDone { body_bytes, error: error.map(trace_error), decoded_bytes })
+        }
         EventKind::PutIdleConn { error } => W::PutIdleConn(wit::PutIdleConn { error }),
         EventKind::Redirect { from, to, status, method } => W::Redirect(wit::Redirect { from, to, status, method }),
         EventKind::RequestDone { url, status, error, timings: t, marks: m, hops, client_lag_ns } => W::RequestDone(wit::RequestDone {
@@ -263,7 +265,7 @@ pub(crate) mod tests {
             EventKind::WroteRequest { body_bytes: 3, error: None },
             EventKind::GotFirstResponseByte {},
             EventKind::ResponseHeaders { status: 200, version: "HTTP/2".into(), headers: hdr, header_bytes: 30 },
-            EventKind::ResponseDone { body_bytes: 9, error: None },
+            EventKind::ResponseDone { body_bytes: 9, error: None, decoded_bytes: Some(30) },
             EventKind::PutIdleConn { error: Some("closed".into()) },
             EventKind::Redirect { from: "a".into(), to: "b".into(), status: 302, method: "GET".into() },
             EventKind::RequestDone {

@@ -83,7 +83,7 @@ fn ok_hop(hop: u32, url: &str) -> Vec<Event> {
         ev(hop, EventKind::WroteRequest(WroteRequest { body_bytes: 0, error: None })),
         ev(hop, EventKind::GotFirstResponseByte),
         ev(hop, EventKind::ResponseHeaders(ResponseHeaders { status: 200, version: "HTTP/2".into(), headers: vec![], header_bytes: 40 })),
-        ev(hop, EventKind::ResponseDone(ResponseDone { body_bytes: 1256, error: None })),
+        ev(hop, EventKind::ResponseDone(ResponseDone { body_bytes: 1256, error: None, decoded_bytes: None })),
     ]
 }
 

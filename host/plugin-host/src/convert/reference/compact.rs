@@ -96,7 +96,9 @@ impl Text {
                 headers: self.headers(r.headers),
                 header_bytes: r.header_bytes,
             }),
-            W::ResponseDone(r) => C::ResponseDone(wc::ResponseDone { body_bytes: r.body_bytes, error: self.error(r.error) }),
+            W::ResponseDone(r) => {
+                C::ResponseDone(wc::ResponseDone { body_bytes: r.body_bytes, error: self.error(r.error), decoded_bytes: r.decoded_bytes })
+            }
             W::PutIdleConn(p) => C::PutIdleConn(wc::PutIdleConn { error: p.error.map(|e| self.s(e)) }),
             W::Redirect(r) => {
                 C::Redirect(wc::Redirect { from: self.s(r.from), to: self.s(r.to), status: r.status, method: self.s(r.method) })
