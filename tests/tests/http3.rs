@@ -51,9 +51,14 @@ impl Hypercorn {
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
                 if TcpStream::connect(&bind).is_ok() {
-                    // QUIC is bound in the same start-up step as TCP.
-                    std::thread::sleep(Duration::from_millis(200));
-                    return Hypercorn { child, addr: bind.parse().unwrap() };
+                    // QUIC is bound in the same start-up step as TCP, but a busy machine may
+                    // take a moment more: wait until it answers over HTTP/3 too.
+                    let hc = Hypercorn { child, addr: bind.parse().unwrap() };
+                    let url = hc.url("/");
+                    while cli(&["--http3-only", "-k", "-s", "--connect-timeout", "2", &url], &[]).code != 0 {
+                        assert!(Instant::now() < deadline, "hypercorn on {bind} does not answer over HTTP/3");
+                    }
+                    return hc;
                 }
                 if let Ok(Some(_)) = child.try_wait() {
                     break;

@@ -31,6 +31,9 @@ pub type H3Send = h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>;
 /// `limit`: how long the QUIC handshake may take (`--http3`'s head start before TCP).
 pub(crate) async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target, limit: Option<Duration>) -> Result<Conn, TraceError> {
     let id = next_conn_id();
+    // Built once per client, before anything is timed.
+    let tls = shared.tls()?;
+    let config = tls.quic_config(shared.opts.quic_idle_timeout)?;
     let resolved = shared.resolver.resolve(trace, id, &target.dial_host, target.dial_port).await?;
     let ip = resolved
         .addrs
@@ -45,8 +48,7 @@ pub(crate) async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target, l
         EventKind::ConnectDone { network: "udp".into(), addr: remote, cancelled: false, error: endpoint.as_ref().err().cloned() },
     );
     let (mut endpoint, local) = endpoint?;
-    let tls = shared.tls()?;
-    endpoint.set_default_client_config(tls.quic_config(shared.opts.quic_idle_timeout)?);
+    endpoint.set_default_client_config(config);
     let quic = tls.quic_handshake(trace, id, &target.host, &endpoint, remote, limit).await?;
     let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(quic.clone())).await.map_err(|e| TraceError {
         phase: Phase::Connect,

@@ -38,6 +38,8 @@ pub struct TlsSettings {
     resumption: Resumption,
     /// One config per ALPN list offered.
     configs: Mutex<HashMap<ConfigKey, Arc<ClientConfig>>>,
+    /// HTTP/3's, made once.
+    quic: std::sync::OnceLock<Result<quinn::ClientConfig, TraceError>>,
 }
 
 type Chain = Arc<Mutex<Vec<CertificateDer<'static>>>>;
@@ -97,7 +99,14 @@ impl TlsSettings {
             Some(v)
         };
         let verifier = Arc::new(RecordingVerifier { inner: verifier, provider: provider.clone() });
-        Ok(TlsSettings { provider, verifier, client_auth, resumption: Resumption::in_memory_sessions(256), configs: Mutex::default() })
+        Ok(TlsSettings {
+            provider,
+            verifier,
+            client_auth,
+            resumption: Resumption::in_memory_sessions(256),
+            configs: Mutex::default(),
+            quic: std::sync::OnceLock::new(),
+        })
     }
 
     /// The config offering `alpn`, and the client certificate when `client_auth` (built once).
@@ -213,11 +222,20 @@ impl TlsSettings {
 const QUIC_V1: u32 = 1;
 
 impl TlsSettings {
-    /// The QUIC client configuration for HTTP/3: this client's verifier, roots, client
-    /// certificate and session store, ALPN `h3`, TLS 1.3 only (QUIC's).
+    /// The QUIC client configuration for HTTP/3: this client's verifier, roots and client
+    /// certificate, ALPN `h3`, TLS 1.3 only (QUIC's), no session resumption; made on the first
+    /// call (a client has one idle timeout).
     pub(crate) fn quic_config(&self, idle_timeout: std::time::Duration) -> Result<quinn::ClientConfig, TraceError> {
-        let tls = self.config(&["h3"], true)?;
-        let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| tls_error(FailureKind::Config, e.to_string()))?;
+        self.quic.get_or_init(|| self.make_quic_config(idle_timeout)).clone()
+    }
+
+    fn make_quic_config(&self, idle_timeout: std::time::Duration) -> Result<quinn::ClientConfig, TraceError> {
+        // No resumption over QUIC: quinn would not say whether a handshake resumed, and
+        // `quic-handshake-done.resumed` must not claim what it cannot see.
+        let mut tls = (*self.config(&["h3"], true)?).clone();
+        tls.resumption = Resumption::disabled();
+        let crypto =
+            quinn::crypto::rustls::QuicClientConfig::try_from(Arc::new(tls)).map_err(|e| tls_error(FailureKind::Config, e.to_string()))?;
         let mut config = quinn::ClientConfig::new(Arc::new(crypto));
         let mut transport = quinn::TransportConfig::default();
         let idle = quinn::IdleTimeout::try_from(idle_timeout).map_err(|e| tls_error(FailureKind::Config, e.to_string()))?;
@@ -230,8 +248,8 @@ impl TlsSettings {
     /// default client configuration, [`quic_config`](TlsSettings::quic_config)'s), emitting
     /// quic-handshake-start/-done: QUIC's handshake is TLS 1.3's, and its end is curl's
     /// `appconnect`. The peer's certificates are known once it succeeded (quinn verifies on its
-    /// connection's task, out of this future's reach); resumption and the cipher suite not at
-    /// all (quinn does not expose them); 0-RTT is not attempted.
+    /// connection's task, out of this future's reach); the cipher suite not at all (quinn does
+    /// not expose it); sessions are not resumed and 0-RTT is not attempted.
     pub(crate) async fn quic_handshake(
         &self,
         trace: &Trace,
