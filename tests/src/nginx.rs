@@ -57,6 +57,18 @@ pub fn openssl_cert(dir: &Path, name: &str, extra: &[&str]) {
     assert!(out.status.success(), "openssl req failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// A whole nginx configuration with `http` holding `inside` (its `server` blocks and
+/// settings): one process in the foreground, its pid, log and temporary files in `dir`.
+pub fn http_conf(dir: &Path, inside: &str) -> String {
+    format!(
+        "daemon off; master_process off; worker_processes 1; pid {t}/nginx.pid; error_log {t}/error.log warn;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{ access_log off; client_body_temp_path {t}/body; proxy_temp_path {t}/proxy; \
+         fastcgi_temp_path {t}/fastcgi; uwsgi_temp_path {t}/uwsgi; scgi_temp_path {t}/scgi;\n{inside}}}\n",
+        t = dir.display(),
+    )
+}
+
 impl Nginx {
     /// Starts nginx serving `sites` from `dir` (which holds their certificates); waits until
     /// every port accepts.
@@ -83,15 +95,7 @@ impl Nginx {
             };
             servers.push_str(&format!("server {{ {listen} {tls} location / {{ return 200 \"ok\\n\"; }} }}\n"));
         }
-        let conf = format!(
-            "daemon off; master_process off; worker_processes 1; pid {pid}; error_log {log} warn;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{ access_log off; client_body_temp_path {t}/body; proxy_temp_path {t}/proxy; \
-             fastcgi_temp_path {t}/fastcgi; uwsgi_temp_path {t}/uwsgi; scgi_temp_path {t}/scgi;\n{servers}}}\n",
-            pid = p.join("nginx.pid").display(),
-            log = p.join("error.log").display(),
-            t = p.display(),
-        );
+        let conf = http_conf(p, &servers);
         let addrs: Vec<SocketAddr> = sites.iter().map(|s| s.addr).collect();
         Nginx::run(dir, &conf, &addrs)
     }

@@ -89,6 +89,12 @@ fn binary(name: &str) -> String {
     panic!("{name} is not installed: scripts/test.sh installs it (Debian: apt-get install {name})")
 }
 
+/// Any other server process started with `cmd`, once it listens on `addr`; stopped when
+/// dropped, as the proxies are.
+pub fn listening(cmd: Command, addr: SocketAddr, dir: tempfile::TempDir) -> ProxyProcess {
+    start(cmd, addr, dir)
+}
+
 fn start(mut cmd: Command, addr: SocketAddr, dir: tempfile::TempDir) -> ProxyProcess {
     let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("starting the proxy");
     let mut p = ProxyProcess { child, addr, dir };

@@ -1,7 +1,8 @@
 //! Client certificates (`--cert`, `--key`, `--cert-type`, `--key-type`) against a real nginx that requires
 //! one (`ssl_verify_client on`), side by side with curl: the same status with and without the
 //! certificate, in PEM (key apart or in the same file) and DER; bad files exit 58 with one line
-//! naming the file.
+//! naming the file. A server that refuses the handshake without one (OpenSSL's `s_server`) is
+//! a typed `client-certificate-required` failure with curl's exit code, under TLS 1.2 and 1.3.
 
 use std::path::Path;
 use std::process::Command;
@@ -118,5 +119,50 @@ fn a_server_that_requires_a_client_certificate_gets_it_in_every_form() {
         assert_eq!(run.code, 58, "{args:?}: {}", run.stderr);
         assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
         assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn a_server_that_refuses_without_a_client_certificate_is_a_typed_failure_as_curl_sees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    openssl_cert(&d, "server", &[]);
+    openssl_cert(&d, "client", &[]);
+    // TLS 1.2 refuses inside the handshake (curl: 35); TLS 1.3 only after the client's side of
+    // it is done, on the first read (curl: 56).
+    for (version, curl_exit, phase) in [("-tls1_2", 35, "tls"), ("-tls1_3", 56, "wait")] {
+        let addr = free_addr();
+        let mut cmd = Command::new("openssl");
+        cmd.args(["s_server", "-accept", &addr.to_string(), "-cert", "server.pem", "-key", "server.key"])
+            .args(["-CAfile", "client.pem", "-Verify", "1", "-verify_return_error", version, "-www"])
+            .current_dir(&d);
+        let _server = httptrace_tests::proxies::listening(cmd, addr, tempfile::tempdir().unwrap());
+        let url = format!("https://{addr}/");
+        let (_, theirs) = curl_status(&["-k", &url]);
+        assert_eq!(theirs, curl_exit, "curl against s_server {version}");
+        let run = cli(&["-k", "-p", "ndjson", &url], &[]);
+        assert_eq!(run.code, curl_exit, "{version}: {}", run.stderr);
+        let events = crate::plugins_support::parse_ndjson(&run.stdout);
+        let error = events
+            .iter()
+            .find_map(|e| match &e.kind {
+                httptrace::EventKind::RequestDone { error: Some(err), .. } => Some(err.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{version}: no failed request-done: {}", run.stdout));
+        assert_eq!((error.phase.as_str(), error.kind.as_str()), (phase, "client-certificate-required"), "{version}: {error:?}");
+        assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.contains("client certificate") && run.stderr.contains("--cert"), "{}", run.stderr);
+        // With the certificate, both get s_server's status page.
+        let cert =
+            ["--cert".to_string(), d.join("client.pem").display().to_string(), "--key".into(), d.join("client.key").display().to_string()];
+        let mut args: Vec<&str> = vec!["-k"];
+        args.extend(cert.iter().map(String::as_str));
+        args.push(&url);
+        assert_eq!(curl_status(&args), ("200".to_string(), 0), "curl {version} with --cert");
+        let mut ours = vec!["-s", "-w", "%{http_code}"];
+        ours.extend(args.iter().copied());
+        let run = cli(&ours, &[]);
+        assert_eq!((run.stdout.as_str(), run.code), ("200", 0), "{version} with --cert: {}", run.stderr);
     }
 }

@@ -3,13 +3,13 @@
 //! `content-encoding` says. The bytes on the wire and the decoded length are reported apart,
 //! in the events and in HAR, and equal curl's `%{size_download}` (the wire) and the file.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::Command;
 
 use httptrace::EventKind;
-use httptrace_tests::nginx::{free_addr, Nginx};
+use httptrace_tests::nginx::{free_addr, http_conf, Nginx};
 
-use crate::plugins_support::{cli, parse_ndjson};
+use crate::plugins_support::{canned_server, cli, parse_ndjson};
 
 /// A text file of `len` bytes that compresses well.
 fn text(len: usize) -> Vec<u8> {
@@ -23,14 +23,13 @@ fn gzip_nginx(len: usize) -> (Nginx, String) {
     std::fs::create_dir(p.join("html")).unwrap();
     std::fs::write(p.join("html/big.txt"), text(len)).unwrap();
     let addr = free_addr();
-    let conf = format!(
-        "daemon off; master_process off; worker_processes 1; pid {p}/nginx.pid; error_log {p}/error.log warn;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{ access_log off; client_body_temp_path {p}/body; proxy_temp_path {p}/proxy; \
-         fastcgi_temp_path {p}/fastcgi; uwsgi_temp_path {p}/uwsgi; scgi_temp_path {p}/scgi;\n\
-         default_type text/plain; gzip on; gzip_types text/plain; gzip_min_length 20;\n\
-         server {{ listen {addr}; root {p}/html; }} }}\n",
-        p = p.display(),
+    let conf = http_conf(
+        &p,
+        &format!(
+            "default_type text/plain; gzip on; gzip_types text/plain; gzip_min_length 20;\n\
+             server {{ listen {addr}; root {p}/html; }}\n",
+            p = p.display()
+        ),
     );
     let nginx = Nginx::run(dir, &conf, &[addr]);
     (nginx, format!("http://{addr}/big.txt"))
@@ -102,26 +101,11 @@ fn gzip_from_nginx_is_decoded_and_counted_as_curl_counts_it() {
 
 /// A server answering every request with `body` as `content-encoding: coding`.
 fn encoded_server(coding: &'static str, body: Vec<u8>) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for s in listener.incoming() {
-            let Ok(mut s) = s else { continue };
-            let mut head = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match s.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
-            let head =
-                format!("HTTP/1.1 200 OK\r\ncontent-encoding: {coding}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
-            let _ = s.write_all(head.as_bytes());
-            let _ = s.write_all(&body);
-        }
-    });
-    url
+    let mut answer =
+        format!("HTTP/1.1 200 OK\r\ncontent-encoding: {coding}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len())
+            .into_bytes();
+    answer.extend_from_slice(&body);
+    canned_server(answer).0
 }
 
 #[test]

@@ -70,7 +70,7 @@ async fn http1_sequence_and_fields() {
             EventKind::GotConn { reused, was_idle, remote_addr, protocol, local_addr, .. } => {
                 assert!(!reused && !was_idle);
                 assert_eq!(*remote_addr, serve.http_addr);
-                assert!(local_addr.ip().is_loopback());
+                assert!(local_addr.socket_addr().unwrap().ip().is_loopback());
                 assert_eq!(protocol, "http/1.1");
             }
             EventKind::ResponseHeaders { status, version, header_bytes, headers } => {

@@ -132,7 +132,7 @@ async fn happy_eyeballs_reports_each_attempt() {
     let starts: Vec<SocketAddr> = events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::ConnectStart { addr, .. } => Some(*addr),
+            EventKind::ConnectStart { addr, .. } => addr.socket_addr(),
             _ => None,
         })
         .collect();
@@ -140,7 +140,7 @@ async fn happy_eyeballs_reports_each_attempt() {
     let dones: Vec<(SocketAddr, bool, bool)> = events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::ConnectDone { addr, cancelled, error, .. } => Some((*addr, *cancelled, error.is_none())),
+            EventKind::ConnectDone { addr, cancelled, error, .. } => addr.socket_addr().map(|a| (a, *cancelled, error.is_none())),
             _ => None,
         })
         .collect();

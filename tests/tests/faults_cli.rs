@@ -2,8 +2,6 @@
 //! unsupported scheme, 26 unreadable file) and nothing on stdout, before any request; secrets
 //! given with `-H` or sent by the server never reach the output unless `--show-secrets`.
 
-use std::io::{Read, Write};
-
 use crate::plugins_support::*;
 
 #[test]
@@ -76,30 +74,13 @@ fn bad_command_lines_are_one_line_errors_with_curls_exit_codes() {
 }
 
 /// Answers every request with a `Set-Cookie`, after reading the head.
-fn set_cookie_server() -> std::net::SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for mut conn in listener.incoming().flatten() {
-            let mut seen = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                match conn.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => seen.extend_from_slice(&buf[..n]),
-                }
-            }
-            let _ =
-                conn.write_all(b"HTTP/1.1 200 OK\r\nset-cookie: session=srv-s3cret\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
-        }
-    });
-    addr
+fn set_cookie_server() -> String {
+    canned_server(b"HTTP/1.1 200 OK\r\nset-cookie: session=srv-s3cret\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_vec()).0
 }
 
 #[test]
 fn secrets_never_reach_the_output_unless_asked() {
-    let addr = set_cookie_server();
-    let url = format!("http://{addr}/");
+    let url = set_cookie_server();
     let secrets = ["Bearer tok-s3cret", "Basic prx-s3cret", "sid=ck-s3cret", "session=srv-s3cret"];
     let headers = [
         "-H",

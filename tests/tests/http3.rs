@@ -116,10 +116,10 @@ fn http3_against_hypercorn_prints_a_waterfall_with_the_quic_handshake() {
     let events = parse_ndjson(&run.stdout);
     let at = |name: &str| events.iter().find(|e| e.kind.name() == name).unwrap_or_else(|| panic!("no {name}: {}", run.stdout)).at_ns;
     let udp = events.iter().find_map(|e| match &e.kind {
-        EventKind::ConnectDone { network, addr, error: None, .. } => Some((network.clone(), *addr)),
+        EventKind::ConnectDone { network, addr, error: None, .. } => Some((network.clone(), addr.socket_addr())),
         _ => None,
     });
-    assert_eq!(udp, Some(("udp".to_string(), hc.addr)));
+    assert_eq!(udp, Some(("udp".to_string(), Some(hc.addr))));
     let quic = events.iter().find_map(|e| match &e.kind {
         EventKind::QuicHandshakeDone { alpn, quic_version, error: None, peer_certificates, .. } => {
             Some((alpn.clone(), *quic_version, peer_certificates.len()))
@@ -140,10 +140,10 @@ fn http3_against_hypercorn_prints_a_waterfall_with_the_quic_handshake() {
     assert!((timings.ssl - handshake).abs() < 1e-3, "{} vs {handshake}", timings.ssl);
     assert!((marks.appconnect * 1e3 - ms(at("quic-handshake-done"))).abs() < 1e-3);
     let got = events.iter().find_map(|e| match &e.kind {
-        EventKind::GotConn { protocol, remote_addr, .. } => Some((protocol.clone(), *remote_addr)),
+        EventKind::GotConn { protocol, remote_addr, .. } => Some((protocol.clone(), remote_addr.socket_addr())),
         _ => None,
     });
-    assert_eq!(got, Some(("h3".to_string(), hc.addr)));
+    assert_eq!(got, Some(("h3".to_string(), Some(hc.addr))));
     let version = events.iter().find_map(|e| match &e.kind {
         EventKind::ResponseHeaders { version, headers, .. } => Some((version.clone(), headers.iter().any(|h| h.value == "3"))),
         _ => None,
@@ -367,4 +367,27 @@ fn a_server_of_another_quic_version_is_a_typed_tls_failure() {
     assert_eq!(run.code, 35, "{run:?}");
     assert!(run.stderr.contains("tls (incompatible): QUIC handshake with 127.0.0.1"), "{}", run.stderr);
     assert!(run.stderr.contains("speaks no QUIC version we offer"), "{}", run.stderr);
+}
+
+#[test]
+fn http3_only_refuses_what_curl_refuses_before_connecting() {
+    // curl 8 (`Curl_conn_may_http3`): exit 3 for an http:// URL and through a proxy; nothing
+    // listens on the ports named, so any connection attempt would show as a connect failure.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let cases = [
+        (vec![format!("http://127.0.0.1:{port}/")], "HTTP/3 requested for non-HTTPS URL"),
+        (vec!["-x".into(), format!("http://127.0.0.1:{port}"), format!("https://127.0.0.1:{port}/")], "not supported over an HTTP proxy"),
+        (vec!["-x".into(), format!("socks5://127.0.0.1:{port}"), format!("https://127.0.0.1:{port}/")], "not supported over a SOCKS proxy"),
+    ];
+    for (args, why) in cases {
+        let mut all = vec!["--http3-only", "-p", "ndjson"];
+        all.extend(args.iter().map(String::as_str));
+        let run = cli(&all, &[]);
+        assert_eq!(run.code, 3, "{args:?}: {run:?}");
+        assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.contains(why), "{}", run.stderr);
+        let kinds: Vec<&str> = parse_ndjson(&run.stdout).iter().map(|e| e.kind.name()).collect();
+        assert!(!kinds.iter().any(|k| k.starts_with("connect") || k.starts_with("dns")), "{kinds:?}");
+        assert_eq!(kinds.last(), Some(&"request-done"), "{kinds:?}");
+    }
 }

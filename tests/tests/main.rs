@@ -78,3 +78,4 @@ mod plugins_writeout;
 mod proxies;
 mod retry;
 mod soak;
+mod unix_socket;

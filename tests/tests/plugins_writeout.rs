@@ -41,6 +41,17 @@ fn the_same_variables_read_the_same_as_curls() {
         assert_eq!(run.code, 0, "{run:?}");
         assert_eq!(run.stdout, expected, "-w for {ours:?}");
     }
+    // curl's idiom `-s -o /dev/null -w ...`: -w prints on stdout whatever -o says; the other
+    // plugins' output still goes to the -o file.
+    let (expected, _) = curl("%{http_code} %{size_download}", &[&http("/bytes/10")]);
+    let run = cli(&["-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", &http("/bytes/10")], &[]);
+    assert_eq!((run.stdout.as_str(), run.code), (expected.as_str(), 0), "{}", run.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("trace.ndjson");
+    let run = cli(&["-p", "ndjson", "-o", file.to_str().unwrap(), "-w", "%{http_code}", &http("/bytes/10")], &[]);
+    assert_eq!((run.stdout.as_str(), run.code), ("200", 0), "{}", run.stderr);
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(written.lines().count() > 5 && written.lines().all(|l| l.starts_with('{')), "{written}");
     // `ssl_verify_result`: 0 as curl's when the certificate was verified or there is no TLS.
     // (With -k httptrace does not verify at all and says 0; curl verifies anyway and reports
     // OpenSSL's code, 18 for a self-signed certificate.)

@@ -37,7 +37,10 @@ fn events(run: &Run) -> Vec<Event> {
 
 /// The remote address of each `got-conn`.
 fn remotes(events: &[Event]) -> Vec<std::net::SocketAddr> {
-    events.iter().filter_map(|e| if let EventKind::GotConn { remote_addr, .. } = &e.kind { Some(*remote_addr) } else { None }).collect()
+    events
+        .iter()
+        .filter_map(|e| if let EventKind::GotConn { remote_addr, .. } = &e.kind { remote_addr.socket_addr() } else { None })
+        .collect()
 }
 
 fn done(events: &[Event]) -> (Option<u16>, Option<String>) {

@@ -2,14 +2,13 @@
 //! it is asked: the same number of attempts, the same final status and exit code; each attempt
 //! a hop of the request's trace.
 
-use std::io::{Read, Write};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use httptrace::EventKind;
 
-use crate::plugins_support::{cli, parse_ndjson};
+use crate::plugins_support::{canned_server, cli, parse_ndjson};
 
 /// A server answering every request with `status` (and `connection: close`); counts them.
 fn counting_server(status: u16) -> (String, Arc<AtomicUsize>) {
@@ -18,26 +17,7 @@ fn counting_server(status: u16) -> (String, Arc<AtomicUsize>) {
 
 /// [`counting_server`] with `extra` header lines (each ending in CRLF) in every answer.
 fn counting_server_with(status: u16, extra: &'static str) -> (String, Arc<AtomicUsize>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    std::thread::spawn(move || {
-        for s in listener.incoming() {
-            let Ok(mut s) = s else { continue };
-            let mut head = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match s.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
-            seen.fetch_add(1, Ordering::SeqCst);
-            let _ = s.write_all(format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n{extra}connection: close\r\n\r\n").as_bytes());
-        }
-    });
-    (url, count)
+    canned_server(format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n{extra}connection: close\r\n\r\n").into_bytes())
 }
 
 fn curl(args: &[&str]) -> (String, i32) {

@@ -328,8 +328,8 @@ fn conn_events(trace: &Trace, info: &ConnInfo, started: Instant, redact: &[&str]
             reused,
             was_idle: idle.is_some(),
             idle_ns,
-            local_addr: info.local,
-            remote_addr: info.remote,
+            local_addr: info.local.into(),
+            remote_addr: info.remote.into(),
             protocol: if info.h2 { "h2" } else { "http/1.1" }.to_string(),
         },
     );

@@ -9,6 +9,80 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
+/// Where a connection goes or comes from: an IP address and port, or a Unix socket's path
+/// (`--unix-socket`). Written as `ip:port` (`[v6]:port`) or as the path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PeerAddr {
+    /// A TCP or UDP socket address.
+    Ip(SocketAddr),
+    /// A Unix domain socket's path (empty for an unnamed one).
+    Unix(std::sync::Arc<str>),
+}
+
+impl PeerAddr {
+    /// The IP socket address, unless this is a Unix socket.
+    pub fn socket_addr(&self) -> Option<SocketAddr> {
+        match self {
+            PeerAddr::Ip(a) => Some(*a),
+            PeerAddr::Unix(_) => None,
+        }
+    }
+
+    /// The port (0 for a Unix socket, as curl's `%{remote_port}` says).
+    pub fn port(&self) -> u16 {
+        self.socket_addr().map_or(0, |a| a.port())
+    }
+
+    /// A Unix socket's path.
+    pub fn unix(path: &str) -> PeerAddr {
+        PeerAddr::Unix(path.into())
+    }
+}
+
+impl From<SocketAddr> for PeerAddr {
+    fn from(a: SocketAddr) -> PeerAddr {
+        PeerAddr::Ip(a)
+    }
+}
+
+impl PartialEq<SocketAddr> for PeerAddr {
+    fn eq(&self, other: &SocketAddr) -> bool {
+        self.socket_addr().as_ref() == Some(other)
+    }
+}
+
+impl std::str::FromStr for PeerAddr {
+    type Err = std::convert::Infallible;
+
+    /// `ip:port` is an IP address; anything else a Unix socket's path.
+    fn from_str(text: &str) -> Result<PeerAddr, Self::Err> {
+        Ok(text.parse::<SocketAddr>().map(PeerAddr::Ip).unwrap_or_else(|_| PeerAddr::Unix(text.into())))
+    }
+}
+
+impl std::fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerAddr::Ip(a) => a.fmt(f),
+            PeerAddr::Unix(p) => f.write_str(p),
+        }
+    }
+}
+
+impl Serialize for PeerAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PeerAddr {
+    /// `ip:port` is an IP address; anything else a Unix socket's path.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PeerAddr, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(text.parse().unwrap_or_else(|never| match never {}))
+    }
+}
+
 /// One trace event.
 ///
 /// Serialises as one flat JSON object: `event`, `request`, `hop`, `conn`, `at_ns`, then the
@@ -441,19 +515,20 @@ pub enum EventKind {
         /// Why resolution failed.
         error: Option<TraceError>,
     },
-    /// A TCP connect attempt begins (one per address tried).
+    /// A connect attempt begins (one per address tried; a UDP socket for HTTP/3, a Unix socket
+    /// with `--unix-socket`).
     ConnectStart {
-        /// Network, always `tcp`.
+        /// Network: `tcp`; `udp` for HTTP/3's QUIC; `unix` with `--unix-socket`.
         network: String,
-        /// Address dialled.
-        addr: SocketAddr,
+        /// Address dialled (a socket's path for `unix`).
+        addr: PeerAddr,
     },
-    /// A TCP connect attempt ended.
+    /// A connect attempt ended.
     ConnectDone {
-        /// Network, always `tcp`.
+        /// Network: `tcp`; `udp` for HTTP/3's QUIC; `unix` with `--unix-socket`.
         network: String,
-        /// Address dialled.
-        addr: SocketAddr,
+        /// Address dialled (a socket's path for `unix`).
+        addr: PeerAddr,
         /// The attempt was abandoned because another one won (Happy Eyeballs).
         cancelled: bool,
         /// Why the attempt failed.
@@ -500,10 +575,10 @@ pub enum EventKind {
         was_idle: bool,
         /// How long it was idle, in nanoseconds (0 unless `was_idle`).
         idle_ns: u64,
-        /// Local address.
-        local_addr: SocketAddr,
-        /// Remote address.
-        remote_addr: SocketAddr,
+        /// Local address (an empty path on a Unix socket, whose client end has no name).
+        local_addr: PeerAddr,
+        /// Remote address (the socket's path on a Unix socket).
+        remote_addr: PeerAddr,
         /// `http/1.1`, `h2` or `h3`.
         protocol: String,
     },

@@ -298,8 +298,8 @@ mod tests {
         Event { request: 1, hop: 0, conn: Some(1), at_ns: at_ms * 1_000_000, kind }
     }
 
-    fn addr() -> std::net::SocketAddr {
-        "127.0.0.1:443".parse().unwrap()
+    fn addr() -> crate::event::PeerAddr {
+        "127.0.0.1:443".parse::<std::net::SocketAddr>().unwrap().into()
     }
 
     #[test]

@@ -472,7 +472,12 @@ mod tests {
     fn the_phase_follows_the_events_recorded_or_not() {
         for t in [Trace::recording_now(KindSet::default()), Trace::disabled_at(Instant::now())] {
             assert_eq!(t.phase(), Phase::Dns);
-            t.emit_at(1, 0, None, K::ConnectStart { network: "tcp".into(), addr: "127.0.0.1:80".parse().unwrap() });
+            t.emit_at(
+                1,
+                0,
+                None,
+                K::ConnectStart { network: "tcp".into(), addr: "127.0.0.1:80".parse::<std::net::SocketAddr>().unwrap().into() },
+            );
             assert_eq!(t.phase(), Phase::Connect);
             t.emit_at(2, 0, None, K::WroteHeaders {});
             assert_eq!(t.phase(), Phase::Send, "a kind outside the summaries still moves the phase");

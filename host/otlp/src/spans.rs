@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use httptrace::event::{Event, EventKind, TraceError};
+use httptrace::event::{Event, EventKind, PeerAddr, TraceError};
 use httptrace::summary::HopInstants;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::{span, status, Span, Status};
@@ -176,8 +176,7 @@ fn request(evs: &[&Event], parent: Option<&TraceParent>, spans: &mut Vec<Span>) 
     let final_hop = hops.values().last();
     if let Some((proto, peer)) = final_hop.and_then(|h| got_conn(h)) {
         attrs.push(kv("network.protocol.version", protocol_version(&proto)));
-        attrs.push(kv("network.peer.address", peer.ip().to_string()));
-        attrs.push(kv_int("network.peer.port", peer.port() as i64));
+        peer_attrs(&peer, &mut attrs);
     }
     let resends = hops.len().saturating_sub(1);
     if resends > 0 {
@@ -234,9 +233,20 @@ fn sent_traceparent(evs: &[&Event]) -> Option<TraceParent> {
     })
 }
 
-fn got_conn(evs: &[&Event]) -> Option<(String, std::net::SocketAddr)> {
+/// `network.peer.address` and `.port` (a Unix socket: its path, and no port).
+fn peer_attrs(peer: &PeerAddr, attrs: &mut Vec<KeyValue>) {
+    match peer.socket_addr() {
+        Some(a) => {
+            attrs.push(kv("network.peer.address", a.ip().to_string()));
+            attrs.push(kv_int("network.peer.port", a.port() as i64));
+        }
+        None => attrs.push(kv("network.peer.address", peer.to_string())),
+    }
+}
+
+fn got_conn(evs: &[&Event]) -> Option<(String, PeerAddr)> {
     evs.iter().rev().find_map(|e| match &e.kind {
-        EventKind::GotConn { protocol, remote_addr, .. } => Some((protocol.clone(), *remote_addr)),
+        EventKind::GotConn { protocol, remote_addr, .. } => Some((protocol.clone(), remote_addr.clone())),
         _ => None,
     })
 }
@@ -282,7 +292,7 @@ fn hop(
     };
     // Open starts, matched with their ends in order.
     let mut dns: Option<(u64, String)> = None;
-    let mut connects: Vec<(u64, std::net::SocketAddr)> = Vec::new();
+    let mut connects: Vec<(u64, PeerAddr)> = Vec::new();
     let mut tunnel: Option<(u64, String, String)> = None;
     let mut tls: Option<(u64, String)> = None;
     for e in evs {
@@ -309,14 +319,11 @@ fn hop(
                 let st = phase_error(error.as_ref(), &mut kvs);
                 phases.push(child("dns", a, at, kvs, st));
             }
-            EventKind::ConnectStart { addr, .. } => connects.push((at, *addr)),
-            EventKind::ConnectDone { addr, cancelled, error, .. } => {
+            EventKind::ConnectStart { addr, .. } => connects.push((at, addr.clone())),
+            EventKind::ConnectDone { network, addr, cancelled, error } => {
                 let a = connects.iter().position(|(_, x)| x == addr).map_or(at, |i| connects.remove(i).0);
-                let mut kvs = vec![
-                    kv("network.transport", "tcp"),
-                    kv("network.peer.address", addr.ip().to_string()),
-                    kv_int("network.peer.port", addr.port() as i64),
-                ];
+                let mut kvs = vec![kv("network.transport", network.clone())];
+                peer_attrs(addr, &mut kvs);
                 if *cancelled {
                     kvs.push(kv_bool("httptrace.connect.cancelled", true));
                 }
@@ -386,8 +393,7 @@ fn hop(
             }
             EventKind::GotConn { reused, was_idle, idle_ns, remote_addr, protocol, .. } => {
                 attrs.push(kv("network.protocol.version", protocol_version(protocol)));
-                attrs.push(kv("network.peer.address", remote_addr.ip().to_string()));
-                attrs.push(kv_int("network.peer.port", remote_addr.port() as i64));
+                peer_attrs(remote_addr, &mut attrs);
                 attrs.push(kv_bool("httptrace.connection.reused", *reused));
                 if let Some(c) = e.conn {
                     attrs.push(kv_int("httptrace.connection.id", c as i64));

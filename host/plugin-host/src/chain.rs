@@ -123,6 +123,8 @@ pub struct Chain {
     tail: Option<Box<dyn Tail>>,
     members: Vec<Member>,
     output: Output,
+    /// Outputs of their own some plugins write to instead (see [`Chain::start_routed`]).
+    routed: Vec<Output>,
     opts: ChainOptions,
     report: ChainReport,
     /// Text of the socket addresses seen (every request's `got-conn` carries two).
@@ -135,11 +137,24 @@ impl Chain {
     /// or a refused configuration is returned (stop the run: nothing was requested yet); a plugin
     /// that traps or overruns in `init` is disabled and reported, and the chain goes on.
     pub fn start(rt: &Runtime, specs: &[PluginSpec], output: Output, opts: ChainOptions) -> Result<Chain, PluginError> {
+        Chain::start_routed(rt, specs, output, Vec::new(), opts)
+    }
+
+    /// [`Chain::start`], where the plugin at index `i` of `specs` writes to `out` instead of
+    /// `output` for each `(i, out)` of `routes` (curl's `-w` goes to stdout whatever `-o` says).
+    pub fn start_routed(
+        rt: &Runtime,
+        specs: &[PluginSpec],
+        output: Output,
+        routes: Vec<(usize, Output)>,
+        opts: ChainOptions,
+    ) -> Result<Chain, PluginError> {
         let loaded = specs.iter().map(|s| rt.load(&s.source)).collect::<Result<Vec<LoadedPlugin>, _>>()?;
         let mut chain = Chain {
             tail: None,
             members: Vec::new(),
             output,
+            routed: Vec::new(),
             opts,
             report: ChainReport::default(),
             addrs: Default::default(),
@@ -151,8 +166,18 @@ impl Chain {
             color: chain.opts.color,
             verbosity: chain.opts.verbosity,
         };
-        for (spec, plugin) in specs.iter().zip(&loaded) {
-            let started = Instance::new(plugin, &settings).and_then(|mut inst| {
+        for (i, (spec, plugin)) in specs.iter().zip(&loaded).enumerate() {
+            let routed = routes.iter().find(|(at, _)| *at == i).map(|(_, out)| out.clone());
+            let own;
+            let settings = match routed {
+                Some(out) => {
+                    chain.routed.push(out.clone());
+                    own = InstanceSettings { output: out, ..settings.clone() };
+                    &own
+                }
+                None => &settings,
+            };
+            let started = Instance::new(plugin, settings).and_then(|mut inst| {
                 let r = inst.init(&spec.config)?;
                 Ok((inst, r))
             });
@@ -168,8 +193,15 @@ impl Chain {
             };
             chain.members.push(member);
         }
-        chain.output.flush();
+        chain.flush();
         Ok(chain)
+    }
+
+    fn flush(&self) {
+        self.output.flush();
+        for out in &self.routed {
+            out.flush();
+        }
     }
 
     /// The chain's plugins and the kinds each asked for (empty once disabled).
@@ -247,7 +279,7 @@ impl Chain {
                 Err(e) => self.disable(i, e),
             }
         }
-        self.output.flush();
+        self.flush();
         if let (Some(tail), false) = (self.tail.as_mut(), live.is_empty() || self.report.aborted) {
             tail.events(&live);
         }
@@ -268,8 +300,8 @@ impl Chain {
                 }
             }
         }
-        self.output.flush();
-        self.report.output_error = self.output.error();
+        self.flush();
+        self.report.output_error = self.output.error().or_else(|| self.routed.iter().find_map(Output::error));
         if let Some(tail) = self.tail.as_mut() {
             tail.finish();
         }

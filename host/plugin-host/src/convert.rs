@@ -1,11 +1,9 @@
 //! Engine events and the bindings' WIT types: event-type indices and the text of socket
-//! addresses (`SocketAddr` `Display`). Events themselves are written into plugins by
+//! addresses (`PeerAddr` `Display`). Events themselves are written into plugins by
 //! [`lower`](super::lower); [`reference`] builds them in the bindings' form for its tests.
 
 use super::host::bindings::httptrace::plugin::types as wit;
-use std::net::SocketAddr;
-
-use httptrace::event::{Event, EventKind};
+use httptrace::event::{Event, EventKind, PeerAddr};
 
 #[cfg(test)]
 pub(crate) mod reference;
@@ -15,7 +13,7 @@ pub(crate) mod reference;
 /// (A fast non-keyed hash: the keys are the run's own connections, and this is on the
 /// per-event path.)
 #[derive(Default)]
-pub(crate) struct AddrText(rustc_hash::FxHashMap<SocketAddr, String>);
+pub(crate) struct AddrText(rustc_hash::FxHashMap<PeerAddr, String>);
 
 impl AddrText {
     /// Most addresses remembered (a run with more connections starts over).
@@ -25,32 +23,32 @@ impl AddrText {
     pub(crate) fn learn(&mut self, events: &[&Event]) {
         for e in events {
             if let EventKind::GotConn { local_addr: a, remote_addr: b, .. } = &e.kind {
-                self.remember(*a);
-                self.remember(*b);
+                self.remember(a);
+                self.remember(b);
             } else if let EventKind::ConnectStart { addr, .. } | EventKind::ConnectDone { addr, .. } = &e.kind {
-                self.remember(*addr);
+                self.remember(addr);
             }
         }
     }
 
-    fn remember(&mut self, addr: SocketAddr) {
-        if !self.0.contains_key(&addr) {
+    fn remember(&mut self, addr: &PeerAddr) {
+        if !self.0.contains_key(addr) {
             if self.0.len() >= Self::MAX {
                 self.0.clear();
             }
-            self.0.insert(addr, addr.to_string());
+            self.0.insert(addr.clone(), addr.to_string());
         }
     }
 
     /// The text of an address [`learn`](AddrText::learn)t.
-    pub(crate) fn get(&self, addr: SocketAddr) -> Option<&str> {
-        self.0.get(&addr).map(String::as_str)
+    pub(crate) fn get(&self, addr: &PeerAddr) -> Option<&str> {
+        self.0.get(addr).map(String::as_str)
     }
 
     #[cfg(test)]
-    fn of(&mut self, addr: SocketAddr) -> String {
+    fn of(&mut self, addr: &PeerAddr) -> String {
         self.remember(addr);
-        self.0[&addr].clone()
+        self.0[addr].clone()
     }
 }
 

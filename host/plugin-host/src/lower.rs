@@ -24,8 +24,8 @@
 //! documented-hidden internals: a wasmtime upgrade may change them, which shows as a compile
 //! error here (and a layout change as a failure of that test), never as silent misreads.
 
+use httptrace::event::PeerAddr;
 use std::mem::MaybeUninit;
-use std::net::SocketAddr;
 
 use wasmtime::component::__internal::wasmtime_environ::component::StringEncoding;
 use wasmtime::component::__internal::{CanonicalAbiInfo, ComponentVariant, InstanceType, InterfaceType, LowerContext};
@@ -438,7 +438,7 @@ impl<'c, 'a, T: 'static, V: Abi> Writer<'c, 'a, T, V> {
         Ok(())
     }
 
-    fn put_addr(&mut self, out: &mut [u8], at: usize, a: SocketAddr) -> wasmtime::Result<()> {
+    fn put_addr(&mut self, out: &mut [u8], at: usize, a: &PeerAddr) -> wasmtime::Result<()> {
         match self.addrs.get(a) {
             Some(text) => self.put_string(out, at, text),
             None => self.put_string(out, at, &a.to_string()),
@@ -551,11 +551,11 @@ impl<'c, 'a, T: 'static, V: Abi> Writer<'c, 'a, T, V> {
             }
             EventKind::ConnectStart { network, addr } => {
                 self.put_string(out, f.next::<String>(), network)?;
-                self.put_addr(out, f.next::<String>(), *addr)?;
+                self.put_addr(out, f.next::<String>(), addr)?;
             }
             EventKind::ConnectDone { network, addr, cancelled, error } => {
                 self.put_string(out, f.next::<String>(), network)?;
-                self.put_addr(out, f.next::<String>(), *addr)?;
+                self.put_addr(out, f.next::<String>(), addr)?;
                 out[f.next::<bool>()] = *cancelled as u8;
                 self.put_error(out, f.next::<Option<wit::TraceError>>(), error)?;
             }
@@ -593,8 +593,8 @@ impl<'c, 'a, T: 'static, V: Abi> Writer<'c, 'a, T, V> {
                 out[f.next::<bool>()] = *reused as u8;
                 out[f.next::<bool>()] = *was_idle as u8;
                 put_u64(out, f.next::<u64>(), *idle_ns);
-                self.put_addr(out, f.next::<String>(), *local_addr)?;
-                self.put_addr(out, f.next::<String>(), *remote_addr)?;
+                self.put_addr(out, f.next::<String>(), local_addr)?;
+                self.put_addr(out, f.next::<String>(), remote_addr)?;
                 self.put_string(out, f.next::<String>(), protocol)?;
             }
             EventKind::WroteHeaderField { name, value } => {

@@ -34,6 +34,8 @@ struct Hop<'a> {
     /// The connection is QUIC (HTTP/3): its "connect" is the UDP socket, its TLS the QUIC
     /// handshake.
     quic: bool,
+    /// Connected over a Unix domain socket (`--unix-socket`).
+    unix: bool,
     /// `--http3`: the QUIC handshake that failed before the hop fell back to TCP.
     quic_failure: Option<&'a TraceError>,
     connect_failures: Vec<(&'a str, &'a TraceError)>,
@@ -53,6 +55,24 @@ struct Hop<'a> {
 }
 
 impl<'a> Hop<'a> {
+    /// The connect phase's column.
+    fn connect_label(&self) -> &'static str {
+        match (self.quic, self.unix) {
+            (true, _) => "UDP Socket",
+            (_, true) => "Unix Socket",
+            _ => "TCP Connection",
+        }
+    }
+
+    /// The connect phase in a failure's words.
+    fn connect_word(&self) -> &'static str {
+        match (self.quic, self.unix) {
+            (true, _) => "UDP socket",
+            (_, true) => "Unix socket connect",
+            _ => "TCP connect",
+        }
+    }
+
     fn observe(&mut self, ev: &'a Event) {
         match &ev.kind {
             EventKind::RequestStart(s) => {
@@ -62,6 +82,7 @@ impl<'a> Hop<'a> {
             EventKind::DnsDone(d) => self.dns_ok = d.error.is_none(),
             EventKind::ConnectDone(c) if !c.cancelled => {
                 self.quic = c.network == "udp";
+                self.unix = c.network == "unix";
                 match &c.error {
                     None => self.tcp_addr = Some(&c.addr),
                     Some(e) => self.connect_failures.push((&c.addr, e)),
@@ -111,7 +132,7 @@ impl<'a> Hop<'a> {
         let reused = self.got_conn.is_some_and(|(g, _)| g.reused);
         [
             (self.dns_ok, "DNS lookup"),
-            (self.tcp_addr.is_some(), if self.quic { "UDP socket" } else { "TCP connect" }),
+            (self.tcp_addr.is_some(), self.connect_word()),
             (self.tunnel_ok(), "proxy tunnel"),
             (self.tls_ok(), if self.quic { "QUIC handshake" } else { "TLS handshake" }),
             (reused, "reused connection"),
@@ -182,7 +203,11 @@ fn render_hop(
     if let Some((g, conn)) = hop.got_conn {
         let mut first = String::from("  ");
         p.push(&mut first, GRAY, "Connected to");
-        let _ = write!(first, " {} from {}", g.remote_addr, g.local_addr);
+        let _ = write!(first, " {}", g.remote_addr);
+        // (A Unix socket's client end has no name.)
+        if !g.local_addr.is_empty() {
+            let _ = write!(first, " from {}", g.local_addr);
+        }
         let mut how = format!(" ({}, ", g.protocol);
         how.push_str(if g.reused { "reused connection" } else { "new connection" });
         if let Some(c) = conn {
@@ -405,7 +430,7 @@ fn columns(hop: &Hop, s: &HopSummary, url: &str) -> Vec<Column> {
     let (server, transfer) = if tunnel.is_some() { ("Server", "Transfer") } else { ("Server Processing", "Content Transfer") };
     let mut phases = vec![
         ("DNS Lookup", "namelookup", m.namelookup, hop.dns_ok, named, hop.dns_ok || no_lookup),
-        (if hop.quic { "UDP Socket" } else { "TCP Connection" }, "connect", m.connect, new_conn, hop.connected(), hop.connected()),
+        (hop.connect_label(), "connect", m.connect, new_conn, hop.connected(), hop.connected()),
     ];
     if let Some(at) = tunnel {
         let ok = hop.tunnel_ok();

@@ -114,8 +114,12 @@ fn parse(format: &str) -> Result<Vec<Piece>, String> {
     Ok(pieces)
 }
 
-/// `ip` and `port` of `ip:port` or `[v6]:port`.
+/// `ip` and `port` of `ip:port` or `[v6]:port`; a Unix socket's path (`/...`, or empty for
+/// the client's unnamed end) has no port.
 fn split_addr(addr: &str) -> (String, Option<u16>) {
+    if addr.is_empty() || addr.starts_with('/') {
+        return (addr.to_string(), None);
+    }
     match addr.rsplit_once(':') {
         Some((ip, port)) => (ip.trim_start_matches('[').trim_end_matches(']').to_string(), port.parse().ok()),
         None => (addr.to_string(), None),
@@ -240,6 +244,8 @@ fn values(seen: &Seen, d: &httptrace_guest::RequestDone) -> Map<String, Value> {
     let m = &d.marks;
     let status = d.status.unwrap_or(0);
     let (remote_ip, remote_port) = split_addr(&seen.remote);
+    // Over a Unix socket curl says the URL's port.
+    let remote_port = remote_port.or_else(|| url_port(&d.url));
     let (local_ip, local_port) = split_addr(&seen.local);
     let header = |name: &str| seen.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
     let http_version = match seen.version.as_str() {
@@ -292,6 +298,21 @@ fn values(seen: &Seen, d: &httptrace_guest::RequestDone) -> Map<String, Value> {
 }
 
 /// `location` made absolute against `base` (scheme and authority, or the path's directory).
+/// The port of an `http://` or `https://` URL, its scheme's default when it names none.
+fn url_port(url: &str) -> Option<u16> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match host_port.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') && (!host.contains(':') || host.ends_with(']')) => port.parse().ok(),
+        _ => match scheme {
+            "https" => Some(443),
+            "http" => Some(80),
+            _ => None,
+        },
+    }
+}
+
 fn absolute(base: &str, location: &str) -> String {
     if location.contains("://") {
         return location.to_string();
@@ -312,6 +333,18 @@ httptrace_guest::export_plugin!(WriteOut);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_unix_sockets_port_is_the_urls() {
+        assert_eq!(split_addr("/run/app.sock"), ("/run/app.sock".to_string(), None));
+        assert_eq!(split_addr(""), (String::new(), None));
+        assert_eq!(split_addr("[::1]:8080"), ("::1".to_string(), Some(8080)));
+        assert_eq!(url_port("http://example.test/x"), Some(80));
+        assert_eq!(url_port("https://u:p@example.test/"), Some(443));
+        assert_eq!(url_port("http://example.test:8080/a:b"), Some(8080));
+        assert_eq!(url_port("http://[::1]/"), Some(80));
+        assert_eq!(url_port("http://[::1]:81/"), Some(81));
+    }
 
     #[test]
     fn parses_curls_syntax() {

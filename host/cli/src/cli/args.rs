@@ -206,6 +206,10 @@ pub struct RequestArgs {
     /// keeps the request's). Repeatable, first match wins.
     #[arg(long = "connect-to", value_name = "HOST1:PORT1:HOST2:PORT2")]
     pub connect_to: Vec<String>,
+    /// Connect to this Unix domain socket instead of over the network (curl's --unix-socket):
+    /// no DNS, no proxy; the URL still gives the Host header, the path and the TLS server name.
+    #[arg(long = "unix-socket", value_name = "PATH")]
+    pub unix_socket: Option<std::path::PathBuf>,
     /// Use this proxy (curl's -x: http://, https:// (TLS to the proxy), socks5://, socks5h://
     /// (the proxy resolves names); no scheme means http://, the default port 1080). Overrides
     /// the environment's http_proxy, https_proxy, ALL_PROXY; `-x ''` ignores them.

@@ -84,6 +84,7 @@ pub fn client_options(a: &RequestArgs) -> Result<ClientOptions, UsageError> {
         keep_alive: !a.no_keepalive,
         cookies: cookie_engine(a)?,
         connect_to,
+        unix_socket: a.unix_socket.clone(),
         proxy: proxies(a, |name| std::env::var(name).ok())?,
         retry: retry(a)?,
         digest: match (&a.user, a.digest) {

@@ -18,7 +18,7 @@ use httptrace::loadgen::{Counters, LoadPlan};
 use httptrace::trace::{ChannelSink, Sink};
 use httptrace::{Client, Outcome};
 use httptrace_cli::exit;
-use httptrace_plugin_host::{Chain, ChainThread, PluginSource};
+use httptrace_plugin_host::{Chain, ChainThread, Output, PluginSource};
 
 /// Batches (requests) the sink may queue before the engine waits for the plugins (at least the
 /// concurrency: workers wait for room before a request starts, so the queue then never reaches
@@ -66,7 +66,9 @@ fn start_chain(a: &PluginArgs, matches: &ArgMatches, capacity: usize, default: &
     let output = plugins::output(a).map_err(usage_exit)?;
     // The exporter's settings are checked before any plugin or request runs.
     let exporter = super::export::start(&a.export).map_err(usage_exit)?;
-    let mut chain = Chain::start(&plugin_rt, &specs, output, plugins::chain_options(a)).map_err(|e| {
+    // -w prints on stdout as curl's does, whatever -o says (`-o /dev/null -w ...`).
+    let routes = if a.write_out.is_some() && a.output.is_some() { vec![(0, Output::stdout())] } else { Vec::new() };
+    let mut chain = Chain::start_routed(&plugin_rt, &specs, output, routes, plugins::chain_options(a)).map_err(|e| {
         eprintln!("httptrace: {e}");
         exit::USAGE
     })?;

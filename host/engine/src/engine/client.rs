@@ -237,9 +237,21 @@ impl Client {
             let port = hop_req.url.port_or_known_default().unwrap_or(80);
             let (dial_host, mut dial_port) = ConnectTo::apply(&opts.connect_to, &host, port);
             let tls = hop_req.url.scheme() == "https";
-            let proxy = if opts.proxy.is_none() { None } else { opts.proxy.for_host(tls, &host).cloned() };
+            // A Unix socket takes no proxy (curl's `--unix-socket`).
+            let proxy = if opts.proxy.is_none() || opts.unix_socket.is_some() { None } else { opts.proxy.for_host(tls, &host).cloned() };
             // HTTP/3 (curl's `--http3` takes no proxy), on the port an `Alt-Svc` named.
-            let quic = tls && proxy.is_none() && matches!(opts.http, HttpVersion::Http3 | HttpVersion::Http3Only);
+            let quic =
+                tls && proxy.is_none() && opts.unix_socket.is_none() && matches!(opts.http, HttpVersion::Http3 | HttpVersion::Http3Only);
+            if opts.http == HttpVersion::Http3Only && !quic {
+                // curl's refusals (`Curl_conn_may_http3`), on every hop: a redirect too.
+                let why = match &proxy {
+                    _ if opts.unix_socket.is_some() => "HTTP/3 cannot be used over UNIX domain sockets",
+                    _ if !tls => "HTTP/3 requested for non-HTTPS URL",
+                    Some(p) if p.scheme().is_socks() => "HTTP/3 is not supported over a SOCKS proxy",
+                    _ => "HTTP/3 is not supported over an HTTP proxy",
+                };
+                return (None, hop_req.url, Some(TraceError::new(Phase::Setup, FailureKind::BadRequest, why)));
+            }
             if quic && opts.connect_to.is_empty() {
                 if let Some(p) = self.shared.alt_svc.lock().unwrap_or_else(|p| p.into_inner()).get(&(host.clone(), port)) {
                     dial_port = *p;

@@ -45,7 +45,7 @@ pub async fn connect(trace: &Trace, conn: u64, addrs: &[IpAddr], port: u16) -> R
         if next < order.len() && (in_flight.is_empty() || pending.is_empty()) {
             let addr = order[next];
             next += 1;
-            trace.emit(Some(conn), EventKind::ConnectStart { network: tcp(), addr });
+            trace.emit(Some(conn), EventKind::ConnectStart { network: tcp(), addr: addr.into() });
             in_flight.push(addr);
             let origin = trace.origin();
             pending.spawn(async move {
@@ -61,7 +61,7 @@ pub async fn connect(trace: &Trace, conn: u64, addrs: &[IpAddr], port: u16) -> R
                     // The pending attempt is slow: start the next one beside it.
                     let addr = order[next];
                     next += 1;
-                    trace.emit(Some(conn), EventKind::ConnectStart { network: tcp(), addr });
+                    trace.emit(Some(conn), EventKind::ConnectStart { network: tcp(), addr: addr.into() });
                     in_flight.push(addr);
                     let origin = trace.origin();
                     pending.spawn(async move {
@@ -85,14 +85,19 @@ pub async fn connect(trace: &Trace, conn: u64, addrs: &[IpAddr], port: u16) -> R
         in_flight.retain(|a| *a != addr);
         match result {
             Ok(stream) => {
-                trace.emit_at(at, trace.hop(), Some(conn), EventKind::ConnectDone { network: tcp(), addr, cancelled: false, error: None });
+                trace.emit_at(
+                    at,
+                    trace.hop(),
+                    Some(conn),
+                    EventKind::ConnectDone { network: tcp(), addr: addr.into(), cancelled: false, error: None },
+                );
                 pending.abort_all();
                 for loser in in_flight.drain(..) {
                     trace.emit(
                         Some(conn),
                         EventKind::ConnectDone {
                             network: tcp(),
-                            addr: loser,
+                            addr: loser.into(),
                             cancelled: true,
                             error: Some(connect_error(FailureKind::Cancelled, format!("{addr} connected first"))),
                         },
@@ -107,7 +112,7 @@ pub async fn connect(trace: &Trace, conn: u64, addrs: &[IpAddr], port: u16) -> R
                     at,
                     trace.hop(),
                     Some(conn),
-                    EventKind::ConnectDone { network: tcp(), addr, cancelled: false, error: Some(err.clone()) },
+                    EventKind::ConnectDone { network: tcp(), addr: addr.into(), cancelled: false, error: Some(err.clone()) },
                 );
                 last_error = Some(err);
                 if pending.is_empty() && next >= order.len() {

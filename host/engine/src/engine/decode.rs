@@ -6,7 +6,8 @@ use std::io::{self, Write};
 
 use http::HeaderMap;
 
-use crate::event::{FailureKind, Phase, TraceError};
+use crate::event::{EventKind, FailureKind, Phase, TraceError};
+use crate::trace::Trace;
 
 /// What `--compressed` offers, in curl's words and order.
 pub const ACCEPT_ENCODING: &str = "deflate, gzip, br, zstd";
@@ -108,6 +109,22 @@ impl Body {
             Some(d) if self.received > 0 => d.finish().map(Some).map_err(|e| Body { received: self.received, decoder: None }.bad(e)),
             _ => Ok(None),
         }
+    }
+
+    /// The body's end, on either HTTP path: stamps it, finishes the decoder (a body that does
+    /// not decode becomes the hop's `error` when nothing failed before) and emits
+    /// `response-done` for `hop` on connection `conn_id`.
+    pub(crate) fn end(self, trace: &Trace, hop: u32, conn_id: u64, error: &mut Option<TraceError>) {
+        let done_at = trace.now_ns();
+        let body_bytes = self.received;
+        let decoded_bytes = match (error.is_none(), self.finish()) {
+            (true, Err(e)) => {
+                *error = Some(e);
+                None
+            }
+            (_, r) => r.ok().flatten(),
+        };
+        trace.emit_at(done_at, hop, Some(conn_id), EventKind::ResponseDone { body_bytes, error: error.clone(), decoded_bytes });
     }
 
     fn bad(&self, e: io::Error) -> TraceError {

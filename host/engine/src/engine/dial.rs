@@ -17,7 +17,7 @@ use super::kstamp::{KernelStream, SocketStamps};
 use super::proxy::{http_connect, socks4_connect, socks_connect, Proxy, ProxyScheme, SocksTarget};
 use super::wire::{Tap, TapShared};
 use super::{HttpVersion, Shared, Target};
-use crate::event::{kind, EventKind, FailureKind, Phase, TraceError};
+use crate::event::{kind, EventKind, FailureKind, PeerAddr, Phase, TraceError};
 use crate::trace::{next_conn_id, Trace};
 
 /// The sending half of a connection.
@@ -42,9 +42,9 @@ pub struct Conn {
     /// Connection id.
     pub id: u64,
     /// Local address.
-    pub local: SocketAddr,
+    pub local: PeerAddr,
     /// Remote address.
-    pub remote: SocketAddr,
+    pub remote: PeerAddr,
     /// The tap's shared state (to bind requests).
     pub tap: Arc<TapShared>,
     /// How to send on it.
@@ -73,6 +73,11 @@ pub struct Forward {
 }
 
 impl Conn {
+    /// A connection just dialed on this thread.
+    pub(crate) fn fresh(id: u64, local: PeerAddr, remote: PeerAddr, tap: Arc<TapShared>, sender: Sender, forward: Option<Forward>) -> Conn {
+        Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home: std::thread::current().id(), forward, reused: false }
+    }
+
     /// `http/1.1`, `h2` or `h3`.
     pub fn protocol(&self) -> &'static str {
         match self.sender {
@@ -115,6 +120,9 @@ pub async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Resul
     if let Some(proxy) = &target.proxy {
         return dial_proxied(shared, trace, target, proxy).await;
     }
+    if let Some(path) = &shared.opts.unix_socket {
+        return dial_unix(shared, trace, target, path).await;
+    }
     let id = next_conn_id();
     let resolved = shared.resolver.resolve(trace, id, &target.dial_host, target.dial_port).await?;
     let tcp = super::connect::connect(trace, id, &resolved.addrs, target.dial_port).await?;
@@ -122,10 +130,39 @@ pub async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Resul
     let remote = tcp.peer_addr().map_err(|e| io_error(Phase::Connect, e))?;
     let tcp = KernelStream::new(tcp, shared.opts.kernel_timestamps);
     let stamps = tcp.stamps();
-    let home = std::thread::current().id();
 
     let (tap, sender) = open(shared, trace, target, id, tcp, stamps).await?;
-    Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home, forward: None, reused: false })
+    Ok(Conn::fresh(id, local.into(), remote.into(), tap, sender, None))
+}
+
+/// A connection to the Unix domain socket at `path` (`--unix-socket`): its connect as
+/// `connect-start`/`connect-done` with network `unix` and the path; then TLS for `https://`
+/// and the HTTP handshake, as over TCP. No kernel stamps (they are TCP's).
+async fn dial_unix(shared: &Shared, trace: &Arc<Trace>, target: &Target, path: &std::path::Path) -> Result<Conn, TraceError> {
+    let id = next_conn_id();
+    let addr = PeerAddr::unix(&path.to_string_lossy());
+    trace.emit(Some(id), EventKind::ConnectStart { network: "unix".into(), addr: addr.clone() });
+    let stream = tokio::net::UnixStream::connect(path).await.map_err(|e| {
+        let kind = match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => FailureKind::Refused,
+            std::io::ErrorKind::NotFound => FailureKind::NoAddress,
+            _ => FailureKind::Io,
+        };
+        TraceError::new(Phase::Connect, kind, format!("Unix socket {}: {e}", path.display()))
+    });
+    let done = |error: Option<TraceError>| EventKind::ConnectDone { network: "unix".into(), addr: addr.clone(), cancelled: false, error };
+    let stream = match stream {
+        Ok(s) => {
+            trace.emit(Some(id), done(None));
+            s
+        }
+        Err(e) => {
+            trace.emit(Some(id), done(Some(e.clone())));
+            return Err(e);
+        }
+    };
+    let (tap, sender) = open(shared, trace, target, id, stream, None).await?;
+    Ok(Conn::fresh(id, PeerAddr::unix(""), addr, tap, sender, None))
 }
 
 /// The origin's TLS (for `https://`) and the HTTP handshake over `io`: the connection's TCP
@@ -180,7 +217,6 @@ async fn dial_proxied(shared: &Shared, trace: &Arc<Trace>, target: &Target, prox
     let remote = tcp.peer_addr().map_err(|e| io_error(Phase::Connect, e))?;
     let tcp = KernelStream::new(tcp, shared.opts.kernel_timestamps);
     let stamps = tcp.stamps();
-    let home = std::thread::current().id();
     // socks5:// and socks4://: the origin's name is resolved here (traced as usual) once the
     // proxy is connected, as curl does; a name that does not resolve is curl's SOCKS failure
     // (97). SOCKS4 carries IPv4 addresses only.
@@ -210,7 +246,7 @@ async fn dial_proxied(shared: &Shared, trace: &Arc<Trace>, target: &Target, prox
             Some(v)
         });
         let forward = Some(Forward { authorization });
-        return Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home, forward, reused: false });
+        return Ok(Conn::fresh(id, local.into(), remote.into(), tap, sender, forward));
     }
     let authority = if target.dial_host.contains(':') {
         format!("[{}]:{}", target.dial_host, target.dial_port)
@@ -242,7 +278,7 @@ async fn dial_proxied(shared: &Shared, trace: &Arc<Trace>, target: &Target, prox
     trace.emit(Some(id), EventKind::ProxyConnectDone { proxy: shown, status, error: io.as_ref().err().cloned() });
     let io = io?;
     let (tap, sender) = open(shared, trace, target, id, io, stamps).await?;
-    Ok(Conn { id, local, remote, tap, sender, idle_since: None, stream: None, home, forward: None, reused: false })
+    Ok(Conn::fresh(id, local.into(), remote.into(), tap, sender, None))
 }
 
 async fn handshake<I>(io: I, h2: bool) -> Result<Sender, TraceError>

@@ -248,16 +248,7 @@ pub async fn exchange(
             None => break,
         }
     }
-    let done_at = trace.now_ns();
-    let received = counted.received();
-    let decoded_bytes = match (error.is_none(), counted.finish()) {
-        (true, Err(e)) => {
-            error = Some(e);
-            None
-        }
-        (_, r) => r.ok().flatten(),
-    };
-    trace.emit_at(done_at, hop, Some(conn_id), EventKind::ResponseDone { body_bytes: received, error: error.clone(), decoded_bytes });
+    counted.end(trace, hop, conn_id, &mut error);
     if h2 {
         conn.tap.forget_h2(trace);
     }
@@ -420,8 +411,18 @@ pub(crate) fn head_size(version: &str, status: http::StatusCode, headers: &Heade
 pub(crate) fn classify(trace: &Trace, hop: u32, e: &hyper::Error) -> TraceError {
     debug_assert_eq!(hop, trace.hop());
     let (phase, got_bytes) = (trace.phase(), trace.got_first_byte());
-    let detail = error_chain(e);
-    let (phase, kind) = if e.is_parse_too_large() {
+    let mut detail = error_chain(e);
+    let (phase, kind) = if let Some(alert) = tls_alert(e) {
+        // A TLS alert after the handshake: under TLS 1.3 a server that requires a client
+        // certificate says so only once the client has finished its side (curl: 56).
+        let phase = if phase == Phase::Send { Phase::Send } else { Phase::Wait };
+        if alert == rustls::AlertDescription::CertificateRequired {
+            detail.push_str(" (the server requires a client certificate: --cert)");
+            (phase, FailureKind::ClientCertRequired)
+        } else {
+            (phase, FailureKind::Alert)
+        }
+    } else if e.is_parse_too_large() {
         (Phase::Wait, FailureKind::HeadersTooLarge)
     } else if e.is_parse() || e.is_parse_status() {
         (Phase::Wait, FailureKind::BadResponse)
@@ -452,6 +453,22 @@ pub(crate) fn classify_body(e: &hyper::Error, received: u64) -> TraceError {
         _ => FailureKind::Reset,
     };
     TraceError { phase: Phase::Receive, kind, during: None, message: format!("after {received} body bytes: {}", error_chain(e)) }
+}
+
+/// The TLS alert the server sent, when that is what ended the connection.
+fn tls_alert(e: &hyper::Error) -> Option<rustls::AlertDescription> {
+    let mut src = e.source();
+    while let Some(s) = src {
+        // An `io::Error`'s `source` skips the error it wraps: look inside it.
+        let inner = s.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).map(|i| i as &(dyn std::error::Error + 'static));
+        for candidate in [Some(s), inner].into_iter().flatten() {
+            if let Some(rustls::Error::AlertReceived(a)) = candidate.downcast_ref::<rustls::Error>() {
+                return Some(*a);
+            }
+        }
+        src = s.source();
+    }
+    None
 }
 
 fn io_kind(e: &hyper::Error) -> Option<std::io::ErrorKind> {

@@ -41,11 +41,11 @@ pub(crate) async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target, l
         .copied()
         .ok_or_else(|| TraceError::new(Phase::Dns, FailureKind::NoAddress, format!("no address for {}", target.dial_host)))?;
     let remote = SocketAddr::new(ip, target.dial_port);
-    trace.emit(Some(id), EventKind::ConnectStart { network: "udp".into(), addr: remote });
+    trace.emit(Some(id), EventKind::ConnectStart { network: "udp".into(), addr: remote.into() });
     let endpoint = udp_endpoint(remote);
     trace.emit(
         Some(id),
-        EventKind::ConnectDone { network: "udp".into(), addr: remote, cancelled: false, error: endpoint.as_ref().err().cloned() },
+        EventKind::ConnectDone { network: "udp".into(), addr: remote.into(), cancelled: false, error: endpoint.as_ref().err().cloned() },
     );
     let (mut endpoint, local) = endpoint?;
     endpoint.set_default_client_config(config);
@@ -61,18 +61,8 @@ pub(crate) async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target, l
         // The endpoint lives as long as its connection.
         drop(endpoint);
     });
-    Ok(Conn {
-        id,
-        local,
-        remote,
-        tap: TapShared::with_stamps(id, true, None),
-        sender: Sender::H3 { send, quic, idle: shared.opts.quic_idle_timeout },
-        idle_since: None,
-        stream: None,
-        home: std::thread::current().id(),
-        forward: None,
-        reused: false,
-    })
+    let sender = Sender::H3 { send, quic, idle: shared.opts.quic_idle_timeout };
+    Ok(Conn::fresh(id, local.into(), remote.into(), TapShared::with_stamps(id, true, None), sender, None))
 }
 
 /// A client endpoint on a UDP socket of its own, bound to the local address the kernel would
@@ -194,16 +184,7 @@ pub(crate) async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopReque
             }
         }
     }
-    let done_at = trace.now_ns();
-    let received = counted.received();
-    let decoded_bytes = match (error.is_none(), counted.finish()) {
-        (true, Err(e)) => {
-            error = Some(e);
-            None
-        }
-        (_, r) => r.ok().flatten(),
-    };
-    trace.emit_at(done_at, hop, Some(conn_id), EventKind::ResponseDone { body_bytes: received, error: error.clone(), decoded_bytes });
+    counted.end(trace, hop, conn_id, &mut error);
     let digest_challenge = (status == 401)
         .then(|| {
             let all = response.headers().get_all(http::header::WWW_AUTHENTICATE);

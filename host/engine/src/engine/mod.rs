@@ -154,6 +154,11 @@ pub struct ClientOptions {
     /// [`trace_context`](ClientOptions::trace_context), the share kept is what the `sampled`
     /// flag says.
     pub record_sampled: Option<crate::trace::SampledRecording>,
+    /// Connect to this Unix domain socket instead of over the network (curl's
+    /// `--unix-socket`): no name is resolved and no proxy is taken; the URL still gives the
+    /// `Host` header, the path and, for `https://`, the TLS server name. `None` (the default):
+    /// TCP.
+    pub unix_socket: Option<PathBuf>,
 }
 
 /// curl's `--retry N` and its companions: which failures are made again, how often, and
@@ -315,6 +320,7 @@ impl Default for ClientOptions {
             digest: None,
             trace_context: None,
             record_sampled: None,
+            unix_socket: None,
         }
     }
 }

@@ -78,8 +78,8 @@ impl H2Shared {
         };
         Conn {
             id: self.conn.id,
-            local: self.conn.local,
-            remote: self.conn.remote,
+            local: self.conn.local.clone(),
+            remote: self.conn.remote.clone(),
             tap: self.conn.tap.clone(),
             sender,
             idle_since,
@@ -237,8 +237,8 @@ fn got(trace: &Trace, mut conn: Conn, reused: bool) -> Conn {
             reused,
             was_idle: idle.is_some(),
             idle_ns: idle.map_or(0, |d| d.as_nanos() as u64),
-            local_addr: conn.local,
-            remote_addr: conn.remote,
+            local_addr: conn.local.clone(),
+            remote_addr: conn.remote.clone(),
             protocol: conn.protocol().to_string(),
         },
     );
