@@ -199,13 +199,15 @@ impl NoProxy {
             let entry = entry.trim_start_matches('.').trim_end_matches('.').to_ascii_lowercase();
             let bare = entry.trim_start_matches('[').trim_end_matches(']');
             let (addr, bits) = match bare.split_once('/') {
-                Some((a, b)) => (a, b.parse::<u8>().ok()),
+                Some((a, b)) => (a, Some(b.parse::<u8>().unwrap_or(u8::MAX))),
                 None => (bare, None),
             };
             match addr.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
                 Ok(ip) => {
+                    // curl 7.88's quirks, kept: `/0` is the address alone, a prefix longer
+                    // than the address matches nothing.
                     let max = if ip.is_ipv4() { 32 } else { 128 };
-                    out.nets.push((ip, bits.unwrap_or(max).min(max)));
+                    out.nets.push((ip, bits.filter(|b| *b != 0).unwrap_or(max)));
                 }
                 Err(_) => out.names.push(entry),
             }
@@ -236,8 +238,8 @@ impl NoProxy {
 
 fn in_network(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
     let prefix = |a: u128, b: u128, width: u32| {
-        let shift = width - u32::from(bits).min(width);
-        shift >= width || (a >> shift) == (b >> shift)
+        let bits = u32::from(bits);
+        bits <= width && (a >> (width - bits)) == (b >> (width - bits))
     };
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(b)) => prefix(u32::from(a).into(), u32::from(b).into(), 32),
@@ -481,7 +483,13 @@ mod tests {
         assert!(NoProxy::parse(" * ").matches("anything"));
         assert!(!NoProxy::parse("*, example.com").matches("anything"), "`*` is all only alone");
         assert!(NoProxy::parse("").is_empty());
-        assert!(NoProxy::parse("0.0.0.0/0").matches("192.0.2.1"));
+        // curl 7.88 (checked with `NO_PROXY=... curl -x`): `/0` is the address alone, and a
+        // prefix longer than the address matches nothing.
+        assert!(!NoProxy::parse("0.0.0.0/0").matches("192.0.2.1"));
+        assert!(NoProxy::parse("127.0.0.1/0").matches("127.0.0.1"));
+        assert!(!NoProxy::parse("127.0.0.1/33").matches("127.0.0.1"));
+        assert!(NoProxy::parse("127.0.0.1/32").matches("127.0.0.1") && NoProxy::parse("127.0.0.0/8").matches("127.9.9.9"));
+        assert!(NoProxy::parse("::/1").matches("::1") && !NoProxy::parse("::1/129").matches("::1"));
     }
 
     #[test]
