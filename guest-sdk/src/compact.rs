@@ -21,7 +21,7 @@ use std::alloc::{dealloc, Layout};
 use crate::{
     CertSummary, ConnectDone, ConnectStart, DnsDone, DnsStart, Event, EventKind, GetConn, Got1xxResponse, GotConn, Header, HopSummary,
     Marks, Phase, ProxyConnectDone, ProxyConnectStart, PutIdleConn, QuicHandshakeDone, QuicHandshakeStart, Redirect, RequestDone,
-    RequestStart, ResponseDone, ResponseHeaders, Timings, TlsHandshakeDone, TlsHandshakeStart, TraceError, WroteRequest,
+    RequestStart, ResponseDone, ResponseHeaders, StampClock, Timings, TlsHandshakeDone, TlsHandshakeStart, TraceError, WroteRequest,
 };
 
 /// Size of `compact.event` (align 8): request @0, hop @8, conn @16 (option<u64>), at-ns @32,
@@ -78,6 +78,13 @@ unsafe fn u64_at(p: *const u8, at: usize) -> u64 {
 unsafe fn f64_at(p: *const u8, at: usize) -> f64 {
     f64::from_bits(unsafe { u64_at(p, at) })
 }
+unsafe fn clock_at(p: *const u8, at: usize) -> StampClock {
+    match unsafe { u8_at(p, at) } {
+        1 => StampClock::Kernel,
+        _ => StampClock::Engine,
+    }
+}
+
 unsafe fn bool_at(p: *const u8, at: usize) -> bool {
     unsafe { u8_at(p, at) != 0 }
 }
@@ -271,14 +278,16 @@ impl Batch<'_> {
                     protocol: self.s(k, 32),
                 }),
                 9 => EventKind::WroteHeaderField(self.header(k)),
-                10 => EventKind::WroteHeaders,
+                // wrote-headers: stamp-clock @0 (since 0.5.0).
+                10 => EventKind::WroteHeaders(clock_at(k, 0)),
                 11 => EventKind::Wait100Continue,
                 12 => EventKind::Got100Continue,
                 // got-1xx-response: status @0, headers @4.
                 13 => EventKind::Got1xxResponse(Got1xxResponse { status: u16_at(k, 0), headers: self.headers(k, 4) }),
-                // wrote-request: body-bytes @0, error @8.
-                14 => EventKind::WroteRequest(WroteRequest { body_bytes: u64_at(k, 0), error: self.error(k, 8) }),
-                15 => EventKind::GotFirstResponseByte,
+                // wrote-request: body-bytes @0, error @8, clock @36 (since 0.5.0).
+                14 => EventKind::WroteRequest(WroteRequest { body_bytes: u64_at(k, 0), error: self.error(k, 8), clock: clock_at(k, 36) }),
+                // got-first-response-byte: stamp-clock @0 (since 0.5.0).
+                15 => EventKind::GotFirstResponseByte(clock_at(k, 0)),
                 // response-headers: status @0, version @4, headers @12, header-bytes @24.
                 16 => EventKind::ResponseHeaders(ResponseHeaders {
                     status: u16_at(k, 0),

@@ -7,7 +7,7 @@
 
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
-use crate::{CertSummary, Event, EventKind, Header, HopSummary, Marks, Timings, TraceError};
+use crate::{CertSummary, Event, EventKind, Header, HopSummary, Marks, StampClock, Timings, TraceError};
 
 /// One event as one line of JSON, without a trailing newline: exactly the host's form.
 pub fn to_json(ev: &Event) -> String {
@@ -55,6 +55,14 @@ impl Serialize for J<'_, Event> {
 }
 
 /// An optional trace error: `null` when absent.
+/// A `stamp-clock` as the host's ndjson writes it.
+fn clock(c: StampClock) -> &'static str {
+    match c {
+        StampClock::Engine => "engine",
+        StampClock::Kernel => "kernel",
+    }
+}
+
 fn error(e: &Option<TraceError>) -> Option<J<'_, TraceError>> {
     e.as_ref().map(J)
 }
@@ -110,14 +118,16 @@ fn kind_fields<M: SerializeMap>(kind: &EventKind, m: &mut M) -> Result<(), M::Er
             m.serialize_entry("name", &h.name)?;
             m.serialize_entry("value", &h.value)
         }
-        EventKind::WroteHeaders | EventKind::Wait100Continue | EventKind::Got100Continue | EventKind::GotFirstResponseByte => Ok(()),
+        EventKind::WroteHeaders(c) | EventKind::GotFirstResponseByte(c) => m.serialize_entry("clock", clock(*c)),
+        EventKind::Wait100Continue | EventKind::Got100Continue => Ok(()),
         EventKind::Got1xxResponse(k) => {
             m.serialize_entry("status", &k.status)?;
             m.serialize_entry("headers", &Seq(&k.headers))
         }
         EventKind::WroteRequest(k) => {
             m.serialize_entry("body_bytes", &k.body_bytes)?;
-            m.serialize_entry("error", &error(&k.error))
+            m.serialize_entry("error", &error(&k.error))?;
+            m.serialize_entry("clock", clock(k.clock))
         }
         EventKind::ResponseHeaders(k) => {
             m.serialize_entry("status", &k.status)?;
@@ -268,8 +278,8 @@ mod tests {
         let line = to_json(&ev(EventKind::GetConn(GetConn { host_port: "a:80".into() })));
         // The host's own test of the same event.
         assert_eq!(line, r#"{"event":"get-conn","request":3,"hop":1,"conn":2,"at_ns":42,"host_port":"a:80"}"#);
-        let none = Event { conn: None, ..ev(EventKind::WroteHeaders) };
-        assert_eq!(none.to_json(), r#"{"event":"wrote-headers","request":3,"hop":1,"conn":null,"at_ns":42}"#);
+        let none = Event { conn: None, ..ev(EventKind::WroteHeaders(StampClock::Kernel)) };
+        assert_eq!(none.to_json(), r#"{"event":"wrote-headers","request":3,"hop":1,"conn":null,"at_ns":42,"clock":"kernel"}"#);
     }
 
     #[test]

@@ -47,12 +47,12 @@ impl EventKind {
             EventKind::TlsHandshakeDone(_) => EventType::TlsHandshakeDone,
             EventKind::GotConn(_) => EventType::GotConn,
             EventKind::WroteHeaderField(_) => EventType::WroteHeaderField,
-            EventKind::WroteHeaders => EventType::WroteHeaders,
+            EventKind::WroteHeaders(_) => EventType::WroteHeaders,
             EventKind::Wait100Continue => EventType::Wait100Continue,
             EventKind::Got100Continue => EventType::Got100Continue,
             EventKind::Got1xxResponse(_) => EventType::Got1xxResponse,
             EventKind::WroteRequest(_) => EventType::WroteRequest,
-            EventKind::GotFirstResponseByte => EventType::GotFirstResponseByte,
+            EventKind::GotFirstResponseByte(_) => EventType::GotFirstResponseByte,
             EventKind::ResponseHeaders(_) => EventType::ResponseHeaders,
             EventKind::ResponseDone(_) => EventType::ResponseDone,
             EventKind::PutIdleConn(_) => EventType::PutIdleConn,
@@ -163,7 +163,7 @@ mod tests {
         }
         assert_eq!(event_type_from_name("dns-done"), Some(EventType::DnsDone));
         assert_eq!(event_type_from_name("dns_done"), None);
-        assert_eq!(kind_name(&EventKind::GotFirstResponseByte), "got-first-response-byte");
+        assert_eq!(kind_name(&EventKind::GotFirstResponseByte(crate::StampClock::Engine)), "got-first-response-byte");
         assert_eq!(EventType::Got1xxResponse.name(), "got-1xx-response");
     }
 

@@ -2,7 +2,7 @@
 //
 // Behaviour (the same in every language, see docs/plugins/c.md): interest = every kind; verdict
 // `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at finish,
-// emit the `conformance v4` report and return `pass`. Config: `drop`, `label`, `mode`
+// emit the `conformance v5` report and return `pass`. Config: `drop`, `label`, `mode`
 // (`conformance`, or `status`: counts final statuses by class); a repeated key's last value wins.
 //
 // Ownership (canonical ABI, as the bindings expect): arguments belong to us and are freed with
@@ -39,6 +39,7 @@ static struct {
   uint64_t post_data;                 // UTF-8 bytes of request-start post-data
   uint64_t tunnels_ok, tunnels_failed;  // proxy-connect-done without / with error
   uint64_t quic_ok, quic_failed;        // quic-handshake-done without / with error
+  uint64_t stamped[2];                  // wrote-headers, wrote-request, got-first-response-byte: kernel, engine
 } st;
 
 // Counts one tls-handshake-done naming `name` (copied).
@@ -132,6 +133,13 @@ void exports_plugin_on_events(plugin_list_event_t *events, plugin_list_verdict_t
       if (kind->val.proxy_connect_done.error.is_some) st.tunnels_failed++;
       else st.tunnels_ok++;
     }
+    // The clock that stamped it: the case's payload, or wrote-request's field.
+    int clock = -1;
+    if (kind->tag == HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_WROTE_HEADERS) clock = kind->val.wrote_headers;
+    if (kind->tag == HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_GOT_FIRST_RESPONSE_BYTE) clock = kind->val.got_first_response_byte;
+    if (kind->tag == HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_WROTE_REQUEST) clock = kind->val.wrote_request.clock;
+    if (clock == HTTPTRACE_PLUGIN_TYPES_STAMP_CLOCK_KERNEL) st.stamped[0]++;
+    if (clock == HTTPTRACE_PLUGIN_TYPES_STAMP_CLOCK_ENGINE) st.stamped[1]++;
     if (kind->tag == HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_QUIC_HANDSHAKE_DONE) {
       if (kind->val.quic_handshake_done.error.is_some) st.quic_failed++;
       else st.quic_ok++;
@@ -202,7 +210,7 @@ bool exports_plugin_finish(plugin_run_outcome_t *ret, plugin_string_t *err) {
     }
     if (st.no_status) put("status none %llu\n", (unsigned long long) st.no_status);
   } else {
-    put("conformance v4\nlabel ");
+    put("conformance v5\nlabel ");
     put_bytes(&st.label);
     put("\nevents %llu\ndropped %llu\n", (unsigned long long) st.total, (unsigned long long) st.dropped);
     int order[KINDS];
@@ -223,6 +231,7 @@ bool exports_plugin_finish(plugin_run_outcome_t *ret, plugin_string_t *err) {
     put("post-data %llu\ntunnels %llu %llu\n", (unsigned long long) st.post_data, (unsigned long long) st.tunnels_ok,
         (unsigned long long) st.tunnels_failed);
     put("quic %llu %llu\n", (unsigned long long) st.quic_ok, (unsigned long long) st.quic_failed);
+    put("clocks %llu %llu\n", (unsigned long long) st.stamped[0], (unsigned long long) st.stamped[1]);
   }
   plugin_string_t text = { (uint8_t *) out, out_len };
   httptrace_plugin_host_emit(&text);

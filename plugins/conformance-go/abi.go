@@ -1,4 +1,4 @@
-// Hand-written canonical-ABI glue for the world `plugin` of httptrace:plugin@0.4.0 (wit/plugin.wit).
+// Hand-written canonical-ABI glue for the world `plugin` of httptrace:plugin@0.5.0 (wit/plugin.wit).
 // `wit-bindgen go` would generate this, but its runtime package comes from the Go module proxy,
 // which is out of reach here; the world is small, so the glue is written out by hand.
 //
@@ -13,6 +13,9 @@
 //	proxy-connect-done payload: proxy string @0, status option<u16> @8, error option<trace-error> @12
 //	  (since 0.3.0)
 //	quic-handshake-done payload: error option<trace-error> @36 (since 0.4.0)
+//	wrote-headers and got-first-response-byte payload: stamp-clock enum u8 @0 (since 0.5.0)
+//	wrote-request payload: body-bytes u64 @0, error option<trace-error> @8, clock enum u8 @36
+//	  (since 0.5.0)
 //	request-done payload:  url string @0, status option<u16> @8 (value @10),
 //	  error option<trace-error> @12, timings @40 (total f64 @96), marks @104, hops @168,
 //	  client-lag-ns option<u64> @176 (since 0.3.0)
@@ -22,12 +25,12 @@ package main
 
 import "unsafe"
 
-// ---- imports: interface httptrace:plugin/host@0.4.0 ----
+// ---- imports: interface httptrace:plugin/host@0.5.0 ----
 
-//go:wasmimport httptrace:plugin/host@0.4.0 emit
+//go:wasmimport httptrace:plugin/host@0.5.0 emit
 func hostEmit(ptr unsafe.Pointer, n uint32)
 
-//go:wasmimport httptrace:plugin/host@0.4.0 log
+//go:wasmimport httptrace:plugin/host@0.5.0 log
 func hostLog(level uint32, ptr unsafe.Pointer, n uint32)
 
 // Emit writes text to the run's output exactly as given.
@@ -62,6 +65,9 @@ type Event struct {
 	HasPostData bool
 	PostData    string
 	// proxy-connect-done and quic-handshake-done: HasError as for request-done.
+	// wrote-headers, wrote-request and got-first-response-byte: the stamp-clock case (0
+	// engine, 1 kernel); -1 for other kinds.
+	Clock int
 }
 
 // Verdict values (WIT enum `verdict`).
@@ -71,11 +77,14 @@ const (
 )
 
 const (
-	kindRequestStart     = 0
-	kindTLSHandshakeDone = 7
-	kindRequestDone      = 20
-	kindProxyConnectDone = 22
-	kindQUICHandshakeDone = 24
+	kindRequestStart         = 0
+	kindTLSHandshakeDone     = 7
+	kindWroteHeaders         = 10
+	kindWroteRequest         = 14
+	kindGotFirstResponseByte = 15
+	kindRequestDone          = 20
+	kindProxyConnectDone     = 22
+	kindQUICHandshakeDone    = 24
 )
 
 // ---- memory for the host: cabi_realloc ----
@@ -162,7 +171,12 @@ func exportOnEvents(events unsafe.Pointer, n uint32) unsafe.Pointer {
 		ev := &evs[i]
 		ev.Request, ev.Hop, ev.Kind = u64(p), u32(p+8), int(u8(p+40))
 		payload := p + 48
+		ev.Clock = -1
 		switch ev.Kind {
+		case kindWroteHeaders, kindGotFirstResponseByte:
+			ev.Clock = int(u8(payload))
+		case kindWroteRequest:
+			ev.Clock = int(u8(payload + 36))
 		case kindRequestStart:
 			ev.URL = str(payload + 8)
 			if u8(payload+24) == 1 {

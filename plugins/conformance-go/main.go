@@ -2,7 +2,7 @@
 //
 // Behaviour (the same in every language, see docs/plugins/go.md): interest = every kind; verdict
 // `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at finish,
-// emit the `conformance v4` report and return `pass`. Config: `drop`, `label`, `mode`
+// emit the `conformance v5` report and return `pass`. Config: `drop`, `label`, `mode`
 // (`conformance`, or `csv`: a CSV line `request,url,status,total_ms` per finished request, after
 // a header line); a repeated key's last value wins.
 package main
@@ -35,6 +35,7 @@ var st struct {
 	kinds                          [25]uint64
 	postData, tunnelsOK, tunnelsErr uint64 // UTF-8 bytes of post-data; proxy-connect-done by outcome
 	quicOK, quicErr                uint64 // quic-handshake-done by outcome
+	stamped                        [2]uint64 // wrote-headers, wrote-request, got-first-response-byte: kernel, engine
 	statuses                       map[uint16]uint64
 	groups                         map[string]uint64 // key-exchange group -> tls-handshake-done events
 	csvHeaderDone                  bool
@@ -90,6 +91,12 @@ func OnEvents(events []Event) []byte {
 				st.tunnelsOK++
 			}
 		}
+		switch ev.Clock {
+		case 1:
+			st.stamped[0]++
+		case 0:
+			st.stamped[1]++
+		}
 		if ev.Kind == kindQUICHandshakeDone {
 			if ev.HasError {
 				st.quicErr++
@@ -141,7 +148,7 @@ func Finish() uint8 {
 		return 0
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "conformance v4\nlabel %s\nevents %d\ndropped %d\n", st.label, st.total, st.dropped)
+	fmt.Fprintf(&b, "conformance v5\nlabel %s\nevents %d\ndropped %d\n", st.label, st.total, st.dropped)
 	names := []string{}
 	for i, n := range st.kinds {
 		if n > 0 {
@@ -172,6 +179,7 @@ func Finish() uint8 {
 	}
 	fmt.Fprintf(&b, "post-data %d\ntunnels %d %d\n", st.postData, st.tunnelsOK, st.tunnelsErr)
 	fmt.Fprintf(&b, "quic %d %d\n", st.quicOK, st.quicErr)
+	fmt.Fprintf(&b, "clocks %d %d\n", st.stamped[0], st.stamped[1])
 	Emit(b.String())
 	return 0
 }

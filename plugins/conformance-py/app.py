@@ -2,7 +2,7 @@
 
 Behaviour (the same in every language, see docs/plugins/python.md): interest = every kind;
 verdict `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at
-finish, emit the `conformance v4` report and return `pass`. Config: `drop`, `label`, `mode`
+finish, emit the `conformance v5` report and return `pass`. Config: `drop`, `label`, `mode`
 (`conformance`, or `hosts`: a per-host summary, `host <host[:port]> <requests> <mean total ms>`);
 a repeated key's last value wins.
 
@@ -46,6 +46,7 @@ class State:
         self.post_data = 0  # UTF-8 bytes of request-start post-data
         self.tunnels_ok = self.tunnels_failed = 0  # proxy-connect-done without / with error
         self.quic_ok = self.quic_failed = 0  # quic-handshake-done without / with error
+        self.kernel_stamped = self.engine_stamped = 0  # by the clock that stamped them
         self.host_of: dict = {}  # request id -> host of its first hop
         self.per_host: dict = {}  # host -> [requests, sum of total ms]
 
@@ -80,6 +81,17 @@ class WitWorld(wit_world.WitWorld):
             kind = KIND_OF_CLASS[type(ev.kind)]
             s.total += 1
             s.kinds[kind] += 1
+            # wrote-headers and got-first-response-byte carry the clock itself; wrote-request
+            # has it as a field.
+            clock = None
+            if isinstance(ev.kind, (types.EventKind_WroteHeaders, types.EventKind_GotFirstResponseByte)):
+                clock = ev.kind.value
+            elif isinstance(ev.kind, types.EventKind_WroteRequest):
+                clock = ev.kind.value.clock
+            if clock == types.StampClock.KERNEL:
+                s.kernel_stamped += 1
+            elif clock == types.StampClock.ENGINE:
+                s.engine_stamped += 1
             if isinstance(ev.kind, types.EventKind_RequestStart):
                 if ev.hop == 0:
                     parts = urlsplit(ev.kind.value.url)
@@ -126,7 +138,7 @@ class WitWorld(wit_world.WitWorld):
             ]
         else:
             lines = [
-                "conformance v4\n",
+                "conformance v5\n",
                 f"label {s.label}\n",
                 f"events {s.total}\n",
                 f"dropped {s.dropped}\n",
@@ -138,6 +150,7 @@ class WitWorld(wit_world.WitWorld):
                 f"post-data {s.post_data}\n",
                 f"tunnels {s.tunnels_ok} {s.tunnels_failed}\n",
                 f"quic {s.quic_ok} {s.quic_failed}\n",
+                f"clocks {s.kernel_stamped} {s.engine_stamped}\n",
             ]
         emit("".join(lines))
         return types.RunOutcome.PASS

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use httptrace::trace::MemorySink;
-use httptrace::{Client, ClientOptions, Event, EventKind, HttpVersion, KernelStamps, Outcome, RequestSpec};
+use httptrace::{Client, ClientOptions, Event, EventKind, HttpVersion, KernelStamps, Outcome, RequestSpec, StampClock};
 
 use crate::plugins_support::server;
 
@@ -29,6 +29,17 @@ fn busy_request(url: &str, http: HttpVersion, kernel_timestamps: KernelStamps, b
     (outcome, sink.events())
 }
 
+/// The clocks that stamped `wrote-headers`, `wrote-request` and `got-first-response-byte`, in
+/// that order.
+fn clocks(events: &[Event]) -> [StampClock; 3] {
+    let find = |want: fn(&EventKind) -> Option<StampClock>| events.iter().find_map(|e| want(&e.kind)).expect("the event");
+    [
+        find(|k| if let EventKind::WroteHeaders { clock } = k { Some(*clock) } else { None }),
+        find(|k| if let EventKind::WroteRequest { clock, .. } = k { Some(*clock) } else { None }),
+        find(|k| if let EventKind::GotFirstResponseByte { clock } = k { Some(*clock) } else { None }),
+    ]
+}
+
 fn at(events: &[Event], want: fn(&EventKind) -> bool) -> u64 {
     events.iter().find(|e| want(&e.kind)).unwrap_or_else(|| panic!("event missing: {events:#?}")).at_ns
 }
@@ -46,7 +57,7 @@ fn a_busy_client_does_not_move_the_first_byte() {
         let (outcome, events) = busy_request(url, *http, KernelStamps::All, busy);
         assert_eq!(outcome.status, Some(200), "{url}: {:?}", outcome.error);
         let wrote = at(&events, |k| matches!(k, EventKind::WroteRequest { .. }));
-        let first = at(&events, |k| matches!(k, EventKind::GotFirstResponseByte {}));
+        let first = at(&events, |k| matches!(k, EventKind::GotFirstResponseByte { .. }));
         let done = at(&events, |k| matches!(k, EventKind::RequestDone { .. }));
         let wait_ms = (first - wrote) as f64 / 1e6;
         assert!((28.0..80.0).contains(&wait_ms), "{url}: wait {wait_ms} ms with kernel stamps");
@@ -57,24 +68,28 @@ fn a_busy_client_does_not_move_the_first_byte() {
         assert!(lag >= Duration::from_millis(50), "{url}: lag {lag:?}");
         // The request's writes carry the kernel's transmit stamps (error queue).
         assert!(outcome.sent_by_kernel, "{url}: wrote-request from the engine's clock");
+        // And the events say so.
+        assert_eq!(clocks(&events), [StampClock::Kernel; 3], "{url}");
 
         // Without: the engine's own stamp, late by the time it was busy; no lag is claimed.
         let (outcome, events) = busy_request(url, *http, KernelStamps::Off, busy);
         assert_eq!(outcome.status, Some(200), "{url}: {:?}", outcome.error);
         let wrote = at(&events, |k| matches!(k, EventKind::WroteRequest { .. }));
-        let first = at(&events, |k| matches!(k, EventKind::GotFirstResponseByte {}));
+        let first = at(&events, |k| matches!(k, EventKind::GotFirstResponseByte { .. }));
         let wait_ms = (first - wrote) as f64 / 1e6;
         assert!(wait_ms >= 140.0, "{url}: wait {wait_ms} ms with the engine's own stamps");
         assert_eq!((outcome.client_lag, outcome.sent_by_kernel), (None, false), "{url}");
+        assert_eq!(clocks(&events), [StampClock::Engine; 3], "{url}");
 
         // Receive stamps alone (the load-mode default): the first byte as with all, the
         // writes by the engine's clock.
         let (outcome, events) = busy_request(url, *http, KernelStamps::Receive, busy);
-        let wait_ms = (at(&events, |k| matches!(k, EventKind::GotFirstResponseByte {}))
+        let wait_ms = (at(&events, |k| matches!(k, EventKind::GotFirstResponseByte { .. }))
             - at(&events, |k| matches!(k, EventKind::WroteRequest { .. }))) as f64
             / 1e6;
         assert!((28.0..80.0).contains(&wait_ms), "{url}: wait {wait_ms} ms with receive stamps");
         assert!(outcome.client_lag.is_some() && !outcome.sent_by_kernel, "{url}: {outcome:?}");
+        assert_eq!(clocks(&events), [StampClock::Engine, StampClock::Engine, StampClock::Kernel], "{url}");
     }
 }
 
@@ -101,7 +116,7 @@ fn an_idle_client_has_little_lag_and_each_response_its_own_stamp() {
     for req in events.iter().map(|e| e.request).collect::<std::collections::BTreeSet<_>>() {
         let mine: Vec<Event> = events.iter().filter(|e| e.request == req).cloned().collect();
         let wrote = at(&mine, |k| matches!(k, EventKind::WroteRequest { .. }));
-        let first = at(&mine, |k| matches!(k, EventKind::GotFirstResponseByte {}));
+        let first = at(&mine, |k| matches!(k, EventKind::GotFirstResponseByte { .. }));
         let wait_ms = (first - wrote) as f64 / 1e6;
         assert!((18.0..60.0).contains(&wait_ms), "request {req}: wait {wait_ms} ms");
     }

@@ -86,13 +86,15 @@ fn every_copy_of_the_wit_is_the_repositorys() {
 #[test]
 fn released_versions_of_the_wit_never_change() {
     use sha2::Digest;
-    const RELEASED: [(&str, &str, &str); 6] = [
+    const RELEASED: [(&str, &str, &str); 8] = [
         ("0.1.0", "compact.wit", "c0aea59a22a9754dc777cfdb9fd1e01f8f1552343355af56567bb07dc55a2957"),
         ("0.1.0", "plugin.wit", "39494ed8cd8635370813fe2e748bf2f0b3921fccece9a9cecb2dfbb8f0f881dc"),
         ("0.2.0", "compact.wit", "f71b31279c8668f87da7dc00b97df49eb3b4d16fd46e6532273543ea1adc0483"),
         ("0.2.0", "plugin.wit", "7a1d4c5aaff8bddaa41a0754ff421315fb97523e7db2f6000ee38dba7228c74e"),
         ("0.3.0", "compact.wit", "c2560885bca8213bb53db9b484696034dccc662e7052061e68a7ecc115de2e12"),
         ("0.3.0", "plugin.wit", "24bf3716f267908c89d85dbfa847df9983fe36dc638f99d2c2fa7be1d20e0674"),
+        ("0.4.0", "compact.wit", "7d1b9df246cae91bb5b0a79b2c01979edb26d66c36b4c67c448b1d34d872ae5f"),
+        ("0.4.0", "plugin.wit", "ccf600d9af69f8a525b1c156eeffd254ecdc835bb23b8cde25b073e51cf3b8ef"),
     ];
     for (v, file, want) in RELEASED {
         let path = repo().join(format!("wit/v{v}/{file}"));

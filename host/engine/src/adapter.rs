@@ -72,7 +72,7 @@ use crate::engine::exchange::{classify, classify_body, head_size, header_list};
 use crate::engine::wire::{Cycle, Tap, TapShared};
 use crate::engine::{ClientOptions, HttpVersion, Shared, SECRET_HEADERS};
 use crate::error::Error;
-use crate::event::{kind, EventKind, FailureKind, Phase, TraceError};
+use crate::event::{kind, EventKind, FailureKind, Phase, StampClock, TraceError};
 use crate::trace::{next_conn_id, Sink, Trace};
 
 tokio::task_local! {
@@ -341,12 +341,12 @@ fn conn_events(trace: &Trace, info: &ConnInfo, started: Instant, redact: &[&str]
         }
     }
     if let Some(t) = c.head_done {
-        trace.emit_at(at(t), 0, conn, EventKind::WroteHeaders {});
+        trace.emit_at(at(t), 0, conn, EventKind::WroteHeaders { clock: StampClock::Engine });
         let last = c.last_write.unwrap_or(t);
-        trace.emit_at(at(last), 0, conn, EventKind::WroteRequest { body_bytes: c.body_bytes, error: None });
+        trace.emit_at(at(last), 0, conn, EventKind::WroteRequest { body_bytes: c.body_bytes, error: None, clock: StampClock::Engine });
     }
     if let Some(t) = c.first_read {
-        trace.emit_at(at(t), 0, conn, EventKind::GotFirstResponseByte {});
+        trace.emit_at(at(t), 0, conn, EventKind::GotFirstResponseByte { clock: StampClock::Engine });
     }
 }
 

@@ -9,6 +9,18 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
+/// Which clock stamped an event's instant (`stamp-clock` in the plugin contract, 0.5.0 on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StampClock {
+    /// The engine's monotonic clock, when it noticed (a write returned, a read got bytes).
+    #[default]
+    Engine,
+    /// The kernel's software stamp of the bytes on this machine's network stack (Linux
+    /// `SO_TIMESTAMPING`), converted once per request to the trace's clock.
+    Kernel,
+}
+
 /// Where a connection goes or comes from: an IP address and port, or a Unix socket's path
 /// (`--unix-socket`). Written as `ip:port` (`[v6]:port`) or as the path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -590,7 +602,12 @@ pub enum EventKind {
         value: String,
     },
     /// All request headers were written.
-    WroteHeaders {},
+    WroteHeaders {
+        /// The clock that stamped it (the `wrote-header-field` events of the same write share
+        /// its stamp). Since plugin contract 0.5.0 (older NDJSON logs read back as `engine`).
+        #[serde(default)]
+        clock: StampClock,
+    },
     /// Headers carried `Expect: 100-continue`; the body waits for the server.
     #[serde(rename = "wait-100-continue")]
     Wait100Continue {},
@@ -611,9 +628,16 @@ pub enum EventKind {
         body_bytes: u64,
         /// Why writing failed.
         error: Option<TraceError>,
+        /// The clock that stamped it. Since plugin contract 0.5.0.
+        #[serde(default)]
+        clock: StampClock,
     },
     /// The first byte of the response arrived on the connection.
-    GotFirstResponseByte {},
+    GotFirstResponseByte {
+        /// The clock that stamped it. Since plugin contract 0.5.0.
+        #[serde(default)]
+        clock: StampClock,
+    },
     /// The final response's headers.
     ResponseHeaders {
         /// Status code.
@@ -879,7 +903,7 @@ mod tests {
         assert_eq!(line, r#"{"event":"get-conn","request":3,"hop":1,"conn":2,"at_ns":42,"host_port":"a:80"}"#);
         let back: Event = serde_json::from_str(&line).unwrap();
         assert_eq!(back, ev);
-        let empty = Event { kind: EventKind::WroteHeaders {}, ..ev.clone() };
+        let empty = Event { kind: EventKind::WroteHeaders { clock: StampClock::Kernel }, ..ev.clone() };
         assert_eq!(serde_json::from_str::<Event>(&empty.to_json()).unwrap(), empty);
         // Every kind's serde name is its kind name (digits included: got-1xx-response).
         for kind in

@@ -281,7 +281,7 @@ mod tests {
     use crate::event::EventKind;
 
     fn batch(request: u64) -> Vec<Event> {
-        vec![Event { request, hop: 0, conn: None, at_ns: 0, kind: EventKind::WroteHeaders {} }]
+        vec![Event { request, hop: 0, conn: None, at_ns: 0, kind: EventKind::WroteHeaders { clock: Default::default() } }]
     }
 
     fn no_wait(f: &mut dyn FnMut()) {

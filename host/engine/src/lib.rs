@@ -48,4 +48,4 @@ pub use engine::{
     RequestSpec, Retry, TraceContext,
 };
 pub use error::{escape_control, Error};
-pub use event::{Event, EventKind, PeerAddr, Phase, TraceError};
+pub use event::{Event, EventKind, PeerAddr, Phase, StampClock, TraceError};

@@ -75,7 +75,7 @@ mod tests {
 
     /// A log recorded before fields were added (`key_exchange_group` in plugin contract 0.2.0,
     /// `post_data`, `client_certificate_*` and `client_lag_ns` in 0.3.0, `decoded_bytes` in
-    /// 0.4.0) still reads: the fields
+    /// 0.4.0, `clock` in 0.5.0) still reads: the fields
     /// are absent, and written back with their defaults.
     #[test]
     fn a_log_from_before_a_field_was_added_reads_back() {
@@ -104,6 +104,11 @@ mod tests {
         let old = body.replace(",\"decoded_bytes\":null", "");
         assert_ne!(old, body);
         assert_eq!(parse_line(&old).unwrap().to_json(), body);
+        // 0.5.0's `clock`: a log from before reads as the engine's clock.
+        let headers = FIXTURE.lines().find(|l| l.contains("\"wrote-headers\"")).unwrap();
+        let old = headers.rsplit_once(",\"clock\":").map(|(a, _)| format!("{a}}}")).unwrap();
+        let crate::event::EventKind::WroteHeaders { clock } = parse_line(&old).unwrap().kind else { panic!("{old}") };
+        assert_eq!(clock, crate::event::StampClock::Engine);
         let done = FIXTURE.lines().find(|l| l.contains("\"request-done\"")).unwrap();
         let without = done.rsplit_once(",\"client_lag_ns\":").map(|(a, _)| format!("{a}}}")).unwrap();
         let crate::event::EventKind::RequestDone { client_lag_ns, .. } = parse_line(&without).unwrap().kind else { panic!() };

@@ -82,7 +82,7 @@ impl HopInstants {
                 self.reused = *reused;
             }
             EventKind::WroteRequest { .. } => last(&mut self.wrote_request),
-            EventKind::GotFirstResponseByte {} => first(&mut self.first_byte),
+            EventKind::GotFirstResponseByte { .. } => first(&mut self.first_byte),
             EventKind::ResponseDone { .. } => last(&mut self.response_done),
             _ => {}
         }
@@ -186,9 +186,9 @@ pub fn phase_after(phase: Phase, kind: &EventKind) -> Phase {
         | EventKind::QuicHandshakeDone { .. }
         | EventKind::GotConn { .. }
         | EventKind::WroteHeaderField { .. }
-        | EventKind::WroteHeaders {} => Phase::Send,
+        | EventKind::WroteHeaders { .. } => Phase::Send,
         EventKind::Wait100Continue {} | EventKind::Got100Continue {} => Phase::Send,
-        EventKind::WroteRequest { .. } | EventKind::GotFirstResponseByte {} | EventKind::Got1xxResponse { .. } => Phase::Wait,
+        EventKind::WroteRequest { .. } | EventKind::GotFirstResponseByte { .. } | EventKind::Got1xxResponse { .. } => Phase::Wait,
         EventKind::ResponseHeaders { .. } => Phase::Receive,
         _ => phase,
     }
@@ -330,8 +330,8 @@ mod tests {
                 52,
                 K::GotConn { reused: false, was_idle: false, idle_ns: 0, local_addr: addr(), remote_addr: addr(), protocol: "h2".into() },
             ),
-            ev(54, K::WroteRequest { body_bytes: 0, error: None }),
-            ev(154, K::GotFirstResponseByte {}),
+            ev(54, K::WroteRequest { body_bytes: 0, error: None, clock: Default::default() }),
+            ev(154, K::GotFirstResponseByte { clock: Default::default() }),
             ev(200, K::ResponseDone { body_bytes: 1, error: None, decoded_bytes: None }),
         ];
         let m = HopInstants::from_events(&events);
@@ -362,9 +362,9 @@ mod tests {
                 22,
                 K::GotConn { reused: false, was_idle: false, idle_ns: 0, local_addr: addr(), remote_addr: addr(), protocol: "h2".into() },
             ),
-            ev(23, K::WroteHeaders {}),
-            ev(24, K::WroteRequest { body_bytes: 0, error: None }),
-            ev(30, K::GotFirstResponseByte {}),
+            ev(23, K::WroteHeaders { clock: Default::default() }),
+            ev(24, K::WroteRequest { body_bytes: 0, error: None, clock: Default::default() }),
+            ev(30, K::GotFirstResponseByte { clock: Default::default() }),
             ev(31, K::ResponseHeaders { status: 204, version: "HTTP/1.1".into(), headers: vec![], header_bytes: 9 }),
             ev(40, K::ResponseDone { body_bytes: 0, error: None, decoded_bytes: None }),
         ];
@@ -397,8 +397,8 @@ mod tests {
                     protocol: "http/1.1".into(),
                 },
             ),
-            ev(1, K::WroteRequest { body_bytes: 0, error: None }),
-            ev(3, K::GotFirstResponseByte {}),
+            ev(1, K::WroteRequest { body_bytes: 0, error: None, clock: Default::default() }),
+            ev(3, K::GotFirstResponseByte { clock: Default::default() }),
             ev(4, K::ResponseDone { body_bytes: 1, error: None, decoded_bytes: None }),
         ];
         let t = HopInstants::from_events(&events).timings();

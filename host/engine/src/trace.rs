@@ -216,7 +216,7 @@ impl Progress {
             let next = phase_after(Phase::ALL[now as usize], kind) as u8;
             (next != now).then_some(next)
         });
-        if matches!(kind, EventKind::GotFirstResponseByte {}) {
+        if matches!(kind, EventKind::GotFirstResponseByte { .. }) {
             self.first_byte.store(true, Ordering::Relaxed);
         }
     }
@@ -479,11 +479,11 @@ mod tests {
                 K::ConnectStart { network: "tcp".into(), addr: "127.0.0.1:80".parse::<std::net::SocketAddr>().unwrap().into() },
             );
             assert_eq!(t.phase(), Phase::Connect);
-            t.emit_at(2, 0, None, K::WroteHeaders {});
+            t.emit_at(2, 0, None, K::WroteHeaders { clock: Default::default() });
             assert_eq!(t.phase(), Phase::Send, "a kind outside the summaries still moves the phase");
             t.emit_at(3, 0, None, K::PutIdleConn { error: None });
             assert_eq!(t.phase(), Phase::Send);
-            t.emit_at(4, 0, None, K::GotFirstResponseByte {});
+            t.emit_at(4, 0, None, K::GotFirstResponseByte { clock: Default::default() });
             assert_eq!((t.phase(), t.got_first_byte()), (Phase::Wait, true));
             if t.is_enabled() {
                 assert_eq!(t.take_recorded().1[0].marks.first_byte, Some(4));

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use httptrace::event::{Event, EventKind, PeerAddr, TraceError};
+use httptrace::event::{Event, EventKind, PeerAddr, StampClock, TraceError};
 use httptrace::summary::HopInstants;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::{span, status, Span, Status};
@@ -233,6 +233,11 @@ fn sent_traceparent(evs: &[&Event]) -> Option<TraceParent> {
     })
 }
 
+/// `httptrace.clock`: which clock stamped the span event (`kernel` or `engine`).
+fn clock_kv(c: StampClock) -> KeyValue {
+    kv("httptrace.clock", if c == StampClock::Kernel { "kernel" } else { "engine" })
+}
+
 /// `network.peer.address` and `.port` (a Unix socket: its path, and no port).
 fn peer_attrs(peer: &PeerAddr, attrs: &mut Vec<KeyValue>) {
     match peer.socket_addr() {
@@ -407,11 +412,11 @@ fn hop(
             EventKind::WroteHeaderField { name, value } => {
                 events.push(point("wrote-header-field", at, vec![kv("name", name.clone()), kv("value", value.clone())]));
             }
-            EventKind::WroteHeaders {} => events.push(point("wrote-headers", at, Vec::new())),
+            EventKind::WroteHeaders { clock } => events.push(point("wrote-headers", at, vec![clock_kv(*clock)])),
             EventKind::Wait100Continue {} => events.push(point("wait-100-continue", at, Vec::new())),
             EventKind::Got100Continue {} => events.push(point("got-100-continue", at, Vec::new())),
             EventKind::Got1xxResponse { status, .. } => events.push(point("got-1xx-response", at, vec![kv_int("status", *status as i64)])),
-            EventKind::GotFirstResponseByte {} => events.push(point("got-first-response-byte", at, Vec::new())),
+            EventKind::GotFirstResponseByte { clock } => events.push(point("got-first-response-byte", at, vec![clock_kv(*clock)])),
             EventKind::ResponseHeaders { status, .. } => {
                 status_code = Some(*status);
                 attrs.push(kv_int("http.response.status_code", *status as i64));

@@ -56,7 +56,7 @@ pub use runtime::{BundledPlugin, Runtime, RuntimeError, RuntimeOptions, EPOCH_TI
 pub const WORLD_VERSION: &str = httptrace_wit::WORLD_VERSION;
 
 /// Every version of the `httptrace:plugin` package this host serves, oldest first.
-pub const RELEASED_VERSIONS: [&str; 4] = httptrace_wit::RELEASED_VERSIONS;
+pub const RELEASED_VERSIONS: [&str; 5] = httptrace_wit::RELEASED_VERSIONS;
 
 /// The world's exports; a plugin must have all of them.
 pub const EXPORTS: [&str; 3] = ["init", "on-events", "finish"];

@@ -37,8 +37,8 @@ use std::marker::PhantomData;
 use super::convert::AddrText;
 use super::host::bindings::httptrace::plugin::types as wit;
 use super::host::compact_bindings::httptrace::plugin::compact as wc;
-use super::host::{v0_1_0, v0_2_0, v0_3_0};
-use httptrace::event::{CertSummary, Event, EventKind, Header, HopSummary, Phase, TraceError};
+use super::host::{v0_1_0, v0_2_0, v0_3_0, v0_4_0};
+use httptrace::event::{CertSummary, Event, EventKind, Header, HopSummary, Phase, StampClock, TraceError};
 use httptrace::summary::{Marks, Timings};
 
 /// One released version of the contract's event layout: its bindings' types stand for its
@@ -65,12 +65,15 @@ pub(crate) trait Abi: 'static + Send + Sync {
     const V0_3: bool;
     /// 0.4.0 on: the kinds `quic-handshake-start` and `quic-handshake-done`.
     const V0_4: bool;
+    /// 0.5.0 on: the `stamp-clock` of `wrote-headers`, `wrote-request` and
+    /// `got-first-response-byte` (the first and last gain a payload: a version before has none).
+    const V0_5: bool;
 }
 
-/// `httptrace:plugin@0.4.0`, the newest.
-pub(crate) struct V0_4_0;
+/// `httptrace:plugin@0.5.0`, the newest.
+pub(crate) struct V0_5_0;
 
-impl Abi for V0_4_0 {
+impl Abi for V0_5_0 {
     type Event = wit::Event;
     type EventKind = wit::EventKind;
     type Batch = wc::Batch;
@@ -81,6 +84,24 @@ impl Abi for V0_4_0 {
     const KEY_EXCHANGE_GROUP: bool = true;
     const V0_3: bool = true;
     const V0_4: bool = true;
+    const V0_5: bool = true;
+}
+
+/// `httptrace:plugin@0.4.0`.
+pub(crate) struct V0_4_0;
+
+impl Abi for V0_4_0 {
+    type Event = v0_4_0::bindings::httptrace::plugin::types::Event;
+    type EventKind = v0_4_0::bindings::httptrace::plugin::types::EventKind;
+    type Batch = v0_4_0::compact_bindings::httptrace::plugin::compact::Batch;
+    type EventType = v0_4_0::bindings::httptrace::plugin::types::EventType;
+    fn type_index(t: Self::EventType) -> usize {
+        t as usize
+    }
+    const KEY_EXCHANGE_GROUP: bool = true;
+    const V0_3: bool = true;
+    const V0_4: bool = true;
+    const V0_5: bool = false;
 }
 
 /// `httptrace:plugin@0.3.0`.
@@ -97,6 +118,7 @@ impl Abi for V0_3_0 {
     const KEY_EXCHANGE_GROUP: bool = true;
     const V0_3: bool = true;
     const V0_4: bool = false;
+    const V0_5: bool = false;
 }
 
 /// `httptrace:plugin@0.2.0`.
@@ -113,6 +135,7 @@ impl Abi for V0_2_0 {
     const KEY_EXCHANGE_GROUP: bool = true;
     const V0_3: bool = false;
     const V0_4: bool = false;
+    const V0_5: bool = false;
 }
 
 /// `httptrace:plugin@0.1.0`.
@@ -129,10 +152,11 @@ impl Abi for V0_1_0 {
     const KEY_EXCHANGE_GROUP: bool = false;
     const V0_3: bool = false;
     const V0_4: bool = false;
+    const V0_5: bool = false;
 }
 
 /// A batch of events as the `list<event>` argument of `on-events`, in version `V`'s layout.
-pub(crate) struct EventList<'a, V: Abi = V0_4_0> {
+pub(crate) struct EventList<'a, V: Abi = V0_5_0> {
     /// The events, in order.
     pub events: &'a [&'a Event],
     /// Text of the socket addresses in `events` (see [`AddrText::learn`]).
@@ -181,7 +205,7 @@ unsafe impl<V: Abi> Lower for EventList<'_, V> {
 
 /// A batch of events as the compact `batch` argument of `on-batch` (`wit/compact.wit`), in
 /// version `V`'s layout.
-pub(crate) struct CompactBatch<'a, V: Abi = V0_4_0> {
+pub(crate) struct CompactBatch<'a, V: Abi = V0_5_0> {
     /// The events, in order.
     pub events: &'a [&'a Event],
     /// Text of the socket addresses in `events` (see [`AddrText::learn`]).
@@ -232,6 +256,21 @@ const _: () = {
     use v0_3_0::compact_bindings::httptrace::plugin::compact as wc3;
     assert!(<wc3::Event as ComponentType>::SIZE32 == <w3::Event as ComponentType>::SIZE32);
     assert!(<wc3::RequestDone as ComponentType>::SIZE32 == <w3::RequestDone as ComponentType>::SIZE32);
+};
+
+const _: () = {
+    use v0_4_0::bindings::httptrace::plugin::types as w4;
+    assert!(<w4::Header as ComponentType>::SIZE32 == <wit::Header as ComponentType>::SIZE32);
+    assert!(<w4::CertSummary as ComponentType>::SIZE32 == <wit::CertSummary as ComponentType>::SIZE32);
+    assert!(<w4::HopSummary as ComponentType>::SIZE32 == <wit::HopSummary as ComponentType>::SIZE32);
+    assert!(<w4::TraceError as ComponentType>::SIZE32 == <wit::TraceError as ComponentType>::SIZE32);
+    assert!(<w4::GotConn as ComponentType>::SIZE32 == <wit::GotConn as ComponentType>::SIZE32);
+    assert!(<w4::TlsHandshakeDone as ComponentType>::SIZE32 == <wit::TlsHandshakeDone as ComponentType>::SIZE32);
+    assert!(<w4::RequestDone as ComponentType>::SIZE32 == <wit::RequestDone as ComponentType>::SIZE32);
+    assert!(<w4::EventKind as ComponentVariant>::PAYLOAD_OFFSET32 == <wit::EventKind as ComponentVariant>::PAYLOAD_OFFSET32);
+    use v0_4_0::compact_bindings::httptrace::plugin::compact as wc4;
+    assert!(<wc4::Event as ComponentType>::SIZE32 == <w4::Event as ComponentType>::SIZE32);
+    assert!(<wc4::RequestDone as ComponentType>::SIZE32 == <w4::RequestDone as ComponentType>::SIZE32);
 };
 
 // The compact form's layout is the plain one's: a span is laid out as a string.
@@ -377,6 +416,14 @@ fn put_option_u16(out: &mut [u8], at: usize, v: Option<u16>) {
 /// against the contract's table at compile time).
 fn phase(p: Phase) -> u8 {
     p as u8
+}
+
+/// A `stamp-clock` case number.
+fn stamp_clock(c: StampClock) -> u8 {
+    match c {
+        StampClock::Engine => 0,
+        StampClock::Kernel => 1,
+    }
 }
 
 /// Writes values into the guest: lists are laid out in a host buffer (zeroed: option and
@@ -601,17 +648,22 @@ impl<'c, 'a, T: 'static, V: Abi> Writer<'c, 'a, T, V> {
                 self.put_string(out, f.next::<String>(), name)?;
                 self.put_string(out, f.next::<String>(), value)?;
             }
-            EventKind::WroteHeaders {}
-            | EventKind::Wait100Continue {}
-            | EventKind::Got100Continue {}
-            | EventKind::GotFirstResponseByte {} => {}
+            EventKind::WroteHeaders { clock } | EventKind::GotFirstResponseByte { clock } => {
+                if V::V0_5 {
+                    out[f.next::<wit::StampClock>()] = stamp_clock(*clock);
+                }
+            }
+            EventKind::Wait100Continue {} | EventKind::Got100Continue {} => {}
             EventKind::Got1xxResponse { status, headers } => {
                 put_u16(out, f.next::<u16>(), *status);
                 self.put_headers(out, f.next::<Vec<wit::Header>>(), headers)?;
             }
-            EventKind::WroteRequest { body_bytes, error } => {
+            EventKind::WroteRequest { body_bytes, error, clock } => {
                 put_u64(out, f.next::<u64>(), *body_bytes);
                 self.put_error(out, f.next::<Option<wit::TraceError>>(), error)?;
+                if V::V0_5 {
+                    out[f.next::<wit::StampClock>()] = stamp_clock(*clock);
+                }
             }
             EventKind::ResponseDone { body_bytes, error, decoded_bytes } => {
                 put_u64(out, f.next::<u64>(), *body_bytes);

@@ -16,14 +16,17 @@ pub(crate) enum Version {
     V0_3_0,
     /// 0.4.0 (2026-12-02): adds the kinds `quic-handshake-start` and `quic-handshake-done`.
     V0_4_0,
+    /// 0.5.0 (2026-12-02): `wrote-headers`, `wrote-request` and `got-first-response-byte` say
+    /// which clock stamped them.
+    V0_5_0,
 }
 
 impl Version {
     /// Every version served, oldest first.
-    pub(crate) const ALL: [Version; 4] = [Version::V0_1_0, Version::V0_2_0, Version::V0_3_0, Version::V0_4_0];
+    pub(crate) const ALL: [Version; 5] = [Version::V0_1_0, Version::V0_2_0, Version::V0_3_0, Version::V0_4_0, Version::V0_5_0];
 
     /// The newest version (the one [`super::WORLD_VERSION`] names).
-    pub(crate) const NEWEST: Version = Version::V0_4_0;
+    pub(crate) const NEWEST: Version = Version::V0_5_0;
 
     /// `0.1.0`, ...
     pub(crate) fn as_str(self) -> &'static str {
@@ -32,6 +35,7 @@ impl Version {
             Version::V0_2_0 => "0.2.0",
             Version::V0_3_0 => "0.3.0",
             Version::V0_4_0 => "0.4.0",
+            Version::V0_5_0 => "0.5.0",
         }
     }
 
@@ -73,9 +77,10 @@ mod tests {
         assert_eq!(Version::of("0.2.0"), Some(Version::V0_2_0));
         assert_eq!(Version::of("0.3.1"), Some(Version::V0_3_0));
         assert_eq!(Version::of("0.4.0"), Some(Version::V0_4_0));
-        for other in ["0.5.0", "1.1.0", "0.2", "0.2.x", "(unversioned)", ""] {
+        assert_eq!(Version::of("0.5.0"), Some(Version::V0_5_0));
+        for other in ["0.6.0", "1.1.0", "0.2", "0.2.x", "(unversioned)", ""] {
             assert_eq!(Version::of(other), None, "{other}");
         }
-        assert_eq!(Version::served(), "@0.1.x, @0.2.x, @0.3.x, @0.4.x");
+        assert_eq!(Version::served(), "@0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x");
     }
 }

@@ -3,15 +3,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Imported Functions from `httptrace:plugin/host@0.4.0`
+// Imported Functions from `httptrace:plugin/host@0.5.0`
 
-__attribute__((__import_module__("httptrace:plugin/host@0.4.0"), __import_name__("log")))
+__attribute__((__import_module__("httptrace:plugin/host@0.5.0"), __import_name__("log")))
 extern void __wasm_import_httptrace_plugin_host_log(int32_t, uint8_t *, size_t);
 
-__attribute__((__import_module__("httptrace:plugin/host@0.4.0"), __import_name__("emit")))
+__attribute__((__import_module__("httptrace:plugin/host@0.5.0"), __import_name__("emit")))
 extern void __wasm_import_httptrace_plugin_host_emit(uint8_t *, size_t);
 
-__attribute__((__import_module__("httptrace:plugin/host@0.4.0"), __import_name__("color")))
+__attribute__((__import_module__("httptrace:plugin/host@0.5.0"), __import_name__("color")))
 extern int32_t __wasm_import_httptrace_plugin_host_color(void);
 
 // Exported Functions from `plugin`
@@ -330,12 +330,18 @@ void httptrace_plugin_types_event_kind_free(httptrace_plugin_types_event_kind_t 
       httptrace_plugin_types_header_free(&ptr->val.wrote_header_field);
       break;
     }
+    case 10: {
+      break;
+    }
     case 13: {
       httptrace_plugin_types_got_1xx_response_free(&ptr->val.got_1xx_response);
       break;
     }
     case 14: {
       httptrace_plugin_types_wrote_request_free(&ptr->val.wrote_request);
+      break;
+    }
+    case 15: {
       break;
     }
     case 16: {

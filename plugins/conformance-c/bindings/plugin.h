@@ -191,19 +191,19 @@ typedef struct httptrace_plugin_types_dns_done_t {
   httptrace_plugin_types_option_trace_error_t   error;
 } httptrace_plugin_types_dns_done_t;
 
-// `connect-start`: a TCP connect attempt begins (one per address tried).
+// `connect-start`: a connect attempt begins (one per address tried).
 typedef struct httptrace_plugin_types_connect_start_t {
-  // Always `tcp`.
+  // `tcp`; `udp` for HTTP/3's QUIC (0.4.0 on); `unix` for a Unix domain socket.
   plugin_string_t   network;
-  // `ip:port` dialled.
+  // `ip:port` dialled (`[v6]:port`); for `unix`, the socket's path.
   plugin_string_t   addr;
 } httptrace_plugin_types_connect_start_t;
 
-// `connect-done`: a TCP connect attempt ended.
+// `connect-done`: a connect attempt ended.
 typedef struct httptrace_plugin_types_connect_done_t {
-  // Always `tcp`.
+  // As in `connect-start`.
   plugin_string_t   network;
-  // `ip:port` dialled.
+  // As in `connect-start`.
   plugin_string_t   addr;
   // Abandoned because another attempt won (Happy Eyeballs).
   bool   cancelled;
@@ -311,9 +311,9 @@ typedef struct httptrace_plugin_types_got_conn_t {
   // How long it was idle (ns): since it went back to the pool, or since its last open
   // stream ended.
   uint64_t   idle_ns;
-  // Local `ip:port`.
+  // Local `ip:port` (empty on a Unix socket: its client end has no name).
   plugin_string_t   local_addr;
-  // Remote `ip:port`.
+  // Remote `ip:port` (a Unix socket's path).
   plugin_string_t   remote_addr;
   // `http/1.1`, `h2` or (0.4.0 on) `h3`.
   plugin_string_t   protocol;
@@ -332,12 +332,25 @@ typedef struct httptrace_plugin_types_got_1xx_response_t {
   httptrace_plugin_types_list_header_t   headers;
 } httptrace_plugin_types_got_1xx_response_t;
 
+// Which clock an event's `at-ns` was read from (0.5.0 on).
+typedef uint8_t httptrace_plugin_types_stamp_clock_t;
+
+// The engine's monotonic clock, when it noticed (a write returned, a read got bytes).
+#define HTTPTRACE_PLUGIN_TYPES_STAMP_CLOCK_ENGINE 0
+// The kernel's software stamp of the bytes on this machine's network stack (Linux
+// `SO_TIMESTAMPING`: when the last byte of the write left for the device, when the
+// segment carrying the first response byte arrived), converted once per request to
+// the trace's clock.
+#define HTTPTRACE_PLUGIN_TYPES_STAMP_CLOCK_KERNEL 1
+
 // `wrote-request`: headers and body written.
 typedef struct httptrace_plugin_types_wrote_request_t {
   // Body bytes written.
   uint64_t   body_bytes;
   // Why writing failed.
   httptrace_plugin_types_option_trace_error_t   error;
+  // The clock that stamped it (0.5.0 on).
+  httptrace_plugin_types_stamp_clock_t   clock;
 } httptrace_plugin_types_wrote_request_t;
 
 // `response-headers`: the final response's headers.
@@ -429,8 +442,10 @@ typedef struct httptrace_plugin_types_event_kind_t {
     httptrace_plugin_types_tls_handshake_done_t     tls_handshake_done;
     httptrace_plugin_types_got_conn_t     got_conn;
     httptrace_plugin_types_header_t     wrote_header_field;
+    httptrace_plugin_types_stamp_clock_t     wrote_headers;
     httptrace_plugin_types_got_1xx_response_t     got_1xx_response;
     httptrace_plugin_types_wrote_request_t     wrote_request;
+    httptrace_plugin_types_stamp_clock_t     got_first_response_byte;
     httptrace_plugin_types_response_headers_t     response_headers;
     httptrace_plugin_types_response_done_t     response_done;
     httptrace_plugin_types_put_idle_conn_t     put_idle_conn;
@@ -454,7 +469,8 @@ typedef struct httptrace_plugin_types_event_kind_t {
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_GOT_CONN 8
 // One request header field written (HTTP/2 pseudo-headers included).
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_WROTE_HEADER_FIELD 9
-// All request headers written.
+// All request headers written; the clock that stamped it (0.5.0 on; the
+// `wrote-header-field` events of the same write share its stamp).
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_WROTE_HEADERS 10
 // Headers carried `Expect: 100-continue`; the body waits.
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_WAIT_100_CONTINUE 11
@@ -463,7 +479,8 @@ typedef struct httptrace_plugin_types_event_kind_t {
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_GOT_100_CONTINUE 12
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_GOT_1XX_RESPONSE 13
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_WROTE_REQUEST 14
-// The first response byte arrived on the connection.
+// The first response byte arrived on the connection; the clock that stamped it
+// (0.5.0 on).
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_GOT_FIRST_RESPONSE_BYTE 15
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_RESPONSE_HEADERS 16
 #define HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_RESPONSE_DONE 17
@@ -594,7 +611,7 @@ typedef struct {
   } val;
 } plugin_result_run_outcome_string_t;
 
-// Imported Functions from `httptrace:plugin/host@0.4.0`
+// Imported Functions from `httptrace:plugin/host@0.5.0`
 // Writes a diagnostic line to the user's stderr, prefixed with the plugin's name.
 extern void httptrace_plugin_host_log(httptrace_plugin_host_level_t level, plugin_string_t *message);
 // Writes text to the run's output (stdout or `-o FILE`) exactly as given: add your own

@@ -2,7 +2,7 @@
 //!
 //! Behaviour (the same in every language, see docs/plugins/): interest = every kind; verdict
 //! `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at
-//! finish, emit the `conformance v4` report and return `pass`. Config keys: `drop`, `label`,
+//! finish, emit the `conformance v5` report and return `pass`. Config keys: `drop`, `label`,
 //! `mode` (only `conformance` here); a repeated key's last value wins; anything else is an error.
 
 use std::cell::RefCell;
@@ -12,7 +12,7 @@ wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
 
 use httptrace::plugin::host::emit;
 // The world `use`s event, event-type, verdict and run-outcome: the macro defines them at the root.
-use httptrace::plugin::types::{EventKind, EventType as T};
+use httptrace::plugin::types::{EventKind, EventType as T, StampClock};
 
 /// Every kind name, in WIT order (index = `EventType as usize`).
 const KINDS: [&str; 25] = [
@@ -59,6 +59,9 @@ struct State {
     tunnels_failed: u64,
     quic_ok: u64,
     quic_failed: u64,
+    /// `wrote-headers`, `wrote-request` and `got-first-response-byte` by the clock that
+    /// stamped them: kernel, engine.
+    clocks: [u64; 2],
 }
 
 thread_local! {
@@ -79,12 +82,12 @@ fn kind_name(kind: &EventKind) -> &'static str {
         TlsHandshakeDone(_) => 7,
         GotConn(_) => 8,
         WroteHeaderField(_) => 9,
-        WroteHeaders => 10,
+        WroteHeaders(_) => 10,
         Wait100Continue => 11,
         Got100Continue => 12,
         Got1xxResponse(_) => 13,
         WroteRequest(_) => 14,
-        GotFirstResponseByte => 15,
+        GotFirstResponseByte(_) => 15,
         ResponseHeaders(_) => 16,
         ResponseDone(_) => 17,
         PutIdleConn(_) => 18,
@@ -179,6 +182,16 @@ impl Guest for Conformance {
                             st.quic_ok += 1;
                         }
                     }
+                    let clock = match &ev.kind {
+                        EventKind::WroteHeaders(c) | EventKind::GotFirstResponseByte(c) => Some(*c),
+                        EventKind::WroteRequest(w) => Some(w.clock),
+                        _ => None,
+                    };
+                    match clock {
+                        Some(StampClock::Kernel) => st.clocks[0] += 1,
+                        Some(StampClock::Engine) => st.clocks[1] += 1,
+                        None => {}
+                    }
                     if let EventKind::RequestDone(done) = &ev.kind {
                         st.requests += 1;
                         if let Some(code) = done.status {
@@ -206,9 +219,9 @@ impl Guest for Conformance {
     }
 }
 
-/// The `conformance v4` report.
+/// The `conformance v5` report.
 fn report(st: &State) -> String {
-    let mut out = format!("conformance v4\nlabel {}\nevents {}\ndropped {}\n", st.label, st.total, st.dropped);
+    let mut out = format!("conformance v5\nlabel {}\nevents {}\ndropped {}\n", st.label, st.total, st.dropped);
     // BTreeMap<&str, _> iterates in byte order of the names.
     for (kind, n) in &st.kinds {
         out.push_str(&format!("kind {kind} {n}\n"));
@@ -225,6 +238,7 @@ fn report(st: &State) -> String {
     out.push_str(&format!("post-data {}\n", st.post_data_bytes));
     out.push_str(&format!("tunnels {} {}\n", st.tunnels_ok, st.tunnels_failed));
     out.push_str(&format!("quic {} {}\n", st.quic_ok, st.quic_failed));
+    out.push_str(&format!("clocks {} {}\n", st.clocks[0], st.clocks[1]));
     out
 }
 

@@ -322,7 +322,7 @@ impl Perfetto {
                     }
                 }
                 EventKind::WroteRequest(_) => p.wrote = Some(ev.at_ns),
-                EventKind::GotFirstResponseByte if p.first_byte.is_none() => p.first_byte = Some(ev.at_ns),
+                EventKind::GotFirstResponseByte(_) if p.first_byte.is_none() => p.first_byte = Some(ev.at_ns),
                 EventKind::ResponseHeaders(r) => status = Some(r.status),
                 EventKind::ResponseDone(_) => p.done = Some(ev.at_ns),
                 _ => {}

@@ -102,7 +102,7 @@ impl<'a> Hop<'a> {
                 self.got_conn = Some((g, ev.conn));
             }
             EventKind::WroteRequest(w) => self.sent = w.error.is_none(),
-            EventKind::GotFirstResponseByte => self.first_byte = true,
+            EventKind::GotFirstResponseByte(_) => self.first_byte = true,
             EventKind::ResponseHeaders(r) => self.response = Some(r),
             EventKind::ResponseDone(r) => self.body = Some(r),
             EventKind::Redirect(r) => self.redirect = Some(r),

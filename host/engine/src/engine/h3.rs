@@ -20,7 +20,7 @@ use super::dial::{Conn, Sender};
 use super::exchange::{failed, head_size, header_list, request_headers, HopOutcome, HopRequest, Reuse};
 use super::wire::TapShared;
 use super::{Shared, Target, SECRET_HEADERS};
-use crate::event::{kind, EventKind, FailureKind, Phase, TraceError};
+use crate::event::{kind, EventKind, FailureKind, Phase, StampClock, TraceError};
 use crate::trace::{next_conn_id, Trace};
 
 /// Sends requests on an HTTP/3 connection (cloneable: streams share the connection).
@@ -115,14 +115,14 @@ pub(crate) async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopReque
         Ok(s) => s,
         Err(e) => {
             let err = stream_error(quic, idle, Phase::Send, FailureKind::SendFailed, &e.to_string());
-            emit(EventKind::WroteRequest { body_bytes: 0, error: Some(err.clone()) });
+            emit(EventKind::WroteRequest { body_bytes: 0, error: Some(err.clone()), clock: StampClock::Engine });
             return failed(err);
         }
     };
     for (name, value) in fields {
         emit(EventKind::WroteHeaderField { name, value });
     }
-    emit(EventKind::WroteHeaders {});
+    emit(EventKind::WroteHeaders { clock: StampClock::Engine });
     let wrote: Result<(), h3::error::StreamError> = async {
         if !req.body.is_empty() {
             stream.send_data(req.body.clone()).await?;
@@ -134,10 +134,15 @@ pub(crate) async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopReque
     let at = trace.now_ns();
     if let Err(e) = wrote {
         let err = stream_error(quic, idle, Phase::Send, FailureKind::SendFailed, &e.to_string());
-        trace.emit_at(at, hop, Some(conn_id), EventKind::WroteRequest { body_bytes: written, error: Some(err.clone()) });
+        trace.emit_at(
+            at,
+            hop,
+            Some(conn_id),
+            EventKind::WroteRequest { body_bytes: written, error: Some(err.clone()), clock: StampClock::Engine },
+        );
         return failed(err);
     }
-    trace.emit_at(at, hop, Some(conn_id), EventKind::WroteRequest { body_bytes: written, error: None });
+    trace.emit_at(at, hop, Some(conn_id), EventKind::WroteRequest { body_bytes: written, error: None, clock: StampClock::Engine });
 
     let response = stream.recv_response().await;
     let at = trace.now_ns();
@@ -145,7 +150,7 @@ pub(crate) async fn exchange(trace: &Arc<Trace>, conn: &mut Conn, req: &HopReque
         Ok(r) => r,
         Err(e) => return failed(stream_error(quic, idle, Phase::Wait, FailureKind::Http3, &e.to_string())),
     };
-    trace.emit_at(at, hop, Some(conn_id), EventKind::GotFirstResponseByte {});
+    trace.emit_at(at, hop, Some(conn_id), EventKind::GotFirstResponseByte { clock: StampClock::Engine });
     let status = response.status().as_u16();
     let full = trace.records(kind::RESPONSE_HEADERS);
     let location = response.headers().get(http::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);

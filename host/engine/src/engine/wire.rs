@@ -19,7 +19,7 @@ use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::kstamp::SocketStamps;
-use crate::event::{kind, EventKind};
+use crate::event::{kind, EventKind, StampClock};
 use crate::trace::Trace;
 
 /// The request a connection is currently carrying (HTTP/1.1) or about to open a stream for (h2).
@@ -150,8 +150,8 @@ impl TapShared {
                 if let Some(b) = &s.bound {
                     if !s.first_byte_seen && s.in_body {
                         s.first_byte_seen = true;
-                        let at = first_byte_at(&b.trace, self.stamps.as_deref(), s.written_at);
-                        b.trace.emit_at(at, b.hop, Some(self.conn), EventKind::GotFirstResponseByte {});
+                        let (at, clock) = first_byte_at(&b.trace, self.stamps.as_deref(), s.written_at);
+                        b.trace.emit_at(at, b.hop, Some(self.conn), EventKind::GotFirstResponseByte { clock });
                     }
                 }
             }
@@ -252,7 +252,7 @@ impl H1State {
             return c.on_write(bytes);
         }
         let Some(b) = &self.bound else { return };
-        let at = sent_at(&b.trace, sent);
+        let (at, clock) = sent_at(&b.trace, sent);
         self.written_at.get_or_insert(at);
         let emit = |kind| b.trace.emit_at(at, b.hop, Some(conn), kind);
         let fields = b.trace.records(kind::WROTE_HEADER_FIELD);
@@ -264,7 +264,7 @@ impl H1State {
                 bytes = &bytes[take as usize..];
                 if self.body_written >= b.body_len {
                     self.done = true;
-                    emit(EventKind::WroteRequest { body_bytes: self.body_written, error: None });
+                    emit(EventKind::WroteRequest { body_bytes: self.body_written, error: None, clock });
                 }
                 continue;
             }
@@ -286,14 +286,14 @@ impl H1State {
             if !self.request_line_done {
                 self.request_line_done = true;
             } else if empty {
-                emit(EventKind::WroteHeaders {});
+                emit(EventKind::WroteHeaders { clock });
                 if b.expect_continue {
                     emit(EventKind::Wait100Continue {});
                 }
                 self.in_body = true;
                 if b.body_len == 0 {
                     self.done = true;
-                    emit(EventKind::WroteRequest { body_bytes: 0, error: None });
+                    emit(EventKind::WroteRequest { body_bytes: 0, error: None, clock });
                 }
             } else if fields {
                 let text = String::from_utf8_lossy(line);
@@ -425,7 +425,7 @@ impl H2State {
                 if let Some(binding) = pending.pop_front() {
                     // The kernel's stamp when it has one: a response may arrive before the
                     // engine gets back from the write.
-                    let written_at = sent_at(&binding.trace, sent);
+                    let (written_at, _) = sent_at(&binding.trace, sent);
                     let st = StreamState { binding, end_stream_after_headers: false, body_written: 0, first_byte_seen: false, written_at };
                     streams.insert(h.stream, st);
                 }
@@ -438,7 +438,7 @@ impl H2State {
             FrameEvent::End(h) => {
                 let Some(st) = streams.get_mut(&h.stream) else { return };
                 let b = &st.binding;
-                let at = sent_at(&b.trace, sent);
+                let (at, clock) = sent_at(&b.trace, sent);
                 let emit = |kind| b.trace.emit_at(at, b.hop, Some(conn), kind);
                 match h.kind {
                     HEADERS | CONTINUATION => {
@@ -449,14 +449,14 @@ impl H2State {
                             for (name, value) in &b.h2_fields {
                                 emit(EventKind::WroteHeaderField { name: name.clone(), value: value.clone() });
                             }
-                            emit(EventKind::WroteHeaders {});
+                            emit(EventKind::WroteHeaders { clock });
                             if st.end_stream_after_headers {
-                                emit(EventKind::WroteRequest { body_bytes: st.body_written, error: None });
+                                emit(EventKind::WroteRequest { body_bytes: st.body_written, error: None, clock });
                             }
                         }
                     }
                     DATA if h.flags & END_STREAM != 0 => {
-                        emit(EventKind::WroteRequest { body_bytes: st.body_written, error: None });
+                        emit(EventKind::WroteRequest { body_bytes: st.body_written, error: None, clock });
                     }
                     _ => {}
                 }
@@ -474,8 +474,8 @@ impl H2State {
                     if !st.first_byte_seen {
                         st.first_byte_seen = true;
                         let b = &st.binding;
-                        let at = first_byte_at(&b.trace, rx, Some(st.written_at));
-                        b.trace.emit_at(at, b.hop, Some(conn), EventKind::GotFirstResponseByte {});
+                        let (at, clock) = first_byte_at(&b.trace, rx, Some(st.written_at));
+                        b.trace.emit_at(at, b.hop, Some(conn), EventKind::GotFirstResponseByte { clock });
                     }
                 }
             }
@@ -491,30 +491,31 @@ impl H2State {
 /// last segment read (`rx`), converted with the trace's one wall-clock reading, when it falls
 /// after the request's first byte was written (`written_at`; an older stamp belongs to an
 /// earlier response) and not after now; else now. The client's lag (now − the kernel's stamp)
-/// goes to the trace.
-fn first_byte_at(trace: &Trace, rx: Option<&SocketStamps>, written_at: Option<u64>) -> u64 {
+/// goes to the trace. With the clock the instant came from.
+fn first_byte_at(trace: &Trace, rx: Option<&SocketStamps>, written_at: Option<u64>) -> (u64, StampClock) {
     let now = trace.now_ns();
     let kernel = rx.and_then(SocketStamps::received).and_then(|unix_ns| trace.ns_at_unix(unix_ns));
     match (kernel, written_at) {
         (Some(at), Some(written)) if at >= written && at <= now => {
             trace.note_client_lag(now - at);
-            at
+            (at, StampClock::Kernel)
         }
-        _ => now,
+        _ => (now, StampClock::Engine),
     }
 }
 
 /// When the bytes of the current write left, in ns into `trace`: the kernel's transmit stamp of
 /// the write's last byte (`sent`, ns since the Unix epoch), converted with the trace's one
-/// wall-clock reading, when it is not after now; else now.
-fn sent_at(trace: &Trace, sent: Option<u64>) -> u64 {
+/// wall-clock reading, when it is not after now; else now. With the clock the instant came
+/// from.
+fn sent_at(trace: &Trace, sent: Option<u64>) -> (u64, StampClock) {
     let now = trace.now_ns();
     match sent.and_then(|unix_ns| trace.ns_at_unix(unix_ns)).filter(|&at| at <= now) {
         Some(at) => {
             trace.note_kernel_sent();
-            at
+            (at, StampClock::Kernel)
         }
-        None => now,
+        None => (now, StampClock::Engine),
     }
 }
 

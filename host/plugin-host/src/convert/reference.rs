@@ -5,7 +5,7 @@ pub(crate) mod compact;
 
 use super::super::host::bindings::httptrace::plugin::types as wit;
 use super::AddrText;
-use httptrace::event::{CertSummary, Event, EventKind, Header, HopSummary, Phase, TraceError};
+use httptrace::event::{CertSummary, Event, EventKind, Header, HopSummary, Phase, StampClock, TraceError};
 use httptrace::summary::{Marks, Timings};
 
 /// One event in the bindings' WIT form, its strings moved rather than copied.
@@ -64,14 +64,16 @@ fn kind(k: EventKind, addrs: &mut AddrText) -> wit::EventKind {
             protocol,
         }),
         EventKind::WroteHeaderField { name, value } => W::WroteHeaderField(wit::Header { name, value }),
-        EventKind::WroteHeaders {} => W::WroteHeaders,
+        EventKind::WroteHeaders { clock } => W::WroteHeaders(stamp_clock(clock)),
         EventKind::Wait100Continue {} => W::Wait100Continue,
         EventKind::Got100Continue {} => W::Got100Continue,
         EventKind::Got1xxResponse { status, headers } => {
             W::Got1xxResponse(wit::Got1xxResponse { status, headers: headers.into_iter().map(header).collect() })
         }
-        EventKind::WroteRequest { body_bytes, error } => W::WroteRequest(wit::WroteRequest { body_bytes, error: error.map(trace_error) }),
-        EventKind::GotFirstResponseByte {} => W::GotFirstResponseByte,
+        EventKind::WroteRequest { body_bytes, error, clock } => {
+            W::WroteRequest(wit::WroteRequest { body_bytes, error: error.map(trace_error), clock: stamp_clock(clock) })
+        }
+        EventKind::GotFirstResponseByte { clock } => W::GotFirstResponseByte(stamp_clock(clock)),
         EventKind::ResponseHeaders { status, version, headers, header_bytes } => {
             W::ResponseHeaders(wit::ResponseHeaders { status, version, headers: headers.into_iter().map(header).collect(), header_bytes })
         }
@@ -147,6 +149,13 @@ fn phase(p: Phase) -> wit::Phase {
     }
 }
 
+fn stamp_clock(c: StampClock) -> wit::StampClock {
+    match c {
+        StampClock::Engine => wit::StampClock::Engine,
+        StampClock::Kernel => wit::StampClock::Kernel,
+    }
+}
+
 fn trace_error(e: TraceError) -> wit::TraceError {
     wit::TraceError { phase: phase(e.phase), kind: e.kind.to_string(), during: e.during.map(phase), message: e.message }
 }
@@ -195,12 +204,12 @@ pub(crate) fn kind_index(k: &wit::EventKind) -> usize {
         W::TlsHandshakeDone(_) => 7,
         W::GotConn(_) => 8,
         W::WroteHeaderField(_) => 9,
-        W::WroteHeaders => 10,
+        W::WroteHeaders(_) => 10,
         W::Wait100Continue => 11,
         W::Got100Continue => 12,
         W::Got1xxResponse(_) => 13,
         W::WroteRequest(_) => 14,
-        W::GotFirstResponseByte => 15,
+        W::GotFirstResponseByte(_) => 15,
         W::ResponseHeaders(_) => 16,
         W::ResponseDone(_) => 17,
         W::PutIdleConn(_) => 18,
@@ -265,12 +274,12 @@ pub(crate) mod tests {
                 protocol: "h2".into(),
             },
             EventKind::WroteHeaderField { name: ":path".into(), value: "/".into() },
-            EventKind::WroteHeaders {},
+            EventKind::WroteHeaders { clock: StampClock::Kernel },
             EventKind::Wait100Continue {},
             EventKind::Got100Continue {},
             EventKind::Got1xxResponse { status: 103, headers: hdr.clone() },
-            EventKind::WroteRequest { body_bytes: 3, error: None },
-            EventKind::GotFirstResponseByte {},
+            EventKind::WroteRequest { body_bytes: 3, error: None, clock: StampClock::Kernel },
+            EventKind::GotFirstResponseByte { clock: StampClock::Engine },
             EventKind::ResponseHeaders { status: 200, version: "HTTP/2".into(), headers: hdr, header_bytes: 30 },
             EventKind::ResponseDone { body_bytes: 9, error: None, decoded_bytes: Some(30) },
             EventKind::PutIdleConn { error: Some("closed".into()) },

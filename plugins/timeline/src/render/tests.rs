@@ -1,4 +1,4 @@
-use httptrace_guest::{CertSummary, ConnectDone, DnsDone, Marks, Phase, ProxyConnectDone, Timings, WroteRequest};
+use httptrace_guest::{CertSummary, ConnectDone, DnsDone, Marks, Phase, ProxyConnectDone, StampClock, Timings, WroteRequest};
 
 use super::*;
 
@@ -80,8 +80,8 @@ fn ok_hop(hop: u32, url: &str) -> Vec<Event> {
         ev(hop, EventKind::ConnectDone(ConnectDone { network: "tcp".into(), addr: "127.0.0.1:443".into(), cancelled: false, error: None })),
         ev(hop, tls(None)),
         ev(hop, got_conn(false)),
-        ev(hop, EventKind::WroteRequest(WroteRequest { body_bytes: 0, error: None })),
-        ev(hop, EventKind::GotFirstResponseByte),
+        ev(hop, EventKind::WroteRequest(WroteRequest { body_bytes: 0, error: None, clock: StampClock::Engine })),
+        ev(hop, EventKind::GotFirstResponseByte(StampClock::Kernel)),
         ev(hop, EventKind::ResponseHeaders(ResponseHeaders { status: 200, version: "HTTP/2".into(), headers: vec![], header_bytes: 40 })),
         ev(hop, EventKind::ResponseDone(ResponseDone { body_bytes: 1256, error: None, decoded_bytes: None })),
     ]
@@ -118,8 +118,8 @@ fn reused_plain_http_connection() {
     let events = vec![
         ev(0, start(url)),
         ev(0, got_conn(true)),
-        ev(0, EventKind::WroteRequest(WroteRequest { body_bytes: 0, error: None })),
-        ev(0, EventKind::GotFirstResponseByte),
+        ev(0, EventKind::WroteRequest(WroteRequest { body_bytes: 0, error: None, clock: StampClock::Engine })),
+        ev(0, EventKind::GotFirstResponseByte(StampClock::Kernel)),
     ];
     let mut s = hop_summary(0, url);
     s.timings.dns = -1.0;

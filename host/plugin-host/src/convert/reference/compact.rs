@@ -84,12 +84,14 @@ impl Text {
                 protocol: self.s(g.protocol),
             }),
             W::WroteHeaderField(h) => C::WroteHeaderField(self.header(h)),
-            W::WroteHeaders => C::WroteHeaders,
+            W::WroteHeaders(c) => C::WroteHeaders(c),
             W::Wait100Continue => C::Wait100Continue,
             W::Got100Continue => C::Got100Continue,
             W::Got1xxResponse(r) => C::Got1xxResponse(wc::Got1xxResponse { status: r.status, headers: self.headers(r.headers) }),
-            W::WroteRequest(w) => C::WroteRequest(wc::WroteRequest { body_bytes: w.body_bytes, error: self.error(w.error) }),
-            W::GotFirstResponseByte => C::GotFirstResponseByte,
+            W::WroteRequest(w) => {
+                C::WroteRequest(wc::WroteRequest { body_bytes: w.body_bytes, error: self.error(w.error), clock: w.clock })
+            }
+            W::GotFirstResponseByte(c) => C::GotFirstResponseByte(c),
             W::ResponseHeaders(r) => C::ResponseHeaders(wc::ResponseHeaders {
                 status: r.status,
                 version: self.s(r.version),
