@@ -27,16 +27,20 @@ BIN = "target/release/httptrace"
 OHA = "target/bench-tools/bin/oha"
 
 
-def start_server(prefix=()):
+def start_server(prefix=(), tls=False):
+    """`httptrace serve` on free ports: the process and its http:// base URL (and, with `tls`,
+    its https:// one too)."""
     p = subprocess.Popen([*prefix, BIN, "serve", "--port", "0", "--tls-port", "0"], stdout=subprocess.PIPE, text=True)
-    http = None
+    http = https = None
     for line in p.stdout:
-        m = re.match(r"(http://\S+)", line)
-        if m and http is None:
+        m = re.match(r"(https?://\S+)", line)
+        if m and m.group(1).startswith("http://") and http is None:
             http = m.group(1)
+        if m and m.group(1).startswith("https://") and https is None:
+            https = m.group(1)
         if line.startswith("certificate:"):
             break
-    return p, http
+    return (p, http, https) if tls else (p, http)
 
 
 def wall(cmd, env=None):
