@@ -54,7 +54,6 @@ impl Serialize for J<'_, Event> {
     }
 }
 
-/// An optional trace error: `null` when absent.
 /// A `stamp-clock` as the host's ndjson writes it.
 fn clock(c: StampClock) -> &'static str {
     match c {
@@ -63,6 +62,7 @@ fn clock(c: StampClock) -> &'static str {
     }
 }
 
+/// An optional trace error: `null` when absent.
 fn error(e: &Option<TraceError>) -> Option<J<'_, TraceError>> {
     e.as_ref().map(J)
 }

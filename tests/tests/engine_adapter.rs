@@ -167,3 +167,40 @@ async fn a_body_dropped_before_its_end_still_ends_the_trace() {
     assert!((1..10).contains(&bytes), "{bytes}");
     assert_eq!(done(&events).0, Some(200));
 }
+
+/// The adapter's HTTP/1.1 connections take the kernel's stamps as the engine's do: with
+/// `kernel_timestamps` on, the writes and the first byte are the kernel's (and say so), within
+/// the request's own instants; with them off, the engine's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_adapter_takes_the_kernels_stamps_and_says_so() {
+    use httptrace::{KernelStamps, StampClock};
+    let _lane = crate::lanes::timing();
+    let serve = start_serve().await;
+    let url = format!("http://{}/delay/30", serve.http_addr);
+    for (which, want) in [(KernelStamps::All, StampClock::Kernel), (KernelStamps::Off, StampClock::Engine)] {
+        let (c, sink) = client(ClientOptions { kernel_timestamps: which, ..ClientOptions::default() });
+        for _ in 0..3 {
+            assert_eq!(get(&c, &url).await, 200);
+        }
+        for r in by_request(&sink.events()) {
+            let find = |f: fn(&EventKind) -> Option<StampClock>| {
+                r.iter().find_map(|e| f(&e.kind).map(|c| (e.at_ns, c))).unwrap_or_else(|| panic!("{r:#?}"))
+            };
+            let (head, c1) = find(|k| if let EventKind::WroteHeaders { clock } = k { Some(*clock) } else { None });
+            let (wrote, c2) = find(|k| if let EventKind::WroteRequest { clock, .. } = k { Some(*clock) } else { None });
+            let (first, c3) = find(|k| if let EventKind::GotFirstResponseByte { clock } = k { Some(*clock) } else { None });
+            assert_eq!([c1, c2, c3], [want; 3], "{which:?}: {r:#?}");
+            assert!(head <= wrote && wrote <= first, "{which:?}: {head} {wrote} {first}");
+            let ats: Vec<u64> = r.iter().map(|e| e.at_ns).collect();
+            assert!(ats.windows(2).all(|w| w[0] <= w[1]), "{which:?}: stamps out of order: {r:#?}");
+            let (status, error, t) = done(&r);
+            assert_eq!((status, error), (Some(200), None));
+            assert!(t.wait >= 30.0 && t.wait < 30.0 + 100.0, "{which:?}: wait {} ms", t.wait);
+            let lag = match &r.last().unwrap().kind {
+                EventKind::RequestDone { client_lag_ns, .. } => *client_lag_ns,
+                _ => unreachable!(),
+            };
+            assert_eq!(lag.is_some(), want == StampClock::Kernel, "{which:?}: {lag:?}");
+        }
+    }
+}

@@ -308,7 +308,9 @@ fn alt_svc_sends_later_requests_to_the_http3_port() {
     let conns: Vec<(String, u16, bool)> = events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::GotConn { protocol, remote_addr, reused, .. } => Some((protocol.clone(), remote_addr.port(), *reused)),
+            EventKind::GotConn { protocol, remote_addr, reused, .. } => {
+                Some((protocol.clone(), remote_addr.socket_addr().map_or(0, |a| a.port()), *reused))
+            }
             _ => None,
         })
         .collect();

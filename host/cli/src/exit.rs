@@ -39,6 +39,8 @@ pub const RECEIVE: i32 = 56;
 pub const BAD_CONTENT_ENCODING: i32 = 61;
 /// The SOCKS handshake with the proxy failed (curl 97).
 pub const PROXY: i32 = 97;
+/// curl's CURLE_QUIC_CONNECT_ERROR: HTTP/3 cannot be used over a Unix domain socket.
+pub const QUIC_CONNECT: i32 = 96;
 /// The client certificate (--cert, --key) could not be used (curl 58).
 pub const CLIENT_CERT: i32 = 58;
 /// Peer certificate could not be verified (curl 60).
@@ -68,6 +70,8 @@ pub fn for_run(report: &httptrace_plugin_host::ChainReport, request_code: Option
 /// The curl exit code for a failed request.
 pub fn for_error(e: &TraceError) -> i32 {
     match e.phase {
+        // (The only setup failure of kind `http3`: `--http3-only` over a Unix socket.)
+        Phase::Setup if e.kind == FailureKind::Http3 => QUIC_CONNECT,
         Phase::Setup => BAD_URL,
         Phase::Dns if e.kind == FailureKind::ProxyResolve => PROXY_RESOLVE,
         // The origin's name, resolved here for a SOCKS proxy: curl's SOCKS failure.

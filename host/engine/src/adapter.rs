@@ -32,7 +32,7 @@
 //! | `request-start`, `get-conn`, `request-done` (timings, marks) | yes | yes |
 //! | `dns-*`, each `connect-*` attempt (Happy Eyeballs), `tls-handshake-*` | yes | yes, for connections this request opened |
 //! | `got-conn` (reused, idle time) | yes | yes; stamped when the request's first byte was written (HTTP/1.1) or when its response arrived (HTTP/2), since hyper-util's pool picks the connection out of sight |
-//! | `wrote-header-field`, `wrote-headers`, `wrote-request`, `got-first-response-byte` | yes | HTTP/1.1: yes, stamped by the same wire tap; HTTP/2: no (streams share the connection and the pool does not say which is whose) |
+//! | `wrote-header-field`, `wrote-headers`, `wrote-request`, `got-first-response-byte` | yes | HTTP/1.1: yes, stamped by the same wire tap, with the kernel's stamps where `kernel_timestamps` asks for them (`clock` says which); HTTP/2: no (streams share the connection and the pool does not say which is whose) |
 //! | `response-headers`, `response-done` | yes | yes (`response-headers` when hyper hands the response over) |
 //! | `wait-100-continue`, `got-100-continue`, `got-1xx-response`, `put-idle-conn`, `redirect` | yes | no (hyper-util does not expose them; it does not follow redirects) |
 //!
@@ -69,6 +69,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::engine::client::deliver;
 use crate::engine::exchange::{classify, classify_body, head_size, header_list};
+use crate::engine::kstamp::KernelStream;
 use crate::engine::wire::{Cycle, Tap, TapShared};
 use crate::engine::{ClientOptions, HttpVersion, Shared, SECRET_HEADERS};
 use crate::error::Error;
@@ -196,6 +197,9 @@ async fn open(shared: &Shared, trace: &Arc<Trace>, uri: &Uri) -> Result<Stream, 
     let io_error = |e: std::io::Error| TraceError::new(Phase::Connect, FailureKind::Failed, e.to_string());
     let local = tcp.local_addr().map_err(io_error)?;
     let remote = tcp.peer_addr().map_err(io_error)?;
+    // The kernel's stamps, as on the engine's own connections (`ClientOptions::kernel_timestamps`).
+    let tcp = KernelStream::new(tcp, shared.opts.kernel_timestamps);
+    let stamps = tcp.stamps();
     let (io, h2): (Box<dyn Io>, bool) = if tls {
         let settings = shared.tls()?;
         let alpn: &[&str] = match shared.opts.http {
@@ -210,7 +214,7 @@ async fn open(shared: &Shared, trace: &Arc<Trace>, uri: &Uri) -> Result<Stream, 
     } else {
         (Box::new(tcp), shared.opts.http == HttpVersion::Http2PriorKnowledge)
     };
-    let tap = if h2 { TapShared::new(id, true) } else { TapShared::cycles(id, trace.records(kind::WROTE_HEADER_FIELD)) };
+    let tap = if h2 { TapShared::new(id, true) } else { TapShared::cycles(id, trace.records(kind::WROTE_HEADER_FIELD), stamps) };
     let info =
         ConnInfo { id, local, remote, h2, tap: tap.clone(), ready_at: Instant::now(), uses: Arc::default(), idle_since: Arc::default() };
     Ok(Stream { io: TokioIo::new(Tap::new(io, tap)), info })
@@ -320,8 +324,16 @@ fn conn_events(trace: &Trace, info: &ConnInfo, started: Instant, redact: &[&str]
     };
     let idle = if reused && !info.h2 { *info.idle_since.lock().unwrap() } else { None };
     let idle_ns = idle.map(|i| got_at.saturating_duration_since(i).as_nanos() as u64).unwrap_or(0);
+    // A reused connection is had from the request's first write: the kernel's stamp of it when
+    // that write ended the head and was stamped (see below), so got-conn never follows it.
+    let first_write_kernel = match &cycle {
+        Some(c) if reused && c.started.is_some() && c.started == c.head_done => {
+            c.head_done_kernel.and_then(|u| trace.ns_at_unix(u)).filter(|k| *k <= at(got_at))
+        }
+        _ => None,
+    };
     trace.emit_at(
-        at(got_at),
+        first_write_kernel.unwrap_or_else(|| at(got_at)),
         0,
         conn,
         EventKind::GotConn {
@@ -334,19 +346,42 @@ fn conn_events(trace: &Trace, info: &ConnInfo, started: Instant, redact: &[&str]
         },
     );
     let Some(c) = cycle else { return };
+    // A kernel stamp where there is one and it falls between `lo` and the engine's own
+    // instant `t` (a later one cannot be right; an earlier one belongs to an earlier request),
+    // else the engine's.
+    let stamp = |kernel: Option<u64>, lo: u64, t: Instant| {
+        let own = at(t);
+        match kernel.and_then(|unix_ns| trace.ns_at_unix(unix_ns)).filter(|k| (lo..=own).contains(k)) {
+            Some(k) => (k, StampClock::Kernel),
+            None => (own, StampClock::Engine),
+        }
+    };
+    // (A write's transmit stamp is its own write's, and precedes the engine's instant of it.)
+    let head = c.head_done.map(|t| (t, stamp(c.head_done_kernel, 0, t)));
     if trace.records(kind::WROTE_HEADER_FIELD) {
         for (t, name, value) in &c.fields {
             let value = if redact.iter().any(|r| name.eq_ignore_ascii_case(r)) { "[redacted]".to_string() } else { value.clone() };
-            trace.emit_at(at(*t), 0, conn, EventKind::WroteHeaderField { name: name.clone(), value });
+            // The fields of the write that ended the head share its stamp, as in the engine.
+            let field_at = match head {
+                Some((head_t, (head_at, _))) if head_t == *t => head_at,
+                _ => at(*t),
+            };
+            trace.emit_at(field_at, 0, conn, EventKind::WroteHeaderField { name: name.clone(), value });
         }
     }
-    if let Some(t) = c.head_done {
-        trace.emit_at(at(t), 0, conn, EventKind::WroteHeaders { clock: StampClock::Engine });
-        let last = c.last_write.unwrap_or(t);
-        trace.emit_at(at(last), 0, conn, EventKind::WroteRequest { body_bytes: c.body_bytes, error: None, clock: StampClock::Engine });
+    let mut written = c.started.map_or(0, at);
+    if let Some((t, (head_at, clock))) = head {
+        trace.emit_at(head_at, 0, conn, EventKind::WroteHeaders { clock });
+        let (last_at, clock) = stamp(c.last_write_kernel, head_at, c.last_write.unwrap_or(t));
+        trace.emit_at(last_at, 0, conn, EventKind::WroteRequest { body_bytes: c.body_bytes, error: None, clock });
+        written = last_at;
     }
     if let Some(t) = c.first_read {
-        trace.emit_at(at(t), 0, conn, EventKind::GotFirstResponseByte { clock: StampClock::Engine });
+        let (first_at, clock) = stamp(c.first_read_kernel, written, t);
+        if clock == StampClock::Kernel {
+            trace.note_client_lag(at(t) - first_at);
+        }
+        trace.emit_at(first_at, 0, conn, EventKind::GotFirstResponseByte { clock });
     }
 }
 

@@ -40,11 +40,6 @@ impl PeerAddr {
         }
     }
 
-    /// The port (0 for a Unix socket, as curl's `%{remote_port}` says).
-    pub fn port(&self) -> u16 {
-        self.socket_addr().map_or(0, |a| a.port())
-    }
-
     /// A Unix socket's path.
     pub fn unix(path: &str) -> PeerAddr {
         PeerAddr::Unix(path.into())

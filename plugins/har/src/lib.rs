@@ -442,15 +442,14 @@ fn query_string(url: &str) -> Vec<Value> {
         .collect()
 }
 
-/// `ip` of `ip:port` or `[v6]:port`.
-/// The port of `ip:port` or `[ip]:port`.
+/// The port of `ip:port` or `[v6]:port` (none for a Unix socket's path).
 fn port_of(addr: &str) -> Option<u16> {
-    addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok())
+    addr.parse::<std::net::SocketAddr>().ok().map(|a| a.port())
 }
 
+/// `ip` of `ip:port` or `[v6]:port`; a Unix socket's path as it is.
 fn ip_of(addr: &str) -> String {
-    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
-    host.trim_start_matches('[').trim_end_matches(']').to_string()
+    addr.parse::<std::net::SocketAddr>().map_or_else(|_| addr.to_string(), |a| a.ip().to_string())
 }
 
 #[cfg(test)]

@@ -265,7 +265,9 @@ fn details(out: &mut String, row: &Row) {
     if !row.remote.is_empty() {
         let conn = row.conn.map(|c| format!(" #{c}")).unwrap_or_default();
         let how = if row.reused { "reused" } else { "new" };
-        facts.push(("connection", esc(&format!("{} from {} ({}, {how} connection{conn})", row.remote, row.local, row.protocol))));
+        // (A Unix socket's client end has no name.)
+        let from = if row.local.is_empty() { String::new() } else { format!(" from {}", row.local) };
+        facts.push(("connection", esc(&format!("{}{from} ({}, {how} connection{conn})", row.remote, row.protocol))));
     }
     for a in &row.attempts {
         let ms = a.end.map_or("-".to_string(), |e| fmt_ms(e.saturating_sub(a.start) as f64 / 1e6));

@@ -114,15 +114,12 @@ fn parse(format: &str) -> Result<Vec<Piece>, String> {
     Ok(pieces)
 }
 
-/// `ip` and `port` of `ip:port` or `[v6]:port`; a Unix socket's path (`/...`, or empty for
-/// the client's unnamed end) has no port.
+/// `ip` and `port` of `ip:port` or `[v6]:port`; anything else is a Unix socket's path (as
+/// given, or empty for the client's unnamed end), which has no port.
 fn split_addr(addr: &str) -> (String, Option<u16>) {
-    if addr.is_empty() || addr.starts_with('/') {
-        return (addr.to_string(), None);
-    }
-    match addr.rsplit_once(':') {
-        Some((ip, port)) => (ip.trim_start_matches('[').trim_end_matches(']').to_string(), port.parse().ok()),
-        None => (addr.to_string(), None),
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(a) => (a.ip().to_string(), Some(a.port())),
+        Err(_) => (addr.to_string(), None),
     }
 }
 
@@ -244,8 +241,8 @@ fn values(seen: &Seen, d: &httptrace_guest::RequestDone) -> Map<String, Value> {
     let m = &d.marks;
     let status = d.status.unwrap_or(0);
     let (remote_ip, remote_port) = split_addr(&seen.remote);
-    // Over a Unix socket curl says the URL's port.
-    let remote_port = remote_port.or_else(|| url_port(&d.url));
+    // Over a Unix socket curl says the URL's port (with no connection at all, 0).
+    let remote_port = remote_port.or_else(|| if seen.remote.is_empty() { None } else { url_port(&d.url) });
     let (local_ip, local_port) = split_addr(&seen.local);
     let header = |name: &str| seen.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
     let http_version = match seen.version.as_str() {
@@ -297,7 +294,6 @@ fn values(seen: &Seen, d: &httptrace_guest::RequestDone) -> Map<String, Value> {
     values.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-/// `location` made absolute against `base` (scheme and authority, or the path's directory).
 /// The port of an `http://` or `https://` URL, its scheme's default when it names none.
 fn url_port(url: &str) -> Option<u16> {
     let (scheme, rest) = url.split_once("://")?;
@@ -313,6 +309,7 @@ fn url_port(url: &str) -> Option<u16> {
     }
 }
 
+/// `location` made absolute against `base` (scheme and authority, or the path's directory).
 fn absolute(base: &str, location: &str) -> String {
     if location.contains("://") {
         return location.to_string();
@@ -337,6 +334,8 @@ mod tests {
     #[test]
     fn a_unix_sockets_port_is_the_urls() {
         assert_eq!(split_addr("/run/app.sock"), ("/run/app.sock".to_string(), None));
+        assert_eq!(split_addr("run:8/app.sock"), ("run:8/app.sock".to_string(), None));
+        assert_eq!(split_addr("127.0.0.1:80"), ("127.0.0.1".to_string(), Some(80)));
         assert_eq!(split_addr(""), (String::new(), None));
         assert_eq!(split_addr("[::1]:8080"), ("::1".to_string(), Some(8080)));
         assert_eq!(url_port("http://example.test/x"), Some(80));

@@ -244,8 +244,13 @@ impl Client {
                 tls && proxy.is_none() && opts.unix_socket.is_none() && matches!(opts.http, HttpVersion::Http3 | HttpVersion::Http3Only);
             if opts.http == HttpVersion::Http3Only && !quic {
                 // curl's refusals (`Curl_conn_may_http3`), on every hop: a redirect too.
+                // curl 8's first check: a Unix socket is a QUIC connect error (96), the rest
+                // malformed URLs (3).
+                if opts.unix_socket.is_some() {
+                    let e = TraceError::new(Phase::Setup, FailureKind::Http3, "HTTP/3 cannot be used over UNIX domain sockets");
+                    return (None, hop_req.url, Some(e));
+                }
                 let why = match &proxy {
-                    _ if opts.unix_socket.is_some() => "HTTP/3 cannot be used over UNIX domain sockets",
                     _ if !tls => "HTTP/3 requested for non-HTTPS URL",
                     Some(p) if p.scheme().is_socks() => "HTTP/3 is not supported over a SOCKS proxy",
                     _ => "HTTP/3 is not supported over an HTTP proxy",

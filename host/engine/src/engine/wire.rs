@@ -68,9 +68,10 @@ impl TapShared {
     /// client's pool picks the connection; the request learns which one when its response
     /// arrives): it records each request's [`Cycle`], which the request turns into events.
     /// `fields`: keep the header lines written.
-    pub fn cycles(conn: u64, fields: bool) -> Arc<TapShared> {
+    /// `stamps`: the connection's kernel stamps, kept in each [`Cycle`] beside its instants.
+    pub fn cycles(conn: u64, fields: bool, stamps: Option<Arc<SocketStamps>>) -> Arc<TapShared> {
         let state = H1State { cycle: Some(Box::new(CycleState { fields, ..CycleState::default() })), ..H1State::default() };
-        Arc::new(TapShared { conn, stamps: None, inner: Mutex::new(TapInner::H1(state)) })
+        Arc::new(TapShared { conn, stamps, inner: Mutex::new(TapInner::H1(state)) })
     }
 
     /// The current request's [`Cycle`] on a [`cycles`](TapShared::cycles) tap (the request's
@@ -144,6 +145,7 @@ impl TapShared {
             TapInner::H1(H1State { cycle: Some(c), .. }) => {
                 if c.cur.started.is_some() && c.cur.first_read.is_none() && !bytes.is_empty() {
                     c.cur.first_read = Some(Instant::now());
+                    c.cur.first_read_kernel = self.stamps.as_deref().and_then(SocketStamps::received);
                 }
             }
             TapInner::H1(s) => {
@@ -177,6 +179,13 @@ pub struct Cycle {
     pub last_write: Option<Instant>,
     /// The first byte of the response was read.
     pub first_read: Option<Instant>,
+    /// The kernel's transmit stamp (ns since the Unix epoch) of the write that ended the head,
+    /// when the socket gives them and had reported it by then.
+    pub head_done_kernel: Option<u64>,
+    /// The kernel's transmit stamp of the last write so far, likewise.
+    pub last_write_kernel: Option<u64>,
+    /// The kernel's receive stamp of the segment the first read took, likewise.
+    pub first_read_kernel: Option<u64>,
 }
 
 /// A [`Cycle`] being recorded, and the head parser's state.
@@ -192,7 +201,7 @@ struct CycleState {
 }
 
 impl CycleState {
-    fn on_write(&mut self, mut bytes: &[u8]) {
+    fn on_write(&mut self, mut bytes: &[u8], sent: Option<u64>) {
         if bytes.is_empty() {
             return;
         }
@@ -203,6 +212,7 @@ impl CycleState {
         }
         self.cur.started.get_or_insert(now);
         self.cur.last_write = Some(now);
+        self.cur.last_write_kernel = sent;
         while !bytes.is_empty() {
             if self.in_body {
                 self.cur.body_bytes += bytes.len() as u64;
@@ -217,6 +227,7 @@ impl CycleState {
                 self.request_line_done = true;
             } else if line.is_empty() {
                 self.cur.head_done = Some(now);
+                self.cur.head_done_kernel = sent;
                 self.in_body = true;
             } else if self.fields {
                 let text = String::from_utf8_lossy(line);
@@ -249,7 +260,7 @@ struct H1State {
 impl H1State {
     fn on_write(&mut self, conn: u64, sent: Option<u64>, mut bytes: &[u8]) {
         if let Some(c) = &mut self.cycle {
-            return c.on_write(bytes);
+            return c.on_write(bytes, sent);
         }
         let Some(b) = &self.bound else { return };
         let (at, clock) = sent_at(&b.trace, sent);
@@ -604,7 +615,7 @@ mod tests {
 
     #[test]
     fn h1_cycles_record_each_request_whatever_the_split() {
-        let tap = TapShared::cycles(9, true);
+        let tap = TapShared::cycles(9, true, None);
         let head = b"GET /a HTTP/1.1\r\nhost: h\r\nx-long: v v\r\n\r\n";
         for (round, split) in [1usize, 7, 20, head.len()].into_iter().enumerate() {
             assert!(tap.take_cycle().is_some());
@@ -622,7 +633,7 @@ mod tests {
             assert!(s <= h && h <= w && w <= r, "round {round}");
         }
         // Without fields kept, the head's end is still found.
-        let quiet = TapShared::cycles(9, false);
+        let quiet = TapShared::cycles(9, false, None);
         quiet.on_write(head, 0);
         let c = quiet.take_cycle().unwrap();
         assert!(c.fields.is_empty() && c.head_done.is_some() && c.first_read.is_none());
