@@ -455,42 +455,29 @@ pub(crate) fn classify_body(e: &hyper::Error, received: u64) -> TraceError {
     TraceError { phase: Phase::Receive, kind, during: None, message: format!("after {received} body bytes: {}", error_chain(e)) }
 }
 
+/// `e`'s sources, nearest first.
+fn sources<'a>(e: &'a hyper::Error) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(e.source(), |&s| s.source())
+}
+
 /// The TLS alert the server sent, when that is what ended the connection.
 fn tls_alert(e: &hyper::Error) -> Option<rustls::AlertDescription> {
-    let mut src = e.source();
-    while let Some(s) = src {
+    sources(e).find_map(|s| {
         // An `io::Error`'s `source` skips the error it wraps: look inside it.
         let inner = s.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).map(|i| i as &(dyn std::error::Error + 'static));
-        for candidate in [Some(s), inner].into_iter().flatten() {
-            if let Some(rustls::Error::AlertReceived(a)) = candidate.downcast_ref::<rustls::Error>() {
-                return Some(*a);
-            }
-        }
-        src = s.source();
-    }
-    None
+        [Some(s), inner].into_iter().flatten().find_map(|c| match c.downcast_ref::<rustls::Error>() {
+            Some(rustls::Error::AlertReceived(a)) => Some(*a),
+            _ => None,
+        })
+    })
 }
 
 fn io_kind(e: &hyper::Error) -> Option<std::io::ErrorKind> {
-    let mut src = e.source();
-    while let Some(s) = src {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return Some(io.kind());
-        }
-        src = s.source();
-    }
-    None
+    sources(e).find_map(|s| s.downcast_ref::<std::io::Error>()).map(|io| io.kind())
 }
 
 fn h2_error(e: &hyper::Error) -> Option<&h2::Error> {
-    let mut src = e.source();
-    while let Some(s) = src {
-        if let Some(h) = s.downcast_ref::<h2::Error>() {
-            return Some(h);
-        }
-        src = s.source();
-    }
-    None
+    sources(e).find_map(|s| s.downcast_ref::<h2::Error>())
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
