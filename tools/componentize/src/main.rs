@@ -23,7 +23,7 @@ use anyhow::{bail, Context, Result};
 use wit_parser::{Resolve, WorldId};
 
 const USAGE: &str = "usage: componentize [--wit DIR] [--world NAME] \
-    (new CORE.wasm -o OUT.wasm [--adapter inert|wasmtime] | bindgen-c DIR [--check] | imports FILE.wasm | dummy -o OUT.wasm [--core])";
+    (new CORE.wasm -o OUT.wasm [--adapter inert|wasmtime] | bindgen-c DIR [--check] | imports FILE.wasm | dummy -o OUT.wasm [--core] | names)";
 
 fn main() -> Result<()> {
     let mut wit = PathBuf::from("wit");
@@ -74,8 +74,40 @@ fn main() -> Result<()> {
             let bytes = dummy(&resolve, world, core_only)?;
             std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))
         }
+        ["names"] => {
+            for line in names(&wit)? {
+                println!("{line}");
+            }
+            Ok(())
+        }
         _ => bail!("{USAGE}"),
     }
+}
+
+/// The package's version, then the cases of its `event-type` and `phase` enums and of its
+/// `event-kind` variant, a line each (`NAME CASE CASE ...`), for the tests that hold the
+/// contract's Rust tables against the WIT.
+fn names(dir: &Path) -> Result<Vec<String>> {
+    use wit_parser::{TypeDefKind, TypeOwner};
+    let mut resolve = Resolve::default();
+    let (pkg, _) = resolve.push_path(dir).with_context(|| format!("parsing WIT in {}", dir.display()))?;
+    let version = resolve.packages[pkg].name.version.as_ref().map(|v| v.to_string()).unwrap_or_default();
+    let mut lines = vec![format!("version {version}")];
+    for name in ["event-type", "event-kind", "phase"] {
+        let ty = resolve
+            .types
+            .iter()
+            .map(|(_, t)| t)
+            .find(|t| t.name.as_deref() == Some(name) && t.owner != TypeOwner::None)
+            .with_context(|| format!("no type {name} in {}", dir.display()))?;
+        let cases: Vec<&str> = match &ty.kind {
+            TypeDefKind::Enum(e) => e.cases.iter().map(|c| c.name.as_str()).collect(),
+            TypeDefKind::Variant(v) => v.cases.iter().map(|c| c.name.as_str()).collect(),
+            _ => bail!("{name} is neither an enum nor a variant"),
+        };
+        lines.push(format!("{name} {}", cases.join(" ")));
+    }
+    Ok(lines)
 }
 
 /// The world's dummy core module (every function traps), wrapped as a component unless `core`.
