@@ -82,7 +82,9 @@ fn a_plugin_that_emits_without_end_is_stopped_at_its_output_limit() {
     // never holds more than a chunk or so (its peak RSS stays far below the output).
     let path = guest("emit-flood");
     let url = http("/");
-    let args = ["-p", path.to_str().unwrap(), "-p", "ndjson", &url];
+    // (A time limit far above the flood's, so the output limit is what stops it even on a
+    // busy machine.)
+    let args = ["--plugin-timeout", "60s", "-p", path.to_str().unwrap(), "-p", "ndjson", &url];
     let (run, rss) = cli_measured(&args, &[]);
     assert_eq!(run.code, 90, "{}", run.stderr);
     assert!(run.stderr.contains("on-events wrote more than its 64 MiB output limit (emit and log)"), "{}", run.stderr);
@@ -102,7 +104,7 @@ fn a_plugin_that_logs_without_end_is_stopped_at_its_output_limit() {
     let run = assert_contained(
         "emit-flood",
         &["via=log"],
-        &["--plugin-output-limit", "4MiB"],
+        &["--plugin-output-limit", "4MiB", "--plugin-timeout", "60s"],
         &[],
         "on-events wrote more than its 4 MiB output limit",
     );
