@@ -105,7 +105,7 @@ async fn http1_requests_get_the_engines_events_and_true_timings() {
         _ => None,
     });
     let (reused, was_idle, idle_ns, protocol) = got.unwrap();
-    assert!(reused && was_idle && idle_ns >= 50_000_000 && idle_ns < 1_000_000_000, "{reused} {was_idle} {idle_ns}");
+    assert!(reused && was_idle && (50_000_000..1_000_000_000).contains(&idle_ns), "{reused} {was_idle} {idle_ns}");
     assert_eq!(protocol, "http/1.1");
     let (_, _, t2) = done(&requests[1]);
     assert_eq!((t2.dns, t2.connect), (-1.0, -1.0), "{t2:?}");
