@@ -74,18 +74,7 @@ export HTTPTRACE_H3PY=$PWD/$h3py
 next tests
 # Without the binary's `jemalloc` feature (here and in the docs and package checks): it changes
 # no behaviour a test sees, and building jemalloc costs ~100 s of CPU (cargo --timings).
-cargo test --workspace --locked --no-default-features --no-run "$@"
-# The end-to-end tests mostly wait on servers and subprocesses: all but the laned ones
-# (tests/lanes.py: those whose numbers must not include another test's load, and those that
-# load the machine) run six at a time, then the laned ones two at a time, on their own
-# (118 s -> 78 s for the end-to-end binary, 2026-12-02).
-e2e=(cargo test --locked --no-default-features -p httptrace-cli --test e2e)
-laned=$("${e2e[@]}" -q "$@" -- --list --format terse | python3 tests/lanes.py)
-skips=()
-for t in $laned; do skips+=(--skip "$t"); done
-cargo test --workspace --locked --no-default-features "$@" -- --exact "${skips[@]}" --test-threads 6
-# shellcheck disable=SC2086 # one name per word
-"${e2e[@]}" "$@" -- --exact $laned --test-threads 2
+cargo test --workspace --locked --no-default-features "$@"
 # Nothing later runs the test executables or reads the guests' build. The rest of target/debug
 # stays: the docs and package checks reuse its build scripts and proc macros (removing it all
 # cost the docs stage 150 s of rebuilding).

@@ -402,6 +402,40 @@ fn har_has_the_post_data_and_the_clients_lag() {
     }
 }
 
+/// Load mode's default stamps: with one request in flight the writes keep the kernel's
+/// transmit stamps, as a single request's do (such a run measures latency); with more in flight
+/// only the receive stamps (transmit stamps cost client CPU per write); `--kernel-stamps`
+/// decides over both.
+#[cfg(target_os = "linux")]
+#[test]
+fn load_mode_keeps_transmit_stamps_with_one_request_in_flight() {
+    use httptrace::StampClock;
+    // (5 ms per answer: an answer on loopback can come so soon that the kernel's stamp is not
+    // after the write by a margin, and is then not used.)
+    let url = http("/delay/5");
+    let clocks = |args: &[&str]| -> Vec<(StampClock, StampClock)> {
+        let run = cli(&[args, &["-p", "ndjson", &url]].concat(), &[]);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        parse_ndjson(&run.stdout)
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::WroteRequest { clock, .. } => Some(*clock),
+                _ => None,
+            })
+            .zip(parse_ndjson(&run.stdout).iter().filter_map(|e| match &e.kind {
+                EventKind::GotFirstResponseByte { clock } => Some(*clock),
+                _ => None,
+            }))
+            .collect()
+    };
+    let (kernel, engine) = (StampClock::Kernel, StampClock::Engine);
+    for args in [&["-n", "4"][..], &["-n", "4", "-c", "1"], &["-n", "4", "-c", "2", "--kernel-stamps", "all"]] {
+        assert_eq!(clocks(args), [(kernel, kernel); 4], "{args:?}");
+    }
+    assert_eq!(clocks(&["-n", "4", "-c", "2"]), [(engine, kernel); 4]);
+    assert_eq!(clocks(&["-n", "4", "-c", "1", "--kernel-stamps", "receive"]), [(engine, kernel); 4]);
+}
+
 #[test]
 fn har_cookies_show_only_with_show_secrets() {
     let url = http("/headers");

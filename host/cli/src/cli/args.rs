@@ -295,8 +295,9 @@ pub struct RequestArgs {
     #[arg(long = "show-secrets")]
     pub show_secrets: bool,
     /// Which of the kernel's packet stamps replace httptrace's own (Linux): `all` (receive
-    /// and transmit; the default for single requests), `receive` (the default in load mode:
-    /// transmit stamps cost ~20 % client CPU there) or `off`.
+    /// and transmit; the default for single requests and load runs of one request in
+    /// flight), `receive` (the default in load mode with more in flight: transmit stamps cost
+    /// ~20 % client CPU there) or `off`.
     #[arg(long = "kernel-stamps", value_enum, value_name = "WHICH")]
     pub kernel_stamps: Option<KernelStampsArg>,
     /// W3C trace context: send a `traceparent` header (and `tracestate` with --traceparent's

@@ -136,10 +136,11 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
     let jar = opts.cookies.clone().filter(|_| a.cookie_jar.is_some());
     let sink = chain.sink.take().expect("the sink is still here");
     let load_mode = load_flags || specs.len() > 1;
-    if load_mode && a.kernel_stamps.is_none() {
+    if load_mode && a.kernel_stamps.is_none() && in_flight_limit(&a.load) > 1 {
         // Transmit stamps cost a read of the error queue per write: ~20 % more client CPU in
-        // a keep-alive run (2026-12-01); receive stamps alone keep `wait` within 20 µs of
-        // the wire there (docs/PERFORMANCE.md).
+        // a keep-alive run (2026-12-01); receive stamps alone keep `wait` within ~20 µs of
+        // the wire there (docs/PERFORMANCE.md). With one request in flight the run measures
+        // latency, not throughput: it keeps them, and `wait` is within ~4 µs.
         opts.kernel_timestamps = httptrace::KernelStamps::Receive;
     }
     // Requests that may share an HTTP/2 connection: one thread drives it, so more engine
