@@ -416,17 +416,16 @@ fn load_mode_keeps_transmit_stamps_with_one_request_in_flight() {
     let clocks = |args: &[&str]| -> Vec<(StampClock, StampClock)> {
         let run = cli(&[args, &["-p", "ndjson", &url]].concat(), &[]);
         assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
-        parse_ndjson(&run.stdout)
-            .iter()
-            .filter_map(|e| match &e.kind {
-                EventKind::WroteRequest { clock, .. } => Some(*clock),
-                _ => None,
-            })
-            .zip(parse_ndjson(&run.stdout).iter().filter_map(|e| match &e.kind {
-                EventKind::GotFirstResponseByte { clock } => Some(*clock),
-                _ => None,
-            }))
-            .collect()
+        let events = parse_ndjson(&run.stdout);
+        let wrote = events.iter().filter_map(|e| match &e.kind {
+            EventKind::WroteRequest { clock, .. } => Some(*clock),
+            _ => None,
+        });
+        let first = events.iter().filter_map(|e| match &e.kind {
+            EventKind::GotFirstResponseByte { clock } => Some(*clock),
+            _ => None,
+        });
+        wrote.zip(first).collect()
     };
     let (kernel, engine) = (StampClock::Kernel, StampClock::Engine);
     for args in [&["-n", "4"][..], &["-n", "4", "-c", "1"], &["-n", "4", "-c", "2", "--kernel-stamps", "all"]] {
