@@ -46,7 +46,8 @@ next guests
 # The guests are built; their toolchains (componentize-js/-py, Zig, Go: ~1.2 GiB) are not read again.
 prune target/guest-tools plugins/conformance-js/node_modules
 # Debian's packages the tests drive, installed when missing, never started as services (the
-# tests run their own on loopback ports): nginx (a server that is not ours), chromium (the
+# tests run their own on loopback ports): curl (what the curl-compatible flags are compared
+# with), nginx (a server that is not ours), chromium (the
 # html report opened in a real browser, through playwright-core), tinyproxy (an HTTP and
 # CONNECT proxy), microsocks (a SOCKS5 proxy), dante-server (danted: SOCKS4 and SOCKS4a) and
 # nginx's stream module (TLS in front of tinyproxy: a proxy spoken to over TLS).
@@ -56,6 +57,7 @@ missing=()
 command -v tinyproxy >/dev/null || missing+=(tinyproxy)
 [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(libnginx-mod-stream)
 command -v microsocks >/dev/null || missing+=(microsocks)
+command -v curl >/dev/null || missing+=(curl)
 [ -x /usr/sbin/danted ] || missing+=(dante-server)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -85,7 +87,19 @@ export HTTPTRACE_H3PY=$PWD/$h3py
 next tests
 # Without the binary's `jemalloc` feature (here and in the docs and package checks): it changes
 # no behaviour a test sees, and building jemalloc costs ~100 s of CPU (cargo --timings).
-cargo test --workspace --locked --no-default-features "$@"
+cargo test --workspace --locked --no-default-features --no-run "$@"
+next test-runs
+# The end-to-end tests mostly wait on servers and subprocesses: all but the laned ones
+# (tests/lanes.py: those whose numbers must not include another test's load, and those that
+# load the machine) run six at a time, then the laned ones two at a time, on their own. The
+# plugin cache's compile lock makes the six compile each plugin once between them.
+e2e=(cargo test --locked --no-default-features -p httptrace-cli --test e2e)
+laned=$("${e2e[@]}" -q "$@" -- --list --format terse | python3 tests/lanes.py)
+skips=()
+for t in $laned; do skips+=(--skip "$t"); done
+cargo test --workspace --locked --no-default-features "$@" -- --exact "${skips[@]}" --test-threads 6
+# shellcheck disable=SC2086 # one name per word
+"${e2e[@]}" "$@" -- --exact $laned --test-threads 2
 # Nothing later runs the test executables or reads the guests' build. The rest of target/debug
 # stays: the docs and package checks reuse its build scripts and proc macros (removing it all
 # cost the docs stage 150 s of rebuilding).

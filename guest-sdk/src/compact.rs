@@ -238,17 +238,25 @@ impl Batch<'_> {
                     post_data: self.opt_s(k, 24),
                 }),
                 1 => EventKind::GetConn(GetConn { host_port: self.s(k, 0) }),
-                2 => EventKind::DnsStart(DnsStart { host: self.s(k, 0) }),
-                // dns-done: addrs @0, coalesced @8, error @12.
-                3 => EventKind::DnsDone(DnsDone { addrs: self.strings(k, 0), coalesced: bool_at(k, 8), error: self.error(k, 12) }),
-                // connect-start: network @0, addr @8.
-                4 => EventKind::ConnectStart(ConnectStart { network: self.s(k, 0), addr: self.s(k, 8) }),
-                // connect-done: network @0, addr @8, cancelled @16, error @20.
+                // dns-start: host @0, proxy @8 (option<span>, since 0.6.0).
+                2 => EventKind::DnsStart(DnsStart { host: self.s(k, 0), proxy: self.opt_s(k, 8) }),
+                // dns-done: addrs @0, coalesced @8, error @12, proxy @40 (since 0.6.0).
+                3 => EventKind::DnsDone(DnsDone {
+                    addrs: self.strings(k, 0),
+                    coalesced: bool_at(k, 8),
+                    error: self.error(k, 12),
+                    proxy: self.opt_s(k, 40),
+                }),
+                // connect-start: network @0, addr @8, proxy @16 (since 0.6.0).
+                4 => EventKind::ConnectStart(ConnectStart { network: self.s(k, 0), addr: self.s(k, 8), proxy: self.opt_s(k, 16) }),
+                // connect-done: network @0, addr @8, cancelled @16, error @20, proxy @48
+                // (since 0.6.0).
                 5 => EventKind::ConnectDone(ConnectDone {
                     network: self.s(k, 0),
                     addr: self.s(k, 8),
                     cancelled: bool_at(k, 16),
                     error: self.error(k, 20),
+                    proxy: self.opt_s(k, 48),
                 }),
                 6 => EventKind::TlsHandshakeStart(TlsHandshakeStart { server_name: self.s(k, 0) }),
                 // tls-handshake-done: version @0, cipher-suite @8, alpn @16 (option<span>),

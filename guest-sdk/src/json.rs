@@ -77,21 +77,27 @@ fn kind_fields<M: SerializeMap>(kind: &EventKind, m: &mut M) -> Result<(), M::Er
             m.serialize_entry("post_data", &k.post_data)
         }
         EventKind::GetConn(k) => m.serialize_entry("host_port", &k.host_port),
-        EventKind::DnsStart(k) => m.serialize_entry("host", &k.host),
+        EventKind::DnsStart(k) => {
+            m.serialize_entry("host", &k.host)?;
+            m.serialize_entry("proxy", &k.proxy)
+        }
         EventKind::DnsDone(k) => {
             m.serialize_entry("addrs", &k.addrs)?;
             m.serialize_entry("coalesced", &k.coalesced)?;
-            m.serialize_entry("error", &error(&k.error))
+            m.serialize_entry("error", &error(&k.error))?;
+            m.serialize_entry("proxy", &k.proxy)
         }
         EventKind::ConnectStart(k) => {
             m.serialize_entry("network", &k.network)?;
-            m.serialize_entry("addr", &k.addr)
+            m.serialize_entry("addr", &k.addr)?;
+            m.serialize_entry("proxy", &k.proxy)
         }
         EventKind::ConnectDone(k) => {
             m.serialize_entry("network", &k.network)?;
             m.serialize_entry("addr", &k.addr)?;
             m.serialize_entry("cancelled", &k.cancelled)?;
-            m.serialize_entry("error", &error(&k.error))
+            m.serialize_entry("error", &error(&k.error))?;
+            m.serialize_entry("proxy", &k.proxy)
         }
         EventKind::TlsHandshakeStart(k) => m.serialize_entry("server_name", &k.server_name),
         EventKind::TlsHandshakeDone(k) => {

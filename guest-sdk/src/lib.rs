@@ -1,7 +1,7 @@
 //! Write httptrace plugins in Rust.
 //!
 //! An httptrace plugin is a WebAssembly component that exports the `plugin` world of
-//! `wit/plugin.wit` (package `httptrace:plugin@0.5.0`; the host also serves 0.1.0 to 0.4.0). This crate generates the bindings and
+//! `wit/plugin.wit` (package `httptrace:plugin@0.6.0`; the host also serves 0.1.0 to 0.5.0). This crate generates the bindings and
 //! turns the world's three exports into one [`Plugin`] trait whose hooks all have defaults,
 //! the way a ripgrep `Sink` only needs `matched`:
 //!

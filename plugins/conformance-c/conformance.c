@@ -2,7 +2,7 @@
 //
 // Behaviour (the same in every language, see docs/plugins/c.md): interest = every kind; verdict
 // `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at finish,
-// emit the `conformance v5` report and return `pass`. Config: `drop`, `label`, `mode`
+// emit the `conformance v6` report and return `pass`. Config: `drop`, `label`, `mode`
 // (`conformance`, or `status`: counts final statuses by class); a repeated key's last value wins.
 //
 // Ownership (canonical ABI, as the bindings expect): arguments belong to us and are freed with
@@ -40,6 +40,7 @@ static struct {
   uint64_t tunnels_ok, tunnels_failed;  // proxy-connect-done without / with error
   uint64_t quic_ok, quic_failed;        // quic-handshake-done without / with error
   uint64_t stamped[2];                  // wrote-headers, wrote-request, got-first-response-byte: kernel, engine
+  uint64_t proxied[2];                  // dns-*/connect-* naming a proxy; the names' UTF-8 bytes
 } st;
 
 // Counts one tls-handshake-done naming `name` (copied).
@@ -133,6 +134,16 @@ void exports_plugin_on_events(plugin_list_event_t *events, plugin_list_verdict_t
       if (kind->val.proxy_connect_done.error.is_some) st.tunnels_failed++;
       else st.tunnels_ok++;
     }
+    // The proxy a lookup or connect names (0.6.0).
+    const plugin_option_string_t *proxy = NULL;
+    if (kind->tag == HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_DNS_START) proxy = &kind->val.dns_start.proxy;
+    if (kind->tag == HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_DNS_DONE) proxy = &kind->val.dns_done.proxy;
+    if (kind->tag == HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_CONNECT_START) proxy = &kind->val.connect_start.proxy;
+    if (kind->tag == HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_CONNECT_DONE) proxy = &kind->val.connect_done.proxy;
+    if (proxy && proxy->is_some) {
+      st.proxied[0]++;
+      st.proxied[1] += proxy->val.len;
+    }
     // The clock that stamped it: the case's payload, or wrote-request's field.
     int clock = -1;
     if (kind->tag == HTTPTRACE_PLUGIN_TYPES_EVENT_KIND_WROTE_HEADERS) clock = kind->val.wrote_headers;
@@ -210,7 +221,7 @@ bool exports_plugin_finish(plugin_run_outcome_t *ret, plugin_string_t *err) {
     }
     if (st.no_status) put("status none %llu\n", (unsigned long long) st.no_status);
   } else {
-    put("conformance v5\nlabel ");
+    put("conformance v6\nlabel ");
     put_bytes(&st.label);
     put("\nevents %llu\ndropped %llu\n", (unsigned long long) st.total, (unsigned long long) st.dropped);
     int order[KINDS];
@@ -232,6 +243,7 @@ bool exports_plugin_finish(plugin_run_outcome_t *ret, plugin_string_t *err) {
         (unsigned long long) st.tunnels_failed);
     put("quic %llu %llu\n", (unsigned long long) st.quic_ok, (unsigned long long) st.quic_failed);
     put("clocks %llu %llu\n", (unsigned long long) st.stamped[0], (unsigned long long) st.stamped[1]);
+    put("proxied %llu %llu\n", (unsigned long long) st.proxied[0], (unsigned long long) st.proxied[1]);
   }
   plugin_string_t text = { (uint8_t *) out, out_len };
   httptrace_plugin_host_emit(&text);

@@ -1,4 +1,4 @@
-// Hand-written canonical-ABI glue for the world `plugin` of httptrace:plugin@0.5.0 (wit/plugin.wit).
+// Hand-written canonical-ABI glue for the world `plugin` of httptrace:plugin@0.6.0 (wit/plugin.wit).
 // `wit-bindgen go` would generate this, but its runtime package comes from the Go module proxy,
 // which is out of reach here; the world is small, so the glue is written out by hand.
 //
@@ -16,6 +16,8 @@
 //	wrote-headers and got-first-response-byte payload: stamp-clock enum u8 @0 (since 0.5.0)
 //	wrote-request payload: body-bytes u64 @0, error option<trace-error> @8, clock enum u8 @36
 //	  (since 0.5.0)
+//	proxy option<string> (since 0.6.0): dns-start @8 (string @12), dns-done @40 (@44),
+//	  connect-start @16 (@20), connect-done @48 (@52)
 //	request-done payload:  url string @0, status option<u16> @8 (value @10),
 //	  error option<trace-error> @12, timings @40 (total f64 @96), marks @104, hops @168,
 //	  client-lag-ns option<u64> @176 (since 0.3.0)
@@ -25,12 +27,12 @@ package main
 
 import "unsafe"
 
-// ---- imports: interface httptrace:plugin/host@0.5.0 ----
+// ---- imports: interface httptrace:plugin/host@0.6.0 ----
 
-//go:wasmimport httptrace:plugin/host@0.5.0 emit
+//go:wasmimport httptrace:plugin/host@0.6.0 emit
 func hostEmit(ptr unsafe.Pointer, n uint32)
 
-//go:wasmimport httptrace:plugin/host@0.5.0 log
+//go:wasmimport httptrace:plugin/host@0.6.0 log
 func hostLog(level uint32, ptr unsafe.Pointer, n uint32)
 
 // Emit writes text to the run's output exactly as given.
@@ -68,6 +70,9 @@ type Event struct {
 	// wrote-headers, wrote-request and got-first-response-byte: the stamp-clock case (0
 	// engine, 1 kernel); -1 for other kinds.
 	Clock int
+	// dns-start, dns-done, connect-start and connect-done: the proxy, when it is the proxy's.
+	HasProxy bool
+	Proxy    string
 }
 
 // Verdict values (WIT enum `verdict`).
@@ -78,6 +83,10 @@ const (
 
 const (
 	kindRequestStart         = 0
+	kindDNSStart             = 2
+	kindDNSDone              = 3
+	kindConnectStart         = 4
+	kindConnectDone          = 5
 	kindTLSHandshakeDone     = 7
 	kindWroteHeaders         = 10
 	kindWroteRequest         = 14
@@ -182,6 +191,11 @@ func exportOnEvents(events unsafe.Pointer, n uint32) unsafe.Pointer {
 			if u8(payload+24) == 1 {
 				ev.HasPostData, ev.PostData = true, str(payload+28)
 			}
+		case kindDNSStart, kindDNSDone, kindConnectStart, kindConnectDone:
+			at := proxyOffset(ev.Kind)
+			if u8(payload+at) == 1 {
+				ev.HasProxy, ev.Proxy = true, str(payload+at+4)
+			}
 		case kindProxyConnectDone:
 			ev.HasError = u8(payload+12) == 1
 		case kindQUICHandshakeDone:
@@ -210,4 +224,18 @@ func exportFinish() unsafe.Pointer {
 	*(*uint8)(unsafe.Pointer(ret)) = 0 // ok
 	*(*uint8)(unsafe.Pointer(ret + 4)) = Finish()
 	return unsafe.Pointer(&retArea)
+}
+
+// proxyOffset is where the `proxy` option of a dns-*/connect-* payload is (0.6.0).
+func proxyOffset(kind int) uintptr {
+	switch kind {
+	case kindDNSStart:
+		return 8
+	case kindDNSDone:
+		return 40
+	case kindConnectStart:
+		return 16
+	default: // kindConnectDone
+		return 48
+	}
 }

@@ -2,7 +2,7 @@
 //
 // Behaviour (the same in every language, see docs/plugins/go.md): interest = every kind; verdict
 // `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at finish,
-// emit the `conformance v5` report and return `pass`. Config: `drop`, `label`, `mode`
+// emit the `conformance v6` report and return `pass`. Config: `drop`, `label`, `mode`
 // (`conformance`, or `csv`: a CSV line `request,url,status,total_ms` per finished request, after
 // a header line); a repeated key's last value wins.
 package main
@@ -36,6 +36,7 @@ var st struct {
 	postData, tunnelsOK, tunnelsErr uint64 // UTF-8 bytes of post-data; proxy-connect-done by outcome
 	quicOK, quicErr                uint64 // quic-handshake-done by outcome
 	stamped                        [2]uint64 // wrote-headers, wrote-request, got-first-response-byte: kernel, engine
+	proxied                        [2]uint64 // dns-*/connect-* naming a proxy; the names' UTF-8 bytes
 	statuses                       map[uint16]uint64
 	groups                         map[string]uint64 // key-exchange group -> tls-handshake-done events
 	csvHeaderDone                  bool
@@ -90,6 +91,10 @@ func OnEvents(events []Event) []byte {
 			} else {
 				st.tunnelsOK++
 			}
+		}
+		if ev.HasProxy {
+			st.proxied[0]++
+			st.proxied[1] += uint64(len(ev.Proxy))
 		}
 		switch ev.Clock {
 		case 1:
@@ -148,7 +153,7 @@ func Finish() uint8 {
 		return 0
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "conformance v5\nlabel %s\nevents %d\ndropped %d\n", st.label, st.total, st.dropped)
+	fmt.Fprintf(&b, "conformance v6\nlabel %s\nevents %d\ndropped %d\n", st.label, st.total, st.dropped)
 	names := []string{}
 	for i, n := range st.kinds {
 		if n > 0 {
@@ -180,6 +185,7 @@ func Finish() uint8 {
 	fmt.Fprintf(&b, "post-data %d\ntunnels %d %d\n", st.postData, st.tunnelsOK, st.tunnelsErr)
 	fmt.Fprintf(&b, "quic %d %d\n", st.quicOK, st.quicErr)
 	fmt.Fprintf(&b, "clocks %d %d\n", st.stamped[0], st.stamped[1])
+	fmt.Fprintf(&b, "proxied %d %d\n", st.proxied[0], st.proxied[1])
 	Emit(b.String())
 	return 0
 }

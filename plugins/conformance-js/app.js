@@ -2,7 +2,7 @@
 //
 // Behaviour (the same in every language, see docs/plugins/javascript.md): interest = every kind;
 // verdict `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise;
-// at finish, emit the `conformance v5` report and return `pass`. Config: `drop`, `label`,
+// at finish, emit the `conformance v6` report and return `pass`. Config: `drop`, `label`,
 // `mode` (`conformance`, or `slow`: print `SLOW <ms> <url>` for each request whose total time
 // exceeds `threshold`, default `200ms`); a repeated key's last value wins.
 //
@@ -12,7 +12,7 @@
 // fields, `option<T>` is the value or `undefined`; a `result` export returns the ok value and
 // throws (a string) for the error.
 
-import { emit } from 'httptrace:plugin/host@0.5.0';
+import { emit } from 'httptrace:plugin/host@0.6.0';
 
 const KINDS = [
   'request-start', 'get-conn', 'dns-start', 'dns-done', 'connect-start', 'connect-done',
@@ -32,11 +32,15 @@ function parseThreshold(text) {
   return Number(m[1]) * (m[2] === 's' ? 1000 : 1);
 }
 
+/** The kinds that name a proxy when the lookup or connect is the proxy's own (0.6.0). */
+const PROXIED_KINDS = new Set(['dns-start', 'dns-done', 'connect-start', 'connect-done']);
+
 export function init(config) {
   st = {
     label: '-', drop: 'wrote-header-field', mode: 'conformance', threshold: 200,
     total: 0, dropped: 0, kinds: new Map(), requests: 0, statuses: new Map(), errors: 0, groups: new Map(),
     postData: 0, tunnelsOk: 0, tunnelsFailed: 0, quicOk: 0, quicFailed: 0, kernelStamped: 0, engineStamped: 0,
+    proxied: 0, proxiedBytes: 0,
   };
   for (const [key, value] of config) {
     if (key === 'drop') {
@@ -72,6 +76,11 @@ export function onEvents(events) {
     if (tag === 'quic-handshake-done') {
       if (val.error !== undefined) st.quicFailed += 1;
       else st.quicOk += 1;
+    }
+    // The proxy a lookup or connect names (0.6.0).
+    if (PROXIED_KINDS.has(tag) && val.proxy !== undefined) {
+      st.proxied += 1;
+      st.proxiedBytes += utf8Length(val.proxy);
     }
     // The clock that stamped it (an enum: its case name).
     const clock = tag === 'wrote-headers' || tag === 'got-first-response-byte' ? val : tag === 'wrote-request' ? val.clock : undefined;
@@ -110,7 +119,7 @@ const byBytes = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
 
 export function finish() {
   if (st.mode !== 'conformance') return 'pass';
-  let out = `conformance v5\nlabel ${st.label}\nevents ${st.total}\ndropped ${st.dropped}\n`;
+  let out = `conformance v6\nlabel ${st.label}\nevents ${st.total}\ndropped ${st.dropped}\n`;
   for (const kind of [...st.kinds.keys()].sort(byBytes)) out += `kind ${kind} ${st.kinds.get(kind)}\n`;
   out += `requests ${st.requests}\n`;
   for (const code of [...st.statuses.keys()].sort((a, b) => a - b)) out += `status ${code} ${st.statuses.get(code)}\n`;
@@ -120,6 +129,7 @@ export function finish() {
   out += `post-data ${st.postData}\ntunnels ${st.tunnelsOk} ${st.tunnelsFailed}\n`;
   out += `quic ${st.quicOk} ${st.quicFailed}\n`;
   out += `clocks ${st.kernelStamped} ${st.engineStamped}\n`;
+  out += `proxied ${st.proxied} ${st.proxiedBytes}\n`;
   emit(out);
   return 'pass';
 }

@@ -2,7 +2,7 @@
 
 Behaviour (the same in every language, see docs/plugins/python.md): interest = every kind;
 verdict `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at
-finish, emit the `conformance v5` report and return `pass`. Config: `drop`, `label`, `mode`
+finish, emit the `conformance v6` report and return `pass`. Config: `drop`, `label`, `mode`
 (`conformance`, or `hosts`: a per-host summary, `host <host[:port]> <requests> <mean total ms>`);
 a repeated key's last value wins.
 
@@ -47,9 +47,12 @@ class State:
         self.tunnels_ok = self.tunnels_failed = 0  # proxy-connect-done without / with error
         self.quic_ok = self.quic_failed = 0  # quic-handshake-done without / with error
         self.kernel_stamped = self.engine_stamped = 0  # by the clock that stamped them
+        self.proxied = self.proxied_bytes = 0  # dns-*/connect-* naming a proxy; the names' UTF-8 bytes
         self.host_of: dict = {}  # request id -> host of its first hop
         self.per_host: dict = {}  # host -> [requests, sum of total ms]
 
+
+PROXIED_KINDS = (types.EventKind_DnsStart, types.EventKind_DnsDone, types.EventKind_ConnectStart, types.EventKind_ConnectDone)
 
 # componentize-py makes a new WitWorld object for every call: state lives at module level.
 st = State()
@@ -81,6 +84,10 @@ class WitWorld(wit_world.WitWorld):
             kind = KIND_OF_CLASS[type(ev.kind)]
             s.total += 1
             s.kinds[kind] += 1
+            # The proxy a lookup or connect names (0.6.0).
+            if isinstance(ev.kind, PROXIED_KINDS) and ev.kind.value.proxy is not None:
+                s.proxied += 1
+                s.proxied_bytes += len(ev.kind.value.proxy.encode())
             # wrote-headers and got-first-response-byte carry the clock itself; wrote-request
             # has it as a field.
             clock = None
@@ -138,7 +145,7 @@ class WitWorld(wit_world.WitWorld):
             ]
         else:
             lines = [
-                "conformance v5\n",
+                "conformance v6\n",
                 f"label {s.label}\n",
                 f"events {s.total}\n",
                 f"dropped {s.dropped}\n",
@@ -151,6 +158,7 @@ class WitWorld(wit_world.WitWorld):
                 f"tunnels {s.tunnels_ok} {s.tunnels_failed}\n",
                 f"quic {s.quic_ok} {s.quic_failed}\n",
                 f"clocks {s.kernel_stamped} {s.engine_stamped}\n",
+                f"proxied {s.proxied} {s.proxied_bytes}\n",
             ]
         emit("".join(lines))
         return types.RunOutcome.PASS

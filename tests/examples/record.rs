@@ -1,7 +1,7 @@
 //! Records a small, varied event log (NDJSON on stdout) against the local server: HTTP/1.1,
 //! HTTP/2 over TLS, a redirect chain, a 404, a refused connection, a POST with a body,
 //! requests through proxies (a `CONNECT` tunnel through tinyproxy, SOCKS5 through microsocks,
-//! and a tunnel refused with 407), and HTTP/3 (one request over QUIC, one QUIC handshake that
+//! named `localhost`, and a tunnel refused with 407), and HTTP/3 (one request over QUIC, one QUIC handshake that
 //! gets no answer). Used to make the fixture
 //! `tests/fixtures/conformance.ndjson`: `cargo run -p httptrace-tests --example record` (with
 //! tinyproxy and microsocks installed, as `scripts/test.sh` does).
@@ -42,7 +42,8 @@ async fn main() {
     let socks = ProxyProcess::microsocks(None);
     let through = [
         (tinyproxy.url("http"), format!("https://127.0.0.1:{}/bytes/32", serve.https_addr.port())),
-        (socks.url("socks5h"), format!("http://{}/bytes/16", serve.http_addr)),
+        // By name: the proxy's own lookup is in the log too.
+        (socks.url("socks5h").replace("127.0.0.1", "localhost"), format!("http://{}/bytes/16", serve.http_addr)),
         (locked.url("http"), format!("https://127.0.0.1:{}/", serve.https_addr.port())),
     ];
     for (proxy, url) in &through {

@@ -55,7 +55,7 @@ fn version_names_the_commit_wasmtime_and_the_wit() {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
         let expected = format!("(commit {}", head.as_deref().unwrap_or("unknown"));
         assert!(out.contains(&expected), "{expected} missing: {out}");
-        assert!(out.contains(", wasmtime 48.") && out.contains("plugins httptrace:plugin@0.5.0)"), "{out}");
+        assert!(out.contains(", wasmtime 48.") && out.contains("plugins httptrace:plugin@0.6.0)"), "{out}");
     }
 }
 
@@ -79,7 +79,8 @@ fn completions_and_man_page_come_from_the_command_definition() {
 }
 
 /// The cache reports what it holds, tells artefacts of other builds apart, and deletes them
-/// (`--prune`) or everything (`--clean`); other files in the directory are left alone.
+/// (`--prune`) or everything (`--clean`), with compile locks left behind; other files in the
+/// directory are left alone.
 #[test]
 fn plugin_cache_shows_prunes_and_cleans() {
     let dir = tempfile::tempdir().unwrap();
@@ -92,6 +93,9 @@ fn plugin_cache_shows_prunes_and_cleans() {
     assert_eq!(code, 0, "{err}");
     let stale = dir.path().join(format!("{}-0123456789abcdef.cwasm", "ab".repeat(32)));
     std::fs::write(&stale, vec![0u8; 3000]).unwrap();
+    // The compile lock a killed process left behind: removed with its build's artefacts.
+    let stale_lock = stale.with_extension("lock");
+    std::fs::write(&stale_lock, "").unwrap();
     std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
     let (code, out, _) = httptrace_env(&["plugin", "cache"], &env);
     assert_eq!(code, 0);
@@ -102,7 +106,7 @@ fn plugin_cache_shows_prunes_and_cleans() {
     let (code, out, _) = httptrace_env(&["plugin", "cache", "--prune"], &env);
     assert_eq!(code, 0);
     assert!(out.contains("removed 1 precompiled plugin(s), 2.9 KiB"), "{out}");
-    assert!(!stale.exists());
+    assert!(!stale.exists() && !stale_lock.exists());
     let (_, out, _) = httptrace_env(&["plugin", "cache"], &env);
     assert!(out.contains("1 precompiled plugin(s) for this build") && out.contains("0 for other builds"), "{out}");
     let (code, out, _) = httptrace_env(&["plugin", "cache", "--clean"], &env);

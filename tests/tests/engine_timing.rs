@@ -78,7 +78,7 @@ async fn dns_delay_lands_in_dns() {
     let (outcome, events) = trace_one(via(&dns), &url).await;
     assert_eq!(outcome.status, Some(200), "{:?}", outcome.error);
     let done = events.iter().find_map(|e| match &e.kind {
-        EventKind::DnsDone { addrs, coalesced, error } => Some((addrs.clone(), *coalesced, error.clone())),
+        EventKind::DnsDone { addrs, coalesced, error, proxy: None } => Some((addrs.clone(), *coalesced, error.clone())),
         _ => None,
     });
     assert_eq!(done, Some((vec!["127.0.0.1".parse().unwrap()], false, None)));

@@ -136,26 +136,45 @@ fn a_failure_is_said_once_and_never_splits_a_line() {
     assert!(lines[0].starts_with("httptrace: (7) connect"), "{}", run.stderr);
 }
 
-/// Runs `args`, sends SIGINT after each of `after` (from the start), and returns the run,
-/// failing if it takes longer than `limit`.
+/// Runs `args`; once `ready` returns (the run has reached the point the test is about), sends
+/// SIGINT after each of `after` (from then), and returns the run and how long it took from the
+/// first interrupt, failing if it takes longer than `limit` from then.
 #[cfg(unix)]
-fn interrupted(args: &[&str], after: &[std::time::Duration], limit: std::time::Duration) -> (Run, std::time::Duration) {
+fn interrupted(
+    args: &[&str],
+    ready: impl FnOnce() -> Result<(), String>,
+    after: &[std::time::Duration],
+    limit: std::time::Duration,
+) -> (Run, std::time::Duration) {
     use std::process::{Command, Stdio};
-    let started = std::time::Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_httptrace")).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_httptrace"))
+        .args(args)
+        .env("HTTPTRACE_CACHE_DIR", crate::plugins_support::shared_cache())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let pid = child.id() as libc::pid_t;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let kill = || {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    };
+    if let Err(why) = ready() {
+        kill();
+        panic!("httptrace {args:?}: {why}");
+    }
+    let started = std::time::Instant::now();
     for at in after {
         std::thread::sleep(at.saturating_sub(started.elapsed()));
-        // SAFETY: kill(2) on our own child's pid.
+        // SAFETY: as above.
         unsafe { libc::kill(pid, libc::SIGINT) };
     }
-    let out = match rx.recv_timeout(limit) {
+    let out = match rx.recv_timeout(limit.saturating_sub(started.elapsed())) {
         Ok(out) => out.unwrap(),
         Err(_) => {
-            // SAFETY: as above.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            kill();
             panic!("httptrace {args:?} did not end within {limit:?} of the interrupt");
         }
     };
@@ -167,19 +186,59 @@ fn interrupted(args: &[&str], after: &[std::time::Duration], limit: std::time::D
     (run, started.elapsed())
 }
 
+/// A server on loopback that takes requests and never answers them (the connections stay
+/// open); its URL, and a receiver told of each request head it read.
+#[cfg(unix)]
+fn silent_server() -> (String, std::sync::mpsc::Receiver<()>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut s in listener.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            if tx.send(()).is_err() {
+                return;
+            }
+            held.push(s);
+        }
+    });
+    (url, rx)
+}
+
 /// Ctrl-C in a load run (oha, hey and k6 print what they measured): no new requests, those in
 /// flight end and are traced, every plugin finishes (the summary is printed), every line of
 /// output is whole, and the exit code is 130.
 #[cfg(unix)]
 #[test]
 fn an_interrupted_load_run_keeps_what_it_measured() {
-    use std::time::Duration;
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
     let _lane = crate::lanes::load();
-    let url = http("/delay/20");
+    let (url, answered) = crate::plugins_support::canned_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_vec());
     let args = ["-n", "1000000", "-c", "2", "-q", "-p", "ndjson", "-p", "stats", "--plugin-config", "format=json", &url];
-    let (run, took) = interrupted(&args, &[Duration::from_millis(1500)], Duration::from_secs(15));
+    // Interrupted once it has answered some requests (not while the plugins load).
+    let ready = || {
+        let since = Instant::now();
+        while answered.load(Ordering::SeqCst) < 20 {
+            if since.elapsed() > Duration::from_secs(60) {
+                return Err("no requests within 60 s".to_string());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    };
+    let (run, took) = interrupted(&args, ready, &[Duration::from_millis(200)], Duration::from_secs(15));
     assert_eq!(run.code, 130, "{}", run.stderr);
-    assert!(took < Duration::from_secs(5), "ended {took:?} after starting");
+    assert!(took < Duration::from_secs(3), "ended {took:?} after the interrupt");
     assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
     let lines: Vec<&str> = run.stdout.lines().collect();
     let (events, stats) = lines.split_at(lines.len() - 1);
@@ -191,9 +250,12 @@ fn an_interrupted_load_run_keeps_what_it_measured() {
     let stats: serde_json::Value = serde_json::from_str(stats[0]).unwrap();
     assert!(done > 10, "{done} requests traced before the interrupt");
     assert_eq!(stats["requests"], done as u64, "the summary counts what was traced: {stats}");
+    // The requests the server answered were all traced; at most the two in flight went on.
+    let answered = answered.load(Ordering::SeqCst);
+    assert!(done <= answered && answered <= done + 2, "{answered} answered, {done} traced");
 }
 
-/// A second Ctrl-C abandons the requests in flight: a request the server holds for 10 s ends
+/// A second Ctrl-C abandons the requests in flight: a request the server never answers ends
 /// at once; the plugins still finish (the HAR file is valid JSON) and the exit code is 130.
 #[cfg(unix)]
 #[test]
@@ -201,14 +263,52 @@ fn a_second_interrupt_abandons_what_is_in_flight() {
     use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
     let har = dir.path().join("run.har");
-    let url = http("/delay/10000");
+    let (url, requests) = silent_server();
     let args = ["-q", "-p", "har", "-o", har.to_str().unwrap(), &url];
-    let (run, took) = interrupted(&args, &[Duration::from_millis(500), Duration::from_millis(900)], Duration::from_secs(5));
+    let ready = || requests.recv_timeout(Duration::from_secs(60)).map_err(|_| "the request never came".to_string());
+    let (run, took) = interrupted(&args, ready, &[Duration::from_millis(100), Duration::from_millis(500)], Duration::from_secs(5));
     assert_eq!(run.code, 130, "{}", run.stderr);
     assert!(took < Duration::from_secs(3), "abandoned, not waited for: {took:?}");
     let text = std::fs::read_to_string(&har).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("the HAR is not whole: {e}: {text}"));
     assert!(doc["log"]["entries"].as_array().is_some(), "{doc}");
+}
+
+/// Ctrl-C while a plugin's first compile still runs (seconds for a big one) is not lost: no
+/// request starts, and a second one quits at once (nothing was measured, nothing written),
+/// both with 130.
+#[cfg(unix)]
+#[test]
+fn an_interrupt_while_the_plugins_load_starts_no_request() {
+    use std::time::Duration;
+    // componentize-py's component: ~11 s of first compile, in a cache of its own.
+    let py = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/guests/py.wasm");
+    let cache = tempfile::tempdir().unwrap();
+    let (url, requests) = silent_server();
+    let run = |after: &[Duration]| {
+        use std::process::{Command, Stdio};
+        let child = Command::new(env!("CARGO_BIN_EXE_httptrace"))
+            .args(["-q", "-p", py.to_str().unwrap(), &url])
+            .env("HTTPTRACE_CACHE_DIR", cache.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as libc::pid_t;
+        let started = std::time::Instant::now();
+        for at in after {
+            std::thread::sleep(at.saturating_sub(started.elapsed()));
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(pid, libc::SIGINT) };
+        }
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned(), started.elapsed())
+    };
+    let (code, stderr, took) = run(&[Duration::from_millis(300), Duration::from_millis(600)]);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted: no request will start"), "{stderr}");
+    assert!(took < Duration::from_secs(3), "quit at the second interrupt, not after the compile: {took:?}");
+    assert!(requests.try_recv().is_err(), "no request reached the server");
 }
 
 /// An interrupted load run's HAR is valid HAR 1.2 (har-validator), with every request traced
@@ -220,9 +320,19 @@ fn an_interrupted_load_run_leaves_a_valid_har() {
     let _lane = crate::lanes::load();
     let dir = tempfile::tempdir().unwrap();
     let har = dir.path().join("run.har");
-    let url = http("/delay/20");
+    let (url, answered) = crate::plugins_support::canned_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_vec());
     let args = ["-n", "1000000", "-c", "2", "-q", "-p", "har", "-o", har.to_str().unwrap(), &url];
-    let (run, _) = interrupted(&args, &[Duration::from_millis(1000)], Duration::from_secs(15));
+    let ready = || {
+        let since = std::time::Instant::now();
+        while answered.load(std::sync::atomic::Ordering::SeqCst) < 20 {
+            if since.elapsed() > Duration::from_secs(60) {
+                return Err("no requests within 60 s".to_string());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    };
+    let (run, _) = interrupted(&args, ready, &[Duration::from_millis(200)], Duration::from_secs(15));
     assert_eq!(run.code, 130, "{}", run.stderr);
     let doc = crate::load_outputs::validate_har(&std::fs::read_to_string(&har).unwrap());
     let entries = doc["log"]["entries"].as_array().unwrap();

@@ -4,9 +4,9 @@
 use crate::plugins_support::*;
 use httptrace_plugin_host::{ErrorKind, LoadOrigin, PluginSource, Runtime, RuntimeOptions, Verbosity};
 
-/// A component of package version 0.6.0 (not released) of the same world.
+/// A component of package version 0.7.0 (not released) of the same world.
 fn other_version() -> Vec<u8> {
-    synth_component(&plugin_wit().replace("package httptrace:plugin@0.5.0;", "package httptrace:plugin@0.6.0;"))
+    synth_component(&plugin_wit().replace("package httptrace:plugin@0.6.0;", "package httptrace:plugin@0.7.0;"))
 }
 
 /// A component of the right version without `finish`.
@@ -66,9 +66,9 @@ fn bad_files_are_refused_with_one_line_naming_plugin_and_file() {
     );
 
     let e = load_error(&rt, &v2);
-    assert_eq!(e.kind(), &ErrorKind::VersionMismatch { found: "0.6.0".into() });
+    assert_eq!(e.kind(), &ErrorKind::VersionMismatch { found: "0.7.0".into() });
     assert!(
-        e.to_string().ends_with("implements httptrace:plugin@0.6.0, this httptrace supports @0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x"),
+        e.to_string().ends_with("implements httptrace:plugin@0.7.0, this httptrace supports @0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x, @0.6.x"),
         "{e}"
     );
 
@@ -84,7 +84,7 @@ fn bad_files_are_refused_with_one_line_naming_plugin_and_file() {
     for (path, needle) in [
         (&not_wasm, "is not a WebAssembly file"),
         (&core, "is a core WebAssembly module"),
-        (&v2, "implements httptrace:plugin@0.6.0, this httptrace supports @0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x"),
+        (&v2, "implements httptrace:plugin@0.7.0, this httptrace supports @0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x, @0.6.x"),
         (&nofinish, "does not export `finish`"),
     ] {
         // The run stops before any request: the URL's port has nobody listening.
@@ -111,8 +111,8 @@ fn inspect_says_what_a_file_implements_and_whether_it_fits() {
     let run = cli(&["plugin", "inspect", good.to_str().unwrap()], &[]);
     assert_eq!(run.code, 0, "{run:?}");
     for needle in [
-        "implements: httptrace:plugin@0.5.0",
-        "httptrace:plugin/host@0.5.0 (instance)",
+        "implements: httptrace:plugin@0.6.0",
+        "httptrace:plugin/host@0.6.0 (instance)",
         "init (func)",
         "on-events (func)",
         "finish (func)",
@@ -123,8 +123,8 @@ fn inspect_says_what_a_file_implements_and_whether_it_fits() {
     let v2 = write(dir.path(), "v2.wasm", &other_version());
     let run = cli(&["plugin", "inspect", v2.to_str().unwrap()], &[]);
     assert_ne!(run.code, 0);
-    assert!(run.stdout.contains("implements: httptrace:plugin@0.6.0"), "{}", run.stdout);
-    assert!(run.stdout.contains("this httptrace supports @0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x"), "{}", run.stdout);
+    assert!(run.stdout.contains("implements: httptrace:plugin@0.7.0"), "{}", run.stdout);
+    assert!(run.stdout.contains("this httptrace supports @0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x, @0.6.x"), "{}", run.stdout);
     let core = write(dir.path(), "core.wasm", b"\0asm\x01\0\0\0");
     let run = cli(&["plugin", "inspect", core.to_str().unwrap()], &[]);
     assert_ne!(run.code, 0);
@@ -183,4 +183,26 @@ fn the_cli_says_where_a_plugin_came_from_with_httptrace_log_debug() {
     let files: Vec<_> = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(files.len(), 1, "one artefact, no temp files left: {files:?}");
     assert!(files[0].to_string_lossy().ends_with(".cwasm"));
+}
+
+/// Runs that miss the cache together compile the plugin once: the first takes the artefact's
+/// compile lock, the others wait for it and load what it wrote; no lock file is left behind.
+#[test]
+fn concurrent_runs_compile_a_plugin_once() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().to_str().unwrap();
+    let env = [("HTTPTRACE_CACHE_DIR", dir), ("HTTPTRACE_LOG", "debug")];
+    let url = http("/");
+    let runs: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3).map(|_| s.spawn(|| cli(&["-p", "ndjson", &url], &env))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for run in &runs {
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let count = |what: &str| runs.iter().filter(|r| r.stderr.contains(what)).count();
+    assert_eq!(count("httptrace: plugin ndjson: compiled and cached "), 1, "{runs:#?}");
+    assert_eq!(count("httptrace: plugin ndjson: loaded precompiled "), 2, "{runs:#?}");
+    let files: Vec<_> = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(files.len(), 1, "one artefact, no lock or temp file left: {files:?}");
 }

@@ -364,3 +364,28 @@ fn connect_to_goes_elsewhere_but_keeps_the_name_as_curl_does() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("--connect-to 'a:b': expected HOST1:PORT1:HOST2:PORT2"), "{}", run.stderr);
 }
+
+/// `-d @-` and `--data-binary @-` read the body from standard input, as curl does: the same
+/// method and upload size (`-d` drops the newlines, `--data-binary` keeps them).
+#[test]
+fn a_body_from_standard_input_is_sent_as_curls() {
+    use std::io::Write;
+    let sink = http("/continue");
+    let format = "%{method} %{size_upload} %{http_code}\\n";
+    let body = "a=1\r\nb=2\n";
+    let with_stdin = |mut cmd: Command| -> String {
+        let mut child = cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().expect("spawn");
+        child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{:?}", out.status);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for flag in ["-d", "--data-binary"] {
+        let mut curl = Command::new("curl");
+        curl.args(["-s", "-o", "/dev/null", "-w", format, flag, "@-", &sink]);
+        let theirs = with_stdin(curl);
+        let ours = with_stdin(crate::plugins_support::command(&["-w", format, flag, "@-", &sink], &[]));
+        assert_eq!(ours, theirs, "{flag} @-");
+        assert!(ours.starts_with("POST ") && !ours.starts_with("POST 0 "), "{ours}");
+    }
+}

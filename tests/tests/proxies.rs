@@ -405,3 +405,154 @@ fn socks4_and_socks4a_tunnel_through_dante() {
     assert_eq!((run.code, code), (97, 97), "{}", run.stderr);
     assert_eq!(done(&events(&run)).1.as_deref(), Some("socks"));
 }
+
+/// The proxy's own lookup and connect name the proxy (`proxy` on `dns-*` and `connect-*`,
+/// contract 0.6.0), the origin's do not: a forwarded request through tinyproxy and a SOCKS5
+/// tunnel whose origin name is resolved here, both to proxies known by a name; the password
+/// stays redacted.
+#[test]
+fn the_proxys_own_lookup_and_connect_name_the_proxy() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dns = rt.block_on(httptrace_tests::dns::DnsServer::start()).unwrap();
+    let loopback = httptrace_tests::dns::DnsAnswer::Addrs(vec!["127.0.0.1".parse().unwrap()]);
+    dns.set("proxy.test", loopback.clone());
+    dns.set("origin.test", loopback);
+    let tinyproxy = ProxyProcess::tinyproxy(None);
+    let socks = ProxyProcess::microsocks(Some(("user", "pw")));
+    let forwarded = format!("http://proxy.test:{}", tinyproxy.addr.port());
+    let tunnel = format!("socks5://user:pw@proxy.test:{}", socks.addr.port());
+    let tunnel_shown = format!("socks5://user:[redacted]@proxy.test:{}", socks.addr.port());
+    let cases = [
+        // tinyproxy resolves the origin's name itself: an address here.
+        (forwarded.clone(), forwarded.clone(), format!("http://{}/bytes/5", server().http_addr), vec![]),
+        (tunnel, tunnel_shown.clone(), format!("http://origin.test:{}/bytes/5", server().http_addr.port()), vec!["origin.test"]),
+    ];
+    for (proxy, shown, url, origin_lookups) in cases {
+        let run = cli(&["-p", "ndjson", "--dns-server", &dns.addr.to_string(), "-x", &proxy, &url], &[]);
+        assert_eq!(run.code, 0, "{proxy}: {}", run.stderr);
+        assert!(!run.stdout.contains(":pw@"), "the password is redacted: {}", run.stdout);
+        let ev = events(&run);
+        assert_eq!(done(&ev), (Some(200), None), "{proxy}");
+        let marked: Vec<(&str, Option<&str>)> = ev
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::DnsStart { proxy, .. }
+                | EventKind::DnsDone { proxy, .. }
+                | EventKind::ConnectStart { proxy, .. }
+                | EventKind::ConnectDone { proxy, .. } => Some((e.kind.name(), proxy.as_deref())),
+                _ => None,
+            })
+            .collect();
+        let mut want = vec![
+            ("dns-start", Some(shown.as_str())),
+            ("dns-done", Some(shown.as_str())),
+            ("connect-start", Some(shown.as_str())),
+            ("connect-done", Some(shown.as_str())),
+        ];
+        for _ in &origin_lookups {
+            want.extend([("dns-start", None), ("dns-done", None)]);
+        }
+        assert_eq!(marked, want, "{proxy}");
+        let hosts: Vec<&str> =
+            ev.iter().filter_map(|e| if let EventKind::DnsStart { host, .. } = &e.kind { Some(host.as_str()) } else { None }).collect();
+        assert_eq!(hosts, [&["proxy.test"][..], &origin_lookups].concat(), "{proxy}");
+    }
+}
+
+/// A proxy whose name does not resolve is curl's 5 ("could not resolve proxy"), and one where
+/// nothing listens curl's 7; either way the trace holds what happened: the proxy's own lookup
+/// or connect, failed, named as the proxy's, and the request's typed error.
+#[test]
+fn a_proxy_that_cannot_be_reached_leaves_a_partial_trace_and_curls_code() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dns = rt.block_on(httptrace_tests::dns::DnsServer::start()).unwrap();
+    let url = http("/");
+    let nowhere = "http://nowhere.invalid:3128";
+    assert_eq!(curl("", &["-x", nowhere, &url]).1, 5);
+    let run = cli(&["-p", "ndjson", "--dns-server", &dns.addr.to_string(), "-x", nowhere, &url], &[]);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    let ev = events(&run);
+    assert_eq!(done(&ev), (None, Some("proxy-resolve".into())));
+    let lookup = ev.iter().find_map(|e| match &e.kind {
+        EventKind::DnsDone { error, proxy, .. } => Some((error.as_ref().map(|e| e.kind.as_str().to_string()), proxy.clone())),
+        _ => None,
+    });
+    assert!(matches!(&lookup, Some((Some(_), Some(p))) if p == nowhere), "{lookup:?}");
+    let gone = format!("http://{}", httptrace_tests::nginx::free_addr());
+    assert_eq!(curl("", &["-x", &gone, &url]).1, 7);
+    let run = cli(&["-p", "ndjson", "-x", &gone, &url], &[]);
+    assert_eq!(run.code, 7, "{}", run.stderr);
+    let ev = events(&run);
+    assert_eq!(done(&ev), (None, Some("refused".into())));
+    let connect = ev.iter().find_map(|e| match &e.kind {
+        EventKind::ConnectDone { error, proxy, .. } => Some((error.as_ref().map(|e| e.kind.as_str().to_string()), proxy.clone())),
+        _ => None,
+    });
+    assert_eq!(connect, Some((Some("refused".into()), Some(gone.clone()))));
+}
+
+/// curl's `time_appconnect` through a proxy: the origin's TLS inside a `CONNECT` tunnel ends it
+/// (after the tunnel), a plain request forwarded by an HTTP proxy has none (0), and
+/// `time_pretransfer` is never before it; the same zeros and the same order as curl.
+#[test]
+fn appconnect_and_pretransfer_through_a_proxy_mean_what_they_mean_for_curl() {
+    let proxy = ProxyProcess::tinyproxy(None);
+    let format = "%{time_connect} %{time_appconnect} %{time_pretransfer}";
+    let parse = |text: &str| -> Vec<f64> { text.split(' ').map(|t| t.parse::<f64>().unwrap_or_else(|_| panic!("{text}"))).collect() };
+    for (url, tls) in [(https("/"), true), (http("/"), false)] {
+        let (theirs, code) = curl(format, &["--cacert", &cacert(), "-x", &proxy.url("http"), &url]);
+        assert_eq!(code, 0, "curl {url}");
+        let ours = cli(&["-s", "-w", format, "--cacert", &cacert(), "-x", &proxy.url("http"), &url], &[]);
+        assert_eq!(ours.code, 0, "{url}: {}", ours.stderr);
+        for (who, t) in [("curl", parse(&theirs)), ("httptrace", parse(&ours.stdout))] {
+            let (connect, appconnect, pretransfer) = (t[0], t[1], t[2]);
+            assert!(connect > 0.0, "{who} {url}: {t:?}");
+            if tls {
+                assert!(appconnect > connect && pretransfer >= appconnect, "{who} {url}: {t:?}");
+            } else {
+                assert!(appconnect == 0.0 && pretransfer >= connect, "{who} {url}: {t:?}");
+            }
+        }
+    }
+    // Ours against the trace: appconnect ends with the origin's TLS, after the tunnel.
+    let run = cli(&["-p", "ndjson", "--cacert", &cacert(), "-x", &proxy.url("http"), &https("/")], &[]);
+    let ev = events(&run);
+    let at = |name: &str| ev.iter().rev().find(|e| e.kind.name() == name).map(|e| e.at_ns).unwrap_or_else(|| panic!("no {name}"));
+    assert!(at("proxy-connect-done") <= at("tls-handshake-start"));
+    let EventKind::RequestDone { marks, .. } = &ev.last().unwrap().kind else { panic!() };
+    let tls_s = (at("tls-handshake-done") - at("request-start")) as f64 / 1e9;
+    assert!((marks.appconnect - tls_s).abs() < 1e-6, "appconnect {} s, TLS done at {tls_s} s", marks.appconnect);
+}
+
+/// `https_proxy` and `HTTPS_PROXY` both send `https://` URLs through a proxy (lower case winning
+/// when both are set), and `no_proxy` wins over `NO_PROXY`: as curl, compared with curl.
+#[test]
+fn https_urls_take_the_environments_https_proxy_as_curl_does() {
+    let proxy = ProxyProcess::tinyproxy(None);
+    let p = proxy.url("http");
+    let wrong = format!("http://{}", httptrace_tests::nginx::free_addr());
+    let url = https("/");
+    let direct = server().https_addr.port().to_string();
+    let via = proxy.addr.port().to_string();
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (vec![("HTTPS_PROXY", &p)], &via),
+        (vec![("https_proxy", &p)], &via),
+        (vec![("https_proxy", &p), ("HTTPS_PROXY", &wrong)], &via),
+        (vec![("http_proxy", &p)], &direct),
+        (vec![("https_proxy", &p), ("no_proxy", "127.0.0.1"), ("NO_PROXY", "other.example")], &direct),
+        (vec![("https_proxy", &p), ("no_proxy", "other.example"), ("NO_PROXY", "127.0.0.1")], &via),
+    ];
+    for (env, want) in cases {
+        let run = cli(&["-s", "-w", "%{remote_port}", "--cacert", &cacert(), &url], &env);
+        assert_eq!((run.stdout.as_str(), run.code), (want, 0), "{env:?}: {}", run.stderr);
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "-o", "/dev/null", "-w", "%{remote_port}", "--cacert", &cacert(), &url]);
+        for v in crate::plugins_support::PROXY_VARS {
+            cmd.env_remove(v);
+        }
+        cmd.envs(env.iter().copied());
+        let out = cmd.output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "curl with {env:?}");
+    }
+}

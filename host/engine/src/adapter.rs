@@ -192,8 +192,8 @@ async fn open(shared: &Shared, trace: &Arc<Trace>, uri: &Uri) -> Result<Stream, 
     let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
     let id = next_conn_id();
-    let resolved = shared.resolver.resolve(trace, id, &host, port).await?;
-    let tcp = crate::engine::connect::connect(trace, id, &resolved.addrs, port).await?;
+    let resolved = shared.resolver.resolve(trace, id, &host, port, None).await?;
+    let tcp = crate::engine::connect::connect(trace, id, &resolved.addrs, port, None).await?;
     let io_error = |e: std::io::Error| TraceError::new(Phase::Connect, FailureKind::Failed, e.to_string());
     let local = tcp.local_addr().map_err(io_error)?;
     let remote = tcp.peer_addr().map_err(io_error)?;

@@ -512,6 +512,10 @@ pub enum EventKind {
     DnsStart {
         /// Host name being resolved.
         host: String,
+        /// The proxy (`SCHEME://HOST:PORT`, credentials redacted) when this is the lookup of the
+        /// proxy's own name; `None` for the origin's. Since plugin contract 0.6.0.
+        #[serde(default)]
+        proxy: Option<String>,
     },
     /// Name resolution ended.
     DnsDone {
@@ -521,6 +525,9 @@ pub enum EventKind {
         coalesced: bool,
         /// Why resolution failed.
         error: Option<TraceError>,
+        /// As in [`EventKind::DnsStart`]. Since plugin contract 0.6.0.
+        #[serde(default)]
+        proxy: Option<String>,
     },
     /// A connect attempt begins (one per address tried; a UDP socket for HTTP/3, a Unix socket
     /// with `--unix-socket`).
@@ -529,6 +536,11 @@ pub enum EventKind {
         network: String,
         /// Address dialled (a socket's path for `unix`).
         addr: PeerAddr,
+        /// The proxy (`SCHEME://HOST:PORT`, credentials redacted) when this connect goes to it
+        /// (every connection through a proxy, forwarded or tunnelled); `None` when it goes to
+        /// the origin. Since plugin contract 0.6.0.
+        #[serde(default)]
+        proxy: Option<String>,
     },
     /// A connect attempt ended.
     ConnectDone {
@@ -540,6 +552,9 @@ pub enum EventKind {
         cancelled: bool,
         /// Why the attempt failed.
         error: Option<TraceError>,
+        /// As in [`EventKind::ConnectStart`]. Since plugin contract 0.6.0.
+        #[serde(default)]
+        proxy: Option<String>,
     },
     /// The TLS handshake begins.
     TlsHandshakeStart {

@@ -75,7 +75,7 @@ mod tests {
 
     /// A log recorded before fields were added (`key_exchange_group` in plugin contract 0.2.0,
     /// `post_data`, `client_certificate_*` and `client_lag_ns` in 0.3.0, `decoded_bytes` in
-    /// 0.4.0, `clock` in 0.5.0) still reads: the fields
+    /// 0.4.0, `clock` in 0.5.0, `proxy` in 0.6.0) still reads: the fields
     /// are absent, and written back with their defaults.
     #[test]
     fn a_log_from_before_a_field_was_added_reads_back() {
@@ -113,6 +113,12 @@ mod tests {
         let without = done.rsplit_once(",\"client_lag_ns\":").map(|(a, _)| format!("{a}}}")).unwrap();
         let crate::event::EventKind::RequestDone { client_lag_ns, .. } = parse_line(&without).unwrap().kind else { panic!() };
         assert_eq!(client_lag_ns, None);
+        // 0.6.0's `proxy` on the lookups and connects: absent reads as the origin's.
+        for kind in ["\"dns-start\"", "\"dns-done\"", "\"connect-start\"", "\"connect-done\""] {
+            let line = FIXTURE.lines().find(|l| l.contains(kind) && l.ends_with(",\"proxy\":null}")).unwrap_or_else(|| panic!("{kind}"));
+            let old = line.replace(",\"proxy\":null}", "}");
+            assert_eq!(parse_line(&old).unwrap().to_json(), line);
+        }
     }
 
     #[test]

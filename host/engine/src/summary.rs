@@ -306,10 +306,10 @@ mod tests {
     fn new_tls_connection_phases_follow_har_and_curl() {
         let events = vec![
             ev(0, K::GetConn { host_port: "h:443".into() }),
-            ev(1, K::DnsStart { host: "h".into() }),
-            ev(11, K::DnsDone { addrs: vec![], coalesced: false, error: None }),
-            ev(11, K::ConnectStart { network: "tcp".into(), addr: addr() }),
-            ev(21, K::ConnectDone { network: "tcp".into(), addr: addr(), cancelled: false, error: None }),
+            ev(1, K::DnsStart { host: "h".into(), proxy: None }),
+            ev(11, K::DnsDone { addrs: vec![], coalesced: false, error: None, proxy: None }),
+            ev(11, K::ConnectStart { network: "tcp".into(), addr: addr(), proxy: None }),
+            ev(21, K::ConnectDone { network: "tcp".into(), addr: addr(), cancelled: false, error: None, proxy: None }),
             ev(21, K::TlsHandshakeStart { server_name: "h".into() }),
             ev(
                 51,
@@ -352,12 +352,12 @@ mod tests {
         // as they come and must equal the summary of the sorted events.
         let events = vec![
             ev(0, K::RequestStart { method: "GET".into(), url: "http://h/".into(), wall_unix_ns: 7, post_data: None }),
-            ev(1, K::DnsStart { host: "h".into() }),
-            ev(11, K::DnsDone { addrs: vec![], coalesced: false, error: None }),
-            ev(11, K::ConnectStart { network: "tcp".into(), addr: addr() }),
-            ev(12, K::ConnectStart { network: "tcp".into(), addr: addr() }),
-            ev(15, K::ConnectDone { network: "tcp".into(), addr: addr(), cancelled: true, error: None }),
-            ev(21, K::ConnectDone { network: "tcp".into(), addr: addr(), cancelled: false, error: None }),
+            ev(1, K::DnsStart { host: "h".into(), proxy: None }),
+            ev(11, K::DnsDone { addrs: vec![], coalesced: false, error: None, proxy: None }),
+            ev(11, K::ConnectStart { network: "tcp".into(), addr: addr(), proxy: None }),
+            ev(12, K::ConnectStart { network: "tcp".into(), addr: addr(), proxy: None }),
+            ev(15, K::ConnectDone { network: "tcp".into(), addr: addr(), cancelled: true, error: None, proxy: None }),
+            ev(21, K::ConnectDone { network: "tcp".into(), addr: addr(), cancelled: false, error: None, proxy: None }),
             ev(
                 22,
                 K::GotConn { reused: false, was_idle: false, idle_ns: 0, local_addr: addr(), remote_addr: addr(), protocol: "h2".into() },

@@ -312,8 +312,8 @@ fn hop(
                     attrs.push(kv_int("server.port", port as i64));
                 }
             }
-            EventKind::DnsStart { host } => dns = Some((at, host.clone())),
-            EventKind::DnsDone { addrs, coalesced, error } => {
+            EventKind::DnsStart { host, .. } => dns = Some((at, host.clone())),
+            EventKind::DnsDone { addrs, coalesced, error, proxy } => {
                 let (a, host) = dns.take().unwrap_or((at, String::new()));
                 let mut kvs = vec![kv("dns.question.name", host)];
                 let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
@@ -321,16 +321,22 @@ fn hop(
                 if *coalesced {
                     kvs.push(kv_bool("httptrace.dns.coalesced", true));
                 }
+                if let Some(p) = proxy {
+                    kvs.push(kv("httptrace.proxy", p.clone()));
+                }
                 let st = phase_error(error.as_ref(), &mut kvs);
                 phases.push(child("dns", a, at, kvs, st));
             }
             EventKind::ConnectStart { addr, .. } => connects.push((at, addr.clone())),
-            EventKind::ConnectDone { network, addr, cancelled, error } => {
+            EventKind::ConnectDone { network, addr, cancelled, error, proxy } => {
                 let a = connects.iter().position(|(_, x)| x == addr).map_or(at, |i| connects.remove(i).0);
                 let mut kvs = vec![kv("network.transport", network.clone())];
                 peer_attrs(addr, &mut kvs);
                 if *cancelled {
                     kvs.push(kv_bool("httptrace.connect.cancelled", true));
+                }
+                if let Some(p) = proxy {
+                    kvs.push(kv("httptrace.proxy", p.clone()));
                 }
                 let st = phase_error(error.as_ref(), &mut kvs);
                 phases.push(child("connect", a, at, kvs, st));

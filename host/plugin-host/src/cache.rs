@@ -4,7 +4,9 @@
 //! [`wasmtime::Engine::precompile_compatibility_hash`] (the wasmtime version, compiler settings
 //! and CPU features), so an artefact is only ever loaded by an engine that can run it. Files are
 //! written to a temporary name and renamed into place, so concurrent runs never see half a file.
-//! A file that fails to load (corrupt, truncated) is recompiled and replaced.
+//! A file that fails to load (corrupt, truncated) is recompiled and replaced. A process about to
+//! compile takes an advisory lock on `HASH-ENGINETAG.lock` first, so concurrent runs that miss
+//! together compile once: the others wait for the artefact (at most [`LOCK_WAIT`]) and load it.
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -72,6 +74,20 @@ pub(crate) struct Cache {
     engine_tag: String,
 }
 
+/// A held compile lock. Dropping it deletes the lock file, then closes it (which unlocks): a
+/// process already waiting on the old file gets the lock and finds the artefact; one that comes
+/// later finds the artefact first, or makes a new lock file and checks again under it.
+pub(crate) struct CompileLock {
+    _file: std::fs::File,
+    path: PathBuf,
+}
+
+impl Drop for CompileLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// Feeds `Hash` output into sha256.
 struct ShaHasher(Sha256);
 
@@ -107,6 +123,26 @@ impl Cache {
         // an engine with the same compatibility hash, in a directory the user owns; wasmtime
         // checks its header and engine settings again before using it.
         unsafe { Component::deserialize(engine, &bytes) }.ok()
+    }
+
+    /// Takes the compile lock of the artefact at `path` (its `.lock` sibling), waiting at most
+    /// [`LOCK_WAIT`] for another process that holds it. `None` if the lock file cannot be made
+    /// (a read-only directory) or the wait ran out: the caller compiles without it, as before
+    /// there were locks.
+    pub(crate) fn lock_for(&self, path: &Path) -> Option<CompileLock> {
+        std::fs::create_dir_all(&self.dir).ok()?;
+        let path = path.with_extension("lock");
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).ok()?;
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Some(CompileLock { _file: file, path }),
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(_) => return None,
+            }
+        }
     }
 
     /// Writes a precompiled artefact atomically (temp file, then rename).
@@ -168,14 +204,28 @@ impl Cache {
         let mut removed = (0, 0);
         for (path, current, size) in self.artefacts()? {
             if all || !current {
-                std::fs::remove_file(path)?;
+                std::fs::remove_file(&path)?;
                 removed.0 += 1;
                 removed.1 += size;
+            }
+        }
+        // Compile locks left by processes that were killed while compiling (empty files, not
+        // counted).
+        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".lock")) else { continue };
+            if self.classify(&format!("{stem}.cwasm")).is_some_and(|current| all || !current) {
+                let _ = std::fs::remove_file(entry.path());
             }
         }
         Ok(removed)
     }
 }
+
+/// How long a process waits for another one's compile of the same component before it compiles
+/// it too: far longer than any compile (a Python component takes ~11 s on a small machine), and
+/// still an end if the other process is stuck (a lock is released when its holder exits).
+pub(crate) const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// How long a compile runs before it says so on stderr (a big component takes seconds).
 pub(crate) const SLOW_COMPILE_NOTICE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -198,10 +248,23 @@ pub(crate) fn load(
             return Ok((component, LoadOrigin::Cached(p.clone())));
         }
     }
-    let serialized = {
-        let _notice = notice.map(|text| SlowNotice::start(text, SLOW_COMPILE_NOTICE));
-        engine.precompile_component(bytes)?
+    let _notice = notice.map(|text| SlowNotice::start(text, SLOW_COMPILE_NOTICE));
+    // Held until the artefact is in place (or this compile failed); released on drop.
+    let _lock = match (cache, &path) {
+        (Some(c), Some(p)) => match c.lock_for(p) {
+            Some(lock) => {
+                // Whoever held the lock before us may have written the artefact meanwhile.
+                if let Some(component) = c.get(engine, p) {
+                    stats.hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok((component, LoadOrigin::Cached(p.clone())));
+                }
+                Some(lock)
+            }
+            None => None,
+        },
+        _ => None,
     };
+    let serialized = engine.precompile_component(bytes)?;
     stats.compiled.fetch_add(1, Ordering::Relaxed);
     // SAFETY: `serialized` was produced just now by this engine.
     let component = unsafe { Component::deserialize(engine, &serialized)? };

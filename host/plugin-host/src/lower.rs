@@ -37,7 +37,7 @@ use std::marker::PhantomData;
 use super::convert::AddrText;
 use super::host::bindings::httptrace::plugin::types as wit;
 use super::host::compact_bindings::httptrace::plugin::compact as wc;
-use super::host::{v0_1_0, v0_2_0, v0_3_0, v0_4_0};
+use super::host::{v0_1_0, v0_2_0, v0_3_0, v0_4_0, v0_5_0};
 use httptrace::event::{CertSummary, Event, EventKind, Header, HopSummary, Phase, StampClock, TraceError};
 use httptrace::summary::{Marks, Timings};
 
@@ -68,12 +68,14 @@ pub(crate) trait Abi: 'static + Send + Sync {
     /// 0.5.0 on: the `stamp-clock` of `wrote-headers`, `wrote-request` and
     /// `got-first-response-byte` (the first and last gain a payload: a version before has none).
     const V0_5: bool;
+    /// 0.6.0 on: the `proxy` of `dns-start`, `dns-done`, `connect-start` and `connect-done`.
+    const V0_6: bool;
 }
 
-/// `httptrace:plugin@0.5.0`, the newest.
-pub(crate) struct V0_5_0;
+/// `httptrace:plugin@0.6.0`, the newest.
+pub(crate) struct V0_6_0;
 
-impl Abi for V0_5_0 {
+impl Abi for V0_6_0 {
     type Event = wit::Event;
     type EventKind = wit::EventKind;
     type Batch = wc::Batch;
@@ -85,6 +87,25 @@ impl Abi for V0_5_0 {
     const V0_3: bool = true;
     const V0_4: bool = true;
     const V0_5: bool = true;
+    const V0_6: bool = true;
+}
+
+/// `httptrace:plugin@0.5.0`.
+pub(crate) struct V0_5_0;
+
+impl Abi for V0_5_0 {
+    type Event = v0_5_0::bindings::httptrace::plugin::types::Event;
+    type EventKind = v0_5_0::bindings::httptrace::plugin::types::EventKind;
+    type Batch = v0_5_0::compact_bindings::httptrace::plugin::compact::Batch;
+    type EventType = v0_5_0::bindings::httptrace::plugin::types::EventType;
+    fn type_index(t: Self::EventType) -> usize {
+        t as usize
+    }
+    const KEY_EXCHANGE_GROUP: bool = true;
+    const V0_3: bool = true;
+    const V0_4: bool = true;
+    const V0_5: bool = true;
+    const V0_6: bool = false;
 }
 
 /// `httptrace:plugin@0.4.0`.
@@ -102,6 +123,7 @@ impl Abi for V0_4_0 {
     const V0_3: bool = true;
     const V0_4: bool = true;
     const V0_5: bool = false;
+    const V0_6: bool = false;
 }
 
 /// `httptrace:plugin@0.3.0`.
@@ -119,6 +141,7 @@ impl Abi for V0_3_0 {
     const V0_3: bool = true;
     const V0_4: bool = false;
     const V0_5: bool = false;
+    const V0_6: bool = false;
 }
 
 /// `httptrace:plugin@0.2.0`.
@@ -136,6 +159,7 @@ impl Abi for V0_2_0 {
     const V0_3: bool = false;
     const V0_4: bool = false;
     const V0_5: bool = false;
+    const V0_6: bool = false;
 }
 
 /// `httptrace:plugin@0.1.0`.
@@ -153,10 +177,11 @@ impl Abi for V0_1_0 {
     const V0_3: bool = false;
     const V0_4: bool = false;
     const V0_5: bool = false;
+    const V0_6: bool = false;
 }
 
 /// A batch of events as the `list<event>` argument of `on-events`, in version `V`'s layout.
-pub(crate) struct EventList<'a, V: Abi = V0_5_0> {
+pub(crate) struct EventList<'a, V: Abi = V0_6_0> {
     /// The events, in order.
     pub events: &'a [&'a Event],
     /// Text of the socket addresses in `events` (see [`AddrText::learn`]).
@@ -205,7 +230,7 @@ unsafe impl<V: Abi> Lower for EventList<'_, V> {
 
 /// A batch of events as the compact `batch` argument of `on-batch` (`wit/compact.wit`), in
 /// version `V`'s layout.
-pub(crate) struct CompactBatch<'a, V: Abi = V0_5_0> {
+pub(crate) struct CompactBatch<'a, V: Abi = V0_6_0> {
     /// The events, in order.
     pub events: &'a [&'a Event],
     /// Text of the socket addresses in `events` (see [`AddrText::learn`]).
@@ -271,6 +296,21 @@ const _: () = {
     use v0_4_0::compact_bindings::httptrace::plugin::compact as wc4;
     assert!(<wc4::Event as ComponentType>::SIZE32 == <w4::Event as ComponentType>::SIZE32);
     assert!(<wc4::RequestDone as ComponentType>::SIZE32 == <w4::RequestDone as ComponentType>::SIZE32);
+};
+
+const _: () = {
+    use v0_5_0::bindings::httptrace::plugin::types as w5;
+    assert!(<w5::Header as ComponentType>::SIZE32 == <wit::Header as ComponentType>::SIZE32);
+    assert!(<w5::CertSummary as ComponentType>::SIZE32 == <wit::CertSummary as ComponentType>::SIZE32);
+    assert!(<w5::HopSummary as ComponentType>::SIZE32 == <wit::HopSummary as ComponentType>::SIZE32);
+    assert!(<w5::TraceError as ComponentType>::SIZE32 == <wit::TraceError as ComponentType>::SIZE32);
+    assert!(<w5::GotConn as ComponentType>::SIZE32 == <wit::GotConn as ComponentType>::SIZE32);
+    assert!(<w5::TlsHandshakeDone as ComponentType>::SIZE32 == <wit::TlsHandshakeDone as ComponentType>::SIZE32);
+    assert!(<w5::RequestDone as ComponentType>::SIZE32 == <wit::RequestDone as ComponentType>::SIZE32);
+    assert!(<w5::EventKind as ComponentVariant>::PAYLOAD_OFFSET32 == <wit::EventKind as ComponentVariant>::PAYLOAD_OFFSET32);
+    use v0_5_0::compact_bindings::httptrace::plugin::compact as wc5;
+    assert!(<wc5::Event as ComponentType>::SIZE32 == <w5::Event as ComponentType>::SIZE32);
+    assert!(<wc5::RequestDone as ComponentType>::SIZE32 == <w5::RequestDone as ComponentType>::SIZE32);
 };
 
 // The compact form's layout is the plain one's: a span is laid out as a string.
@@ -589,22 +629,36 @@ impl<'c, 'a, T: 'static, V: Abi> Writer<'c, 'a, T, V> {
                 }
             }
             EventKind::GetConn { host_port } => self.put_string(out, f.next::<String>(), host_port)?,
-            EventKind::DnsStart { host } => self.put_string(out, f.next::<String>(), host)?,
-            EventKind::DnsDone { addrs, coalesced, error } => {
+            EventKind::DnsStart { host, proxy } => {
+                self.put_string(out, f.next::<String>(), host)?;
+                if V::V0_6 {
+                    self.put_option_string(out, f.next::<Option<String>>(), proxy)?;
+                }
+            }
+            EventKind::DnsDone { addrs, coalesced, error, proxy } => {
                 let texts: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
                 self.put_strings(out, f.next::<Vec<String>>(), &texts)?;
                 out[f.next::<bool>()] = *coalesced as u8;
                 self.put_error(out, f.next::<Option<wit::TraceError>>(), error)?;
+                if V::V0_6 {
+                    self.put_option_string(out, f.next::<Option<String>>(), proxy)?;
+                }
             }
-            EventKind::ConnectStart { network, addr } => {
+            EventKind::ConnectStart { network, addr, proxy } => {
                 self.put_string(out, f.next::<String>(), network)?;
                 self.put_addr(out, f.next::<String>(), addr)?;
+                if V::V0_6 {
+                    self.put_option_string(out, f.next::<Option<String>>(), proxy)?;
+                }
             }
-            EventKind::ConnectDone { network, addr, cancelled, error } => {
+            EventKind::ConnectDone { network, addr, cancelled, error, proxy } => {
                 self.put_string(out, f.next::<String>(), network)?;
                 self.put_addr(out, f.next::<String>(), addr)?;
                 out[f.next::<bool>()] = *cancelled as u8;
                 self.put_error(out, f.next::<Option<wit::TraceError>>(), error)?;
+                if V::V0_6 {
+                    self.put_option_string(out, f.next::<Option<String>>(), proxy)?;
+                }
             }
             EventKind::TlsHandshakeStart { server_name } => self.put_string(out, f.next::<String>(), server_name)?,
             EventKind::TlsHandshakeDone {

@@ -3,15 +3,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Imported Functions from `httptrace:plugin/host@0.5.0`
+// Imported Functions from `httptrace:plugin/host@0.6.0`
 
-__attribute__((__import_module__("httptrace:plugin/host@0.5.0"), __import_name__("log")))
+__attribute__((__import_module__("httptrace:plugin/host@0.6.0"), __import_name__("log")))
 extern void __wasm_import_httptrace_plugin_host_log(int32_t, uint8_t *, size_t);
 
-__attribute__((__import_module__("httptrace:plugin/host@0.5.0"), __import_name__("emit")))
+__attribute__((__import_module__("httptrace:plugin/host@0.6.0"), __import_name__("emit")))
 extern void __wasm_import_httptrace_plugin_host_emit(uint8_t *, size_t);
 
-__attribute__((__import_module__("httptrace:plugin/host@0.5.0"), __import_name__("color")))
+__attribute__((__import_module__("httptrace:plugin/host@0.6.0"), __import_name__("color")))
 extern int32_t __wasm_import_httptrace_plugin_host_color(void);
 
 // Exported Functions from `plugin`
@@ -148,6 +148,7 @@ void httptrace_plugin_types_get_conn_free(httptrace_plugin_types_get_conn_t *ptr
 
 void httptrace_plugin_types_dns_start_free(httptrace_plugin_types_dns_start_t *ptr) {
   plugin_string_free(&ptr->host);
+  plugin_option_string_free(&ptr->proxy);
 }
 
 void httptrace_plugin_types_option_trace_error_free(httptrace_plugin_types_option_trace_error_t *ptr) {
@@ -159,17 +160,20 @@ void httptrace_plugin_types_option_trace_error_free(httptrace_plugin_types_optio
 void httptrace_plugin_types_dns_done_free(httptrace_plugin_types_dns_done_t *ptr) {
   plugin_list_string_free(&ptr->addrs);
   httptrace_plugin_types_option_trace_error_free(&ptr->error);
+  plugin_option_string_free(&ptr->proxy);
 }
 
 void httptrace_plugin_types_connect_start_free(httptrace_plugin_types_connect_start_t *ptr) {
   plugin_string_free(&ptr->network);
   plugin_string_free(&ptr->addr);
+  plugin_option_string_free(&ptr->proxy);
 }
 
 void httptrace_plugin_types_connect_done_free(httptrace_plugin_types_connect_done_t *ptr) {
   plugin_string_free(&ptr->network);
   plugin_string_free(&ptr->addr);
   httptrace_plugin_types_option_trace_error_free(&ptr->error);
+  plugin_option_string_free(&ptr->proxy);
 }
 
 void httptrace_plugin_types_tls_handshake_start_free(httptrace_plugin_types_tls_handshake_start_t *ptr) {
@@ -522,9 +526,9 @@ uint8_t * __wasm_export_exports_plugin_init(uint8_t * arg, size_t arg0) {
 
 __attribute__((__export_name__("on-events")))
 uint8_t * __wasm_export_exports_plugin_on_events(uint8_t * arg, size_t arg0) {
-  plugin_list_event_t arg27 = (plugin_list_event_t) { (plugin_event_t*)(arg), (arg0) };
+  plugin_list_event_t arg31 = (plugin_list_event_t) { (plugin_event_t*)(arg), (arg0) };
   plugin_list_verdict_t ret;
-  exports_plugin_on_events(&arg27, &ret);
+  exports_plugin_on_events(&arg31, &ret);
   uint8_t *ptr = (uint8_t *) &RET_AREA;
   *((size_t*)(ptr + sizeof(void*))) = (ret).len;
   *((uint8_t **)(ptr + 0)) = (uint8_t *) (ret).ptr;

@@ -172,6 +172,9 @@ typedef struct httptrace_plugin_types_get_conn_t {
 typedef struct httptrace_plugin_types_dns_start_t {
   // Host name.
   plugin_string_t   host;
+  // The proxy (`SCHEME://HOST:PORT`, as in `proxy-connect-start`) when this is the
+  // lookup of the proxy's own name; absent for the origin's name (0.6.0 on).
+  plugin_option_string_t   proxy;
 } httptrace_plugin_types_dns_start_t;
 
 typedef struct {
@@ -189,6 +192,8 @@ typedef struct httptrace_plugin_types_dns_done_t {
   bool   coalesced;
   // Why resolution failed.
   httptrace_plugin_types_option_trace_error_t   error;
+  // As in `dns-start` (0.6.0 on).
+  plugin_option_string_t   proxy;
 } httptrace_plugin_types_dns_done_t;
 
 // `connect-start`: a connect attempt begins (one per address tried).
@@ -197,6 +202,10 @@ typedef struct httptrace_plugin_types_connect_start_t {
   plugin_string_t   network;
   // `ip:port` dialled (`[v6]:port`); for `unix`, the socket's path.
   plugin_string_t   addr;
+  // The proxy (`SCHEME://HOST:PORT`, as in `proxy-connect-start`) when this connect goes
+  // to it: every connection through a proxy, forwarded or tunnelled; absent when it goes
+  // to the origin (0.6.0 on).
+  plugin_option_string_t   proxy;
 } httptrace_plugin_types_connect_start_t;
 
 // `connect-done`: a connect attempt ended.
@@ -209,6 +218,8 @@ typedef struct httptrace_plugin_types_connect_done_t {
   bool   cancelled;
   // Why the attempt failed.
   httptrace_plugin_types_option_trace_error_t   error;
+  // As in `connect-start` (0.6.0 on).
+  plugin_option_string_t   proxy;
 } httptrace_plugin_types_connect_done_t;
 
 // `tls-handshake-start`.
@@ -611,7 +622,7 @@ typedef struct {
   } val;
 } plugin_result_run_outcome_string_t;
 
-// Imported Functions from `httptrace:plugin/host@0.5.0`
+// Imported Functions from `httptrace:plugin/host@0.6.0`
 // Writes a diagnostic line to the user's stderr, prefixed with the plugin's name.
 extern void httptrace_plugin_host_log(httptrace_plugin_host_level_t level, plugin_string_t *message);
 // Writes text to the run's output (stdout or `-o FILE`) exactly as given: add your own

@@ -2,7 +2,7 @@
 //!
 //! Behaviour (the same in every language, see docs/plugins/): interest = every kind; verdict
 //! `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at
-//! finish, emit the `conformance v5` report and return `pass`. Config keys: `drop`, `label`,
+//! finish, emit the `conformance v6` report and return `pass`. Config keys: `drop`, `label`,
 //! `mode` (only `conformance` here); a repeated key's last value wins; anything else is an error.
 
 use std::cell::RefCell;
@@ -62,6 +62,9 @@ struct State {
     /// `wrote-headers`, `wrote-request` and `got-first-response-byte` by the clock that
     /// stamped them: kernel, engine.
     clocks: [u64; 2],
+    /// `dns-start`, `dns-done`, `connect-start` and `connect-done` that name a proxy, and the
+    /// UTF-8 bytes of the names.
+    proxied: [u64; 2],
 }
 
 thread_local! {
@@ -182,6 +185,17 @@ impl Guest for Conformance {
                             st.quic_ok += 1;
                         }
                     }
+                    let proxy = match &ev.kind {
+                        EventKind::DnsStart(d) => d.proxy.as_ref(),
+                        EventKind::DnsDone(d) => d.proxy.as_ref(),
+                        EventKind::ConnectStart(c) => c.proxy.as_ref(),
+                        EventKind::ConnectDone(c) => c.proxy.as_ref(),
+                        _ => None,
+                    };
+                    if let Some(p) = proxy {
+                        st.proxied[0] += 1;
+                        st.proxied[1] += p.len() as u64;
+                    }
                     let clock = match &ev.kind {
                         EventKind::WroteHeaders(c) | EventKind::GotFirstResponseByte(c) => Some(*c),
                         EventKind::WroteRequest(w) => Some(w.clock),
@@ -219,9 +233,9 @@ impl Guest for Conformance {
     }
 }
 
-/// The `conformance v5` report.
+/// The `conformance v6` report.
 fn report(st: &State) -> String {
-    let mut out = format!("conformance v5\nlabel {}\nevents {}\ndropped {}\n", st.label, st.total, st.dropped);
+    let mut out = format!("conformance v6\nlabel {}\nevents {}\ndropped {}\n", st.label, st.total, st.dropped);
     // BTreeMap<&str, _> iterates in byte order of the names.
     for (kind, n) in &st.kinds {
         out.push_str(&format!("kind {kind} {n}\n"));
@@ -239,6 +253,7 @@ fn report(st: &State) -> String {
     out.push_str(&format!("tunnels {} {}\n", st.tunnels_ok, st.tunnels_failed));
     out.push_str(&format!("quic {} {}\n", st.quic_ok, st.quic_failed));
     out.push_str(&format!("clocks {} {}\n", st.clocks[0], st.clocks[1]));
+    out.push_str(&format!("proxied {} {}\n", st.proxied[0], st.proxied[1]));
     out
 }
 

@@ -3,8 +3,8 @@
 
 use std::io::IsTerminal;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use clap::ArgMatches;
 
@@ -123,6 +123,9 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
     let load_flags = load.requests.is_some_and(|n| n > 1) || load.duration.is_some() || load.rate.is_some();
     let default = if load_flags { plugins::LOAD_PLUGIN } else { plugins::DEFAULT_PLUGIN };
     let concurrency = in_flight_limit(&a.load);
+    // Watched from here on: a first compile of a plugin can take seconds, and Ctrl-C then
+    // must not be lost (nor killed the process half way through writing an output).
+    let interrupts = Interrupts::watch();
     let mut chain = match start_chain(&a.plugins, matches, SINK_CAPACITY.max(concurrency), default) {
         Ok(c) => c,
         Err(code) => return code,
@@ -152,10 +155,14 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
     // The requests run on a thread of their own and report here, so that a second interrupt
     // can abandon them (their thread is left to the process's exit).
     let (done_tx, done_rx) = std::sync::mpsc::channel::<Finished>();
-    let interrupted = watch_interrupts(sink.ender(), done_tx.clone());
-    let sink = RunSink { inner: sink, interrupted: interrupted.clone() };
+    interrupts.arm(sink.ender(), done_tx.clone());
+    let sink = RunSink { inner: sink, interrupts: interrupts.clone() };
     let client_uses_tls_proxy = opts.proxy.uses_tls();
     let result = (|| {
+        if interrupts.seen() {
+            // Interrupted while the plugins were loading: no request at all.
+            return Ok(None);
+        }
         let client = Client::new(opts, Arc::new(sink)).map_err(|e| e.to_string())?;
         if specs.iter().any(|s| s.url.scheme() == "https") || client_uses_tls_proxy {
             client.prepare_tls().map_err(|e| e.to_string())?;
@@ -246,7 +253,7 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
                     eprintln!("httptrace: warning: --cookie-jar {}: cannot write the cookies: {e}", path.display());
                 }
             }
-            if interrupted.load(Ordering::Relaxed) {
+            if interrupts.seen() {
                 eprintln!("httptrace: ({}) interrupted", exit::INTERRUPTED);
                 return exit::INTERRUPTED;
             }
@@ -293,7 +300,7 @@ enum Finished {
 /// further request, and those in flight still hand their events over.
 struct RunSink {
     inner: ChannelSink,
-    interrupted: Arc<AtomicBool>,
+    interrupts: Arc<Interrupts>,
 }
 
 impl Sink for RunSink {
@@ -306,54 +313,92 @@ impl Sink for RunSink {
     }
 
     fn is_closed(&self) -> bool {
-        self.interrupted.load(Ordering::Relaxed) || self.inner.is_closed()
+        self.interrupts.seen() || self.inner.is_closed()
     }
 }
 
 /// Ctrl-C (SIGINT) and SIGTERM, as oha, hey and k6 treat them: the first stops new requests
 /// and lets those in flight end (and be traced); the second abandons them: the stream to the
 /// plugins ends with what was measured, and the run ends at once. Either way every plugin's
-/// `finish` runs, outputs stay whole, and the exit code is 130. Returns the "interrupted" flag.
-fn watch_interrupts(ender: httptrace::handoff::Ender, abandon: std::sync::mpsc::Sender<Finished>) -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let set = flag.clone();
-    let watch = move || {
-        let Ok(rt) = runtime() else { return };
-        rt.block_on(async move {
-            #[cfg(unix)]
-            let (mut int, mut term) = {
-                use tokio::signal::unix::{signal, SignalKind};
-                match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
-                    (Ok(i), Ok(t)) => (i, t),
-                    _ => return,
-                }
-            };
-            let mut seen = 0;
-            loop {
+/// `finish` runs, outputs stay whole, and the exit code is 130. Before the run is armed (the
+/// plugins are still loading), the first means no request will start, and the second ends the
+/// process at once: nothing was measured, and no plugin has written anything.
+struct Interrupts {
+    /// Interrupts seen so far.
+    count: AtomicUsize,
+    /// What the second interrupt ends, once the requests may start.
+    armed: Mutex<Option<(httptrace::handoff::Ender, std::sync::mpsc::Sender<Finished>)>>,
+}
+
+impl Interrupts {
+    /// Starts watching, and returns once the handlers are in place (an interrupt from then on
+    /// is counted, even one that came with SIGINT ignored by the parent, as a shell's `&` does).
+    fn watch() -> Arc<Interrupts> {
+        let this = Arc::new(Interrupts { count: AtomicUsize::new(0), armed: Mutex::new(None) });
+        let shared = this.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+        let watch = move || {
+            let Ok(rt) = runtime() else { return };
+            rt.block_on(async move {
                 #[cfg(unix)]
-                tokio::select! {
-                    _ = int.recv() => {}
-                    _ = term.recv() => {}
-                }
-                #[cfg(not(unix))]
-                if tokio::signal::ctrl_c().await.is_err() {
+                let (mut int, mut term) = {
+                    use tokio::signal::unix::{signal, SignalKind};
+                    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+                        (Ok(i), Ok(t)) => (i, t),
+                        _ => return,
+                    }
+                };
+                drop(ready_tx);
+                loop {
+                    #[cfg(unix)]
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
+                    #[cfg(not(unix))]
+                    if tokio::signal::ctrl_c().await.is_err() {
+                        return;
+                    }
+                    if shared.count.fetch_add(1, Ordering::Relaxed) == 0 {
+                        if shared.armed.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+                            eprintln!("httptrace: interrupted: no new requests; waiting for those in flight (interrupt again to abandon them)");
+                        } else {
+                            eprintln!("httptrace: interrupted: no request will start (interrupt again to quit at once)");
+                        }
+                        continue;
+                    }
+                    match shared.armed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                        Some((ender, abandon)) => {
+                            ender.end();
+                            let _ = abandon.send(Finished::Abandoned);
+                        }
+                        None => {
+                            eprintln!("httptrace: ({}) interrupted", exit::INTERRUPTED);
+                            std::process::exit(exit::INTERRUPTED);
+                        }
+                    }
                     return;
                 }
-                seen += 1;
-                set.store(true, Ordering::Relaxed);
-                if seen == 1 {
-                    eprintln!("httptrace: interrupted: no new requests; waiting for those in flight (interrupt again to abandon them)");
-                } else {
-                    ender.end();
-                    let _ = abandon.send(Finished::Abandoned);
-                    return;
-                }
-            }
-        });
-    };
-    // Without the watcher, an interrupt kills the process as before.
-    let _ = std::thread::Builder::new().name("httptrace-signals".into()).spawn(watch);
-    flag
+            });
+        };
+        // Without the watcher, an interrupt kills the process as before.
+        if std::thread::Builder::new().name("httptrace-signals".into()).spawn(watch).is_ok() {
+            // Ends when the handlers are in place, or the watcher gave up.
+            let _ = ready_rx.recv();
+        }
+        this
+    }
+
+    /// The requests may start: a second interrupt now ends the stream with `ender` and tells
+    /// `abandon` that the requests in flight were abandoned.
+    fn arm(&self, ender: httptrace::handoff::Ender, abandon: std::sync::mpsc::Sender<Finished>) {
+        *self.armed.lock().unwrap_or_else(|p| p.into_inner()) = Some((ender, abandon));
+    }
+
+    /// An interrupt came.
+    fn seen(&self) -> bool {
+        self.count.load(Ordering::Relaxed) > 0
+    }
 }
 
 /// The exit code a single request's outcome asks for, and the line that says why.

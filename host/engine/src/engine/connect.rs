@@ -29,8 +29,9 @@ pub fn interleave(addrs: &[IpAddr]) -> Vec<IpAddr> {
     out
 }
 
-/// Connects to one of `addrs` on `port`, racing attempts per Happy Eyeballs.
-pub async fn connect(trace: &Trace, conn: u64, addrs: &[IpAddr], port: u16) -> Result<TcpStream, TraceError> {
+/// Connects to one of `addrs` on `port`, racing attempts per Happy Eyeballs; `proxy` names the
+/// proxy in the events when these are its addresses.
+pub async fn connect(trace: &Trace, conn: u64, addrs: &[IpAddr], port: u16, proxy: Option<&str>) -> Result<TcpStream, TraceError> {
     let order: Vec<SocketAddr> = interleave(addrs).into_iter().map(|ip| SocketAddr::new(ip, port)).collect();
     if order.is_empty() {
         return Err(connect_error(FailureKind::NoAddress, "no address to connect to".into()));
@@ -40,12 +41,13 @@ pub async fn connect(trace: &Trace, conn: u64, addrs: &[IpAddr], port: u16) -> R
     let mut in_flight: Vec<SocketAddr> = Vec::new();
     let mut last_error: Option<TraceError> = None;
     let tcp = || "tcp".to_string();
+    let proxy = || proxy.map(str::to_string);
 
     loop {
         if next < order.len() && (in_flight.is_empty() || pending.is_empty()) {
             let addr = order[next];
             next += 1;
-            trace.emit(Some(conn), EventKind::ConnectStart { network: tcp(), addr: addr.into() });
+            trace.emit(Some(conn), EventKind::ConnectStart { network: tcp(), addr: addr.into(), proxy: proxy() });
             in_flight.push(addr);
             let origin = trace.origin();
             pending.spawn(async move {
@@ -61,7 +63,7 @@ pub async fn connect(trace: &Trace, conn: u64, addrs: &[IpAddr], port: u16) -> R
                     // The pending attempt is slow: start the next one beside it.
                     let addr = order[next];
                     next += 1;
-                    trace.emit(Some(conn), EventKind::ConnectStart { network: tcp(), addr: addr.into() });
+                    trace.emit(Some(conn), EventKind::ConnectStart { network: tcp(), addr: addr.into(), proxy: proxy() });
                     in_flight.push(addr);
                     let origin = trace.origin();
                     pending.spawn(async move {
@@ -89,7 +91,7 @@ pub async fn connect(trace: &Trace, conn: u64, addrs: &[IpAddr], port: u16) -> R
                     at,
                     trace.hop(),
                     Some(conn),
-                    EventKind::ConnectDone { network: tcp(), addr: addr.into(), cancelled: false, error: None },
+                    EventKind::ConnectDone { network: tcp(), addr: addr.into(), cancelled: false, error: None, proxy: proxy() },
                 );
                 pending.abort_all();
                 for loser in in_flight.drain(..) {
@@ -100,6 +102,7 @@ pub async fn connect(trace: &Trace, conn: u64, addrs: &[IpAddr], port: u16) -> R
                             addr: loser.into(),
                             cancelled: true,
                             error: Some(connect_error(FailureKind::Cancelled, format!("{addr} connected first"))),
+                            proxy: proxy(),
                         },
                     );
                 }
@@ -112,7 +115,7 @@ pub async fn connect(trace: &Trace, conn: u64, addrs: &[IpAddr], port: u16) -> R
                     at,
                     trace.hop(),
                     Some(conn),
-                    EventKind::ConnectDone { network: tcp(), addr: addr.into(), cancelled: false, error: Some(err.clone()) },
+                    EventKind::ConnectDone { network: tcp(), addr: addr.into(), cancelled: false, error: Some(err.clone()), proxy: proxy() },
                 );
                 last_error = Some(err);
                 if pending.is_empty() && next >= order.len() {

@@ -124,8 +124,8 @@ pub async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Resul
         return dial_unix(shared, trace, target, path).await;
     }
     let id = next_conn_id();
-    let resolved = shared.resolver.resolve(trace, id, &target.dial_host, target.dial_port).await?;
-    let tcp = super::connect::connect(trace, id, &resolved.addrs, target.dial_port).await?;
+    let resolved = shared.resolver.resolve(trace, id, &target.dial_host, target.dial_port, None).await?;
+    let tcp = super::connect::connect(trace, id, &resolved.addrs, target.dial_port, None).await?;
     let local = tcp.local_addr().map_err(|e| io_error(Phase::Connect, e))?;
     let remote = tcp.peer_addr().map_err(|e| io_error(Phase::Connect, e))?;
     let tcp = KernelStream::new(tcp, shared.opts.kernel_timestamps);
@@ -141,7 +141,7 @@ pub async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target) -> Resul
 async fn dial_unix(shared: &Shared, trace: &Arc<Trace>, target: &Target, path: &std::path::Path) -> Result<Conn, TraceError> {
     let id = next_conn_id();
     let addr = PeerAddr::unix(&path.to_string_lossy());
-    trace.emit(Some(id), EventKind::ConnectStart { network: "unix".into(), addr: addr.clone() });
+    trace.emit(Some(id), EventKind::ConnectStart { network: "unix".into(), addr: addr.clone(), proxy: None });
     let stream = tokio::net::UnixStream::connect(path).await.map_err(|e| {
         let kind = match e.kind() {
             std::io::ErrorKind::ConnectionRefused => FailureKind::Refused,
@@ -150,7 +150,7 @@ async fn dial_unix(shared: &Shared, trace: &Arc<Trace>, target: &Target, path: &
         };
         TraceError::new(Phase::Connect, kind, format!("Unix socket {}: {e}", path.display()))
     });
-    let done = |error: Option<TraceError>| EventKind::ConnectDone { network: "unix".into(), addr: addr.clone(), cancelled: false, error };
+    let done = |error: Option<TraceError>| EventKind::ConnectDone { network: "unix".into(), addr: addr.clone(), cancelled: false, error, proxy: None };
     let stream = match stream {
         Ok(s) => {
             trace.emit(Some(id), done(None));
@@ -208,11 +208,22 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// origin's TLS inside it. Addresses in `got-conn` are the proxy's (curl's `remote_ip` too).
 async fn dial_proxied(shared: &Shared, trace: &Arc<Trace>, target: &Target, proxy: &Proxy) -> Result<Conn, TraceError> {
     let id = next_conn_id();
-    let resolved = shared.resolver.resolve(trace, id, proxy.host(), proxy.port()).await.map_err(|e| {
+    // The proxy as the events name it (credentials redacted): on its own lookup and connect, and
+    // on the tunnel's events (the text only when one of those kinds is recorded; the hop's
+    // record takes the events either way).
+    let shown = if [kind::DNS_START, kind::DNS_DONE, kind::CONNECT_START, kind::CONNECT_DONE, kind::PROXY_CONNECT_START, kind::PROXY_CONNECT_DONE]
+        .into_iter()
+        .any(|k| trace.records(k))
+    {
+        proxy.redacted()
+    } else {
+        String::new()
+    };
+    let resolved = shared.resolver.resolve(trace, id, proxy.host(), proxy.port(), Some(&shown)).await.map_err(|e| {
         let message = format!("proxy {}: {}", proxy.redacted(), e.message);
         TraceError { kind: FailureKind::ProxyResolve, message, ..e }
     })?;
-    let tcp = super::connect::connect(trace, id, &resolved.addrs, proxy.port()).await?;
+    let tcp = super::connect::connect(trace, id, &resolved.addrs, proxy.port(), Some(&shown)).await?;
     let local = tcp.local_addr().map_err(|e| io_error(Phase::Connect, e))?;
     let remote = tcp.peer_addr().map_err(|e| io_error(Phase::Connect, e))?;
     let tcp = KernelStream::new(tcp, shared.opts.kernel_timestamps);
@@ -222,7 +233,7 @@ async fn dial_proxied(shared: &Shared, trace: &Arc<Trace>, target: &Target, prox
     // (97). SOCKS4 carries IPv4 addresses only.
     let socks_addr = if proxy.scheme().resolves_here() {
         let socks = |e: TraceError| TraceError { kind: FailureKind::Socks, message: format!("SOCKS: {}", e.message), ..e };
-        let origin = shared.resolver.resolve(trace, id, &target.dial_host, target.dial_port).await.map_err(socks)?;
+        let origin = shared.resolver.resolve(trace, id, &target.dial_host, target.dial_port, None).await.map_err(socks)?;
         let v4_only = proxy.scheme() == ProxyScheme::Socks4;
         let ip = *origin.addrs.iter().find(|a| !v4_only || a.is_ipv4()).ok_or_else(|| {
             let what = if v4_only { "no IPv4 address (SOCKS4 has no IPv6)" } else { "no address" };
@@ -253,9 +264,6 @@ async fn dial_proxied(shared: &Shared, trace: &Arc<Trace>, target: &Target, prox
     } else {
         format!("{}:{}", target.dial_host, target.dial_port)
     };
-    // The texts only when the kinds are recorded (the hop's record takes the event either way).
-    let shown =
-        if trace.records(kind::PROXY_CONNECT_START) || trace.records(kind::PROXY_CONNECT_DONE) { proxy.redacted() } else { String::new() };
     let target_text = if trace.records(kind::PROXY_CONNECT_START) { authority.clone() } else { String::new() };
     trace.emit(Some(id), EventKind::ProxyConnectStart { proxy: shown.clone(), target: target_text });
     let (io, status): (Result<Box<dyn Io>, TraceError>, Option<u16>) = if proxy.scheme().is_socks() {

@@ -34,18 +34,18 @@ pub(crate) async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target, l
     // Built once per client, before anything is timed.
     let tls = shared.tls()?;
     let config = tls.quic_config(shared.opts.quic_idle_timeout)?;
-    let resolved = shared.resolver.resolve(trace, id, &target.dial_host, target.dial_port).await?;
+    let resolved = shared.resolver.resolve(trace, id, &target.dial_host, target.dial_port, None).await?;
     let ip = resolved
         .addrs
         .first()
         .copied()
         .ok_or_else(|| TraceError::new(Phase::Dns, FailureKind::NoAddress, format!("no address for {}", target.dial_host)))?;
     let remote = SocketAddr::new(ip, target.dial_port);
-    trace.emit(Some(id), EventKind::ConnectStart { network: "udp".into(), addr: remote.into() });
+    trace.emit(Some(id), EventKind::ConnectStart { network: "udp".into(), addr: remote.into(), proxy: None });
     let endpoint = udp_endpoint(remote);
     trace.emit(
         Some(id),
-        EventKind::ConnectDone { network: "udp".into(), addr: remote.into(), cancelled: false, error: endpoint.as_ref().err().cloned() },
+        EventKind::ConnectDone { network: "udp".into(), addr: remote.into(), cancelled: false, error: endpoint.as_ref().err().cloned(), proxy: None },
     );
     let (mut endpoint, local) = endpoint?;
     endpoint.set_default_client_config(config);

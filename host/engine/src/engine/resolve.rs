@@ -197,8 +197,9 @@ impl Resolver {
     }
 
     /// Resolves `host` for `port`, emitting dns-start/dns-done when a lookup happens
-    /// (not for IP literals or `--resolve` overrides).
-    pub async fn resolve(&self, trace: &Trace, conn: u64, host: &str, port: u16) -> Result<Resolved, TraceError> {
+    /// (not for IP literals or `--resolve` overrides); `proxy` names the proxy in them when
+    /// `host` is its name.
+    pub async fn resolve(&self, trace: &Trace, conn: u64, host: &str, port: u16, proxy: Option<&str>) -> Result<Resolved, TraceError> {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = bare.parse::<IpAddr>() {
             if !self.opts.family.allows(&ip) {
@@ -212,11 +213,11 @@ impl Resolver {
             return Ok(Resolved { addrs });
         }
 
-        trace.emit(Some(conn), EventKind::DnsStart { host: host.to_string() });
+        trace.emit(Some(conn), EventKind::DnsStart { host: host.to_string(), proxy: proxy.map(str::to_string) });
         if let Some(listed) = self.hosts.get(lower.trim_end_matches('.')) {
             let addrs: Vec<IpAddr> = listed.iter().copied().filter(|a| self.opts.family.allows(a)).collect();
             if !addrs.is_empty() {
-                trace.emit(Some(conn), EventKind::DnsDone { addrs: addrs.clone(), coalesced: false, error: None });
+                trace.emit(Some(conn), EventKind::DnsDone { addrs: addrs.clone(), coalesced: false, error: None, proxy: proxy.map(str::to_string) });
                 return Ok(Resolved { addrs });
             }
         }
@@ -245,7 +246,7 @@ impl Resolver {
             Ok(a) => (a.clone(), None),
             Err(e) => (Vec::new(), Some(e.clone())),
         };
-        trace.emit_at(done_at, trace.hop(), Some(conn), EventKind::DnsDone { addrs, coalesced, error });
+        trace.emit_at(done_at, trace.hop(), Some(conn), EventKind::DnsDone { addrs, coalesced, error, proxy: proxy.map(str::to_string) });
         answer.map(|addrs| Resolved { addrs })
     }
 

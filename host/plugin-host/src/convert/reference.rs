@@ -23,13 +23,16 @@ fn kind(k: EventKind, addrs: &mut AddrText) -> wit::EventKind {
             post_data: post_data.map(|b| String::from_utf8_lossy(&b).into_owned()),
         }),
         EventKind::GetConn { host_port } => W::GetConn(wit::GetConn { host_port }),
-        EventKind::DnsStart { host } => W::DnsStart(wit::DnsStart { host }),
-        EventKind::DnsDone { addrs, coalesced, error } => {
-            W::DnsDone(wit::DnsDone { addrs: addrs.iter().map(|a| a.to_string()).collect(), coalesced, error: error.map(trace_error) })
-        }
-        EventKind::ConnectStart { network, addr } => W::ConnectStart(wit::ConnectStart { network, addr: addr.to_string() }),
-        EventKind::ConnectDone { network, addr, cancelled, error } => {
-            W::ConnectDone(wit::ConnectDone { network, addr: addr.to_string(), cancelled, error: error.map(trace_error) })
+        EventKind::DnsStart { host, proxy } => W::DnsStart(wit::DnsStart { host, proxy }),
+        EventKind::DnsDone { addrs, coalesced, error, proxy } => W::DnsDone(wit::DnsDone {
+            addrs: addrs.iter().map(|a| a.to_string()).collect(),
+            coalesced,
+            error: error.map(trace_error),
+            proxy,
+        }),
+        EventKind::ConnectStart { network, addr, proxy } => W::ConnectStart(wit::ConnectStart { network, addr: addr.to_string(), proxy }),
+        EventKind::ConnectDone { network, addr, cancelled, error, proxy } => {
+            W::ConnectDone(wit::ConnectDone { network, addr: addr.to_string(), cancelled, error: error.map(trace_error), proxy })
         }
         EventKind::TlsHandshakeStart { server_name } => W::TlsHandshakeStart(wit::TlsHandshakeStart { server_name }),
         EventKind::TlsHandshakeDone {
@@ -248,10 +251,15 @@ pub(crate) mod tests {
                 post_data: Some(bytes::Bytes::from_static(b"a=1&\xff")),
             },
             EventKind::GetConn { host_port: "x:80".into() },
-            EventKind::DnsStart { host: "x".into() },
-            EventKind::DnsDone { addrs: vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()], coalesced: true, error: err.clone() },
-            EventKind::ConnectStart { network: "tcp".into(), addr: sa.into() },
-            EventKind::ConnectDone { network: "tcp".into(), addr: sa.into(), cancelled: true, error: None },
+            EventKind::DnsStart { host: "x".into(), proxy: Some("http://x:3128".into()) },
+            EventKind::DnsDone {
+                addrs: vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()],
+                coalesced: true,
+                error: err.clone(),
+                proxy: None,
+            },
+            EventKind::ConnectStart { network: "tcp".into(), addr: sa.into(), proxy: Some("socks5h://u:[redacted]@x:1080".into()) },
+            EventKind::ConnectDone { network: "tcp".into(), addr: sa.into(), cancelled: true, error: None, proxy: Some("http://ü:1".into()) },
             EventKind::TlsHandshakeStart { server_name: "x".into() },
             EventKind::TlsHandshakeDone {
                 version: "TLSv1.3".into(),

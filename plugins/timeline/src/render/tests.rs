@@ -76,8 +76,8 @@ fn hop_summary(hop: u32, url: &str) -> HopSummary {
 fn ok_hop(hop: u32, url: &str) -> Vec<Event> {
     vec![
         ev(hop, start(url)),
-        ev(hop, EventKind::DnsDone(DnsDone { addrs: vec!["127.0.0.1".into()], coalesced: false, error: None })),
-        ev(hop, EventKind::ConnectDone(ConnectDone { network: "tcp".into(), addr: "127.0.0.1:443".into(), cancelled: false, error: None })),
+        ev(hop, EventKind::DnsDone(DnsDone { addrs: vec!["127.0.0.1".into()], coalesced: false, error: None, proxy: None })),
+        ev(hop, EventKind::ConnectDone(ConnectDone { network: "tcp".into(), addr: "127.0.0.1:443".into(), cancelled: false, error: None, proxy: None })),
         ev(hop, tls(None)),
         ev(hop, got_conn(false)),
         ev(hop, EventKind::WroteRequest(WroteRequest { body_bytes: 0, error: None, clock: StampClock::Engine })),
@@ -200,6 +200,7 @@ fn failed_connect_attempts_are_listed() {
                 addr: "[::1]:1".into(),
                 cancelled: false,
                 error: Some(err.clone()),
+                proxy: None,
             }),
         ),
         ev(
@@ -209,6 +210,7 @@ fn failed_connect_attempts_are_listed() {
                 addr: "127.0.0.1:1".into(),
                 cancelled: true,
                 error: Some(err.clone()),
+                proxy: None,
             }),
         ),
     ];

@@ -53,14 +53,22 @@ impl Text {
                 post_data: r.post_data.map(|p| self.s(p)),
             }),
             W::GetConn(g) => C::GetConn(wc::GetConn { host_port: self.s(g.host_port) }),
-            W::DnsStart(d) => C::DnsStart(wc::DnsStart { host: self.s(d.host) }),
-            W::DnsDone(d) => C::DnsDone(wc::DnsDone { addrs: self.strings(d.addrs), coalesced: d.coalesced, error: self.error(d.error) }),
-            W::ConnectStart(c) => C::ConnectStart(wc::ConnectStart { network: self.s(c.network), addr: self.s(c.addr) }),
+            W::DnsStart(d) => C::DnsStart(wc::DnsStart { host: self.s(d.host), proxy: d.proxy.map(|p| self.s(p)) }),
+            W::DnsDone(d) => C::DnsDone(wc::DnsDone {
+                addrs: self.strings(d.addrs),
+                coalesced: d.coalesced,
+                error: self.error(d.error),
+                proxy: d.proxy.map(|p| self.s(p)),
+            }),
+            W::ConnectStart(c) => {
+                C::ConnectStart(wc::ConnectStart { network: self.s(c.network), addr: self.s(c.addr), proxy: c.proxy.map(|p| self.s(p)) })
+            }
             W::ConnectDone(c) => C::ConnectDone(wc::ConnectDone {
                 network: self.s(c.network),
                 addr: self.s(c.addr),
                 cancelled: c.cancelled,
                 error: self.error(c.error),
+                proxy: c.proxy.map(|p| self.s(p)),
             }),
             W::TlsHandshakeStart(t) => C::TlsHandshakeStart(wc::TlsHandshakeStart { server_name: self.s(t.server_name) }),
             W::TlsHandshakeDone(t) => C::TlsHandshakeDone(wc::TlsHandshakeDone {
