@@ -223,7 +223,8 @@ fn an_interrupted_load_run_keeps_what_it_measured() {
     use std::sync::atomic::Ordering;
     use std::time::{Duration, Instant};
     let _lane = crate::lanes::load();
-    let (url, answered) = crate::plugins_support::canned_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_vec());
+    let (url, answered) =
+        crate::plugins_support::canned_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_vec());
     let args = ["-n", "1000000", "-c", "2", "-q", "-p", "ndjson", "-p", "stats", "--plugin-config", "format=json", &url];
     // Interrupted once it has answered some requests (not while the plugins load).
     let ready = || {
@@ -320,7 +321,8 @@ fn an_interrupted_load_run_leaves_a_valid_har() {
     let _lane = crate::lanes::load();
     let dir = tempfile::tempdir().unwrap();
     let har = dir.path().join("run.har");
-    let (url, answered) = crate::plugins_support::canned_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_vec());
+    let (url, answered) =
+        crate::plugins_support::canned_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_vec());
     let args = ["-n", "1000000", "-c", "2", "-q", "-p", "har", "-o", har.to_str().unwrap(), &url];
     let ready = || {
         let since = std::time::Instant::now();

@@ -68,7 +68,8 @@ fn bad_files_are_refused_with_one_line_naming_plugin_and_file() {
     let e = load_error(&rt, &v2);
     assert_eq!(e.kind(), &ErrorKind::VersionMismatch { found: "0.7.0".into() });
     assert!(
-        e.to_string().ends_with("implements httptrace:plugin@0.7.0, this httptrace supports @0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x, @0.6.x"),
+        e.to_string()
+            .ends_with("implements httptrace:plugin@0.7.0, this httptrace supports @0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x, @0.6.x"),
         "{e}"
     );
 

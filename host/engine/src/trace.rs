@@ -476,7 +476,11 @@ mod tests {
                 1,
                 0,
                 None,
-                K::ConnectStart { network: "tcp".into(), addr: "127.0.0.1:80".parse::<std::net::SocketAddr>().unwrap().into(), proxy: None },
+                K::ConnectStart {
+                    network: "tcp".into(),
+                    addr: "127.0.0.1:80".parse::<std::net::SocketAddr>().unwrap().into(),
+                    proxy: None,
+                },
             );
             assert_eq!(t.phase(), Phase::Connect);
             t.emit_at(2, 0, None, K::WroteHeaders { clock: Default::default() });

@@ -361,7 +361,9 @@ impl Interrupts {
                     }
                     if shared.count.fetch_add(1, Ordering::Relaxed) == 0 {
                         if shared.armed.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
-                            eprintln!("httptrace: interrupted: no new requests; waiting for those in flight (interrupt again to abandon them)");
+                            eprintln!(
+                                "httptrace: interrupted: no new requests; waiting for those in flight (interrupt again to abandon them)"
+                            );
                         } else {
                             eprintln!("httptrace: interrupted: no request will start (interrupt again to quit at once)");
                         }

@@ -115,7 +115,13 @@ pub async fn connect(trace: &Trace, conn: u64, addrs: &[IpAddr], port: u16, prox
                     at,
                     trace.hop(),
                     Some(conn),
-                    EventKind::ConnectDone { network: tcp(), addr: addr.into(), cancelled: false, error: Some(err.clone()), proxy: proxy() },
+                    EventKind::ConnectDone {
+                        network: tcp(),
+                        addr: addr.into(),
+                        cancelled: false,
+                        error: Some(err.clone()),
+                        proxy: proxy(),
+                    },
                 );
                 last_error = Some(err);
                 if pending.is_empty() && next >= order.len() {

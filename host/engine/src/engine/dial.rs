@@ -150,7 +150,13 @@ async fn dial_unix(shared: &Shared, trace: &Arc<Trace>, target: &Target, path: &
         };
         TraceError::new(Phase::Connect, kind, format!("Unix socket {}: {e}", path.display()))
     });
-    let done = |error: Option<TraceError>| EventKind::ConnectDone { network: "unix".into(), addr: addr.clone(), cancelled: false, error, proxy: None };
+    let done = |error: Option<TraceError>| EventKind::ConnectDone {
+        network: "unix".into(),
+        addr: addr.clone(),
+        cancelled: false,
+        error,
+        proxy: None,
+    };
     let stream = match stream {
         Ok(s) => {
             trace.emit(Some(id), done(None));
@@ -211,14 +217,15 @@ async fn dial_proxied(shared: &Shared, trace: &Arc<Trace>, target: &Target, prox
     // The proxy as the events name it (credentials redacted): on its own lookup and connect, and
     // on the tunnel's events (the text only when one of those kinds is recorded; the hop's
     // record takes the events either way).
-    let shown = if [kind::DNS_START, kind::DNS_DONE, kind::CONNECT_START, kind::CONNECT_DONE, kind::PROXY_CONNECT_START, kind::PROXY_CONNECT_DONE]
-        .into_iter()
-        .any(|k| trace.records(k))
-    {
-        proxy.redacted()
-    } else {
-        String::new()
-    };
+    let shown =
+        if [kind::DNS_START, kind::DNS_DONE, kind::CONNECT_START, kind::CONNECT_DONE, kind::PROXY_CONNECT_START, kind::PROXY_CONNECT_DONE]
+            .into_iter()
+            .any(|k| trace.records(k))
+        {
+            proxy.redacted()
+        } else {
+            String::new()
+        };
     let resolved = shared.resolver.resolve(trace, id, proxy.host(), proxy.port(), Some(&shown)).await.map_err(|e| {
         let message = format!("proxy {}: {}", proxy.redacted(), e.message);
         TraceError { kind: FailureKind::ProxyResolve, message, ..e }

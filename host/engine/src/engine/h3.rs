@@ -45,7 +45,13 @@ pub(crate) async fn dial(shared: &Shared, trace: &Arc<Trace>, target: &Target, l
     let endpoint = udp_endpoint(remote);
     trace.emit(
         Some(id),
-        EventKind::ConnectDone { network: "udp".into(), addr: remote.into(), cancelled: false, error: endpoint.as_ref().err().cloned(), proxy: None },
+        EventKind::ConnectDone {
+            network: "udp".into(),
+            addr: remote.into(),
+            cancelled: false,
+            error: endpoint.as_ref().err().cloned(),
+            proxy: None,
+        },
     );
     let (mut endpoint, local) = endpoint?;
     endpoint.set_default_client_config(config);

@@ -217,7 +217,10 @@ impl Resolver {
         if let Some(listed) = self.hosts.get(lower.trim_end_matches('.')) {
             let addrs: Vec<IpAddr> = listed.iter().copied().filter(|a| self.opts.family.allows(a)).collect();
             if !addrs.is_empty() {
-                trace.emit(Some(conn), EventKind::DnsDone { addrs: addrs.clone(), coalesced: false, error: None, proxy: proxy.map(str::to_string) });
+                trace.emit(
+                    Some(conn),
+                    EventKind::DnsDone { addrs: addrs.clone(), coalesced: false, error: None, proxy: proxy.map(str::to_string) },
+                );
                 return Ok(Resolved { addrs });
             }
         }

@@ -259,7 +259,13 @@ pub(crate) mod tests {
                 proxy: None,
             },
             EventKind::ConnectStart { network: "tcp".into(), addr: sa.into(), proxy: Some("socks5h://u:[redacted]@x:1080".into()) },
-            EventKind::ConnectDone { network: "tcp".into(), addr: sa.into(), cancelled: true, error: None, proxy: Some("http://ü:1".into()) },
+            EventKind::ConnectDone {
+                network: "tcp".into(),
+                addr: sa.into(),
+                cancelled: true,
+                error: None,
+                proxy: Some("http://ü:1".into()),
+            },
             EventKind::TlsHandshakeStart { server_name: "x".into() },
             EventKind::TlsHandshakeDone {
                 version: "TLSv1.3".into(),

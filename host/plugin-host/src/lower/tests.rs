@@ -198,7 +198,8 @@ const ADDED_IN_0_3_0: &[(&str, &str)] = &[
 
 const ADDED_IN_0_4_0: &[(&str, &str)] = &[("response-done", "decoded_bytes")];
 const ADDED_IN_0_5_0: &[(&str, &str)] = &[("wrote-headers", "clock"), ("wrote-request", "clock"), ("got-first-response-byte", "clock")];
-const ADDED_IN_0_6_0: &[(&str, &str)] = &[("dns-start", "proxy"), ("dns-done", "proxy"), ("connect-start", "proxy"), ("connect-done", "proxy")];
+const ADDED_IN_0_6_0: &[(&str, &str)] =
+    &[("dns-start", "proxy"), ("dns-done", "proxy"), ("connect-start", "proxy"), ("connect-done", "proxy")];
 
 /// The kinds each version added.
 const KINDS_0_3_0: &[&str] = &["proxy-connect-start", "proxy-connect-done"];

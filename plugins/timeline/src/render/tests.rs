@@ -77,7 +77,16 @@ fn ok_hop(hop: u32, url: &str) -> Vec<Event> {
     vec![
         ev(hop, start(url)),
         ev(hop, EventKind::DnsDone(DnsDone { addrs: vec!["127.0.0.1".into()], coalesced: false, error: None, proxy: None })),
-        ev(hop, EventKind::ConnectDone(ConnectDone { network: "tcp".into(), addr: "127.0.0.1:443".into(), cancelled: false, error: None, proxy: None })),
+        ev(
+            hop,
+            EventKind::ConnectDone(ConnectDone {
+                network: "tcp".into(),
+                addr: "127.0.0.1:443".into(),
+                cancelled: false,
+                error: None,
+                proxy: None,
+            }),
+        ),
         ev(hop, tls(None)),
         ev(hop, got_conn(false)),
         ev(hop, EventKind::WroteRequest(WroteRequest { body_bytes: 0, error: None, clock: StampClock::Engine })),
