@@ -41,10 +41,6 @@ prune() {
 }
 if [ "$lean" = 1 ]; then echo "test.sh: $free_gib GiB free: lean mode (HTTPTRACE_LEAN=0 keeps build outputs)" >&2; fi
 rustup target add wasm32-wasip2
-next guests
-./scripts/build-guests.sh
-# The guests are built; their toolchains (componentize-js/-py, Zig, Go: ~1.2 GiB) are not read again.
-prune target/guest-tools plugins/conformance-js/node_modules
 # Debian's packages the tests drive, installed when missing, never started as services (the
 # tests run their own on loopback ports): curl (what the curl-compatible flags are compared
 # with), nginx (a server that is not ours), chromium (the
@@ -58,6 +54,10 @@ command -v tinyproxy >/dev/null || missing+=(tinyproxy)
 [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(libnginx-mod-stream)
 command -v microsocks >/dev/null || missing+=(microsocks)
 command -v curl >/dev/null || missing+=(curl)
+# What scripts/build-guests.sh and the Node.js checkers below run on (installed here, before
+# the guests build beside the rest, so that only one apt-get ever runs).
+command -v npm >/dev/null || missing+=(nodejs npm)
+python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 [ -x /usr/sbin/danted ] || missing+=(dante-server)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -71,6 +71,13 @@ if [ ${#missing[@]} -gt 0 ]; then
         exit 1
     fi
 fi
+next build
+# The non-Rust guest plugins build beside the downloads below and the workspace's test build:
+# alone, their toolchains' downloads and single-threaded steps left a core idle (190 s of CPU
+# in 135 s, 2026-12-02). Stopped if this script ends first.
+./scripts/build-guests.sh &
+guests_pid=$!
+trap '[ -z "${guests_pid:-}" ] || { pkill -P "$guests_pid"; kill "$guests_pid"; } 2>/dev/null || true; next end; rm -f "$times_file"; echo "test.sh: $SECONDS s in all" >&2' EXIT
 # The Node.js checkers of the tests (npm's har-validator, ajv, playwright-core driving Debian's
 # chromium), pinned by tests/node-checks/package-lock.json.
 (cd tests/node-checks && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
@@ -84,10 +91,17 @@ export HTTPTRACE_ROTEL=$PWD/$rotel_dir/rotel/rotel-agent
 h3py=target/tools/h3py-$(sha256sum tests/h3/requirements.txt | cut -c1-12)
 [ -d $h3py/aioquic ] || python3 -m pip install -q --no-deps --target $h3py -r tests/h3/requirements.txt
 export HTTPTRACE_H3PY=$PWD/$h3py
-next tests
 # Without the binary's `jemalloc` feature (here and in the docs and package checks): it changes
 # no behaviour a test sees, and building jemalloc costs ~100 s of CPU (cargo --timings).
 cargo test --workspace --locked --no-default-features --no-run "$@"
+if ! wait "$guests_pid"; then
+    guests_pid=
+    echo "test.sh: building the guest plugins failed (scripts/build-guests.sh, above)" >&2
+    exit 1
+fi
+guests_pid=
+# The guests are built; their toolchains (componentize-js/-py, Zig, Go: ~1.2 GiB) are not read again.
+prune target/guest-tools plugins/conformance-js/node_modules
 next test-runs
 # The end-to-end tests mostly wait on servers and subprocesses: all but the laned ones
 # (tests/lanes.py: those whose numbers must not include another test's load, and those that
