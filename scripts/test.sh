@@ -107,7 +107,9 @@ next test-runs
 # (tests/lanes.py: those whose numbers must not include another test's load, and those that
 # load the machine) run six at a time, then the laned ones two at a time, on their own. The
 # plugin cache's compile lock makes the six compile each plugin once between them.
-e2e=(cargo test --locked --no-default-features -p httptrace-cli --test e2e)
+# (`--workspace` as above, so that the features resolve as they did for the build: `-p` alone
+# would build the CLI and its tests again, ~130 s.)
+e2e=(cargo test --workspace --locked --no-default-features --test e2e)
 laned=$("${e2e[@]}" -q "$@" -- --list --format terse | python3 tests/lanes.py)
 skips=()
 for t in $laned; do skips+=(--skip "$t"); done

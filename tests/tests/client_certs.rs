@@ -48,6 +48,7 @@ fn a_server_that_requires_a_client_certificate_gets_it_in_every_form() {
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec![], "400"),
         (vec!["--cert".into(), p("client.pem"), "--key".into(), p("client.key")], "200"),
+        (vec!["--cert".into(), p("client.pem"), "--key".into(), p("client.key"), "--cert-type".into(), "PEM".into()], "200"),
         (vec!["-E".into(), p("both.pem")], "200"),
         (
             vec![

@@ -556,3 +556,26 @@ fn https_urls_take_the_environments_https_proxy_as_curl_does() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), want, "curl with {env:?}");
     }
 }
+
+/// SOCKS5 credentials from `-U/--proxy-user` (curl's), and a load run through a SOCKS5 proxy:
+/// every request answered, the tunnels reused.
+#[test]
+fn socks5_takes_proxy_user_and_carries_a_load_run() {
+    let _lane = crate::lanes::load();
+    let locked = ProxyProcess::microsocks(Some(("user", "right")));
+    let proxy = format!("socks5h://{}", locked.addr);
+    let run = cli(&["-s", "-U", "user:right", "-x", &proxy, "-w", "%{http_code}", &http("/")], &[]);
+    assert_eq!((run.stdout.as_str(), run.code), ("200", 0), "{}", run.stderr);
+    let run = cli(&["-s", "-U", "user:wrong", "-x", &proxy, &http("/")], &[]);
+    assert_eq!(run.code, 97, "{}", run.stderr);
+    assert_eq!(curl("", &["-U", "user:wrong", "-x", &proxy, &http("/")]).1, 97);
+    let run = cli(
+        &["-q", "-n", "100", "-c", "4", "-p", "stats", "--plugin-config", "format=json", "-U", "user:right", "-x", &proxy, &http("/")],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let stats: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+    assert_eq!((stats["requests"].as_u64(), stats["status"]["200"].as_u64()), (Some(100), Some(100)), "{stats}");
+    let opened = stats["connections"]["opened"].as_u64().unwrap_or(u64::MAX);
+    assert!((1..=4).contains(&opened), "{opened} tunnels for 4 workers: {stats}");
+}
