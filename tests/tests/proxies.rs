@@ -242,6 +242,9 @@ fn proxy_failures_exit_with_curls_codes() {
         assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
         assert!(run.stderr.contains("proxy"), "{}", run.stderr);
     }
+    // curl agrees on the malformed one (an unsupported scheme is its 7: "unsupported proxy
+    // scheme" is no connect failure, so it stays 5 here, as the README says).
+    assert_eq!(curl("", &["-x", "http://[::1", &http("/")]).1, 5);
 }
 
 #[test]
