@@ -136,12 +136,13 @@ fn a_failure_is_said_once_and_never_splits_a_line() {
     assert!(lines[0].starts_with("httptrace: (7) connect"), "{}", run.stderr);
 }
 
-/// Runs `args`; once `ready` returns (the run has reached the point the test is about), sends
+/// Runs `args` (with the plugin cache `cache`); once `ready` returns (the run has reached the point the test is about), sends
 /// SIGINT after each of `after` (from then), and returns the run and how long it took from the
 /// first interrupt, failing if it takes longer than `limit` from then.
 #[cfg(unix)]
 fn interrupted(
     args: &[&str],
+    cache: &std::path::Path,
     ready: impl FnOnce() -> Result<(), String>,
     after: &[std::time::Duration],
     limit: std::time::Duration,
@@ -149,7 +150,7 @@ fn interrupted(
     use std::process::{Command, Stdio};
     let child = Command::new(env!("CARGO_BIN_EXE_httptrace"))
         .args(args)
-        .env("HTTPTRACE_CACHE_DIR", crate::plugins_support::shared_cache())
+        .env("HTTPTRACE_CACHE_DIR", cache)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -184,6 +185,19 @@ fn interrupted(
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
     (run, started.elapsed())
+}
+
+/// Waits (at most a minute) until `answered` counts `n` requests.
+#[cfg(unix)]
+fn answered_at_least(answered: &std::sync::atomic::AtomicUsize, n: usize) -> Result<(), String> {
+    let since = std::time::Instant::now();
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < n {
+        if since.elapsed() > std::time::Duration::from_secs(60) {
+            return Err(format!("fewer than {n} requests answered within 60 s"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Ok(())
 }
 
 /// A server on loopback that takes requests and never answers them (the connections stay
@@ -221,23 +235,14 @@ fn silent_server() -> (String, std::sync::mpsc::Receiver<()>) {
 #[test]
 fn an_interrupted_load_run_keeps_what_it_measured() {
     use std::sync::atomic::Ordering;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     let _lane = crate::lanes::load();
     let (url, answered) =
         crate::plugins_support::canned_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_vec());
     let args = ["-n", "1000000", "-c", "2", "-q", "-p", "ndjson", "-p", "stats", "--plugin-config", "format=json", &url];
     // Interrupted once it has answered some requests (not while the plugins load).
-    let ready = || {
-        let since = Instant::now();
-        while answered.load(Ordering::SeqCst) < 20 {
-            if since.elapsed() > Duration::from_secs(60) {
-                return Err("no requests within 60 s".to_string());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(())
-    };
-    let (run, took) = interrupted(&args, ready, &[Duration::from_millis(200)], Duration::from_secs(15));
+    let (run, took) =
+        interrupted(&args, &shared_cache(), || answered_at_least(&answered, 20), &[Duration::from_millis(200)], Duration::from_secs(15));
     assert_eq!(run.code, 130, "{}", run.stderr);
     assert!(took < Duration::from_secs(3), "ended {took:?} after the interrupt");
     assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
@@ -267,7 +272,8 @@ fn a_second_interrupt_abandons_what_is_in_flight() {
     let (url, requests) = silent_server();
     let args = ["-q", "-p", "har", "-o", har.to_str().unwrap(), &url];
     let ready = || requests.recv_timeout(Duration::from_secs(60)).map_err(|_| "the request never came".to_string());
-    let (run, took) = interrupted(&args, ready, &[Duration::from_millis(100), Duration::from_millis(500)], Duration::from_secs(5));
+    let (run, took) =
+        interrupted(&args, &shared_cache(), ready, &[Duration::from_millis(100), Duration::from_millis(500)], Duration::from_secs(5));
     assert_eq!(run.code, 130, "{}", run.stderr);
     assert!(took < Duration::from_secs(3), "abandoned, not waited for: {took:?}");
     let text = std::fs::read_to_string(&har).unwrap();
@@ -286,30 +292,59 @@ fn an_interrupt_while_the_plugins_load_starts_no_request() {
     let py = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/guests/py.wasm");
     let cache = tempfile::tempdir().unwrap();
     let (url, requests) = silent_server();
-    let run = |after: &[Duration]| {
-        use std::process::{Command, Stdio};
-        let child = Command::new(env!("CARGO_BIN_EXE_httptrace"))
-            .args(["-q", "-p", py.to_str().unwrap(), &url])
-            .env("HTTPTRACE_CACHE_DIR", cache.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pid = child.id() as libc::pid_t;
-        let started = std::time::Instant::now();
-        for at in after {
-            std::thread::sleep(at.saturating_sub(started.elapsed()));
-            // SAFETY: kill(2) on our own child's pid.
-            unsafe { libc::kill(pid, libc::SIGINT) };
-        }
-        let out = child.wait_with_output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned(), started.elapsed())
-    };
-    let (code, stderr, took) = run(&[Duration::from_millis(300), Duration::from_millis(600)]);
-    assert_eq!(code, Some(130), "{stderr}");
-    assert!(stderr.contains("interrupted: no request will start"), "{stderr}");
+    let args = ["-q", "-p", py.to_str().unwrap(), &url];
+    // (A second after the start: the handlers are long in place, the compile far from done.)
+    let after = [Duration::from_millis(1000), Duration::from_millis(1500)];
+    let (run, took) = interrupted(&args, cache.path(), || Ok(()), &after, Duration::from_secs(10));
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(run.stderr.contains("interrupted: no request will start"), "{}", run.stderr);
     assert!(took < Duration::from_secs(3), "quit at the second interrupt, not after the compile: {took:?}");
     assert!(requests.try_recv().is_err(), "no request reached the server");
+}
+
+/// One Ctrl-C while the plugins load: they finish loading, no request starts, every plugin
+/// finishes (the HAR is whole), and the exit code is 130. The load is held open by taking
+/// the plugin's compile lock here, as a concurrent run compiling it would.
+#[cfg(unix)]
+#[test]
+fn one_interrupt_while_the_plugins_load_finishes_them_and_starts_no_request() {
+    use std::time::Duration;
+    let cache = tempfile::tempdir().unwrap();
+    // Where `har` is cached: a first run says, with HTTPTRACE_LOG=debug.
+    let env = [("HTTPTRACE_CACHE_DIR", cache.path().to_str().unwrap()), ("HTTPTRACE_LOG", "debug")];
+    let first = cli(&["-q", "-p", "har", "-o", "/dev/null", &http("/")], &env);
+    let artefact = first
+        .stderr
+        .lines()
+        .find_map(|l| l.split_once(": compiled and cached ").map(|(_, rest)| rest.rsplit_once(" (").map_or(rest, |(p, _)| p)))
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| panic!("no artefact path in {first:?}"));
+    std::fs::remove_file(&artefact).unwrap();
+    let lock = std::fs::File::create(artefact.with_extension("lock")).unwrap();
+    lock.lock().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let har = dir.path().join("run.har");
+    let (url, requests) = silent_server();
+    let args = ["-q", "-p", "har", "-o", har.to_str().unwrap(), &url];
+    let (run, _) = interrupted(
+        &args,
+        cache.path(),
+        || {
+            // The run waits for the lock; interrupted, then let go on.
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(1500));
+                drop(lock);
+            });
+            Ok(())
+        },
+        &[Duration::from_millis(800)],
+        Duration::from_secs(30),
+    );
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(run.stderr.contains("interrupted: no request will start"), "{}", run.stderr);
+    assert!(requests.try_recv().is_err(), "no request reached the server");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&har).unwrap()).unwrap();
+    assert_eq!(doc["log"]["entries"].as_array().map(Vec::len), Some(0), "{doc}");
 }
 
 /// An interrupted load run's HAR is valid HAR 1.2 (har-validator), with every request traced
@@ -324,17 +359,8 @@ fn an_interrupted_load_run_leaves_a_valid_har() {
     let (url, answered) =
         crate::plugins_support::canned_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_vec());
     let args = ["-n", "1000000", "-c", "2", "-q", "-p", "har", "-o", har.to_str().unwrap(), &url];
-    let ready = || {
-        let since = std::time::Instant::now();
-        while answered.load(std::sync::atomic::Ordering::SeqCst) < 20 {
-            if since.elapsed() > Duration::from_secs(60) {
-                return Err("no requests within 60 s".to_string());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(())
-    };
-    let (run, _) = interrupted(&args, ready, &[Duration::from_millis(200)], Duration::from_secs(15));
+    let (run, _) =
+        interrupted(&args, &shared_cache(), || answered_at_least(&answered, 20), &[Duration::from_millis(200)], Duration::from_secs(15));
     assert_eq!(run.code, 130, "{}", run.stderr);
     let doc = crate::load_outputs::validate_har(&std::fs::read_to_string(&har).unwrap());
     let entries = doc["log"]["entries"].as_array().unwrap();

@@ -502,8 +502,15 @@ fn a_replayed_log_is_exported_at_its_recorded_times() {
         let id: u64 = attr(&r.span.attributes, "httptrace.request.id").unwrap().parse().unwrap();
         assert_eq!(r.span.start_time_unix_nano, starts[&id], "request {id}");
     }
-    // The proxied requests of the log have their tunnel as a phase.
+    // The proxied requests of the log have their tunnel as a phase, and the proxy's own lookup
+    // and connect name the proxy (the origin's do not).
     assert!(spans.iter().any(|s| s.span.name == "proxy tunnel"));
+    let proxy_of = |name: &str| -> Vec<Option<String>> {
+        spans.iter().filter(|s| s.span.name == name).map(|s| attr(&s.span.attributes, "httptrace.proxy")).collect()
+    };
+    let socks = |p: &Option<String>| p.as_deref().is_some_and(|p| p.starts_with("socks5h://localhost:"));
+    assert!(proxy_of("dns").iter().any(socks) && proxy_of("dns").iter().any(Option::is_none), "{:?}", proxy_of("dns"));
+    assert!(proxy_of("connect").iter().filter(|p| p.is_some()).count() >= 3, "{:?}", proxy_of("connect"));
 }
 
 #[test]
