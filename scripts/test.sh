@@ -74,9 +74,16 @@ fi
 next build
 # The non-Rust guest plugins build beside the downloads below and the workspace's test build:
 # alone, their toolchains' downloads and single-threaded steps left a core idle (190 s of CPU
-# in 135 s, 2026-12-02). Stopped if this script ends first.
-./scripts/build-guests.sh &
-guests_pid=$!
+# in 135 s, 2026-12-02). Stopped if this script ends first. In lean mode they build first, and
+# their toolchains (~1.2 GiB) are gone before the test build fills the disk.
+guests_pid=
+if [ "$lean" = 1 ]; then
+    ./scripts/build-guests.sh
+    prune target/guest-tools plugins/conformance-js/node_modules
+else
+    ./scripts/build-guests.sh &
+    guests_pid=$!
+fi
 trap '[ -z "${guests_pid:-}" ] || { pkill -P "$guests_pid"; kill "$guests_pid"; } 2>/dev/null || true; next end; rm -f "$times_file"; echo "test.sh: $SECONDS s in all" >&2' EXIT
 # The Node.js checkers of the tests (npm's har-validator, ajv, playwright-core driving Debian's
 # chromium), pinned by tests/node-checks/package-lock.json.
@@ -94,14 +101,17 @@ export HTTPTRACE_H3PY=$PWD/$h3py
 # Without the binary's `jemalloc` feature (here and in the docs and package checks): it changes
 # no behaviour a test sees, and building jemalloc costs ~100 s of CPU (cargo --timings).
 cargo test --workspace --locked --no-default-features --no-run "$@"
-if ! wait "$guests_pid"; then
+if [ -n "$guests_pid" ]; then
+    if ! wait "$guests_pid"; then
+        guests_pid=
+        echo "test.sh: building the guest plugins failed (scripts/build-guests.sh, above)" >&2
+        exit 1
+    fi
     guests_pid=
-    echo "test.sh: building the guest plugins failed (scripts/build-guests.sh, above)" >&2
-    exit 1
+    # The guests are built; their toolchains (componentize-js/-py, Zig, Go: ~1.2 GiB) are not
+    # read again.
+    prune target/guest-tools plugins/conformance-js/node_modules
 fi
-guests_pid=
-# The guests are built; their toolchains (componentize-js/-py, Zig, Go: ~1.2 GiB) are not read again.
-prune target/guest-tools plugins/conformance-js/node_modules
 next test-runs
 # The end-to-end tests mostly wait on servers and subprocesses: all but the laned ones
 # (tests/lanes.py: those whose numbers must not include another test's load, and those that
