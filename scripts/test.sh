@@ -81,10 +81,11 @@ if [ "$lean" = 1 ]; then
     ./scripts/build-guests.sh
     prune target/guest-tools plugins/conformance-js/node_modules
 else
-    ./scripts/build-guests.sh &
+    # In a process group of its own, so that the trap below stops its compilers and downloads too.
+    setsid -w ./scripts/build-guests.sh &
     guests_pid=$!
 fi
-trap '[ -z "${guests_pid:-}" ] || { pkill -P "$guests_pid"; kill "$guests_pid"; } 2>/dev/null || true; next end; rm -f "$times_file"; echo "test.sh: $SECONDS s in all" >&2' EXIT
+trap '[ -z "${guests_pid:-}" ] || kill -- "-$guests_pid" 2>/dev/null || true; next end; rm -f "$times_file"; echo "test.sh: $SECONDS s in all" >&2' EXIT
 # The Node.js checkers of the tests (npm's har-validator, ajv, playwright-core driving Debian's
 # chromium), pinned by tests/node-checks/package-lock.json.
 (cd tests/node-checks && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
@@ -120,7 +121,12 @@ next test-runs
 # (`--workspace` as above, so that the features resolve as they did for the build: `-p` alone
 # would build the CLI and its tests again, ~130 s.)
 e2e=(cargo test --workspace --locked --no-default-features --test e2e)
+# ("$@" are cargo's options, as for the build above; the test harness's are set here.)
 laned=$("${e2e[@]}" -q "$@" -- --list --format terse | python3 tests/lanes.py)
+if [ -z "$laned" ]; then
+    echo "test.sh: tests/lanes.py found no laned test" >&2
+    exit 1
+fi
 skips=()
 for t in $laned; do skips+=(--skip "$t"); done
 cargo test --workspace --locked --no-default-features "$@" -- --exact "${skips[@]}" --test-threads 6

@@ -93,9 +93,17 @@ fn plugin_cache_shows_prunes_and_cleans() {
     assert_eq!(code, 0, "{err}");
     let stale = dir.path().join(format!("{}-0123456789abcdef.cwasm", "ab".repeat(32)));
     std::fs::write(&stale, vec![0u8; 3000]).unwrap();
-    // The compile lock a killed process left behind: removed with its build's artefacts.
+    // Compile locks killed processes left behind: another build's, and this build's that no
+    // process holds, are removed.
     let stale_lock = stale.with_extension("lock");
     std::fs::write(&stale_lock, "").unwrap();
+    let current = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "cwasm") && *p != stale)
+        .expect("the artefact of ndjson");
+    let current_lock = current.with_extension("lock");
+    std::fs::write(&current_lock, "").unwrap();
     std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
     let (code, out, _) = httptrace_env(&["plugin", "cache"], &env);
     assert_eq!(code, 0);
@@ -106,7 +114,7 @@ fn plugin_cache_shows_prunes_and_cleans() {
     let (code, out, _) = httptrace_env(&["plugin", "cache", "--prune"], &env);
     assert_eq!(code, 0);
     assert!(out.contains("removed 1 precompiled plugin(s), 2.9 KiB"), "{out}");
-    assert!(!stale.exists() && !stale_lock.exists());
+    assert!(!stale.exists() && !stale_lock.exists() && !current_lock.exists() && current.exists());
     let (_, out, _) = httptrace_env(&["plugin", "cache"], &env);
     assert!(out.contains("1 precompiled plugin(s) for this build") && out.contains("0 for other builds"), "{out}");
     let (code, out, _) = httptrace_env(&["plugin", "cache", "--clean"], &env);

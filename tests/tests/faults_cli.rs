@@ -136,9 +136,10 @@ fn a_failure_is_said_once_and_never_splits_a_line() {
     assert!(lines[0].starts_with("httptrace: (7) connect"), "{}", run.stderr);
 }
 
-/// Runs `args` (with the plugin cache `cache`); once `ready` returns (the run has reached the point the test is about), sends
-/// SIGINT after each of `after` (from then), and returns the run and how long it took from the
-/// first interrupt, failing if it takes longer than `limit` from then.
+/// Runs `args` (with the plugin cache `cache`); once `ready` returns (the run has reached the
+/// point the test is about), sends SIGINT after each of `after` (from then), and returns the run
+/// and how long it took from the first interrupt, failing if it takes longer than `limit` from
+/// that interrupt.
 #[cfg(unix)]
 fn interrupted(
     args: &[&str],
@@ -167,16 +168,19 @@ fn interrupted(
         panic!("httptrace {args:?}: {why}");
     }
     let started = std::time::Instant::now();
+    let mut first = None;
     for at in after {
         std::thread::sleep(at.saturating_sub(started.elapsed()));
         // SAFETY: as above.
         unsafe { libc::kill(pid, libc::SIGINT) };
+        first.get_or_insert_with(std::time::Instant::now);
     }
-    let out = match rx.recv_timeout(limit.saturating_sub(started.elapsed())) {
+    let first = first.unwrap_or(started);
+    let out = match rx.recv_timeout(limit.saturating_sub(first.elapsed())) {
         Ok(out) => out.unwrap(),
         Err(_) => {
             kill();
-            panic!("httptrace {args:?} did not end within {limit:?} of the interrupt");
+            panic!("httptrace {args:?} did not end within {limit:?} of the first interrupt");
         }
     };
     let run = Run {
@@ -184,7 +188,7 @@ fn interrupted(
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
-    (run, started.elapsed())
+    (run, first.elapsed())
 }
 
 /// Waits (at most a minute) until `answered` counts `n` requests.
@@ -281,37 +285,12 @@ fn a_second_interrupt_abandons_what_is_in_flight() {
     assert!(doc["log"]["entries"].as_array().is_some(), "{doc}");
 }
 
-/// Ctrl-C while a plugin's first compile still runs (seconds for a big one) is not lost: no
-/// request starts, and a second one quits at once (nothing was measured, nothing written),
-/// both with 130.
+/// Makes `har`'s first load in `cache` wait: compiles it there once (a run says where, with
+/// HTTPTRACE_LOG=debug), removes the artefact, and takes its compile lock, as a concurrent run
+/// compiling it would. The load waits until the returned file is dropped.
 #[cfg(unix)]
-#[test]
-fn an_interrupt_while_the_plugins_load_starts_no_request() {
-    use std::time::Duration;
-    // componentize-py's component: ~11 s of first compile, in a cache of its own.
-    let py = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/guests/py.wasm");
-    let cache = tempfile::tempdir().unwrap();
-    let (url, requests) = silent_server();
-    let args = ["-q", "-p", py.to_str().unwrap(), &url];
-    // (A second after the start: the handlers are long in place, the compile far from done.)
-    let after = [Duration::from_millis(1000), Duration::from_millis(1500)];
-    let (run, took) = interrupted(&args, cache.path(), || Ok(()), &after, Duration::from_secs(10));
-    assert_eq!(run.code, 130, "{}", run.stderr);
-    assert!(run.stderr.contains("interrupted: no request will start"), "{}", run.stderr);
-    assert!(took < Duration::from_secs(3), "quit at the second interrupt, not after the compile: {took:?}");
-    assert!(requests.try_recv().is_err(), "no request reached the server");
-}
-
-/// One Ctrl-C while the plugins load: they finish loading, no request starts, every plugin
-/// finishes (the HAR is whole), and the exit code is 130. The load is held open by taking
-/// the plugin's compile lock here, as a concurrent run compiling it would.
-#[cfg(unix)]
-#[test]
-fn one_interrupt_while_the_plugins_load_finishes_them_and_starts_no_request() {
-    use std::time::Duration;
-    let cache = tempfile::tempdir().unwrap();
-    // Where `har` is cached: a first run says, with HTTPTRACE_LOG=debug.
-    let env = [("HTTPTRACE_CACHE_DIR", cache.path().to_str().unwrap()), ("HTTPTRACE_LOG", "debug")];
+fn har_load_held(cache: &std::path::Path) -> std::fs::File {
+    let env = [("HTTPTRACE_CACHE_DIR", cache.to_str().unwrap()), ("HTTPTRACE_LOG", "debug")];
     let first = cli(&["-q", "-p", "har", "-o", "/dev/null", &http("/")], &env);
     let artefact = first
         .stderr
@@ -322,6 +301,39 @@ fn one_interrupt_while_the_plugins_load_finishes_them_and_starts_no_request() {
     std::fs::remove_file(&artefact).unwrap();
     let lock = std::fs::File::create(artefact.with_extension("lock")).unwrap();
     lock.lock().unwrap();
+    lock
+}
+
+/// Ctrl-C while the plugins load (a first compile takes seconds; here the load waits for a
+/// compile lock held by the test) is not lost: no request starts, and a second one quits at
+/// once, with 130.
+#[cfg(unix)]
+#[test]
+fn two_interrupts_while_the_plugins_load_quit_at_once() {
+    use std::time::Duration;
+    let cache = tempfile::tempdir().unwrap();
+    let held = har_load_held(cache.path());
+    let (url, requests) = silent_server();
+    let args = ["-q", "-p", "har", "-o", "/dev/null", &url];
+    // (A second after the start: the handlers are long in place; the load waits for the lock.)
+    let after = [Duration::from_millis(1000), Duration::from_millis(1500)];
+    let (run, took) = interrupted(&args, cache.path(), || Ok(()), &after, Duration::from_secs(10));
+    drop(held);
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(run.stderr.contains("interrupted: no request will start"), "{}", run.stderr);
+    assert!(took < Duration::from_secs(2), "quit at the second interrupt: {took:?} after the first");
+    assert!(requests.recv_timeout(Duration::from_millis(300)).is_err(), "no request reached the server");
+}
+
+/// One Ctrl-C while the plugins load: they finish loading, no request starts, every plugin
+/// finishes (the HAR is whole), and the exit code is 130. The load waits for a compile lock
+/// the test holds, then goes on.
+#[cfg(unix)]
+#[test]
+fn one_interrupt_while_the_plugins_load_finishes_them_and_starts_no_request() {
+    use std::time::Duration;
+    let cache = tempfile::tempdir().unwrap();
+    let lock = har_load_held(cache.path());
     let dir = tempfile::tempdir().unwrap();
     let har = dir.path().join("run.har");
     let (url, requests) = silent_server();
@@ -332,17 +344,17 @@ fn one_interrupt_while_the_plugins_load_finishes_them_and_starts_no_request() {
         || {
             // The run waits for the lock; interrupted, then let go on.
             std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(1500));
+                std::thread::sleep(Duration::from_millis(2000));
                 drop(lock);
             });
             Ok(())
         },
-        &[Duration::from_millis(800)],
+        &[Duration::from_millis(1000)],
         Duration::from_secs(30),
     );
     assert_eq!(run.code, 130, "{}", run.stderr);
     assert!(run.stderr.contains("interrupted: no request will start"), "{}", run.stderr);
-    assert!(requests.try_recv().is_err(), "no request reached the server");
+    assert!(requests.recv_timeout(Duration::from_millis(300)).is_err(), "no request reached the server");
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&har).unwrap()).unwrap();
     assert_eq!(doc["log"]["entries"].as_array().map(Vec::len), Some(0), "{doc}");
 }

@@ -78,13 +78,24 @@ pub(crate) struct Cache {
 /// process already waiting on the old file gets the lock and finds the artefact; one that comes
 /// later finds the artefact first, or makes a new lock file and checks again under it.
 pub(crate) struct CompileLock {
-    _file: std::fs::File,
+    file: std::fs::File,
     path: PathBuf,
 }
 
 impl Drop for CompileLock {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        // Only the file this lock is on: one that waited on a file its holder deleted must not
+        // delete the next process's lock file at the same path.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let id = |m: std::fs::Metadata| (m.dev(), m.ino());
+            if let (Ok(ours), Ok(there)) = (self.file.metadata(), std::fs::metadata(&self.path)) {
+                if id(ours) == id(there) {
+                    let _ = std::fs::remove_file(&self.path);
+                }
+            }
+        }
     }
 }
 
@@ -136,7 +147,7 @@ impl Cache {
         let deadline = std::time::Instant::now() + LOCK_WAIT;
         loop {
             match file.try_lock() {
-                Ok(()) => return Some(CompileLock { _file: file, path }),
+                Ok(()) => return Some(CompileLock { file, path }),
                 Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
@@ -210,11 +221,13 @@ impl Cache {
             }
         }
         // Compile locks left by processes that were killed while compiling (empty files, not
-        // counted).
+        // counted): another build's, and this build's that no process holds.
         for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
             let name = entry.file_name();
             let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".lock")) else { continue };
-            if self.classify(&format!("{stem}.cwasm")).is_some_and(|current| all || !current) {
+            let Some(current) = self.classify(&format!("{stem}.cwasm")) else { continue };
+            let unheld = || std::fs::File::open(entry.path()).is_ok_and(|f| f.try_lock().is_ok());
+            if all || !current || unheld() {
                 let _ = std::fs::remove_file(entry.path());
             }
         }

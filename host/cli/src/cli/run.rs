@@ -130,6 +130,12 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // From here a second interrupt ends the stream to the plugins (they finish, their output
+    // stays whole) instead of the process.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<Finished>();
+    if let Some(sink) = &chain.sink {
+        interrupts.arm(sink.ender(), done_tx.clone());
+    }
     if chain.aborted_early {
         return finish_chain(chain, None);
     }
@@ -154,8 +160,6 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
     let mut said: Option<String> = None;
     // The requests run on a thread of their own and report here, so that a second interrupt
     // can abandon them (their thread is left to the process's exit).
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<Finished>();
-    interrupts.arm(sink.ender(), done_tx.clone());
     let sink = RunSink { inner: sink, interrupts: interrupts.clone() };
     let client_uses_tls_proxy = opts.proxy.uses_tls();
     let result = (|| {
@@ -322,7 +326,7 @@ impl Sink for RunSink {
 /// plugins ends with what was measured, and the run ends at once. Either way every plugin's
 /// `finish` runs, outputs stay whole, and the exit code is 130. Before the run is armed (the
 /// plugins are still loading), the first means no request will start, and the second ends the
-/// process at once: nothing was measured, and no plugin has written anything.
+/// process at once: nothing was measured (an output file named by `-o` is left empty).
 struct Interrupts {
     /// Interrupts seen so far.
     count: AtomicUsize,
