@@ -208,20 +208,14 @@ fn answered_at_least(answered: &std::sync::atomic::AtomicUsize, n: usize) -> Res
 /// open); its URL, and a receiver told of each request head it read.
 #[cfg(unix)]
 fn silent_server() -> (String, std::sync::mpsc::Receiver<()>) {
-    use std::io::Read;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut held = Vec::new();
         for mut s in listener.incoming().flatten() {
-            let mut head = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match s.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
+            if read_head(&mut s).is_none() {
+                continue;
             }
             if tx.send(()).is_err() {
                 return;

@@ -4,7 +4,7 @@
 //! trace (`-p ndjson`: every event up to the failure, then `request-done` with the typed error
 //! naming the phase), says why in one stderr line, and exits with curl's code.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,15 +21,9 @@ fn raw_server(handle: fn(TcpStream)) -> SocketAddr {
         for conn in listener.incoming().flatten() {
             std::thread::spawn(move || {
                 let mut conn = conn;
-                let mut seen = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match conn.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
+                if crate::plugins_support::read_head(&mut conn).is_some() {
+                    handle(conn);
                 }
-                handle(conn);
             });
         }
     });

@@ -21,11 +21,21 @@ fn cacert() -> String {
 
 /// curl's `-w` output and exit code with `args`, the environment's proxies cleared.
 fn curl(format: &str, args: &[&str]) -> (String, i32) {
+    curl_run(format, args, &[])
+}
+
+/// curl's `-w` output with `args`, the environment's proxies cleared and then `env` set.
+fn curl_with_env(format: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    curl_run(format, args, env).0
+}
+
+fn curl_run(format: &str, args: &[&str], env: &[(&str, &str)]) -> (String, i32) {
     let mut cmd = Command::new("curl");
     cmd.args(["-s", "-o", "/dev/null", "-w", format]).args(args);
     for v in crate::plugins_support::PROXY_VARS {
         cmd.env_remove(v);
     }
+    cmd.envs(env.iter().copied());
     let out = cmd.output().expect("run curl");
     (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code().unwrap_or(-1))
 }
@@ -274,14 +284,8 @@ fn the_environment_picks_proxies_as_curl_does() {
         args.push(&url);
         let run = cli(&args, &env);
         assert_eq!((port(&run).as_str(), run.code), (want, 0), "{env:?} {flags:?}: {}", run.stderr);
-        let mut cmd = Command::new("curl");
-        cmd.args(["-s", "-o", "/dev/null", "-w", "%{remote_port}"]).args(&flags).arg(&url);
-        for v in crate::plugins_support::PROXY_VARS {
-            cmd.env_remove(v);
-        }
-        cmd.envs(env.iter().copied());
-        let out = cmd.output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "curl with {env:?} {flags:?}");
+        let args = [&flags[..], &[url.as_str()]].concat();
+        assert_eq!(curl_with_env("%{remote_port}", &args, &env), want, "curl with {env:?} {flags:?}");
     }
 }
 
@@ -549,14 +553,7 @@ fn https_urls_take_the_environments_https_proxy_as_curl_does() {
     for (env, want) in cases {
         let run = cli(&["-s", "-w", "%{remote_port}", "--cacert", &cacert(), &url], &env);
         assert_eq!((run.stdout.as_str(), run.code), (want, 0), "{env:?}: {}", run.stderr);
-        let mut cmd = Command::new("curl");
-        cmd.args(["-s", "-o", "/dev/null", "-w", "%{remote_port}", "--cacert", &cacert(), &url]);
-        for v in crate::plugins_support::PROXY_VARS {
-            cmd.env_remove(v);
-        }
-        cmd.envs(env.iter().copied());
-        let out = cmd.output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "curl with {env:?}");
+        assert_eq!(curl_with_env("%{remote_port}", &["--cacert", &cacert(), &url], &env), want, "curl with {env:?}");
     }
 }
 

@@ -364,25 +364,32 @@ pub fn devtools_import(kind: &str, text: &str) -> serde_json::Value {
     result
 }
 
+/// Reads from `conn` up to the end of a request's head (its blank line): the bytes read, or
+/// `None` if the connection ended or failed first.
+pub fn read_head(conn: &mut impl std::io::Read) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(head)
+}
+
 /// A bare HTTP/1.1 server on loopback that reads each request's head and answers it with
 /// `answer` (whole bytes, so a test controls every header), then closes; its URL and how many
 /// requests it answered.
 pub fn canned_server(answer: Vec<u8>) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let seen = count.clone();
     std::thread::spawn(move || {
         for mut s in listener.incoming().flatten() {
-            let mut head = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match s.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
+            let _ = read_head(&mut s);
             seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let _ = s.write_all(&answer);
         }
