@@ -23,7 +23,7 @@ next() {
     echo "test.sh: $stage took $((SECONDS - stage_start)) s ($((cpu - stage_cpu)) s of CPU)" >&2
     stage=$1 stage_start=$SECONDS stage_cpu=$cpu
 }
-trap 'next end; rm -f "$times_file"; echo "test.sh: $SECONDS s in all" >&2' EXIT
+trap 'next end; rm -f "$times_file" "${tools_log:-}"; echo "test.sh: $SECONDS s in all" >&2' EXIT
 # Lean mode, for machines short of disk (CI's fresh machines have had 4 GiB free): each stage's
 # build tools and outputs are removed as soon as no later stage reads them, which keeps the peak
 # near 3 GiB instead of 5 GiB, at the price of rebuilding them on the next run. On by default
@@ -41,12 +41,36 @@ prune() {
 }
 if [ "$lean" = 1 ]; then echo "test.sh: $free_gib GiB free: lean mode (HTTPTRACE_LEAN=0 keeps build outputs)" >&2; fi
 rustup target add wasm32-wasip2
-# Debian's packages the tests drive, installed when missing, never started as services (the
-# tests run their own on loopback ports): curl (what the curl-compatible flags are compared
-# with), nginx (a server that is not ours), chromium (the
-# html report opened in a real browser, through playwright-core), tinyproxy (an HTTP and
-# CONNECT proxy), microsocks (a SOCKS5 proxy), dante-server (danted: SOCKS4 and SOCKS4a) and
-# nginx's stream module (TLS in front of tinyproxy: a proxy spoken to over TLS).
+# Debian's packages, installed when missing, never started as services (the tests run their own
+# on loopback ports). apt_install PACKAGE...: installs them as root with apt-get (`update` once
+# per run), or fails naming them.
+apt_updated=
+apt_install() {
+    [ $# -gt 0 ] || return 0
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+        echo "test.sh: the tests need $* (Debian: apt-get install $*)" >&2
+        return 1
+    fi
+    echo "test.sh: installing $* with apt-get" >&2
+    local policy=/usr/sbin/policy-rc.d made= status=0
+    [ -e $policy ] || { printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy && made=1; }
+    { [ -n "$apt_updated" ] || apt-get update -qq; } &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null || status=$?
+    [ -z "$made" ] || rm -f $policy
+    apt_updated=1
+    return $status
+}
+# What the build stage runs on, now: npm and python3-venv (scripts/build-guests.sh, the Node.js
+# checkers below).
+missing=()
+command -v npm >/dev/null || missing+=(nodejs npm)
+python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
+apt_install "${missing[@]}"
+# What only the test runs drive, fetched and unpacked beside the build (chromium alone is
+# ~100 MB): curl (what the curl-compatible flags are compared with), nginx (a server that is
+# not ours) and its stream module (TLS in front of tinyproxy: a proxy spoken to over TLS),
+# chromium (the html report opened in a real browser, through playwright-core), tinyproxy (an
+# HTTP and CONNECT proxy), microsocks (a SOCKS5 proxy), dante-server (danted: SOCKS4 and 4a).
 missing=()
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
@@ -54,25 +78,33 @@ command -v tinyproxy >/dev/null || missing+=(tinyproxy)
 [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(libnginx-mod-stream)
 command -v microsocks >/dev/null || missing+=(microsocks)
 command -v curl >/dev/null || missing+=(curl)
-# What scripts/build-guests.sh and the Node.js checkers below run on (installed here, before
-# the guests build beside the rest, so that only one apt-get ever runs).
-command -v npm >/dev/null || missing+=(nodejs npm)
-python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 [ -x /usr/sbin/danted ] || missing+=(dante-server)
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "test.sh: installing ${missing[*]} with apt-get" >&2
-        policy=/usr/sbin/policy-rc.d
-        [ -e $policy ] || { printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy && trap_policy=1; }
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-        [ -z "${trap_policy:-}" ] || rm -f $policy
-    else
-        echo "test.sh: the tests need ${missing[*]} (Debian: apt-get install ${missing[*]})" >&2
-        exit 1
-    fi
+# The test runs' other tools, downloaded beside the build too, into target/tools and
+# tests/node-checks:
+# - the Node.js checkers (npm's har-validator, ajv, playwright-core driving Debian's chromium),
+#   pinned by tests/node-checks/package-lock.json;
+# - the OpenTelemetry collector the export tests send to: rotel (a Rust collector shipped as the
+#   PyPI package `rotel`, its `rotel-agent` binary), pinned;
+# - HTTP/3 implementations that are not ours: aioquic and hypercorn (`--quic-bind`), pinned by
+#   tests/h3/requirements.txt (a new directory whenever the pins change).
+rotel_dir=target/tools/rotel-0.0.1a15
+h3py=target/tools/h3py-$(sha256sum tests/h3/requirements.txt | cut -c1-12)
+export HTTPTRACE_ROTEL=$PWD/$rotel_dir/rotel/rotel-agent HTTPTRACE_H3PY=$PWD/$h3py
+test_tools() {
+    apt_install "${missing[@]}"
+    (cd tests/node-checks && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    [ -x $rotel_dir/rotel/rotel-agent ] || python3 -m pip install -q --no-deps --target $rotel_dir rotel==0.0.1a15
+    [ -d $h3py/aioquic ] || python3 -m pip install -q --no-deps --target $h3py -r tests/h3/requirements.txt
+}
+# (Without root or apt-get, say so now rather than after the build.)
+if [ ${#missing[@]} -gt 0 ] && { [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; }; then
+    apt_install "${missing[@]}"
 fi
+tools_log=$(mktemp)
+test_tools >"$tools_log" 2>&1 &
+tools_pid=$!
 next build
-# The non-Rust guest plugins build beside the downloads below and the workspace's test build:
+# The non-Rust guest plugins build beside the downloads above and the workspace's test build:
 # alone, their toolchains' downloads and single-threaded steps left a core idle (190 s of CPU
 # in 135 s, 2026-12-02). Stopped if this script ends first. In lean mode they build first, and
 # their toolchains (~1.2 GiB) are gone before the test build fills the disk.
@@ -85,20 +117,7 @@ else
     setsid -w ./scripts/build-guests.sh &
     guests_pid=$!
 fi
-trap '[ -z "${guests_pid:-}" ] || kill -- "-$guests_pid" 2>/dev/null || true; next end; rm -f "$times_file"; echo "test.sh: $SECONDS s in all" >&2' EXIT
-# The Node.js checkers of the tests (npm's har-validator, ajv, playwright-core driving Debian's
-# chromium), pinned by tests/node-checks/package-lock.json.
-(cd tests/node-checks && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-# The OpenTelemetry collector the export tests send to: rotel (a Rust collector shipped as the
-# PyPI package `rotel`, its `rotel-agent` binary), pinned, into target/tools.
-rotel_dir=target/tools/rotel-0.0.1a15
-[ -x $rotel_dir/rotel/rotel-agent ] || python3 -m pip install -q --no-deps --target $rotel_dir rotel==0.0.1a15
-export HTTPTRACE_ROTEL=$PWD/$rotel_dir/rotel/rotel-agent
-# HTTP/3 implementations that are not ours: aioquic and hypercorn (`--quic-bind`), pinned by
-# tests/h3/requirements.txt, into target/tools (a new directory whenever the pins change).
-h3py=target/tools/h3py-$(sha256sum tests/h3/requirements.txt | cut -c1-12)
-[ -d $h3py/aioquic ] || python3 -m pip install -q --no-deps --target $h3py -r tests/h3/requirements.txt
-export HTTPTRACE_H3PY=$PWD/$h3py
+trap '[ -z "${guests_pid:-}" ] || kill -- "-$guests_pid" 2>/dev/null || true; [ -z "${plugin_pid:-}" ] || kill "$plugin_pid" 2>/dev/null || true; next end; rm -f "$times_file" "$tools_log" "${plugin_log:-}"; echo "test.sh: $SECONDS s in all" >&2' EXIT
 # Without the binary's `jemalloc` feature (here and in the docs and package checks): it changes
 # no behaviour a test sees, and building jemalloc costs ~100 s of CPU (cargo --timings).
 cargo test --workspace --locked --no-default-features --no-run "$@"
@@ -113,6 +132,13 @@ if [ -n "$guests_pid" ]; then
     # read again.
     prune target/guest-tools plugins/conformance-js/node_modules
 fi
+# The test runs' packages and tools (fetched beside the build, above).
+if ! wait "$tools_pid"; then
+    cat "$tools_log" >&2
+    echo "test.sh: installing the test runs' packages and tools failed (above)" >&2
+    exit 1
+fi
+cat "$tools_log" >&2
 next test-runs
 # The end-to-end tests mostly wait on servers and subprocesses: all but the laned ones
 # (tests/lanes.py: those whose numbers must not include another test's load, and those that
@@ -129,7 +155,25 @@ if [ -z "$laned" ]; then
 fi
 skips=()
 for t in $laned; do skips+=(--skip "$t"); done
+# Beside the unlaned tests, at idle priority (SCHED_IDLE: only CPU time the tests leave):
+# the plugins' own unit tests (their workspace builds for wasm32-wasip2 in
+# tests/guests/build.rs; here it builds and runs natively, in a target directory of its own).
+# They are done before the laned tests start.
+plugin_log=$(mktemp)
+idle=()
+command -v chrt >/dev/null && idle=(chrt --idle 0)
+"${idle[@]}" cargo test --locked --manifest-path plugins/Cargo.toml --target-dir target/plugins-native >"$plugin_log" 2>&1 &
+plugin_pid=$!
 cargo test --workspace --locked --no-default-features "$@" -- --exact "${skips[@]}" --test-threads 6
+plugin_status=0
+wait "$plugin_pid" || plugin_status=$?
+plugin_pid=
+cat "$plugin_log" >&2
+if [ "$plugin_status" != 0 ]; then
+    echo "test.sh: the plugins' unit tests failed (plugins/, above)" >&2
+    exit 1
+fi
+prune target/plugins-native
 # shellcheck disable=SC2086 # one name per word
 "${e2e[@]}" "$@" -- --exact $laned --test-threads 2
 # Nothing later runs the test executables or reads the guests' build. The rest of target/debug
@@ -137,11 +181,6 @@ cargo test --workspace --locked --no-default-features "$@" -- --exact "${skips[@
 # cost the docs stage 150 s of rebuilding).
 prune target/wasm-guests target/debug/examples \
     $(find target/debug/deps -maxdepth 1 -type f -perm -u+x ! -name '*.so' ! -name '*.d')
-next plugin-unit-tests
-# The plugins' own unit tests (their workspace builds for wasm32-wasip2 in tests/guests/build.rs;
-# here it runs natively).
-cargo test --locked --manifest-path plugins/Cargo.toml --target-dir target/plugins-native
-prune target/plugins-native
 next checks
 # The engine library stays free of the plugin runtime and the command line.
 tree=$(cargo tree --locked -p httptrace -e normal --prefix none)
