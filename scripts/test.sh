@@ -23,7 +23,7 @@ next() {
     echo "test.sh: $stage took $((SECONDS - stage_start)) s ($((cpu - stage_cpu)) s of CPU)" >&2
     stage=$1 stage_start=$SECONDS stage_cpu=$cpu
 }
-trap 'next end; rm -f "$times_file" "${tools_log:-}"; echo "test.sh: $SECONDS s in all" >&2' EXIT
+trap 'next end; rm -f "$times_file"; echo "test.sh: $SECONDS s in all" >&2' EXIT
 # Lean mode, for machines short of disk (CI's fresh machines have had 4 GiB free): each stage's
 # build tools and outputs are removed as soon as no later stage reads them, which keeps the peak
 # near 3 GiB instead of 5 GiB, at the price of rebuilding them on the next run. On by default
@@ -42,9 +42,8 @@ prune() {
 if [ "$lean" = 1 ]; then echo "test.sh: $free_gib GiB free: lean mode (HTTPTRACE_LEAN=0 keeps build outputs)" >&2; fi
 rustup target add wasm32-wasip2
 # Debian's packages, installed when missing, never started as services (the tests run their own
-# on loopback ports). apt_install PACKAGE...: installs them as root with apt-get (`update` once
-# per run), or fails naming them.
-apt_updated=
+# on loopback ports). apt_install PACKAGE...: installs them as root with apt-get, or fails
+# naming them.
 apt_install() {
     [ $# -gt 0 ] || return 0
     if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
@@ -54,24 +53,20 @@ apt_install() {
     echo "test.sh: installing $* with apt-get" >&2
     local policy=/usr/sbin/policy-rc.d made= status=0
     [ -e $policy ] || { printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy && made=1; }
-    { [ -n "$apt_updated" ] || apt-get update -qq; } &&
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null || status=$?
+    setsid -w apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive setsid -w apt-get install -y -qq --no-install-recommends "$@" >/dev/null ||
+        status=$?
     [ -z "$made" ] || rm -f $policy
-    apt_updated=1
     return $status
 }
-# What the build stage runs on, now: npm and python3-venv (scripts/build-guests.sh, the Node.js
-# checkers below).
+# What the tests drive: curl (what the curl-compatible flags are compared with), nginx (a server
+# that is not ours) and its stream module (TLS in front of tinyproxy: a proxy spoken to over
+# TLS), chromium (the html report opened in a real browser, through playwright-core), tinyproxy
+# (an HTTP and CONNECT proxy), microsocks (a SOCKS5 proxy), dante-server (danted: SOCKS4 and
+# 4a); and what scripts/build-guests.sh and the Node.js checkers run on: npm, python3-venv.
 missing=()
 command -v npm >/dev/null || missing+=(nodejs npm)
 python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
-apt_install "${missing[@]}"
-# What only the test runs drive, fetched and unpacked beside the build (chromium alone is
-# ~100 MB): curl (what the curl-compatible flags are compared with), nginx (a server that is
-# not ours) and its stream module (TLS in front of tinyproxy: a proxy spoken to over TLS),
-# chromium (the html report opened in a real browser, through playwright-core), tinyproxy (an
-# HTTP and CONNECT proxy), microsocks (a SOCKS5 proxy), dante-server (danted: SOCKS4 and 4a).
-missing=()
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v tinyproxy >/dev/null || missing+=(tinyproxy)
@@ -79,8 +74,11 @@ command -v tinyproxy >/dev/null || missing+=(tinyproxy)
 command -v microsocks >/dev/null || missing+=(microsocks)
 command -v curl >/dev/null || missing+=(curl)
 [ -x /usr/sbin/danted ] || missing+=(dante-server)
-# The test runs' other tools, downloaded beside the build too, into target/tools and
-# tests/node-checks:
+# (Without root or apt-get, say so now rather than after the build.)
+if [ ${#missing[@]} -gt 0 ] && { [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; }; then
+    apt_install "${missing[@]}"
+fi
+# The test runs' other tools, into target/tools and tests/node-checks:
 # - the Node.js checkers (npm's har-validator, ajv, playwright-core driving Debian's chromium),
 #   pinned by tests/node-checks/package-lock.json;
 # - the OpenTelemetry collector the export tests send to: rotel (a Rust collector shipped as the
@@ -91,54 +89,49 @@ rotel_dir=target/tools/rotel-0.0.1a15
 h3py=target/tools/h3py-$(sha256sum tests/h3/requirements.txt | cut -c1-12)
 export HTTPTRACE_ROTEL=$PWD/$rotel_dir/rotel/rotel-agent HTTPTRACE_H3PY=$PWD/$h3py
 test_tools() {
-    apt_install "${missing[@]}"
     (cd tests/node-checks && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-    [ -x $rotel_dir/rotel/rotel-agent ] || python3 -m pip install -q --no-deps --target $rotel_dir rotel==0.0.1a15
-    [ -d $h3py/aioquic ] || python3 -m pip install -q --no-deps --target $h3py -r tests/h3/requirements.txt
+    [ -x "$rotel_dir/rotel/rotel-agent" ] || python3 -m pip install -q --no-deps --target "$rotel_dir" rotel==0.0.1a15
+    [ -d "$h3py/aioquic" ] || python3 -m pip install -q --no-deps --target "$h3py" -r tests/h3/requirements.txt
 }
-# (Without root or apt-get, say so now rather than after the build.)
-if [ ${#missing[@]} -gt 0 ] && { [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; }; then
-    apt_install "${missing[@]}"
-fi
-tools_log=$(mktemp)
-test_tools >"$tools_log" 2>&1 &
-tools_pid=$!
 next build
-# The non-Rust guest plugins build beside the downloads above and the workspace's test build:
-# alone, their toolchains' downloads and single-threaded steps left a core idle (190 s of CPU
-# in 135 s, 2026-12-02). Stopped if this script ends first. In lean mode they build first, and
-# their toolchains (~1.2 GiB) are gone before the test build fills the disk.
-guests_pid=
-if [ "$lean" = 1 ]; then
+# Everything but the Rust test build (the packages above, the tools, the non-Rust guest plugins:
+# downloads, dpkg and single-threaded steps that alone left a core idle, 190 s of CPU in 135 s
+# for the guests, 2026-12-02) runs beside it, in a process group of its own that the trap below
+# stops should this script end first (apt-get in a session of its own: never stopped halfway).
+# In lean mode it all comes first, and the guests' toolchains (~1.2 GiB) are gone before the
+# test build fills the disk.
+prepare() {
+    apt_install "$@"
+    test_tools &
+    local tools=$!
     ./scripts/build-guests.sh
+    wait "$tools"
+}
+prepare_pid=
+if [ "$lean" = 1 ]; then
+    prepare "${missing[@]}"
     prune target/guest-tools plugins/conformance-js/node_modules
 else
-    # In a process group of its own, so that the trap below stops its compilers and downloads too.
-    setsid -w ./scripts/build-guests.sh &
-    guests_pid=$!
+    export -f apt_install test_tools prepare
+    export rotel_dir h3py
+    setsid -w bash -c 'set -euo pipefail; prepare "$@"' prepare "${missing[@]}" &
+    prepare_pid=$!
 fi
-trap '[ -z "${guests_pid:-}" ] || kill -- "-$guests_pid" 2>/dev/null || true; [ -z "${plugin_pid:-}" ] || kill "$plugin_pid" 2>/dev/null || true; next end; rm -f "$times_file" "$tools_log" "${plugin_log:-}"; echo "test.sh: $SECONDS s in all" >&2' EXIT
+trap '[ -z "${prepare_pid:-}" ] || kill -- "-$prepare_pid" 2>/dev/null || true; [ -z "${plugin_pid:-}" ] || kill "$plugin_pid" 2>/dev/null || true; next end; rm -f "$times_file" "${plugin_log:-}"; echo "test.sh: $SECONDS s in all" >&2' EXIT
 # Without the binary's `jemalloc` feature (here and in the docs and package checks): it changes
 # no behaviour a test sees, and building jemalloc costs ~100 s of CPU (cargo --timings).
 cargo test --workspace --locked --no-default-features --no-run "$@"
-if [ -n "$guests_pid" ]; then
-    if ! wait "$guests_pid"; then
-        guests_pid=
-        echo "test.sh: building the guest plugins failed (scripts/build-guests.sh, above)" >&2
+if [ -n "$prepare_pid" ]; then
+    if ! wait "$prepare_pid"; then
+        prepare_pid=
+        echo "test.sh: installing the tests' packages and tools or building the guest plugins failed (above)" >&2
         exit 1
     fi
-    guests_pid=
+    prepare_pid=
     # The guests are built; their toolchains (componentize-js/-py, Zig, Go: ~1.2 GiB) are not
     # read again.
     prune target/guest-tools plugins/conformance-js/node_modules
 fi
-# The test runs' packages and tools (fetched beside the build, above).
-if ! wait "$tools_pid"; then
-    cat "$tools_log" >&2
-    echo "test.sh: installing the test runs' packages and tools failed (above)" >&2
-    exit 1
-fi
-cat "$tools_log" >&2
 next test-runs
 # The end-to-end tests mostly wait on servers and subprocesses: all but the laned ones
 # (tests/lanes.py: those whose numbers must not include another test's load, and those that
