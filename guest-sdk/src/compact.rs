@@ -35,6 +35,9 @@ const HOP: usize = 144;
 /// A batch's memory: `text` and the guest pointers the host wrote.
 pub(crate) struct Batch<'t> {
     text: &'t str,
+    /// Build header lists (the plugin's `Interest::header_lists`); otherwise they are freed
+    /// unread and handed over empty.
+    header_lists: bool,
 }
 
 /// Reads the batch at `events` (`len` events) whose strings point into `text`, then frees the
@@ -45,7 +48,7 @@ pub(crate) struct Batch<'t> {
 /// `events` and every pointer inside must be what the host lowered for `on-batch`: `len`
 /// events laid out as `compact.event`, lists allocated by `cabi_realloc`.
 pub(crate) unsafe fn read(text: &str, events: *mut u8, len: usize) -> Vec<Event> {
-    let b = Batch { text };
+    let b = Batch { text, header_lists: crate::__rt::header_lists() };
     let mut out = Vec::with_capacity(len);
     for i in 0..len {
         // SAFETY: the caller vouches for `len` events at `events`.
@@ -161,6 +164,11 @@ impl Batch<'_> {
     }
 
     unsafe fn headers(&self, p: *const u8, at: usize) -> Vec<Header> {
+        if !self.header_lists {
+            let (base, len) = unsafe { list_at(p, at) };
+            unsafe { free(base, len * HEADER, 4) };
+            return Vec::new();
+        }
         unsafe { self.list(p, at, HEADER, 4, |b, h| b.header(h)) }
     }
 

@@ -239,14 +239,21 @@ macro_rules! export_plugin {
 #[doc(hidden)]
 pub mod __rt {
     use std::any::Any;
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
 
     pub use crate::bindings::Guest;
-    use crate::{Config, Event, EventType, Plugin, RunOutcome, Verdict};
+    use crate::{Config, Event, EventKind, EventType, Plugin, RunOutcome, Verdict};
 
     thread_local! {
         // A component has one plugin; wasm32-wasip2 has one thread, so this is a plain static.
         static INSTANCE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+        // The plugin's `Interest::header_lists`, set by `init`.
+        static HEADER_LISTS: Cell<bool> = const { Cell::new(true) };
+    }
+
+    /// Whether the plugin wants the header lists of `got-1xx-response` and `response-headers`.
+    pub(crate) fn header_lists() -> bool {
+        HEADER_LISTS.with(Cell::get)
     }
 
     fn with_plugin<P: Plugin, R>(hook: &str, f: impl FnOnce(&mut P) -> R) -> R {
@@ -263,13 +270,23 @@ pub mod __rt {
     /// `init` export: builds the plugin and answers with its interest.
     pub fn init<P: Plugin>(config: Vec<(String, String)>) -> Result<Vec<EventType>, String> {
         let plugin = P::init(&Config::new(config))?;
-        let interest = plugin.interest().types();
+        let interest = plugin.interest();
+        HEADER_LISTS.with(|h| h.set(interest.header_lists()));
         INSTANCE.with(|slot| *slot.borrow_mut() = Some(Box::new(plugin)));
-        Ok(interest)
+        Ok(interest.types())
     }
 
     /// `on-events` export: one verdict per event, checked.
-    pub fn on_events<P: Plugin>(events: Vec<Event>) -> Vec<Verdict> {
+    pub fn on_events<P: Plugin>(mut events: Vec<Event>) -> Vec<Verdict> {
+        if !header_lists() {
+            for e in &mut events {
+                match &mut e.kind {
+                    EventKind::ResponseHeaders(r) => r.headers = Vec::new(),
+                    EventKind::Got1xxResponse(r) => r.headers = Vec::new(),
+                    _ => {}
+                }
+            }
+        }
         let verdicts = with_plugin::<P, _>("on-events", |p| p.on_events(&events));
         assert_eq!(
             verdicts.len(),

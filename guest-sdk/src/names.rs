@@ -88,19 +88,20 @@ pub fn event_type_from_name(name: &str) -> Option<EventType> {
     EventType::from_name(name)
 }
 
-/// A set of event types: what a plugin asks the host for.
+/// A set of event types: what a plugin asks the host for, and whether the header lists of
+/// `got-1xx-response` and `response-headers` are built ([`Interest::without_header_lists`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Interest(u32);
+pub struct Interest(u32, bool);
 
 impl Interest {
     /// Every kind of event.
     pub fn all() -> Interest {
-        Interest((1 << EventType::ALL.len()) - 1)
+        Interest((1 << EventType::ALL.len()) - 1, false)
     }
 
     /// No events at all (the plugin only uses `init` and `finish`).
     pub fn none() -> Interest {
-        Interest(0)
+        Interest(0, false)
     }
 
     /// Exactly these types.
@@ -121,12 +122,26 @@ impl Interest {
 
     /// This set plus `ty`.
     pub fn with(self, ty: EventType) -> Interest {
-        Interest(self.0 | 1 << ty.index())
+        Interest(self.0 | 1 << ty.index(), self.1)
     }
 
     /// This set without `ty`.
     pub fn without(self, ty: EventType) -> Interest {
-        Interest(self.0 & !(1 << ty.index()))
+        Interest(self.0 & !(1 << ty.index()), self.1)
+    }
+
+    /// This set, with `got-1xx-response` and `response-headers` handed to the plugin with
+    /// empty `headers`: for a plugin that reads only their other fields (status, version,
+    /// sizes), this spares building a name and a value string per header in the plugin for
+    /// every response (`stats` counts `header-bytes` so). The host still sends the lists.
+    pub fn without_header_lists(self) -> Interest {
+        Interest(self.0, true)
+    }
+
+    /// Whether the header lists of `got-1xx-response` and `response-headers` are built (the
+    /// default; see [`Interest::without_header_lists`]).
+    pub fn header_lists(self) -> bool {
+        !self.1
     }
 
     /// Whether `ty` is in the set.
@@ -176,5 +191,10 @@ mod tests {
         assert!(!i.without(EventType::DnsDone).contains(EventType::DnsDone));
         assert_eq!(Interest::from_names(["dns-done", "request-done"]), Ok(i));
         assert!(Interest::from_names(["dns"]).unwrap_err().contains("unknown event kind `dns`"));
+        assert!(i.header_lists());
+        let bare = i.without_header_lists();
+        assert!(!bare.header_lists());
+        assert_eq!(bare.types(), i.types());
+        assert!(!bare.with(EventType::ResponseHeaders).without(EventType::DnsDone).header_lists());
     }
 }

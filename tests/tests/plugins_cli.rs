@@ -175,6 +175,47 @@ fn config_goes_to_the_nearest_plugin_before_it() {
     assert_eq!(run.stdout.lines().filter(|l| *l == "kinds: request-done 1").count(), 1, "only the first saw it:\n{}", run.stdout);
 }
 
+#[test]
+fn a_plugin_can_take_response_headers_without_their_header_lists() {
+    let kinds = guest("kinds");
+    let k = kinds.to_str().unwrap();
+    // Two redirects, so three responses: each plugin sees every response-headers event, one
+    // with the header lists (the default), one without them; ndjson after both has the lists.
+    let url = http("/redirect/2");
+    let chain = ["-p", k, "--plugin-config", "header-lists=yes", "-p", k, "--plugin-config", "header-lists=no", "-p", "ndjson"];
+    let run = cli(&[&["-L"][..], &chain, &[&url]].concat(), &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let events = parse_ndjson(&run.stdout.lines().filter(|l| l.starts_with('{')).collect::<Vec<_>>().join("\n"));
+    let (mut fields, mut bytes, mut responses) = (0, 0, 0);
+    for e in &events {
+        if let httptrace::EventKind::ResponseHeaders { headers, header_bytes, .. } = &e.kind {
+            (fields, bytes, responses) = (fields + headers.len(), bytes + header_bytes, responses + 1);
+        }
+    }
+    assert_eq!(responses, 3, "{}", run.stdout);
+    assert!(fields >= 3 * 2, "{}", run.stdout);
+    let lines: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with('{')).collect();
+    assert_eq!(
+        lines,
+        [
+            "kinds: response-headers 3".to_string(),
+            "kinds: request-done 1".to_string(),
+            format!("header fields: {fields}"),
+            format!("header bytes: {bytes}"),
+            "kinds: response-headers 3".to_string(),
+            "kinds: request-done 1".to_string(),
+            "header fields: 0".to_string(),
+            format!("header bytes: {bytes}"),
+        ],
+        "{}",
+        run.stdout
+    );
+    // A value other than yes or no is refused before any request.
+    let run = cli(&["-p", k, "--plugin-config", "header-lists=maybe", &http("/")], &[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("`maybe` is neither yes nor no"), "{run:?}");
+}
+
 /// `plugin`, then `ndjson`: the misbehaving plugin is named once on stderr, the run exits 90,
 /// ndjson still prints the whole request.
 fn contained(plugin: &str, extra: &[&str], needle: &str) {

@@ -147,6 +147,8 @@ impl Plugin for Stats {
             EventType::ResponseDone,
             EventType::RequestDone,
         ])
+        // Only `header-bytes` is read of `response-headers`: its header list is not built.
+        .without_header_lists()
     }
 
     fn on_event(&mut self, ev: &Event) -> Verdict {

@@ -393,9 +393,17 @@ pub(crate) fn pseudo_and_fields<B>(req: &Request<B>, redact: &[&str]) -> Vec<(St
 pub fn header_list(map: &HeaderMap, redact: &[&str]) -> Vec<Header> {
     map.iter()
         .map(|(k, v)| {
-            let name = k.as_str().to_string();
-            let value =
-                if redact.contains(&k.as_str()) { "[redacted]".to_string() } else { String::from_utf8_lossy(v.as_bytes()).into_owned() };
+            let name = k.as_str().to_owned();
+            // Valid UTF-8 (nearly every value) is copied as it is, without the lossy decoder's
+            // chunking.
+            let value = if redact.contains(&k.as_str()) {
+                "[redacted]".to_owned()
+            } else {
+                match std::str::from_utf8(v.as_bytes()) {
+                    Ok(s) => s.to_owned(),
+                    Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                }
+            };
             Header { name, value }
         })
         .collect()
