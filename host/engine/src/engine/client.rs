@@ -180,7 +180,7 @@ impl Client {
         current: &std::sync::Mutex<Option<Url>>,
     ) -> (Option<u16>, Url, Option<TraceError>) {
         let opts: &ClientOptions = &self.shared.opts;
-        let shown = |u: &Url| if opts.show_secrets { u.to_string() } else { redacted_url(u) };
+        let shown = |u: &Url| if opts.show_secrets { u.as_str().to_owned() } else { redacted_url(u) };
         let mut hop_req = HopRequest {
             method: spec.method.clone(),
             url: spec.url.clone(),
@@ -381,7 +381,11 @@ impl Client {
     }
 
     fn finish(&self, trace: &Trace, status: Option<u16>, url: &Url, error: Option<TraceError>) {
-        let url = if self.shared.opts.show_secrets { url.to_string() } else { redacted_url(url) };
+        // Nothing to deliver when nothing was recorded: the URL's text is not even made then.
+        if !trace.is_enabled() {
+            return;
+        }
+        let url = if self.shared.opts.show_secrets { url.as_str().to_owned() } else { redacted_url(url) };
         deliver(&*self.shared.sink, trace, status, &url, error);
     }
 }
@@ -416,7 +420,8 @@ fn is_idempotent(m: &Method) -> bool {
 /// (`http://user:[redacted]@host/`), as curl's and Go's `URL.Redacted` do; the rest unchanged.
 pub fn redacted_url(url: &Url) -> String {
     if url.password().is_none() {
-        return url.to_string();
+        // The serialization as it is (`to_string` would go through the formatter).
+        return url.as_str().to_owned();
     }
     let s = url.as_str();
     let (start, end) = (url[..url::Position::BeforePassword].len(), url[..url::Position::AfterPassword].len());
