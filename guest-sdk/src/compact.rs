@@ -19,9 +19,10 @@
 use std::alloc::{dealloc, Layout};
 
 use crate::{
-    CertSummary, ConnectDone, ConnectStart, DnsDone, DnsStart, Event, EventKind, GetConn, Got1xxResponse, GotConn, Header, HopSummary,
-    Marks, Phase, ProxyConnectDone, ProxyConnectStart, PutIdleConn, QuicHandshakeDone, QuicHandshakeStart, Redirect, RequestDone,
-    RequestStart, ResponseDone, ResponseHeaders, StampClock, Timings, TlsHandshakeDone, TlsHandshakeStart, TraceError, WroteRequest,
+    ByteCounts, CertSummary, ConnectDone, ConnectStart, DnsDone, DnsStart, Event, EventKind, GetConn, Got1xxResponse, GotConn, Header,
+    HopSummary, Marks, Phase, ProxyConnectDone, ProxyConnectStart, PutIdleConn, QuicHandshakeDone, QuicHandshakeStart, Redirect,
+    RequestDone, RequestStart, ResponseDone, ResponseHeaders, StampClock, Timings, TlsHandshakeDone, TlsHandshakeStart, TraceError,
+    WroteRequest,
 };
 
 /// Size of `compact.event` (align 8): request @0, hop @8, conn @16 (option<u64>), at-ns @32,
@@ -30,7 +31,7 @@ const EVENT: usize = 240;
 const HEADER: usize = 16;
 const SPAN: usize = 8;
 const CERT: usize = 48;
-const HOP: usize = 144;
+const HOP: usize = 168;
 
 /// A batch's memory: `text` and the guest pointers the host wrote.
 pub(crate) struct Batch<'t> {
@@ -208,7 +209,8 @@ impl Batch<'_> {
         }
     }
 
-    /// hop-summary: hop @0, url @4, status @12 (option<u16>), timings @16, marks @80.
+    /// hop-summary: hop @0, url @4, status @12 (option<u16>), timings @16, marks @80, bytes
+    /// @144 (three u64s, since 0.7.0).
     unsafe fn hop(&self, p: *const u8) -> HopSummary {
         unsafe {
             HopSummary {
@@ -217,6 +219,7 @@ impl Batch<'_> {
                 status: opt_u16_at(p, 12),
                 timings: timings_at(p, 16),
                 marks: marks_at(p, 80),
+                bytes: ByteCounts { request_body: u64_at(p, 144), response_headers: u64_at(p, 152), response_body: u64_at(p, 160) },
             }
         }
     }

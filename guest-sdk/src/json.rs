@@ -7,7 +7,7 @@
 
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
-use crate::{CertSummary, Event, EventKind, Header, HopSummary, Marks, StampClock, Timings, TraceError};
+use crate::{ByteCounts, CertSummary, Event, EventKind, Header, HopSummary, Marks, StampClock, Timings, TraceError};
 
 /// One event as one line of JSON, without a trailing newline: exactly the host's form.
 pub fn to_json(ev: &Event) -> String {
@@ -260,12 +260,24 @@ impl Serialize for J<'_, Marks> {
 impl Serialize for J<'_, HopSummary> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let h = self.0;
-        let mut m = s.serialize_map(Some(5))?;
+        let mut m = s.serialize_map(Some(6))?;
         m.serialize_entry("hop", &h.hop)?;
         m.serialize_entry("url", &h.url)?;
         m.serialize_entry("status", &h.status)?;
         m.serialize_entry("timings", &J(&h.timings))?;
         m.serialize_entry("marks", &J(&h.marks))?;
+        m.serialize_entry("bytes", &J(&h.bytes))?;
+        m.end()
+    }
+}
+
+impl Serialize for J<'_, ByteCounts> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let b = self.0;
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("request_body", &b.request_body)?;
+        m.serialize_entry("response_headers", &b.response_headers)?;
+        m.serialize_entry("response_body", &b.response_body)?;
         m.end()
     }
 }
@@ -313,13 +325,20 @@ mod tests {
             error: Some(error),
             timings,
             marks,
-            hops: vec![HopSummary { hop: 0, url: "http://h/".into(), status: Some(200), timings, marks }],
+            hops: vec![HopSummary {
+                hop: 0,
+                url: "http://h/".into(),
+                status: Some(200),
+                timings,
+                marks,
+                bytes: ByteCounts { request_body: 1, response_headers: 2, response_body: 3 },
+            }],
             client_lag_ns: Some(12),
         };
         let t = r#"{"blocked":1.0,"dns":-1.0,"connect":0.011,"ssl":-1.0,"send":2.5,"wait":100.0,"receive":46.0,"total":199.0}"#;
         let m = r#"{"namelookup":0.0,"connect":0.021,"appconnect":0.0,"pretransfer":0.052,"posttransfer":0.054,"starttransfer":0.154,"total":0.2,"redirect":0.0}"#;
         let want = format!(
-            r#"{{"event":"request-done","request":3,"hop":1,"conn":2,"at_ns":42,"url":"http://h/","status":null,"error":{{"phase":"timeout","kind":"max-time","during":"too-many-redirects","message":"a \"b\"\n"}},"timings":{t},"marks":{m},"hops":[{{"hop":0,"url":"http://h/","status":200,"timings":{t},"marks":{m}}}],"client_lag_ns":12}}"#
+            r#"{{"event":"request-done","request":3,"hop":1,"conn":2,"at_ns":42,"url":"http://h/","status":null,"error":{{"phase":"timeout","kind":"max-time","during":"too-many-redirects","message":"a \"b\"\n"}},"timings":{t},"marks":{m},"hops":[{{"hop":0,"url":"http://h/","status":200,"timings":{t},"marks":{m},"bytes":{{"request_body":1,"response_headers":2,"response_body":3}}}}],"client_lag_ns":12}}"#
         );
         assert_eq!(to_json(&ev(EventKind::RequestDone(done.clone()))), want);
         let no_during = RequestDone { error: Some(TraceError { during: None, ..done.error.clone().unwrap() }), ..done };

@@ -1,7 +1,7 @@
 //! Write httptrace plugins in Rust.
 //!
 //! An httptrace plugin is a WebAssembly component that exports the `plugin` world of
-//! `wit/plugin.wit` (package `httptrace:plugin@0.6.0`; the host also serves 0.1.0 to 0.5.0). This crate generates the bindings and
+//! `wit/plugin.wit` (package `httptrace:plugin@0.7.0`; the host also serves 0.1.0 to 0.6.0). This crate generates the bindings and
 //! turns the world's three exports into one [`Plugin`] trait whose hooks all have defaults,
 //! the way a ripgrep `Sink` only needs `matched`:
 //!
@@ -107,10 +107,10 @@ pub mod bindings {
 }
 
 pub use bindings::httptrace::plugin::types::{
-    CertSummary, ConnectDone, ConnectStart, DnsDone, DnsStart, Event, EventKind, EventType, GetConn, Got1xxResponse, GotConn, Header,
-    HopSummary, Level, Marks, Phase, ProxyConnectDone, ProxyConnectStart, PutIdleConn, QuicHandshakeDone, QuicHandshakeStart, Redirect,
-    RequestDone, RequestStart, ResponseDone, ResponseHeaders, RunOutcome, StampClock, Timings, TlsHandshakeDone, TlsHandshakeStart,
-    TraceError, Verdict, WroteRequest,
+    ByteCounts, CertSummary, ConnectDone, ConnectStart, DnsDone, DnsStart, Event, EventKind, EventType, GetConn, Got1xxResponse, GotConn,
+    Header, HopSummary, Level, Marks, Phase, ProxyConnectDone, ProxyConnectStart, PutIdleConn, QuicHandshakeDone, QuicHandshakeStart,
+    Redirect, RequestDone, RequestStart, ResponseDone, ResponseHeaders, RunOutcome, StampClock, Timings, TlsHandshakeDone,
+    TlsHandshakeStart, TraceError, Verdict, WroteRequest,
 };
 pub use config::Config;
 pub use format::{fmt_ms, http1_head_size, iso8601_ms, parse_duration, reason_phrase};

@@ -133,7 +133,7 @@ impl Interest {
     /// This set, with `got-1xx-response` and `response-headers` handed to the plugin with
     /// empty `headers`: for a plugin that reads only their other fields (status, version,
     /// sizes), this spares building a name and a value string per header in the plugin for
-    /// every response (`stats` counts `header-bytes` so). The host still sends the lists.
+    /// every response (a plugin that counts `header-bytes`, say). The host still sends the lists.
     pub fn without_header_lists(self) -> Interest {
         Interest(self.0, true)
     }

@@ -2,7 +2,7 @@
 //
 // Behaviour (the same in every language, see docs/plugins/c.md): interest = every kind; verdict
 // `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at finish,
-// emit the `conformance v6` report and return `pass`. Config: `drop`, `label`, `mode`
+// emit the `conformance v7` report and return `pass`. Config: `drop`, `label`, `mode`
 // (`conformance`, or `status`: counts final statuses by class); a repeated key's last value wins.
 //
 // Ownership (canonical ABI, as the bindings expect): arguments belong to us and are freed with
@@ -15,6 +15,35 @@
 #include <string.h>
 
 #include "bindings/plugin.h"
+
+// The layouts plugins/conformance-go/abi.go reads by hand (docs/plugins/go.md), checked against
+// wit-bindgen's structs whenever this plugin builds.
+#include <stddef.h>
+typedef httptrace_plugin_types_event_t ev_t;
+typedef httptrace_plugin_types_event_kind_t kind_t;
+#define AT(type, field, at) _Static_assert(offsetof(type, field) == (at), #type "." #field " @" #at)
+_Static_assert(sizeof(ev_t) == 240, "event: 240 bytes");
+AT(ev_t, hop, 8);
+AT(ev_t, conn, 16);
+AT(ev_t, at_ns, 32);
+AT(ev_t, kind, 40);
+AT(kind_t, val, 8);  // payload @48
+AT(httptrace_plugin_types_request_start_t, url, 8);
+AT(httptrace_plugin_types_request_start_t, post_data, 24);
+AT(httptrace_plugin_types_tls_handshake_done_t, key_exchange_group, 76);
+AT(httptrace_plugin_types_proxy_connect_done_t, error, 12);
+AT(httptrace_plugin_types_quic_handshake_done_t, error, 36);
+AT(httptrace_plugin_types_wrote_request_t, clock, 36);
+AT(httptrace_plugin_types_dns_start_t, proxy, 8);
+AT(httptrace_plugin_types_dns_done_t, proxy, 40);
+AT(httptrace_plugin_types_connect_start_t, proxy, 16);
+AT(httptrace_plugin_types_connect_done_t, proxy, 48);
+AT(httptrace_plugin_types_request_done_t, status, 8);
+AT(httptrace_plugin_types_request_done_t, error, 12);
+AT(httptrace_plugin_types_request_done_t, timings, 40);
+AT(httptrace_plugin_types_request_done_t, hops, 168);
+_Static_assert(sizeof(httptrace_plugin_types_hop_summary_t) == 168, "hop-summary: 168 bytes");
+AT(httptrace_plugin_types_hop_summary_t, bytes, 144);
 
 #define KINDS 25
 static const char *const KIND_NAMES[KINDS] = {
@@ -41,6 +70,7 @@ static struct {
   uint64_t quic_ok, quic_failed;        // quic-handshake-done without / with error
   uint64_t stamped[2];                  // wrote-headers, wrote-request, got-first-response-byte: kernel, engine
   uint64_t proxied[2];                  // dns-*/connect-* naming a proxy; the names' UTF-8 bytes
+  uint64_t bytes[3];                    // request-done hops' bytes: request body, response headers, response body
 } st;
 
 // Counts one tls-handshake-done naming `name` (copied).
@@ -165,6 +195,13 @@ void exports_plugin_on_events(plugin_list_event_t *events, plugin_list_verdict_t
       if (done->status.is_some) st.statuses[done->status.val]++;
       else st.no_status++;
       if (done->error.is_some) st.errors++;
+      // The bytes each hop moved (0.7.0).
+      for (size_t h = 0; h < done->hops.len; h++) {
+        const httptrace_plugin_types_byte_counts_t *b = &done->hops.ptr[h].bytes;
+        st.bytes[0] += b->request_body;
+        st.bytes[1] += b->response_headers;
+        st.bytes[2] += b->response_body;
+      }
     }
     if (kind->tag == st.drop) {
       st.dropped++;
@@ -221,7 +258,7 @@ bool exports_plugin_finish(plugin_run_outcome_t *ret, plugin_string_t *err) {
     }
     if (st.no_status) put("status none %llu\n", (unsigned long long) st.no_status);
   } else {
-    put("conformance v6\nlabel ");
+    put("conformance v7\nlabel ");
     put_bytes(&st.label);
     put("\nevents %llu\ndropped %llu\n", (unsigned long long) st.total, (unsigned long long) st.dropped);
     int order[KINDS];
@@ -244,6 +281,8 @@ bool exports_plugin_finish(plugin_run_outcome_t *ret, plugin_string_t *err) {
     put("quic %llu %llu\n", (unsigned long long) st.quic_ok, (unsigned long long) st.quic_failed);
     put("clocks %llu %llu\n", (unsigned long long) st.stamped[0], (unsigned long long) st.stamped[1]);
     put("proxied %llu %llu\n", (unsigned long long) st.proxied[0], (unsigned long long) st.proxied[1]);
+    put("bytes %llu %llu %llu\n", (unsigned long long) st.bytes[0], (unsigned long long) st.bytes[1],
+        (unsigned long long) st.bytes[2]);
   }
   plugin_string_t text = { (uint8_t *) out, out_len };
   httptrace_plugin_host_emit(&text);

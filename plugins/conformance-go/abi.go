@@ -1,4 +1,4 @@
-// Hand-written canonical-ABI glue for the world `plugin` of httptrace:plugin@0.6.0 (wit/plugin.wit).
+// Hand-written canonical-ABI glue for the world `plugin` of httptrace:plugin@0.7.0 (wit/plugin.wit).
 // `wit-bindgen go` would generate this, but its runtime package comes from the Go module proxy,
 // which is out of reach here; the world is small, so the glue is written out by hand.
 //
@@ -21,18 +21,20 @@
 //	request-done payload:  url string @0, status option<u16> @8 (value @10),
 //	  error option<trace-error> @12, timings @40 (total f64 @96), marks @104, hops @168,
 //	  client-lag-ns option<u64> @176 (since 0.3.0)
+//	hop-summary (size 168, align 8; the elements of request-done's hops): bytes @144
+//	  (request-body u64 @144, response-headers u64 @152, response-body u64 @160; since 0.7.0)
 //	string / list: (ptr u32, len u32); tuple<string, string>: 16 bytes
 //	result<T, string> return area: tag u8 @0, payload @4 (ok: list (ptr, len) or enum u8; err: string)
 package main
 
 import "unsafe"
 
-// ---- imports: interface httptrace:plugin/host@0.6.0 ----
+// ---- imports: interface httptrace:plugin/host@0.7.0 ----
 
-//go:wasmimport httptrace:plugin/host@0.6.0 emit
+//go:wasmimport httptrace:plugin/host@0.7.0 emit
 func hostEmit(ptr unsafe.Pointer, n uint32)
 
-//go:wasmimport httptrace:plugin/host@0.6.0 log
+//go:wasmimport httptrace:plugin/host@0.7.0 log
 func hostLog(level uint32, ptr unsafe.Pointer, n uint32)
 
 // Emit writes text to the run's output exactly as given.
@@ -60,6 +62,8 @@ type Event struct {
 	Status    uint16
 	HasError  bool
 	TotalMs   float64
+	// The bytes its hops moved, summed: request body, response headers, response body (0.7.0).
+	Bytes [3]uint64
 	// tls-handshake-done only:
 	HasGroup bool
 	Group    string
@@ -209,6 +213,13 @@ func exportOnEvents(events unsafe.Pointer, n uint32) unsafe.Pointer {
 			ev.HasStatus, ev.Status = u8(payload+8) == 1, u16(payload+10)
 			ev.HasError = u8(payload+12) == 1
 			ev.TotalMs = f64(payload + 96)
+			hops, nHops := uintptr(u32(payload+168)), u32(payload+172)
+			for h := uintptr(0); h < uintptr(nHops); h++ {
+				hop := hops + h*168
+				ev.Bytes[0] += u64(hop + 144)
+				ev.Bytes[1] += u64(hop + 152)
+				ev.Bytes[2] += u64(hop + 160)
+			}
 		}
 	}
 	retKeep = OnEvents(evs)

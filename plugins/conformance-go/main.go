@@ -2,7 +2,7 @@
 //
 // Behaviour (the same in every language, see docs/plugins/go.md): interest = every kind; verdict
 // `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at finish,
-// emit the `conformance v6` report and return `pass`. Config: `drop`, `label`, `mode`
+// emit the `conformance v7` report and return `pass`. Config: `drop`, `label`, `mode`
 // (`conformance`, or `csv`: a CSV line `request,url,status,total_ms` per finished request, after
 // a header line); a repeated key's last value wins.
 package main
@@ -37,6 +37,7 @@ var st struct {
 	quicOK, quicErr                uint64 // quic-handshake-done by outcome
 	stamped                        [2]uint64 // wrote-headers, wrote-request, got-first-response-byte: kernel, engine
 	proxied                        [2]uint64 // dns-*/connect-* naming a proxy; the names' UTF-8 bytes
+	bytes                          [3]uint64 // request-done hops' bytes: request body, response headers, response body
 	statuses                       map[uint16]uint64
 	groups                         map[string]uint64 // key-exchange group -> tls-handshake-done events
 	csvHeaderDone                  bool
@@ -120,6 +121,9 @@ func OnEvents(events []Event) []byte {
 			if ev.HasError {
 				st.errs++
 			}
+			for i, n := range ev.Bytes {
+				st.bytes[i] += n
+			}
 			if st.mode == "csv" {
 				if !st.csvHeaderDone {
 					w.Write([]string{"request", "url", "status", "total_ms"})
@@ -153,7 +157,7 @@ func Finish() uint8 {
 		return 0
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "conformance v6\nlabel %s\nevents %d\ndropped %d\n", st.label, st.total, st.dropped)
+	fmt.Fprintf(&b, "conformance v7\nlabel %s\nevents %d\ndropped %d\n", st.label, st.total, st.dropped)
 	names := []string{}
 	for i, n := range st.kinds {
 		if n > 0 {
@@ -186,6 +190,7 @@ func Finish() uint8 {
 	fmt.Fprintf(&b, "quic %d %d\n", st.quicOK, st.quicErr)
 	fmt.Fprintf(&b, "clocks %d %d\n", st.stamped[0], st.stamped[1])
 	fmt.Fprintf(&b, "proxied %d %d\n", st.proxied[0], st.proxied[1])
+	fmt.Fprintf(&b, "bytes %d %d %d\n", st.bytes[0], st.bytes[1], st.bytes[2])
 	Emit(b.String())
 	return 0
 }

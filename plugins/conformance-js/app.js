@@ -2,7 +2,7 @@
 //
 // Behaviour (the same in every language, see docs/plugins/javascript.md): interest = every kind;
 // verdict `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise;
-// at finish, emit the `conformance v6` report and return `pass`. Config: `drop`, `label`,
+// at finish, emit the `conformance v7` report and return `pass`. Config: `drop`, `label`,
 // `mode` (`conformance`, or `slow`: print `SLOW <ms> <url>` for each request whose total time
 // exceeds `threshold`, default `200ms`); a repeated key's last value wins.
 //
@@ -12,7 +12,7 @@
 // fields, `option<T>` is the value or `undefined`; a `result` export returns the ok value and
 // throws (a string) for the error.
 
-import { emit } from 'httptrace:plugin/host@0.6.0';
+import { emit } from 'httptrace:plugin/host@0.7.0';
 
 const KINDS = [
   'request-start', 'get-conn', 'dns-start', 'dns-done', 'connect-start', 'connect-done',
@@ -40,7 +40,7 @@ export function init(config) {
     label: '-', drop: 'wrote-header-field', mode: 'conformance', threshold: 200,
     total: 0, dropped: 0, kinds: new Map(), requests: 0, statuses: new Map(), errors: 0, groups: new Map(),
     postData: 0, tunnelsOk: 0, tunnelsFailed: 0, quicOk: 0, quicFailed: 0, kernelStamped: 0, engineStamped: 0,
-    proxied: 0, proxiedBytes: 0,
+    proxied: 0, proxiedBytes: 0, bytes: [0n, 0n, 0n],
   };
   for (const [key, value] of config) {
     if (key === 'drop') {
@@ -90,6 +90,12 @@ export function onEvents(events) {
       st.requests += 1;
       if (val.status !== undefined) st.statuses.set(val.status, (st.statuses.get(val.status) ?? 0) + 1);
       if (val.error !== undefined) st.errors += 1;
+      // The bytes each hop moved (0.7.0; u64: BigInt).
+      for (const { bytes } of val.hops) {
+        st.bytes[0] += bytes.requestBody;
+        st.bytes[1] += bytes.responseHeaders;
+        st.bytes[2] += bytes.responseBody;
+      }
       if (st.mode === 'slow' && val.timings.total > st.threshold) {
         slow += `SLOW ${val.timings.total.toFixed(3)} ${val.url}\n`;
       }
@@ -119,7 +125,7 @@ const byBytes = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
 
 export function finish() {
   if (st.mode !== 'conformance') return 'pass';
-  let out = `conformance v6\nlabel ${st.label}\nevents ${st.total}\ndropped ${st.dropped}\n`;
+  let out = `conformance v7\nlabel ${st.label}\nevents ${st.total}\ndropped ${st.dropped}\n`;
   for (const kind of [...st.kinds.keys()].sort(byBytes)) out += `kind ${kind} ${st.kinds.get(kind)}\n`;
   out += `requests ${st.requests}\n`;
   for (const code of [...st.statuses.keys()].sort((a, b) => a - b)) out += `status ${code} ${st.statuses.get(code)}\n`;
@@ -130,6 +136,7 @@ export function finish() {
   out += `quic ${st.quicOk} ${st.quicFailed}\n`;
   out += `clocks ${st.kernelStamped} ${st.engineStamped}\n`;
   out += `proxied ${st.proxied} ${st.proxiedBytes}\n`;
+  out += `bytes ${st.bytes[0]} ${st.bytes[1]} ${st.bytes[2]}\n`;
   emit(out);
   return 'pass';
 }

@@ -2,7 +2,7 @@
 
 Behaviour (the same in every language, see docs/plugins/python.md): interest = every kind;
 verdict `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at
-finish, emit the `conformance v6` report and return `pass`. Config: `drop`, `label`, `mode`
+finish, emit the `conformance v7` report and return `pass`. Config: `drop`, `label`, `mode`
 (`conformance`, or `hosts`: a per-host summary, `host <host[:port]> <requests> <mean total ms>`);
 a repeated key's last value wins.
 
@@ -48,6 +48,7 @@ class State:
         self.quic_ok = self.quic_failed = 0  # quic-handshake-done without / with error
         self.kernel_stamped = self.engine_stamped = 0  # by the clock that stamped them
         self.proxied = self.proxied_bytes = 0  # dns-*/connect-* naming a proxy; the names' UTF-8 bytes
+        self.bytes = [0, 0, 0]  # request-done hops' bytes: request body, response headers, response body
         self.host_of: dict = {}  # request id -> host of its first hop
         self.per_host: dict = {}  # host -> [requests, sum of total ms]
 
@@ -125,6 +126,11 @@ class WitWorld(wit_world.WitWorld):
                     s.statuses[done.status] += 1
                 if done.error is not None:
                     s.errors += 1
+                # The bytes each hop moved (0.7.0).
+                for hop in done.hops:
+                    s.bytes[0] += hop.bytes.request_body
+                    s.bytes[1] += hop.bytes.response_headers
+                    s.bytes[2] += hop.bytes.response_body
                 host = s.host_of.pop(ev.request, "?")
                 n_sum = s.per_host.setdefault(host, [0, 0.0])
                 n_sum[0] += 1
@@ -145,7 +151,7 @@ class WitWorld(wit_world.WitWorld):
             ]
         else:
             lines = [
-                "conformance v6\n",
+                "conformance v7\n",
                 f"label {s.label}\n",
                 f"events {s.total}\n",
                 f"dropped {s.dropped}\n",
@@ -159,6 +165,7 @@ class WitWorld(wit_world.WitWorld):
                 f"quic {s.quic_ok} {s.quic_failed}\n",
                 f"clocks {s.kernel_stamped} {s.engine_stamped}\n",
                 f"proxied {s.proxied} {s.proxied_bytes}\n",
+                f"bytes {s.bytes[0]} {s.bytes[1]} {s.bytes[2]}\n",
             ]
         emit("".join(lines))
         return types.RunOutcome.PASS

@@ -55,7 +55,7 @@ fn version_names_the_commit_wasmtime_and_the_wit() {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
         let expected = format!("(commit {}", head.as_deref().unwrap_or("unknown"));
         assert!(out.contains(&expected), "{expected} missing: {out}");
-        assert!(out.contains(", wasmtime 48.") && out.contains("plugins httptrace:plugin@0.6.0)"), "{out}");
+        assert!(out.contains(", wasmtime 48.") && out.contains("plugins httptrace:plugin@0.7.0)"), "{out}");
     }
 }
 

@@ -86,8 +86,8 @@ fn every_language_prints_the_same_report_as_expected() {
 }
 
 /// Plugins built for earlier versions of `httptrace:plugin` load and run unchanged: the Rust
-/// conformance plugin as built for each of 0.1.0 to 0.5.0 (`tests/fixtures/plugins-<version>/`)
-/// prints its version's report (`conformance v1` to `v5`: without the lines of the fields later
+/// conformance plugin as built for each of 0.1.0 to 0.6.0 (`tests/fixtures/plugins-<version>/`)
+/// prints its version's report (`conformance v1` to `v6`: without the lines of the fields later
 /// versions added, and seeing only the kinds its version has), and `plugin inspect` names the
 /// version it was built for.
 #[test]
@@ -110,6 +110,9 @@ kind proxy-connect-done "
     // 0.6.0's: lookups and connects of proxies.
     let proxied = v3.lines().find_map(|l| l.strip_prefix("proxied ")).expect("a proxied line");
     assert!(!proxied.split(' ').any(|n| n == "0"), "the fixture has a proxy's lookup and connects: {proxied}");
+    // 0.7.0's: hops that sent a body, received headers and received a body.
+    let bytes = v3.lines().find_map(|l| l.strip_prefix("bytes ")).expect("a bytes line");
+    assert!(!bytes.split(' ').any(|n| n == "0"), "the fixture's requests moved bytes of each count: {bytes}");
     assert!(
         !v3.contains(
             "
@@ -128,6 +131,7 @@ tunnels 0 0
         ("0.3.0", "conformance-v3.expected"),
         ("0.4.0", "conformance-v4.expected"),
         ("0.5.0", "conformance-v5.expected"),
+        ("0.6.0", "conformance-v6.expected"),
     ] {
         let old = repo().join(format!("tests/fixtures/plugins-{version}/conformance-rust.wasm"));
         let out = Command::new(env!("CARGO_BIN_EXE_httptrace"))
@@ -141,7 +145,10 @@ tunnels 0 0
         assert!(out.status.success(), "{version}: {}", String::from_utf8_lossy(&out.stderr));
         let want = std::fs::read_to_string(repo().join("tests/fixtures").join(report)).unwrap();
         assert_eq!(String::from_utf8(out.stdout).unwrap(), want, "{version}");
-        assert!(!want.contains("proxied"), "{version} has no proxy on lookups and connects");
+        assert!(!want.contains("\nbytes "), "{version} has no hop-summary bytes");
+        if version < "0.6.0" {
+            assert!(!want.contains("proxied"), "{version} has no proxy on lookups and connects");
+        }
         if version < "0.5.0" {
             assert!(!want.contains("clocks"), "{version} has no stamp clocks");
         }
@@ -164,7 +171,7 @@ tunnels 0 0
 fn the_drop_key_and_defaults_behave_alike() {
     // No config: label `-`; drop=request-start counts those instead.
     let reference = replay_ok("rust", &["drop=request-start"]);
-    assert!(reference.starts_with("conformance v6\nlabel -\n"), "{reference}");
+    assert!(reference.starts_with("conformance v7\nlabel -\n"), "{reference}");
     let starts = events().iter().filter(|e| e["event"] == "request-start").count();
     assert!(reference.contains(&format!("\ndropped {starts}\n")), "{reference}");
     for lang in &LANGS[1..] {

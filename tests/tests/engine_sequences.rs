@@ -263,7 +263,8 @@ async fn expect_continue_and_early_hints() {
 /// `ClientOptions::record` narrowed to what `-p stats` asks for (`request-start`, `got-conn`,
 /// `request-done`) or to `request-done` alone: the sink gets exactly those kinds, and the
 /// `request-done` summary is the same as with everything recorded — over HTTP/1.1 with
-/// redirects and over HTTP/2 with TLS.
+/// redirects and over HTTP/2 with TLS. Each hop's `bytes` are what its events counted, recorded
+/// or not.
 #[tokio::test]
 async fn narrowed_recording_keeps_the_summaries_and_hands_over_only_the_set() {
     use httptrace::event::{kind, KindSet};
@@ -306,6 +307,23 @@ async fn narrowed_recording_keeps_the_summaries_and_hands_over_only_the_set() {
                     |t: &httptrace::summary::Timings| [t.blocked, t.dns, t.connect, t.ssl, t.send, t.wait, t.receive].map(|v| v >= 0.0);
                 assert_eq!(phases(&x.timings), phases(&y.timings), "{url} hop {}", x.hop);
                 assert!(y.timings.wait > 0.0 && y.marks.total > 0.0);
+                // The bytes the hop moved (0.7.0): what its own events counted, and the same
+                // when those events are not recorded.
+                let mut counted = httptrace::event::ByteCounts::default();
+                for e in full.iter().filter(|e| e.hop == x.hop) {
+                    match &e.kind {
+                        EventKind::WroteRequest { body_bytes, .. } => counted.request_body += body_bytes,
+                        EventKind::ResponseHeaders { header_bytes, .. } => counted.response_headers += header_bytes,
+                        EventKind::ResponseDone { body_bytes, .. } => counted.response_body += body_bytes,
+                        _ => {}
+                    }
+                }
+                assert_eq!(x.bytes, counted, "{url} hop {}", x.hop);
+                assert_eq!(y.bytes, x.bytes, "{url} hop {}", x.hop);
+                assert!(x.bytes.response_headers > 0, "{url} hop {}: {:?}", x.hop, x.bytes);
+            }
+            if url.ends_with("/bytes/300") {
+                assert_eq!(b[0].bytes.response_body, 300, "{url}");
             }
         }
     }

@@ -55,7 +55,7 @@ fn bad_plugin_files_are_refused_before_any_request() {
     let real = std::fs::read(guest("kinds")).unwrap();
     let mut preamble_then_noise = COMPONENT_PREAMBLE.to_vec();
     preamble_then_noise.extend(noise(64 << 10, 7));
-    let v2 = plugin_wit().replace("package httptrace:plugin@0.6.0;", "package httptrace:plugin@0.7.0;");
+    let v2 = plugin_wit().replace("package httptrace:plugin@0.7.0;", "package httptrace:plugin@0.8.0;");
 
     #[allow(clippy::type_complexity)]
     let cases: Vec<(PathBuf, fn(&ErrorKind) -> bool, String)> = vec![
@@ -75,13 +75,13 @@ fn bad_plugin_files_are_refused_before_any_request() {
         (
             write(d, "other.wasm", &other_world()),
             |k| matches!(k, ErrorKind::OtherWorld { exports } if exports == &["run"]),
-            "is a component of another world: it exports `run`, not init, on-events and finish of httptrace:plugin/plugin@0.6.0".into(),
+            "is a component of another world: it exports `run`, not init, on-events and finish of httptrace:plugin/plugin@0.7.0".into(),
         ),
         (write(d, "types.wasm", &wrong_types()), |k| matches!(k, ErrorKind::Incompatible { .. }), "does not fit this httptrace: ".into()),
         (
             write(d, "v2.wasm", &synth_component(&v2)),
-            |k| matches!(k, ErrorKind::VersionMismatch { found } if found == "0.7.0"),
-            "implements httptrace:plugin@0.7.0, this httptrace supports @0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x, @0.6.x".into(),
+            |k| matches!(k, ErrorKind::VersionMismatch { found } if found == "0.8.0"),
+            "implements httptrace:plugin@0.8.0, this httptrace supports @0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x, @0.6.x, @0.7.x".into(),
         ),
         // Over the size limit: refused from its size alone, without reading it.
         (

@@ -86,7 +86,7 @@ fn every_copy_of_the_wit_is_the_repositorys() {
 #[test]
 fn released_versions_of_the_wit_never_change() {
     use sha2::Digest;
-    const RELEASED: [(&str, &str, &str); 10] = [
+    const RELEASED: [(&str, &str, &str); 12] = [
         ("0.1.0", "compact.wit", "c0aea59a22a9754dc777cfdb9fd1e01f8f1552343355af56567bb07dc55a2957"),
         ("0.1.0", "plugin.wit", "39494ed8cd8635370813fe2e748bf2f0b3921fccece9a9cecb2dfbb8f0f881dc"),
         ("0.2.0", "compact.wit", "f71b31279c8668f87da7dc00b97df49eb3b4d16fd46e6532273543ea1adc0483"),
@@ -97,6 +97,8 @@ fn released_versions_of_the_wit_never_change() {
         ("0.4.0", "plugin.wit", "ccf600d9af69f8a525b1c156eeffd254ecdc835bb23b8cde25b073e51cf3b8ef"),
         ("0.5.0", "compact.wit", "18d8f9f7e66d8877b6abc58fe268f83ab592d3674c6024d02c9164c066fa20d0"),
         ("0.5.0", "plugin.wit", "37e4e59f900cea4235fa0e836f11a392ae6c337750de1bdbdfeb545e9058c617"),
+        ("0.6.0", "compact.wit", "8f6772f070407876c8a32d4e385cb477292ab276789bd55994129e569a503b9f"),
+        ("0.6.0", "plugin.wit", "d652c9b73c17f2cc8e94f44313445f76275298d5c84b5ee281fe7fd57ca2e0f3"),
     ];
     for (v, file, want) in RELEASED {
         let path = repo().join(format!("wit/v{v}/{file}"));

@@ -4,9 +4,9 @@
 use crate::plugins_support::*;
 use httptrace_plugin_host::{ErrorKind, LoadOrigin, PluginSource, Runtime, RuntimeOptions, Verbosity};
 
-/// A component of package version 0.7.0 (not released) of the same world.
+/// A component of package version 0.8.0 (not released) of the same world.
 fn other_version() -> Vec<u8> {
-    synth_component(&plugin_wit().replace("package httptrace:plugin@0.6.0;", "package httptrace:plugin@0.7.0;"))
+    synth_component(&plugin_wit().replace("package httptrace:plugin@0.7.0;", "package httptrace:plugin@0.8.0;"))
 }
 
 /// A component of the right version without `finish`.
@@ -66,10 +66,10 @@ fn bad_files_are_refused_with_one_line_naming_plugin_and_file() {
     );
 
     let e = load_error(&rt, &v2);
-    assert_eq!(e.kind(), &ErrorKind::VersionMismatch { found: "0.7.0".into() });
+    assert_eq!(e.kind(), &ErrorKind::VersionMismatch { found: "0.8.0".into() });
     assert!(
         e.to_string()
-            .ends_with("implements httptrace:plugin@0.7.0, this httptrace supports @0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x, @0.6.x"),
+            .ends_with("implements httptrace:plugin@0.8.0, this httptrace supports @0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x, @0.6.x, @0.7.x"),
         "{e}"
     );
 
@@ -85,7 +85,7 @@ fn bad_files_are_refused_with_one_line_naming_plugin_and_file() {
     for (path, needle) in [
         (&not_wasm, "is not a WebAssembly file"),
         (&core, "is a core WebAssembly module"),
-        (&v2, "implements httptrace:plugin@0.7.0, this httptrace supports @0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x, @0.6.x"),
+        (&v2, "implements httptrace:plugin@0.8.0, this httptrace supports @0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x, @0.6.x, @0.7.x"),
         (&nofinish, "does not export `finish`"),
     ] {
         // The run stops before any request: the URL's port has nobody listening.
@@ -112,8 +112,8 @@ fn inspect_says_what_a_file_implements_and_whether_it_fits() {
     let run = cli(&["plugin", "inspect", good.to_str().unwrap()], &[]);
     assert_eq!(run.code, 0, "{run:?}");
     for needle in [
-        "implements: httptrace:plugin@0.6.0",
-        "httptrace:plugin/host@0.6.0 (instance)",
+        "implements: httptrace:plugin@0.7.0",
+        "httptrace:plugin/host@0.7.0 (instance)",
         "init (func)",
         "on-events (func)",
         "finish (func)",
@@ -124,8 +124,8 @@ fn inspect_says_what_a_file_implements_and_whether_it_fits() {
     let v2 = write(dir.path(), "v2.wasm", &other_version());
     let run = cli(&["plugin", "inspect", v2.to_str().unwrap()], &[]);
     assert_ne!(run.code, 0);
-    assert!(run.stdout.contains("implements: httptrace:plugin@0.7.0"), "{}", run.stdout);
-    assert!(run.stdout.contains("this httptrace supports @0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x, @0.6.x"), "{}", run.stdout);
+    assert!(run.stdout.contains("implements: httptrace:plugin@0.8.0"), "{}", run.stdout);
+    assert!(run.stdout.contains("this httptrace supports @0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x, @0.6.x, @0.7.x"), "{}", run.stdout);
     let core = write(dir.path(), "core.wasm", b"\0asm\x01\0\0\0");
     let run = cli(&["plugin", "inspect", core.to_str().unwrap()], &[]);
     assert_ne!(run.code, 0);

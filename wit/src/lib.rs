@@ -11,11 +11,11 @@
 #![deny(missing_docs)]
 
 /// The version of the `httptrace:plugin` package these tables describe.
-pub const WORLD_VERSION: &str = "0.6.0";
+pub const WORLD_VERSION: &str = "0.7.0";
 
 /// Every released version of the package the host serves, oldest first (the last is
 /// [`WORLD_VERSION`]).
-pub const RELEASED_VERSIONS: [&str; 6] = ["0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0", WORLD_VERSION];
+pub const RELEASED_VERSIONS: [&str; 7] = ["0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0", "0.6.0", WORLD_VERSION];
 
 /// Calls `$m!` with the table of event kinds, one `index Variant CONSTANT "kebab-name",` per
 /// kind, in WIT order.

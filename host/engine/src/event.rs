@@ -482,6 +482,33 @@ pub struct HopSummary {
     pub timings: Timings,
     /// curl marks of this hop (s, from the hop's start).
     pub marks: Marks,
+    /// The bytes this hop moved. Since plugin contract 0.7.0 (absent from older recordings:
+    /// zeros).
+    #[serde(default)]
+    pub bytes: ByteCounts,
+}
+
+/// The bytes one hop moved, as its events count them: the whole request's (curl's
+/// `size_upload`, `size_header`, `size_download`) is the sum over its hops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ByteCounts {
+    /// Request body bytes written (`wrote-request`'s `body_bytes`).
+    pub request_body: u64,
+    /// Response header bytes received (`response-headers`' `header_bytes`).
+    pub response_headers: u64,
+    /// Response body bytes received, on the wire (`response-done`'s `body_bytes`).
+    pub response_body: u64,
+}
+
+impl ByteCounts {
+    /// The counts of every hop added up (saturating).
+    pub fn sum<'a>(hops: impl IntoIterator<Item = &'a ByteCounts>) -> ByteCounts {
+        hops.into_iter().fold(ByteCounts::default(), |a, b| ByteCounts {
+            request_body: a.request_body.saturating_add(b.request_body),
+            response_headers: a.response_headers.saturating_add(b.response_headers),
+            response_body: a.response_body.saturating_add(b.response_body),
+        })
+    }
 }
 
 /// The kinds of event, each with its own fields.

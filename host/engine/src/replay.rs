@@ -75,7 +75,7 @@ mod tests {
 
     /// A log recorded before fields were added (`key_exchange_group` in plugin contract 0.2.0,
     /// `post_data`, `client_certificate_*` and `client_lag_ns` in 0.3.0, `decoded_bytes` in
-    /// 0.4.0, `clock` in 0.5.0, `proxy` in 0.6.0) still reads: the fields
+    /// 0.4.0, `clock` in 0.5.0, `proxy` in 0.6.0, the hops' `bytes` in 0.7.0) still reads: the fields
     /// are absent, and written back with their defaults.
     #[test]
     fn a_log_from_before_a_field_was_added_reads_back() {
@@ -119,6 +119,27 @@ mod tests {
             let old = line.replace(",\"proxy\":null}", "}");
             assert_eq!(parse_line(&old).unwrap().to_json(), line);
         }
+        // 0.7.0's hop `bytes`: absent reads as zeros.
+        let done = FIXTURE.lines().find(|l| l.contains("\"request-done\"") && l.contains("\"response_body\":512")).unwrap();
+        let old = without_hop_bytes(done);
+        assert!(!old.contains("\"bytes\""), "{old}");
+        let crate::event::EventKind::RequestDone { hops, .. } = parse_line(&old).unwrap().kind else { panic!("{old}") };
+        assert_eq!(hops[0].bytes, crate::event::ByteCounts::default());
+        let crate::event::EventKind::RequestDone { hops, .. } = parse_line(done).unwrap().kind else { panic!("{done}") };
+        assert_eq!(hops[0].bytes, crate::event::ByteCounts { request_body: 0, response_headers: 77, response_body: 512 });
+    }
+
+    /// `line` without its hops' `"bytes":{...}` fields.
+    fn without_hop_bytes(line: &str) -> String {
+        let mut out = String::new();
+        let mut rest = line;
+        while let Some(at) = rest.find(",\"bytes\":{") {
+            out.push_str(&rest[..at]);
+            let end = rest[at..].find('}').unwrap();
+            rest = &rest[at + end + 1..];
+        }
+        out.push_str(rest);
+        out
     }
 
     #[test]

@@ -158,6 +158,8 @@ pub struct HopRecord {
     /// the client's own delay, which a user-space stamp would count as server time. `None`
     /// without a kernel stamp (not Linux, kernel stamps off, or none that fits).
     pub client_lag_ns: Option<u64>,
+    /// The bytes the hop's `wrote-request`, `response-headers` and `response-done` counted.
+    pub bytes: crate::event::ByteCounts,
 }
 
 impl HopRecord {
@@ -165,7 +167,16 @@ impl HopRecord {
     pub fn observe(&mut self, t: u64, kind: &EventKind) {
         match kind {
             EventKind::RequestStart { url, .. } => url.clone_into(&mut self.url),
-            EventKind::ResponseHeaders { status, .. } => self.status = Some(*status),
+            EventKind::ResponseHeaders { status, header_bytes, .. } => {
+                self.status = Some(*status);
+                self.bytes.response_headers = self.bytes.response_headers.saturating_add(*header_bytes);
+            }
+            EventKind::WroteRequest { body_bytes, .. } => {
+                self.bytes.request_body = self.bytes.request_body.saturating_add(*body_bytes);
+            }
+            EventKind::ResponseDone { body_bytes, .. } => {
+                self.bytes.response_body = self.bytes.response_body.saturating_add(*body_bytes);
+            }
             _ => {}
         }
         if KindSet::SUMMARY.contains(kind.index()) {
@@ -379,6 +390,8 @@ mod tests {
         assert_eq!(record.marks, sorted);
         assert_eq!(record.marks.timings(), sorted.timings());
         assert_eq!((record.url.as_str(), record.status), ("http://h/", Some(204)));
+        let want = crate::event::ByteCounts { request_body: 0, response_headers: 9, response_body: 0 };
+        assert_eq!(record.bytes, want);
         assert_eq!(sorted.timings().connect, 10.0, "first connect-start to the winning connect-done");
     }
 

@@ -347,10 +347,10 @@ mod tests {
         let id = PluginId::file(PathBuf::from("./spin.wasm"));
         let e = PluginError::new(id.clone(), ErrorKind::Timeout { call: Call::OnEvents, limit: Duration::from_secs(1) });
         assert_eq!(e.to_string(), "plugin spin (./spin.wasm): on-events exceeded its 1s time limit");
-        let e = PluginError::new(id, ErrorKind::VersionMismatch { found: "0.7.0".into() });
+        let e = PluginError::new(id, ErrorKind::VersionMismatch { found: "0.8.0".into() });
         assert_eq!(
             e.to_string(),
-            "plugin spin (./spin.wasm) implements httptrace:plugin@0.7.0, this httptrace supports @0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x, @0.6.x"
+            "plugin spin (./spin.wasm) implements httptrace:plugin@0.8.0, this httptrace supports @0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x, @0.6.x, @0.7.x"
         );
         assert_eq!(fmt_duration(Duration::from_millis(500)), "500ms");
         assert_eq!(fmt_size(64 << 20), "64 MiB");

@@ -157,6 +157,30 @@ pub(crate) mod v0_5_0 {
     }
 }
 
+/// `httptrace:plugin@0.6.0`, as [`v0_1_0`] is 0.1.0.
+pub(crate) mod v0_6_0 {
+    /// `httptrace:plugin@0.6.0`'s world `plugin`.
+    pub(crate) mod bindings {
+        wasmtime::component::bindgen!({
+            path: "wit/v0.6.0",
+            world: "plugin",
+            imports: { "httptrace:plugin/host.emit": trappable, "httptrace:plugin/host.log": trappable },
+        });
+    }
+
+    /// `httptrace:plugin@0.6.0`'s world `compact-plugin` (types only, as for the newest).
+    pub(crate) mod compact_bindings {
+        wasmtime::component::bindgen!({
+            path: "wit/v0.6.0",
+            world: "compact-plugin",
+            with: {
+                "httptrace:plugin/types": super::bindings::httptrace::plugin::types,
+                "httptrace:plugin/host": super::bindings::httptrace::plugin::host,
+            },
+        });
+    }
+}
+
 /// The `T` of each plugin's `Store<T>`.
 pub(crate) struct HostState {
     wasi: WasiCtx,
@@ -294,6 +318,7 @@ host_import!(v0_2_0::bindings);
 host_import!(v0_3_0::bindings);
 host_import!(v0_4_0::bindings);
 host_import!(v0_5_0::bindings);
+host_import!(v0_6_0::bindings);
 
 impl HostState {
     /// `log` at a level's rank (0 trace … 4 error).

@@ -12,7 +12,7 @@ use super::error::{Call, ErrorKind, PluginError, PluginId};
 use super::host::bindings::httptrace::plugin::types as wit;
 use super::host::HostState;
 use super::load::{first_error_line, LoadedPlugin};
-use super::lower::{Abi, CompactBatch, EventList, NotUtf8, V0_1_0, V0_2_0, V0_3_0, V0_4_0, V0_5_0, V0_6_0};
+use super::lower::{Abi, CompactBatch, EventList, NotUtf8, V0_1_0, V0_2_0, V0_3_0, V0_4_0, V0_5_0, V0_6_0, V0_7_0};
 use super::output::Output;
 use super::runtime::deadline_ticks;
 use super::version::Version;
@@ -92,6 +92,7 @@ impl Instance {
                 Version::V0_4_0 => check_event_funcs::<V0_4_0>(&store, init, on_events, on_batch)?,
                 Version::V0_5_0 => check_event_funcs::<V0_5_0>(&store, init, on_events, on_batch)?,
                 Version::V0_6_0 => check_event_funcs::<V0_6_0>(&store, init, on_events, on_batch)?,
+                Version::V0_7_0 => check_event_funcs::<V0_7_0>(&store, init, on_events, on_batch)?,
             }
             Ok((init, finish, on_events, on_batch))
         });
@@ -116,6 +117,7 @@ impl Instance {
             Version::V0_4_0 => self.init_as::<V0_4_0>(config),
             Version::V0_5_0 => self.init_as::<V0_5_0>(config),
             Version::V0_6_0 => self.init_as::<V0_6_0>(config),
+            Version::V0_7_0 => self.init_as::<V0_7_0>(config),
         }
     }
 
@@ -149,6 +151,7 @@ impl Instance {
             Version::V0_4_0 => self.on_events_as::<V0_4_0>(events, addrs),
             Version::V0_5_0 => self.on_events_as::<V0_5_0>(events, addrs),
             Version::V0_6_0 => self.on_events_as::<V0_6_0>(events, addrs),
+            Version::V0_7_0 => self.on_events_as::<V0_7_0>(events, addrs),
         }
     }
 
@@ -178,6 +181,7 @@ impl Instance {
             Version::V0_4_0 => self.on_events_plain_as::<V0_4_0>(events, addrs),
             Version::V0_5_0 => self.on_events_plain_as::<V0_5_0>(events, addrs),
             Version::V0_6_0 => self.on_events_plain_as::<V0_6_0>(events, addrs),
+            Version::V0_7_0 => self.on_events_plain_as::<V0_7_0>(events, addrs),
         }
     }
 

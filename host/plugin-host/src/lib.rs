@@ -1,5 +1,5 @@
 //! The plugin host of httptrace: runs WebAssembly component plugins (world `plugin` of
-//! `httptrace:plugin@0.6.0`, `wit/plugin.wit`, and of every earlier released version, so a
+//! `httptrace:plugin@0.7.0`, `wit/plugin.wit`, and of every earlier released version, so a
 //! plugin loads unchanged whatever it was built against) over the events the [`httptrace`]
 //! engine records.
 //! It takes component bytes (files, or plugins the embedding program bundles) and exposes no
@@ -56,7 +56,7 @@ pub use runtime::{BundledPlugin, Runtime, RuntimeError, RuntimeOptions, EPOCH_TI
 pub const WORLD_VERSION: &str = httptrace_wit::WORLD_VERSION;
 
 /// Every version of the `httptrace:plugin` package this host serves, oldest first.
-pub const RELEASED_VERSIONS: [&str; 6] = httptrace_wit::RELEASED_VERSIONS;
+pub const RELEASED_VERSIONS: [&str; httptrace_wit::RELEASED_VERSIONS.len()] = httptrace_wit::RELEASED_VERSIONS;
 
 /// The world's exports; a plugin must have all of them.
 pub const EXPORTS: [&str; 3] = ["init", "on-events", "finish"];

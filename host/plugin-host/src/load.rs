@@ -10,7 +10,7 @@ use wasmtime::Engine;
 
 use super::cache::{self, LoadOrigin};
 use super::error::{ErrorKind, PluginError, PluginId};
-use super::host::{bindings, compact_bindings, v0_1_0, v0_2_0, v0_3_0, v0_4_0, v0_5_0, HostState};
+use super::host::{bindings, compact_bindings, v0_1_0, v0_2_0, v0_3_0, v0_4_0, v0_5_0, v0_6_0, HostState};
 use super::runtime::Runtime;
 use super::version::Version;
 use super::{Verbosity, EXPORTS};
@@ -191,10 +191,16 @@ pub(crate) fn load(rt: &Runtime, source: &PluginSource) -> Result<LoadedPlugin, 
     // and the compact one's `on-batch` if it has one), now rather than at the first call.
     let compact = component.get_export_index(None, "on-batch").is_some();
     match version {
-        Version::V0_6_0 => {
+        Version::V0_7_0 => {
             bindings::PluginPre::new(pre.clone()).map_err(incompatible)?;
             if compact {
                 compact_bindings::CompactPluginPre::new(pre.clone()).map_err(incompatible)?;
+            }
+        }
+        Version::V0_6_0 => {
+            v0_6_0::bindings::PluginPre::new(pre.clone()).map_err(incompatible)?;
+            if compact {
+                v0_6_0::compact_bindings::CompactPluginPre::new(pre.clone()).map_err(incompatible)?;
             }
         }
         Version::V0_5_0 => {

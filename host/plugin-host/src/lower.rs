@@ -37,7 +37,7 @@ use std::marker::PhantomData;
 use super::convert::AddrText;
 use super::host::bindings::httptrace::plugin::types as wit;
 use super::host::compact_bindings::httptrace::plugin::compact as wc;
-use super::host::{v0_1_0, v0_2_0, v0_3_0, v0_4_0, v0_5_0};
+use super::host::{v0_1_0, v0_2_0, v0_3_0, v0_4_0, v0_5_0, v0_6_0};
 use httptrace::event::{CertSummary, Event, EventKind, Header, HopSummary, Phase, StampClock, TraceError};
 use httptrace::summary::{Marks, Timings};
 
@@ -52,6 +52,8 @@ pub(crate) trait Abi: 'static + Send + Sync {
     type EventKind: ComponentType + ComponentVariant;
     /// The version's compact `batch` record.
     type Batch: ComponentType;
+    /// The version's `hop-summary` record (the element of `request-done.hops`).
+    type HopSummary: ComponentType;
     /// The version's `event-type` enum (what `init` answers with).
     type EventType: ComponentType + wasmtime::component::Lift + Copy + Send + Sync + 'static;
     /// The [`EventKind::index`] of one of the version's event types: its case number (a
@@ -70,15 +72,18 @@ pub(crate) trait Abi: 'static + Send + Sync {
     const V0_5: bool;
     /// 0.6.0 on: the `proxy` of `dns-start`, `dns-done`, `connect-start` and `connect-done`.
     const V0_6: bool;
+    /// 0.7.0 on: `hop-summary.bytes`.
+    const V0_7: bool;
 }
 
-/// `httptrace:plugin@0.6.0`, the newest.
-pub(crate) struct V0_6_0;
+/// `httptrace:plugin@0.7.0`, the newest.
+pub(crate) struct V0_7_0;
 
-impl Abi for V0_6_0 {
+impl Abi for V0_7_0 {
     type Event = wit::Event;
     type EventKind = wit::EventKind;
     type Batch = wc::Batch;
+    type HopSummary = wit::HopSummary;
     type EventType = wit::EventType;
     fn type_index(t: wit::EventType) -> usize {
         super::convert::type_index(t)
@@ -88,6 +93,27 @@ impl Abi for V0_6_0 {
     const V0_4: bool = true;
     const V0_5: bool = true;
     const V0_6: bool = true;
+    const V0_7: bool = true;
+}
+
+/// `httptrace:plugin@0.6.0`.
+pub(crate) struct V0_6_0;
+
+impl Abi for V0_6_0 {
+    type Event = v0_6_0::bindings::httptrace::plugin::types::Event;
+    type EventKind = v0_6_0::bindings::httptrace::plugin::types::EventKind;
+    type Batch = v0_6_0::compact_bindings::httptrace::plugin::compact::Batch;
+    type HopSummary = v0_6_0::bindings::httptrace::plugin::types::HopSummary;
+    type EventType = v0_6_0::bindings::httptrace::plugin::types::EventType;
+    fn type_index(t: Self::EventType) -> usize {
+        t as usize
+    }
+    const KEY_EXCHANGE_GROUP: bool = true;
+    const V0_3: bool = true;
+    const V0_4: bool = true;
+    const V0_5: bool = true;
+    const V0_6: bool = true;
+    const V0_7: bool = false;
 }
 
 /// `httptrace:plugin@0.5.0`.
@@ -97,6 +123,7 @@ impl Abi for V0_5_0 {
     type Event = v0_5_0::bindings::httptrace::plugin::types::Event;
     type EventKind = v0_5_0::bindings::httptrace::plugin::types::EventKind;
     type Batch = v0_5_0::compact_bindings::httptrace::plugin::compact::Batch;
+    type HopSummary = v0_5_0::bindings::httptrace::plugin::types::HopSummary;
     type EventType = v0_5_0::bindings::httptrace::plugin::types::EventType;
     fn type_index(t: Self::EventType) -> usize {
         t as usize
@@ -106,6 +133,7 @@ impl Abi for V0_5_0 {
     const V0_4: bool = true;
     const V0_5: bool = true;
     const V0_6: bool = false;
+    const V0_7: bool = false;
 }
 
 /// `httptrace:plugin@0.4.0`.
@@ -115,6 +143,7 @@ impl Abi for V0_4_0 {
     type Event = v0_4_0::bindings::httptrace::plugin::types::Event;
     type EventKind = v0_4_0::bindings::httptrace::plugin::types::EventKind;
     type Batch = v0_4_0::compact_bindings::httptrace::plugin::compact::Batch;
+    type HopSummary = v0_4_0::bindings::httptrace::plugin::types::HopSummary;
     type EventType = v0_4_0::bindings::httptrace::plugin::types::EventType;
     fn type_index(t: Self::EventType) -> usize {
         t as usize
@@ -124,6 +153,7 @@ impl Abi for V0_4_0 {
     const V0_4: bool = true;
     const V0_5: bool = false;
     const V0_6: bool = false;
+    const V0_7: bool = false;
 }
 
 /// `httptrace:plugin@0.3.0`.
@@ -133,6 +163,7 @@ impl Abi for V0_3_0 {
     type Event = v0_3_0::bindings::httptrace::plugin::types::Event;
     type EventKind = v0_3_0::bindings::httptrace::plugin::types::EventKind;
     type Batch = v0_3_0::compact_bindings::httptrace::plugin::compact::Batch;
+    type HopSummary = v0_3_0::bindings::httptrace::plugin::types::HopSummary;
     type EventType = v0_3_0::bindings::httptrace::plugin::types::EventType;
     fn type_index(t: Self::EventType) -> usize {
         t as usize
@@ -142,6 +173,7 @@ impl Abi for V0_3_0 {
     const V0_4: bool = false;
     const V0_5: bool = false;
     const V0_6: bool = false;
+    const V0_7: bool = false;
 }
 
 /// `httptrace:plugin@0.2.0`.
@@ -151,6 +183,7 @@ impl Abi for V0_2_0 {
     type Event = v0_2_0::bindings::httptrace::plugin::types::Event;
     type EventKind = v0_2_0::bindings::httptrace::plugin::types::EventKind;
     type Batch = v0_2_0::compact_bindings::httptrace::plugin::compact::Batch;
+    type HopSummary = v0_2_0::bindings::httptrace::plugin::types::HopSummary;
     type EventType = v0_2_0::bindings::httptrace::plugin::types::EventType;
     fn type_index(t: Self::EventType) -> usize {
         t as usize
@@ -160,6 +193,7 @@ impl Abi for V0_2_0 {
     const V0_4: bool = false;
     const V0_5: bool = false;
     const V0_6: bool = false;
+    const V0_7: bool = false;
 }
 
 /// `httptrace:plugin@0.1.0`.
@@ -169,6 +203,7 @@ impl Abi for V0_1_0 {
     type Event = v0_1_0::bindings::httptrace::plugin::types::Event;
     type EventKind = v0_1_0::bindings::httptrace::plugin::types::EventKind;
     type Batch = v0_1_0::compact_bindings::httptrace::plugin::compact::Batch;
+    type HopSummary = v0_1_0::bindings::httptrace::plugin::types::HopSummary;
     type EventType = v0_1_0::bindings::httptrace::plugin::types::EventType;
     fn type_index(t: Self::EventType) -> usize {
         t as usize
@@ -178,10 +213,11 @@ impl Abi for V0_1_0 {
     const V0_4: bool = false;
     const V0_5: bool = false;
     const V0_6: bool = false;
+    const V0_7: bool = false;
 }
 
 /// A batch of events as the `list<event>` argument of `on-events`, in version `V`'s layout.
-pub(crate) struct EventList<'a, V: Abi = V0_6_0> {
+pub(crate) struct EventList<'a, V: Abi = V0_7_0> {
     /// The events, in order.
     pub events: &'a [&'a Event],
     /// Text of the socket addresses in `events` (see [`AddrText::learn`]).
@@ -230,7 +266,7 @@ unsafe impl<V: Abi> Lower for EventList<'_, V> {
 
 /// A batch of events as the compact `batch` argument of `on-batch` (`wit/compact.wit`), in
 /// version `V`'s layout.
-pub(crate) struct CompactBatch<'a, V: Abi = V0_6_0> {
+pub(crate) struct CompactBatch<'a, V: Abi = V0_7_0> {
     /// The events, in order.
     pub events: &'a [&'a Event],
     /// Text of the socket addresses in `events` (see [`AddrText::learn`]).
@@ -245,7 +281,7 @@ const _: () = {
     use v0_1_0::bindings::httptrace::plugin::types as w1;
     assert!(<w1::Header as ComponentType>::SIZE32 == <wit::Header as ComponentType>::SIZE32);
     assert!(<w1::CertSummary as ComponentType>::SIZE32 == <wit::CertSummary as ComponentType>::SIZE32);
-    assert!(<w1::HopSummary as ComponentType>::SIZE32 == <wit::HopSummary as ComponentType>::SIZE32);
+    assert!(<w1::HopSummary as ComponentType>::SIZE32 == HOP_BEFORE_0_7);
     assert!(<w1::TraceError as ComponentType>::SIZE32 == <wit::TraceError as ComponentType>::SIZE32);
     assert!(<w1::GotConn as ComponentType>::SIZE32 == <wit::GotConn as ComponentType>::SIZE32);
     // The case payload starts at the same offset (the cases' alignment did not change).
@@ -258,7 +294,7 @@ const _: () = {
     use v0_2_0::bindings::httptrace::plugin::types as w2;
     assert!(<w2::Header as ComponentType>::SIZE32 == <wit::Header as ComponentType>::SIZE32);
     assert!(<w2::CertSummary as ComponentType>::SIZE32 == <wit::CertSummary as ComponentType>::SIZE32);
-    assert!(<w2::HopSummary as ComponentType>::SIZE32 == <wit::HopSummary as ComponentType>::SIZE32);
+    assert!(<w2::HopSummary as ComponentType>::SIZE32 == HOP_BEFORE_0_7);
     assert!(<w2::TraceError as ComponentType>::SIZE32 == <wit::TraceError as ComponentType>::SIZE32);
     assert!(<w2::GotConn as ComponentType>::SIZE32 == <wit::GotConn as ComponentType>::SIZE32);
     assert!(<w2::EventKind as ComponentVariant>::PAYLOAD_OFFSET32 == <wit::EventKind as ComponentVariant>::PAYLOAD_OFFSET32);
@@ -272,7 +308,7 @@ const _: () = {
     use v0_3_0::bindings::httptrace::plugin::types as w3;
     assert!(<w3::Header as ComponentType>::SIZE32 == <wit::Header as ComponentType>::SIZE32);
     assert!(<w3::CertSummary as ComponentType>::SIZE32 == <wit::CertSummary as ComponentType>::SIZE32);
-    assert!(<w3::HopSummary as ComponentType>::SIZE32 == <wit::HopSummary as ComponentType>::SIZE32);
+    assert!(<w3::HopSummary as ComponentType>::SIZE32 == HOP_BEFORE_0_7);
     assert!(<w3::TraceError as ComponentType>::SIZE32 == <wit::TraceError as ComponentType>::SIZE32);
     assert!(<w3::GotConn as ComponentType>::SIZE32 == <wit::GotConn as ComponentType>::SIZE32);
     assert!(<w3::TlsHandshakeDone as ComponentType>::SIZE32 == <wit::TlsHandshakeDone as ComponentType>::SIZE32);
@@ -287,7 +323,7 @@ const _: () = {
     use v0_4_0::bindings::httptrace::plugin::types as w4;
     assert!(<w4::Header as ComponentType>::SIZE32 == <wit::Header as ComponentType>::SIZE32);
     assert!(<w4::CertSummary as ComponentType>::SIZE32 == <wit::CertSummary as ComponentType>::SIZE32);
-    assert!(<w4::HopSummary as ComponentType>::SIZE32 == <wit::HopSummary as ComponentType>::SIZE32);
+    assert!(<w4::HopSummary as ComponentType>::SIZE32 == HOP_BEFORE_0_7);
     assert!(<w4::TraceError as ComponentType>::SIZE32 == <wit::TraceError as ComponentType>::SIZE32);
     assert!(<w4::GotConn as ComponentType>::SIZE32 == <wit::GotConn as ComponentType>::SIZE32);
     assert!(<w4::TlsHandshakeDone as ComponentType>::SIZE32 == <wit::TlsHandshakeDone as ComponentType>::SIZE32);
@@ -302,7 +338,7 @@ const _: () = {
     use v0_5_0::bindings::httptrace::plugin::types as w5;
     assert!(<w5::Header as ComponentType>::SIZE32 == <wit::Header as ComponentType>::SIZE32);
     assert!(<w5::CertSummary as ComponentType>::SIZE32 == <wit::CertSummary as ComponentType>::SIZE32);
-    assert!(<w5::HopSummary as ComponentType>::SIZE32 == <wit::HopSummary as ComponentType>::SIZE32);
+    assert!(<w5::HopSummary as ComponentType>::SIZE32 == HOP_BEFORE_0_7);
     assert!(<w5::TraceError as ComponentType>::SIZE32 == <wit::TraceError as ComponentType>::SIZE32);
     assert!(<w5::GotConn as ComponentType>::SIZE32 == <wit::GotConn as ComponentType>::SIZE32);
     assert!(<w5::TlsHandshakeDone as ComponentType>::SIZE32 == <wit::TlsHandshakeDone as ComponentType>::SIZE32);
@@ -311,6 +347,27 @@ const _: () = {
     use v0_5_0::compact_bindings::httptrace::plugin::compact as wc5;
     assert!(<wc5::Event as ComponentType>::SIZE32 == <w5::Event as ComponentType>::SIZE32);
     assert!(<wc5::RequestDone as ComponentType>::SIZE32 == <w5::RequestDone as ComponentType>::SIZE32);
+};
+
+/// `hop-summary` before 0.7.0: the same fields without `bytes`, the record's last.
+const HOP_BEFORE_0_7: usize = <wit::HopSummary as ComponentType>::SIZE32 - <wit::ByteCounts as ComponentType>::SIZE32;
+
+const _: () = {
+    use v0_6_0::bindings::httptrace::plugin::types as w6;
+    assert!(<w6::Header as ComponentType>::SIZE32 == <wit::Header as ComponentType>::SIZE32);
+    assert!(<w6::CertSummary as ComponentType>::SIZE32 == <wit::CertSummary as ComponentType>::SIZE32);
+    assert!(<w6::HopSummary as ComponentType>::SIZE32 == HOP_BEFORE_0_7);
+    assert!(<wit::ByteCounts as ComponentType>::SIZE32 == 24);
+    assert!(<w6::TraceError as ComponentType>::SIZE32 == <wit::TraceError as ComponentType>::SIZE32);
+    assert!(<w6::GotConn as ComponentType>::SIZE32 == <wit::GotConn as ComponentType>::SIZE32);
+    assert!(<w6::TlsHandshakeDone as ComponentType>::SIZE32 == <wit::TlsHandshakeDone as ComponentType>::SIZE32);
+    assert!(<w6::RequestDone as ComponentType>::SIZE32 == <wit::RequestDone as ComponentType>::SIZE32);
+    assert!(<w6::Event as ComponentType>::SIZE32 == <wit::Event as ComponentType>::SIZE32);
+    assert!(<w6::EventKind as ComponentVariant>::PAYLOAD_OFFSET32 == <wit::EventKind as ComponentVariant>::PAYLOAD_OFFSET32);
+    use v0_6_0::compact_bindings::httptrace::plugin::compact as wc6;
+    assert!(<wc6::Event as ComponentType>::SIZE32 == <w6::Event as ComponentType>::SIZE32);
+    assert!(<wc6::RequestDone as ComponentType>::SIZE32 == <w6::RequestDone as ComponentType>::SIZE32);
+    assert!(<wc6::HopSummary as ComponentType>::SIZE32 == HOP_BEFORE_0_7);
 };
 
 // The compact form's layout is the plain one's: a span is laid out as a string.
@@ -750,7 +807,7 @@ impl<'c, 'a, T: 'static, V: Abi> Writer<'c, 'a, T, V> {
                 put_timings(out, f.next::<wit::Timings>(), timings);
                 put_marks(out, f.next::<wit::Marks>(), marks);
                 let at = f.next::<Vec<wit::HopSummary>>();
-                let (ptr, len) = self.list::<wit::HopSummary, _>(hops, |w, h, slot| w.hop(h, slot))?;
+                let (ptr, len) = self.list::<V::HopSummary, _>(hops, |w, h, slot| w.hop(h, slot))?;
                 put_pair(out, at, ptr, len);
                 if V::V0_3 {
                     let at = f.next::<Option<u64>>();
@@ -824,6 +881,13 @@ impl<'c, 'a, T: 'static, V: Abi> Writer<'c, 'a, T, V> {
         put_option_u16(out, f.next::<Option<u16>>(), h.status);
         put_timings(out, f.next::<wit::Timings>(), &h.timings);
         put_marks(out, f.next::<wit::Marks>(), &h.marks);
+        if V::V0_7 {
+            let at = f.next::<wit::ByteCounts>();
+            let b = &h.bytes;
+            for (i, v) in [b.request_body, b.response_headers, b.response_body].into_iter().enumerate() {
+                put_u64(out, at + 8 * i, v);
+            }
+        }
         Ok(())
     }
 }

@@ -112,6 +112,7 @@ impl Runtime {
         super::host::v0_3_0::bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         super::host::v0_4_0::bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         super::host::v0_5_0::bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        super::host::v0_6_0::bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let cache = opts.cache_dir.map(|d| Cache::new(d, &engine));
         let ticker = Arc::new(Ticker::start(engine.clone()));
         Ok(Runtime { engine, linker, cache, stats: CacheStats::default(), verbosity: opts.verbosity, bundled: opts.bundled, ticker })

@@ -22,15 +22,17 @@ pub(crate) enum Version {
     /// 0.6.0 (2026-12-02): `dns-start`, `dns-done`, `connect-start` and `connect-done` name
     /// the proxy when the lookup or connect is the proxy's own.
     V0_6_0,
+    /// 0.7.0 (2026-12-03): `hop-summary.bytes`, the bytes each hop moved.
+    V0_7_0,
 }
 
 impl Version {
     /// Every version served, oldest first.
-    pub(crate) const ALL: [Version; 6] =
-        [Version::V0_1_0, Version::V0_2_0, Version::V0_3_0, Version::V0_4_0, Version::V0_5_0, Version::V0_6_0];
+    pub(crate) const ALL: [Version; 7] =
+        [Version::V0_1_0, Version::V0_2_0, Version::V0_3_0, Version::V0_4_0, Version::V0_5_0, Version::V0_6_0, Version::V0_7_0];
 
     /// The newest version (the one [`super::WORLD_VERSION`] names).
-    pub(crate) const NEWEST: Version = Version::V0_6_0;
+    pub(crate) const NEWEST: Version = Version::V0_7_0;
 
     /// `0.1.0`, ...
     pub(crate) fn as_str(self) -> &'static str {
@@ -41,6 +43,7 @@ impl Version {
             Version::V0_4_0 => "0.4.0",
             Version::V0_5_0 => "0.5.0",
             Version::V0_6_0 => "0.6.0",
+            Version::V0_7_0 => "0.7.0",
         }
     }
 
@@ -84,9 +87,10 @@ mod tests {
         assert_eq!(Version::of("0.4.0"), Some(Version::V0_4_0));
         assert_eq!(Version::of("0.5.0"), Some(Version::V0_5_0));
         assert_eq!(Version::of("0.6.0"), Some(Version::V0_6_0));
-        for other in ["0.7.0", "1.1.0", "0.2", "0.2.x", "(unversioned)", ""] {
+        assert_eq!(Version::of("0.7.2"), Some(Version::V0_7_0));
+        for other in ["0.8.0", "1.1.0", "0.2", "0.2.x", "(unversioned)", ""] {
             assert_eq!(Version::of(other), None, "{other}");
         }
-        assert_eq!(Version::served(), "@0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x, @0.6.x");
+        assert_eq!(Version::served(), "@0.1.x, @0.2.x, @0.3.x, @0.4.x, @0.5.x, @0.6.x, @0.7.x");
     }
 }

@@ -3,15 +3,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Imported Functions from `httptrace:plugin/host@0.6.0`
+// Imported Functions from `httptrace:plugin/host@0.7.0`
 
-__attribute__((__import_module__("httptrace:plugin/host@0.6.0"), __import_name__("log")))
+__attribute__((__import_module__("httptrace:plugin/host@0.7.0"), __import_name__("log")))
 extern void __wasm_import_httptrace_plugin_host_log(int32_t, uint8_t *, size_t);
 
-__attribute__((__import_module__("httptrace:plugin/host@0.6.0"), __import_name__("emit")))
+__attribute__((__import_module__("httptrace:plugin/host@0.7.0"), __import_name__("emit")))
 extern void __wasm_import_httptrace_plugin_host_emit(uint8_t *, size_t);
 
-__attribute__((__import_module__("httptrace:plugin/host@0.6.0"), __import_name__("color")))
+__attribute__((__import_module__("httptrace:plugin/host@0.7.0"), __import_name__("color")))
 extern int32_t __wasm_import_httptrace_plugin_host_color(void);
 
 // Exported Functions from `plugin`

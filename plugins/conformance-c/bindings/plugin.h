@@ -125,6 +125,18 @@ typedef struct httptrace_plugin_types_marks_t {
   double   redirect;
 } httptrace_plugin_types_marks_t;
 
+// The bytes one hop moved, as its events count them (0.7.0 on). A whole request's, as
+// curl's `size_upload`, `size_header` and `size_download` give them, is the sum over
+// `request-done.hops`.
+typedef struct httptrace_plugin_types_byte_counts_t {
+  // Request body bytes written (`wrote-request.body-bytes`).
+  uint64_t   request_body;
+  // Response header bytes received (`response-headers.header-bytes`).
+  uint64_t   response_headers;
+  // Response body bytes received, on the wire (`response-done.body-bytes`).
+  uint64_t   response_body;
+} httptrace_plugin_types_byte_counts_t;
+
 typedef struct {
   bool is_some;
   uint16_t val;
@@ -142,6 +154,8 @@ typedef struct httptrace_plugin_types_hop_summary_t {
   httptrace_plugin_types_timings_t   timings;
   // curl marks of this hop, from the hop's start.
   httptrace_plugin_types_marks_t   marks;
+  // The bytes this hop moved (0.7.0 on).
+  httptrace_plugin_types_byte_counts_t   bytes;
 } httptrace_plugin_types_hop_summary_t;
 
 typedef struct {
@@ -622,7 +636,7 @@ typedef struct {
   } val;
 } plugin_result_run_outcome_string_t;
 
-// Imported Functions from `httptrace:plugin/host@0.6.0`
+// Imported Functions from `httptrace:plugin/host@0.7.0`
 // Writes a diagnostic line to the user's stderr, prefixed with the plugin's name.
 extern void httptrace_plugin_host_log(httptrace_plugin_host_level_t level, plugin_string_t *message);
 // Writes text to the run's output (stdout or `-o FILE`) exactly as given: add your own

@@ -2,7 +2,7 @@
 //!
 //! Behaviour (the same in every language, see docs/plugins/): interest = every kind; verdict
 //! `drop` for the kind named by `drop` (default `wrote-header-field`), `keep` otherwise; at
-//! finish, emit the `conformance v6` report and return `pass`. Config keys: `drop`, `label`,
+//! finish, emit the `conformance v7` report and return `pass`. Config keys: `drop`, `label`,
 //! `mode` (only `conformance` here); a repeated key's last value wins; anything else is an error.
 
 use std::cell::RefCell;
@@ -65,6 +65,8 @@ struct State {
     /// `dns-start`, `dns-done`, `connect-start` and `connect-done` that name a proxy, and the
     /// UTF-8 bytes of the names.
     proxied: [u64; 2],
+    /// `request-done` hops' bytes, summed: request body, response headers, response body.
+    bytes: [u64; 3],
 }
 
 thread_local! {
@@ -214,6 +216,11 @@ impl Guest for Conformance {
                         if done.error.is_some() {
                             st.errors += 1;
                         }
+                        for hop in &done.hops {
+                            st.bytes[0] += hop.bytes.request_body;
+                            st.bytes[1] += hop.bytes.response_headers;
+                            st.bytes[2] += hop.bytes.response_body;
+                        }
                     }
                     if name == KINDS[st.drop] {
                         st.dropped += 1;
@@ -233,9 +240,9 @@ impl Guest for Conformance {
     }
 }
 
-/// The `conformance v6` report.
+/// The `conformance v7` report.
 fn report(st: &State) -> String {
-    let mut out = format!("conformance v6\nlabel {}\nevents {}\ndropped {}\n", st.label, st.total, st.dropped);
+    let mut out = format!("conformance v7\nlabel {}\nevents {}\ndropped {}\n", st.label, st.total, st.dropped);
     // BTreeMap<&str, _> iterates in byte order of the names.
     for (kind, n) in &st.kinds {
         out.push_str(&format!("kind {kind} {n}\n"));
@@ -254,6 +261,7 @@ fn report(st: &State) -> String {
     out.push_str(&format!("quic {} {}\n", st.quic_ok, st.quic_failed));
     out.push_str(&format!("clocks {} {}\n", st.clocks[0], st.clocks[1]));
     out.push_str(&format!("proxied {} {}\n", st.proxied[0], st.proxied[1]));
+    out.push_str(&format!("bytes {} {} {}\n", st.bytes[0], st.bytes[1], st.bytes[2]));
     out
 }
 

@@ -139,16 +139,10 @@ impl Plugin for Stats {
     }
 
     fn interest(&self) -> Interest {
-        Interest::of(&[
-            EventType::RequestStart,
-            EventType::GotConn,
-            EventType::WroteRequest,
-            EventType::ResponseHeaders,
-            EventType::ResponseDone,
-            EventType::RequestDone,
-        ])
-        // Only `header-bytes` is read of `response-headers`: its header list is not built.
-        .without_header_lists()
+        // Bytes come from `request-done`'s hops (0.7.0): no interest in `wrote-request`,
+        // `response-headers` or `response-done`, whose crossing cost a load run ~8 % of its
+        // client time.
+        Interest::of(&[EventType::RequestStart, EventType::GotConn, EventType::RequestDone])
     }
 
     fn on_event(&mut self, ev: &Event) -> Verdict {
@@ -167,11 +161,12 @@ impl Plugin for Stats {
                     self.opened += 1;
                 }
             }
-            EventKind::WroteRequest(w) => self.bytes_out += w.body_bytes,
-            EventKind::ResponseHeaders(r) => self.bytes_in += r.header_bytes,
-            EventKind::ResponseDone(r) => self.bytes_in += r.body_bytes,
             EventKind::RequestDone(d) => {
                 self.requests += 1;
+                for h in &d.hops {
+                    self.bytes_out += h.bytes.request_body;
+                    self.bytes_in += h.bytes.response_headers + h.bytes.response_body;
+                }
                 for (stats, v) in self.phases.iter_mut().zip(phase_values(&d.timings)) {
                     stats.record(v);
                 }
@@ -393,7 +388,7 @@ httptrace_guest::export_plugin!(Stats);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use httptrace_guest::{Marks, RequestDone, RequestStart};
+    use httptrace_guest::{ByteCounts, HopSummary, Marks, RequestDone, RequestStart};
 
     fn start(id: u64, wall_ms: u64) -> Event {
         let kind = EventKind::RequestStart(RequestStart {
@@ -445,6 +440,24 @@ mod tests {
         let interleaved = [start(1, 0), start(2, 5), done(1, 10), done(2, 30)];
         assert_eq!(elapsed_ms(&in_order), 35.0);
         assert_eq!(elapsed_ms(&interleaved), 35.0);
+    }
+
+    #[test]
+    fn bytes_are_summed_over_every_hop_of_every_request() {
+        let mut s = Stats::init(&Config::from_pairs([])).unwrap();
+        let hop = |hop, b: [u64; 3]| {
+            let EventKind::RequestDone(d) = done(0, 0).kind else { unreachable!() };
+            let bytes = ByteCounts { request_body: b[0], response_headers: b[1], response_body: b[2] };
+            HopSummary { hop, url: d.url, status: d.status, timings: d.timings, marks: d.marks, bytes }
+        };
+        let mut two_hops = done(1, 10);
+        let EventKind::RequestDone(d) = &mut two_hops.kind else { unreachable!() };
+        d.hops = vec![hop(0, [5, 100, 0]), hop(1, [5, 120, 1000])];
+        let mut one_hop = done(2, 20);
+        let EventKind::RequestDone(d) = &mut one_hop.kind else { unreachable!() };
+        d.hops = vec![hop(0, [0, 90, 7])];
+        s.on_events(&[start(1, 0), two_hops, start(2, 0), one_hop]);
+        assert_eq!((s.bytes_out, s.bytes_in), (10, 100 + 120 + 1000 + 90 + 7));
     }
 
     #[test]

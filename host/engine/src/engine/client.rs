@@ -455,7 +455,14 @@ pub(crate) fn deliver(sink: &dyn Sink, trace: &Trace, status: Option<u16>, url: 
                 // A failed final hop ends when the failure was reported.
                 m.last = Some(done_at);
             }
-            hops.push(HopSummary { hop: hop as u32, url: record.url, status: record.status, timings: m.timings(), marks: m.marks() });
+            hops.push(HopSummary {
+                hop: hop as u32,
+                url: record.url,
+                status: record.status,
+                timings: m.timings(),
+                marks: m.marks(),
+                bytes: record.bytes,
+            });
             final_marks = m;
         }
         let timings = match hops.as_slice() {

@@ -190,7 +190,15 @@ fn marks(m: &Marks) -> wit::Marks {
 }
 
 fn hop(h: HopSummary) -> wit::HopSummary {
-    wit::HopSummary { hop: h.hop, url: h.url, status: h.status, timings: timings(&h.timings), marks: marks(&h.marks) }
+    let b = h.bytes;
+    wit::HopSummary {
+        hop: h.hop,
+        url: h.url,
+        status: h.status,
+        timings: timings(&h.timings),
+        marks: marks(&h.marks),
+        bytes: wit::ByteCounts { request_body: b.request_body, response_headers: b.response_headers, response_body: b.response_body },
+    }
 }
 
 /// The [`EventKind::index`] of a WIT event's kind.
@@ -228,7 +236,7 @@ pub(crate) fn kind_index(k: &wit::EventKind) -> usize {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use httptrace::event::KIND_NAMES;
+    use httptrace::event::{ByteCounts, KIND_NAMES};
 
     /// A sample of every kind, in index order.
     pub(crate) fn every_kind() -> Vec<EventKind> {
@@ -304,7 +312,14 @@ pub(crate) mod tests {
                 error: None,
                 timings: Timings { blocked: 1.0, dns: -1.0, ..Default::default() },
                 marks: Marks { total: 0.5, ..Default::default() },
-                hops: vec![HopSummary { hop: 0, url: "u".into(), status: None, timings: Timings::default(), marks: Marks::default() }],
+                hops: vec![HopSummary {
+                    hop: 0,
+                    url: "u".into(),
+                    status: None,
+                    timings: Timings::default(),
+                    marks: Marks::default(),
+                    bytes: ByteCounts { request_body: 1, response_headers: 2, response_body: 3 },
+                }],
                 client_lag_ns: Some(1234),
             },
             EventKind::ProxyConnectStart { proxy: "http://p:3128".into(), target: "x:443".into() },

@@ -5,6 +5,7 @@ use super::super::instance::{Instance, InstanceSettings};
 use super::super::output::{MemoryOutput, Output};
 use super::super::{Limits, PluginSource, Runtime, RuntimeOptions, Verbosity};
 use super::*;
+use httptrace::event::ByteCounts;
 
 /// Events with the edges of each field: empty and non-ASCII strings, absent and present
 /// options, empty and long lists, several hops and certificates.
@@ -16,6 +17,7 @@ fn edge_events() -> Vec<Event> {
         status,
         timings: Timings { blocked: 0.25, dns: -1.0, connect: 1e-9, ssl: f64::MAX, send: 3.0, wait: 4.5, receive: 0.0, total: 9.75 },
         marks: Marks { namelookup: 1.0, redirect: 2.5, ..Default::default() },
+        bytes: ByteCounts { request_body: u64::MAX, response_headers: hop as u64, response_body: 1 << 40 },
     };
     let cert = |n: usize| CertSummary {
         subject: format!("CN=s{n}"),
@@ -200,6 +202,8 @@ const ADDED_IN_0_4_0: &[(&str, &str)] = &[("response-done", "decoded_bytes")];
 const ADDED_IN_0_5_0: &[(&str, &str)] = &[("wrote-headers", "clock"), ("wrote-request", "clock"), ("got-first-response-byte", "clock")];
 const ADDED_IN_0_6_0: &[(&str, &str)] =
     &[("dns-start", "proxy"), ("dns-done", "proxy"), ("connect-start", "proxy"), ("connect-done", "proxy")];
+/// (`hops.bytes`: the field `bytes` of each element of `hops`.)
+const ADDED_IN_0_7_0: &[(&str, &str)] = &[("request-done", "hops.bytes")];
 
 /// The kinds each version added.
 const KINDS_0_3_0: &[&str] = &["proxy-connect-start", "proxy-connect-done"];
@@ -249,10 +253,17 @@ fn an_old_plugin_reads_every_field_it_knows(version: &str, added: &[&[(&str, &st
             let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
             let kind = v["event"].as_str().unwrap_or_default().to_string();
             for (k, field) in added.iter().flat_map(|a| a.iter()) {
-                if *k == kind {
-                    assert!(v.as_object_mut().unwrap().remove(*field).is_some(), "the newest has {field}: {l}");
-                    removed += 1;
+                if *k != kind {
+                    continue;
                 }
+                if let Some((list, field)) = field.split_once('.') {
+                    for item in v[list].as_array_mut().unwrap() {
+                        assert!(item.as_object_mut().unwrap().remove(field).is_some(), "the newest has {list}.{field}: {l}");
+                    }
+                } else {
+                    assert!(v.as_object_mut().unwrap().remove(*field).is_some(), "the newest has {field}: {l}");
+                }
+                removed += 1;
             }
             format!("{v}\n")
         })
@@ -265,7 +276,16 @@ fn an_old_plugin_reads_every_field_it_knows(version: &str, added: &[&[(&str, &st
     for l in c.lines() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
         for (k, field) in added.iter().flat_map(|a| a.iter()) {
-            assert!(v["event"] != *k || v.get(field).is_none(), "{version}'s {k} has no {field}: {l}");
+            if v["event"] != *k {
+                continue;
+            }
+            match field.split_once('.') {
+                Some((list, field)) => {
+                    let items = v[list].as_array().unwrap();
+                    assert!(items.iter().all(|i| i.get(field).is_none()), "{version}'s {k} has no {list}.{field}: {l}");
+                }
+                None => assert!(v.get(field).is_none(), "{version}'s {k} has no {field}: {l}"),
+            }
         }
     }
     assert_eq!(c, without_new_fields, "{version} compact vs the newest less the fields added since");
@@ -276,7 +296,7 @@ fn an_old_plugin_reads_every_field_it_knows(version: &str, added: &[&[(&str, &st
 fn a_plugin_built_for_0_1_0_reads_every_field_it_knows() {
     an_old_plugin_reads_every_field_it_knows(
         "0.1.0",
-        &[ADDED_IN_0_2_0, ADDED_IN_0_3_0, ADDED_IN_0_4_0, ADDED_IN_0_5_0, ADDED_IN_0_6_0],
+        &[ADDED_IN_0_2_0, ADDED_IN_0_3_0, ADDED_IN_0_4_0, ADDED_IN_0_5_0, ADDED_IN_0_6_0, ADDED_IN_0_7_0],
         &[KINDS_0_3_0, KINDS_0_4_0].concat(),
     );
 }
@@ -285,24 +305,29 @@ fn a_plugin_built_for_0_1_0_reads_every_field_it_knows() {
 fn a_plugin_built_for_0_2_0_reads_every_field_it_knows() {
     an_old_plugin_reads_every_field_it_knows(
         "0.2.0",
-        &[ADDED_IN_0_3_0, ADDED_IN_0_4_0, ADDED_IN_0_5_0, ADDED_IN_0_6_0],
+        &[ADDED_IN_0_3_0, ADDED_IN_0_4_0, ADDED_IN_0_5_0, ADDED_IN_0_6_0, ADDED_IN_0_7_0],
         &[KINDS_0_3_0, KINDS_0_4_0].concat(),
     );
 }
 
 #[test]
 fn a_plugin_built_for_0_3_0_reads_every_field_it_knows() {
-    an_old_plugin_reads_every_field_it_knows("0.3.0", &[ADDED_IN_0_4_0, ADDED_IN_0_5_0, ADDED_IN_0_6_0], KINDS_0_4_0);
+    an_old_plugin_reads_every_field_it_knows("0.3.0", &[ADDED_IN_0_4_0, ADDED_IN_0_5_0, ADDED_IN_0_6_0, ADDED_IN_0_7_0], KINDS_0_4_0);
 }
 
 #[test]
 fn a_plugin_built_for_0_4_0_reads_every_field_it_knows() {
-    an_old_plugin_reads_every_field_it_knows("0.4.0", &[ADDED_IN_0_5_0, ADDED_IN_0_6_0], &[]);
+    an_old_plugin_reads_every_field_it_knows("0.4.0", &[ADDED_IN_0_5_0, ADDED_IN_0_6_0, ADDED_IN_0_7_0], &[]);
 }
 
 #[test]
 fn a_plugin_built_for_0_5_0_reads_every_field_it_knows() {
-    an_old_plugin_reads_every_field_it_knows("0.5.0", &[ADDED_IN_0_6_0], &[]);
+    an_old_plugin_reads_every_field_it_knows("0.5.0", &[ADDED_IN_0_6_0, ADDED_IN_0_7_0], &[]);
+}
+
+#[test]
+fn a_plugin_built_for_0_6_0_reads_every_field_it_knows() {
+    an_old_plugin_reads_every_field_it_knows("0.6.0", &[ADDED_IN_0_7_0], &[]);
 }
 
 /// A guest of the compact world without the SDK (`tests/plugins/keep-compact`, wit-bindgen's

@@ -1,4 +1,4 @@
-use httptrace_guest::{CertSummary, ConnectDone, DnsDone, Marks, Phase, ProxyConnectDone, StampClock, Timings, WroteRequest};
+use httptrace_guest::{ByteCounts, CertSummary, ConnectDone, DnsDone, Marks, Phase, ProxyConnectDone, StampClock, Timings, WroteRequest};
 
 use super::*;
 
@@ -70,7 +70,14 @@ fn done(url: &str, status: Option<u16>, error: Option<TraceError>, hops: Vec<Hop
 }
 
 fn hop_summary(hop: u32, url: &str) -> HopSummary {
-    HopSummary { hop, url: url.into(), status: Some(200), timings: timings(), marks: marks() }
+    HopSummary {
+        hop,
+        url: url.into(),
+        status: Some(200),
+        timings: timings(),
+        marks: marks(),
+        bytes: ByteCounts { request_body: 0, response_headers: 0, response_body: 0 },
+    }
 }
 
 fn ok_hop(hop: u32, url: &str) -> Vec<Event> {

@@ -14,8 +14,8 @@ mod bindings {
         path: "../../../wit",
         world: "compact-plugin",
         with: {
-            "httptrace:plugin/types@0.6.0": httptrace_guest::bindings::httptrace::plugin::types,
-            "httptrace:plugin/host@0.6.0": httptrace_guest::bindings::httptrace::plugin::host,
+            "httptrace:plugin/types@0.7.0": httptrace_guest::bindings::httptrace::plugin::types,
+            "httptrace:plugin/host@0.7.0": httptrace_guest::bindings::httptrace::plugin::host,
         },
     });
 }

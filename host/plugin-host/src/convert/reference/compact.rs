@@ -122,7 +122,14 @@ impl Text {
                 hops: r
                     .hops
                     .into_iter()
-                    .map(|h| wc::HopSummary { hop: h.hop, url: self.s(h.url), status: h.status, timings: h.timings, marks: h.marks })
+                    .map(|h| wc::HopSummary {
+                        hop: h.hop,
+                        url: self.s(h.url),
+                        status: h.status,
+                        timings: h.timings,
+                        marks: h.marks,
+                        bytes: h.bytes,
+                    })
                     .collect(),
                 client_lag_ns: r.client_lag_ns,
             }),
