@@ -500,17 +500,6 @@ pub struct ByteCounts {
     pub response_body: u64,
 }
 
-impl ByteCounts {
-    /// The counts of every hop added up (saturating).
-    pub fn sum<'a>(hops: impl IntoIterator<Item = &'a ByteCounts>) -> ByteCounts {
-        hops.into_iter().fold(ByteCounts::default(), |a, b| ByteCounts {
-            request_body: a.request_body.saturating_add(b.request_body),
-            response_headers: a.response_headers.saturating_add(b.response_headers),
-            response_body: a.response_body.saturating_add(b.response_body),
-        })
-    }
-}
-
 /// The kinds of event, each with its own fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
