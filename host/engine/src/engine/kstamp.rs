@@ -230,6 +230,7 @@ mod imp {
             // SAFETY: nothing below writes uninitialised bytes into the buffer.
             let unfilled = unsafe { buf.unfilled_mut() };
             let (ptr, len) = (unfilled.as_mut_ptr().cast::<u8>(), unfilled.len());
+            let mut read = None;
             let got = io.try_io(Interest::READABLE, || {
                 // SAFETY: `ptr..ptr + len` is the ReadBuf's unfilled part, valid for writes
                 // and borrowed mutably for this call; the kernel only writes to it, and only
@@ -246,10 +247,20 @@ mod imp {
                         }
                     }
                 }
-                Ok((msg.bytes, stamp))
+                let n = msg.bytes;
+                read = Some((n, stamp));
+                // As tokio's own reads do on epoll: a read that did not fill the buffer has
+                // drained the socket. Saying "would block" here clears the readiness seen
+                // before this read (a newer one stays), so the next read waits for data
+                // instead of asking the kernel once more for nothing (one `recvmsg` per
+                // response saved in a keep-alive run).
+                if 0 < n && n < len {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(())
             });
-            match got {
-                Ok((n, stamp)) => {
+            match (read, got) {
+                (Some((n, stamp)), _) => {
                     if let (Some(ns), true) = (stamp, n > 0) {
                         stamps.set(ns);
                     }
@@ -258,8 +269,10 @@ mod imp {
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
+                (None, Err(e)) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                (None, Err(e)) => return Poll::Ready(Err(e)),
+                // (The closure returns `Ok` only after a read.)
+                (None, Ok(())) => continue,
             }
         }
     }
