@@ -40,6 +40,11 @@ impl Paint {
 }
 
 /// Appends `n` spaces.
-pub fn spaces(out: &mut String, n: usize) {
-    out.extend(std::iter::repeat_n(' ', n));
+pub fn spaces(out: &mut String, mut n: usize) {
+    const SPACES: &str = "                                                                                ";
+    while n > 0 {
+        let k = n.min(SPACES.len());
+        out.push_str(&SPACES[..k]);
+        n -= k;
+    }
 }

@@ -343,9 +343,11 @@ fn push_wrapped(out: &mut String, line: &str) {
 /// each part of `rest` starts a continuation line of its own (its leading `, ` or space
 /// dropped), every line wrapped as [`push_wrapped`] does.
 fn push_parts(out: &mut String, first: &str, rest: &[String]) {
-    let whole: String = std::iter::once(first).chain(rest.iter().map(String::as_str)).collect();
-    if visible_width(&whole) <= WIDTH {
-        out.push_str(&whole);
+    if visible_width(first) + rest.iter().map(|r| visible_width(r)).sum::<usize>() <= WIDTH {
+        out.push_str(first);
+        for part in rest {
+            out.push_str(part);
+        }
         out.push('\n');
         return;
     }
@@ -361,16 +363,17 @@ fn push_parts(out: &mut String, first: &str, rest: &[String]) {
 
 /// Characters a terminal shows for `s`: ANSI colour sequences (`ESC [ ... m`) take none.
 fn visible_width(s: &str) -> usize {
+    // Characters are the bytes that do not continue a UTF-8 sequence.
     let mut n = 0;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            for c in chars.by_ref() {
-                if c == 'm' {
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == 0x1b {
+            for b in bytes.by_ref() {
+                if b == b'm' {
                     break;
                 }
             }
-        } else {
+        } else if b & 0xc0 != 0x80 {
             n += 1;
         }
     }
@@ -405,10 +408,22 @@ fn render_cert(out: &mut String, cert: Option<&CertSummary>, wall_ns: Option<u64
             Some(d) => (format!(" (in {d} days)"), ""),
             None => (String::new(), ""),
         };
-        let expires = format!("{}{note}", cert.not_after);
-        let first = format!("  {} {}, issued by {}", p.on(GRAY, "Certificate"), cert.subject, cert.issuer);
-        let expires = if code.is_empty() { expires } else { p.on(code, &expires) };
-        push_parts(out, &first, &[format!(", expires {expires}")]);
+        let mut first = String::with_capacity(24 + cert.subject.len() + cert.issuer.len());
+        first.push_str("  ");
+        p.push(&mut first, GRAY, "Certificate");
+        first.push(' ');
+        first.push_str(&cert.subject);
+        first.push_str(", issued by ");
+        first.push_str(&cert.issuer);
+        let mut expires = String::with_capacity(48);
+        expires.push_str(", expires ");
+        if code.is_empty() {
+            expires.push_str(&cert.not_after);
+            expires.push_str(&note);
+        } else {
+            p.push(&mut expires, code, &format!("{}{note}", cert.not_after));
+        }
+        push_parts(out, &first, &[expires]);
     }
 }
 
