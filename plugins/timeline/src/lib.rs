@@ -78,8 +78,8 @@ impl Plugin for Timeline {
         // this batch, without copying its events; only a request whose events began in an
         // earlier batch (a host that splits requests) goes through the `pending` buffer.
         let paint = paint::Paint(color());
-        // ~1 KB a request (one hop, no headers): room for the batch's at once, rather than
-        // growing (and copying) it request by request.
+        // Room for the batch's text at once (a one-hop request without headers takes ~1 KB),
+        // rather than growing (and copying) it request by request.
         let done = evs.iter().filter(|e| matches!(e.kind, EventKind::RequestDone(_))).count();
         let mut out = String::with_capacity(done * 1536);
         let mut open: Vec<(u64, Vec<&Event>)> = Vec::new();

@@ -172,8 +172,9 @@ pub fn trace_request(a: &RequestArgs, matches: &ArgMatches) -> i32 {
             client.prepare_tls().map_err(|e| e.to_string())?;
         }
         let finished = if !load_mode {
-            // On this thread (a thread of its own cost ~0.1 ms of a single request's time): a
-            // second interrupt wakes it, and the request in flight is dropped.
+            // On this thread (a thread of its own added to a single request's time,
+            // docs/PERFORMANCE.md): a second interrupt wakes it, and the request in flight is
+            // dropped.
             let outcome = runtime().map(|rt| {
                 rt.block_on(async {
                     tokio::select! {
