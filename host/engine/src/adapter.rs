@@ -302,7 +302,7 @@ where
             }
             Err(e) => {
                 let error = classify_client_error(&trace, &e);
-                deliver(&*self.shared.sink, &trace, None, &url, Some(error));
+                deliver(&*self.shared.sink, &trace, None, url, Some(error));
                 Err(e)
             }
         }
@@ -420,7 +420,7 @@ impl BodyState {
                 *info.idle_since.lock().unwrap() = Some(Instant::now());
             }
         }
-        deliver(&*self.shared.sink, &self.trace, Some(self.status), &self.url, error);
+        deliver(&*self.shared.sink, &self.trace, Some(self.status), self.url, error);
     }
 }
 

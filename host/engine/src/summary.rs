@@ -163,10 +163,26 @@ pub struct HopRecord {
 }
 
 impl HopRecord {
+    /// Like [`observe`](HopRecord::observe) for an event no one keeps: its URL is moved into
+    /// the record (leaving it empty in `kind`), not copied.
+    pub fn observe_taking(&mut self, t: u64, kind: &mut EventKind) {
+        self.fold(t, kind);
+        if let EventKind::RequestStart { url, .. } = kind {
+            self.url = std::mem::take(url);
+        }
+    }
+
     /// Folds in an event of the hop (any kind) of `kind` at `t`.
     pub fn observe(&mut self, t: u64, kind: &EventKind) {
+        self.fold(t, kind);
+        if let EventKind::RequestStart { url, .. } = kind {
+            url.clone_into(&mut self.url);
+        }
+    }
+
+    /// Everything [`observe`](HopRecord::observe) keeps but the URL.
+    fn fold(&mut self, t: u64, kind: &EventKind) {
         match kind {
-            EventKind::RequestStart { url, .. } => url.clone_into(&mut self.url),
             EventKind::ResponseHeaders { status, header_bytes, .. } => {
                 self.status = Some(*status);
                 self.bytes.response_headers = self.bytes.response_headers.saturating_add(*header_bytes);

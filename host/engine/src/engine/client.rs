@@ -153,11 +153,13 @@ impl Client {
         };
         // The hop's URL as the engine follows redirects: what a timeout reports.
         let current = std::sync::Mutex::new(None);
-        let run = self.run_hops(&trace, spec, &current);
+        // The hops' future is made where it is awaited: bound to a name first, the whole of it
+        // (several KB, the exchange's and hyper's futures inside) was copied once more per
+        // request.
         let result = match self.shared.opts.max_time {
             Some(limit) => {
                 let deadline = tokio::time::Instant::from_std(trace.origin() + limit);
-                match tokio::time::timeout_at(deadline, run).await {
+                match tokio::time::timeout_at(deadline, self.run_hops(&trace, spec, &current)).await {
                     Ok(r) => r,
                     Err(_) => {
                         let err = timeout_error(&trace, FailureKind::MaxTime, limit);
@@ -166,7 +168,7 @@ impl Client {
                     }
                 }
             }
-            None => run.await,
+            None => self.run_hops(&trace, spec, &current).await,
         };
         let (status, url, error) = result;
         self.finish(&trace, status, &url, error.clone());
@@ -226,7 +228,8 @@ impl Client {
                 hop,
                 None,
                 EventKind::RequestStart {
-                    method: hop_req.method.to_string(),
+                    // The hop's record keeps the URL, not the method: its text only if kept.
+                    method: if trace.records(kind::REQUEST_START) { hop_req.method.to_string() } else { String::new() },
                     url: shown(&hop_req.url),
                     wall_unix_ns: trace.wall_unix_ns(at),
                     // The request's own bytes (a reference, not a copy).
@@ -386,7 +389,7 @@ impl Client {
             return;
         }
         let url = if self.shared.opts.show_secrets { url.as_str().to_owned() } else { redacted_url(url) };
-        deliver(&*self.shared.sink, trace, status, &url, error);
+        deliver(&*self.shared.sink, trace, status, url, error);
     }
 }
 
@@ -430,7 +433,7 @@ pub fn redacted_url(url: &Url) -> String {
 
 /// Ends a request's trace: the hops' summaries and the request's into `request-done`, then
 /// every recorded event to the sink, in one batch.
-pub(crate) fn deliver(sink: &dyn Sink, trace: &Trace, status: Option<u16>, url: &str, error: Option<TraceError>) {
+pub(crate) fn deliver(sink: &dyn Sink, trace: &Trace, status: Option<u16>, url: String, error: Option<TraceError>) {
     {
         if !trace.is_enabled() {
             return;
@@ -469,14 +472,21 @@ pub(crate) fn deliver(sink: &dyn Sink, trace: &Trace, status: Option<u16>, url: 
             [one] => one.timings,
             _ => sum_timings(&hops.iter().map(|h| h.timings).collect::<Vec<_>>()),
         };
-        let marks = request_marks(&final_marks);
+        // One hop: its own marks are the request's (it started at 0, no redirect).
+        let marks = match hops.as_slice() {
+            [one] => {
+                debug_assert_eq!(one.marks, request_marks(&final_marks));
+                one.marks
+            }
+            _ => request_marks(&final_marks),
+        };
         events.push(crate::event::Event {
             request: trace.id(),
             hop: last_hop as u32,
             conn: None,
             at_ns: done_at,
             kind: EventKind::RequestDone {
-                url: url.to_string(),
+                url,
                 status,
                 error,
                 timings,

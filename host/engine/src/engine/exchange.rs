@@ -194,8 +194,9 @@ pub async fn exchange(
         http::Version::HTTP_10 => "HTTP/1.0",
         _ => "HTTP/1.1",
     };
-    let header_bytes = head_size(version, response.status(), response.headers());
-    let location = response.headers().get(http::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+    // One pass over the fields for everything the hop reads of them.
+    let ResponseFields { header_bytes, location, close, alt_svc_h3, retry_after } =
+        ResponseFields::read(version, response.status(), response.headers());
     let digest_challenge = (status == 401)
         .then(|| {
             let all = response.headers().get_all(http::header::WWW_AUTHENTICATE);
@@ -208,9 +209,6 @@ pub async fn exchange(
     } else {
         Vec::new()
     };
-    let close = response.headers().get(http::header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-    let alt_svc_h3 = alt_svc_h3(response.headers());
-    let retry_after = retry_after(response.headers());
     let full = trace.records(kind::RESPONSE_HEADERS);
     trace.emit_at(
         headers_at,
@@ -262,9 +260,52 @@ pub async fn exchange(
     HopOutcome { status: Some(status), location, error, reusable, set_cookies, digest_challenge, alt_svc_h3, retry_after }
 }
 
+/// What a hop reads of its response's header fields, gathered in one pass over them (a
+/// lookup by name hashes the name and probes the map: five of them cost more than the pass).
+struct ResponseFields {
+    /// The head's size as sent (see [`head_size`]).
+    header_bytes: u64,
+    /// The first `Location`.
+    location: Option<String>,
+    /// The first `Connection` is `close`.
+    close: bool,
+    /// The first `h3` alternative on the same host among the `Alt-Svc` fields.
+    alt_svc_h3: Option<u16>,
+    /// The first `Retry-After`'s wait.
+    retry_after: Option<std::time::Duration>,
+}
+
+impl ResponseFields {
+    fn read(version: &str, status: http::StatusCode, headers: &HeaderMap) -> ResponseFields {
+        use http::header::{ALT_SVC, CONNECTION, LOCATION, RETRY_AFTER};
+        let mut out = ResponseFields { header_bytes: 0, location: None, close: false, alt_svc_h3: None, retry_after: None };
+        let (mut seen_location, mut seen_connection, mut seen_retry) = (false, false, false);
+        let mut fields = 0usize;
+        for (name, value) in headers {
+            fields += name.as_str().len() + 2 + value.len() + 2;
+            if *name == LOCATION && !std::mem::replace(&mut seen_location, true) {
+                out.location = value.to_str().ok().map(str::to_string);
+            } else if *name == CONNECTION && !std::mem::replace(&mut seen_connection, true) {
+                out.close = value.as_bytes().eq_ignore_ascii_case(b"close");
+            } else if *name == ALT_SVC && out.alt_svc_h3.is_none() {
+                out.alt_svc_h3 = alt_svc_h3_value(value);
+            } else if *name == RETRY_AFTER && !std::mem::replace(&mut seen_retry, true) {
+                out.retry_after = retry_after_value(value);
+            }
+        }
+        out.header_bytes = (status_line_len(version, status) + fields + 2) as u64;
+        out
+    }
+}
+
 /// A `Retry-After` field's wait (RFC 9110: delay-seconds, or an HTTP date from now).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<std::time::Duration> {
-    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    retry_after_value(headers.get(http::header::RETRY_AFTER)?)
+}
+
+/// A `Retry-After` value's wait.
+fn retry_after_value(value: &HeaderValue) -> Option<std::time::Duration> {
+    let value = value.to_str().ok()?.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(std::time::Duration::from_secs(secs));
     }
@@ -274,18 +315,22 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<std::time::Duration> {
 
 /// The port of the first `h3` alternative of an `Alt-Svc` field on the same host
 /// (`h3=":443"`; RFC 7838), if any.
-pub(crate) fn alt_svc_h3(headers: &HeaderMap) -> Option<u16> {
-    for value in headers.get_all(http::header::ALT_SVC) {
-        let Ok(value) = value.to_str() else { continue };
-        for alt in value.split(',') {
-            let proto_and_authority = alt.split(';').next().unwrap_or("").trim();
-            let Some(authority) = proto_and_authority.strip_prefix("h3=") else { continue };
-            let authority = authority.trim_matches('"');
-            // Only an alternative on the same host (the empty host): another host would need
-            // its certificate to name this one's, which this client does not check.
-            if let Some(port) = authority.strip_prefix(':').and_then(|p| p.parse().ok()) {
-                return Some(port);
-            }
+#[cfg(test)]
+fn alt_svc_h3(headers: &HeaderMap) -> Option<u16> {
+    headers.get_all(http::header::ALT_SVC).iter().find_map(alt_svc_h3_value)
+}
+
+/// The port of the first `h3` alternative on the same host in one `Alt-Svc` value.
+fn alt_svc_h3_value(value: &HeaderValue) -> Option<u16> {
+    let value = value.to_str().ok()?;
+    for alt in value.split(',') {
+        let proto_and_authority = alt.split(';').next().unwrap_or("").trim();
+        let Some(authority) = proto_and_authority.strip_prefix("h3=") else { continue };
+        let authority = authority.trim_matches('"');
+        // Only an alternative on the same host (the empty host): another host would need
+        // its certificate to name this one's, which this client does not check.
+        if let Some(port) = authority.strip_prefix(':').and_then(|p| p.parse().ok()) {
+            return Some(port);
         }
     }
     None
@@ -409,10 +454,16 @@ pub fn header_list(map: &HeaderMap, redact: &[&str]) -> Vec<Header> {
         .collect()
 }
 
+/// A response head's size as sent: the status line (with the status's canonical reason), each
+/// field as `name: value` and its line end, and the blank line.
 pub(crate) fn head_size(version: &str, status: http::StatusCode, headers: &HeaderMap) -> u64 {
-    let line = version.len() + 1 + 3 + 1 + status.canonical_reason().unwrap_or("").len() + 2;
     let fields: usize = headers.iter().map(|(k, v)| k.as_str().len() + 2 + v.len() + 2).sum();
-    (line + fields + 2) as u64
+    (status_line_len(version, status) + fields + 2) as u64
+}
+
+/// `VERSION SP STATUS SP REASON CRLF`.
+fn status_line_len(version: &str, status: http::StatusCode) -> usize {
+    version.len() + 1 + 3 + 1 + status.canonical_reason().unwrap_or("").len() + 2
 }
 
 /// Maps a failed request (no response headers) to a typed error, using what the trace saw.
@@ -560,6 +611,34 @@ mod tests {
         assert_eq!(h(r#"h3="other.example:443""#), None);
         assert_eq!(h("clear"), None);
         assert_eq!(h(r#"h2=":443""#), None);
+    }
+
+    #[test]
+    fn one_pass_over_the_fields_reads_what_lookups_by_name_would() {
+        let mut m = HeaderMap::new();
+        let add = |m: &mut HeaderMap, n: http::header::HeaderName, v: &str| m.append(n, HeaderValue::from_str(v).unwrap());
+        add(&mut m, http::header::CONTENT_LENGTH, "5");
+        add(&mut m, http::header::LOCATION, "/first");
+        add(&mut m, http::header::LOCATION, "/second");
+        add(&mut m, http::header::ALT_SVC, r#"h2=":443""#);
+        add(&mut m, http::header::ALT_SVC, r#"h3=":8443""#);
+        add(&mut m, http::header::CONNECTION, "Close");
+        add(&mut m, http::header::CONNECTION, "keep-alive");
+        add(&mut m, http::header::RETRY_AFTER, "7");
+        add(&mut m, http::header::RETRY_AFTER, "9");
+        let status = http::StatusCode::MOVED_PERMANENTLY;
+        let f = ResponseFields::read("HTTP/1.1", status, &m);
+        assert_eq!(f.header_bytes, head_size("HTTP/1.1", status, &m));
+        assert_eq!(f.location.as_deref(), m.get(http::header::LOCATION).and_then(|v| v.to_str().ok()));
+        assert_eq!(f.location.as_deref(), Some("/first"));
+        assert!(f.close, "the first Connection field decides");
+        assert_eq!(f.alt_svc_h3, alt_svc_h3(&m));
+        assert_eq!(f.alt_svc_h3, Some(8443));
+        assert_eq!(f.retry_after, retry_after(&m));
+        assert_eq!(f.retry_after, Some(std::time::Duration::from_secs(7)));
+        let none = ResponseFields::read("HTTP/1.1", http::StatusCode::OK, &HeaderMap::new());
+        assert_eq!((none.location, none.close, none.alt_svc_h3, none.retry_after), (None, false, None, None));
+        assert_eq!(none.header_bytes, "HTTP/1.1 200 OK\r\n\r\n".len() as u64);
     }
 
     #[test]

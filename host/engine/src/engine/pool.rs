@@ -230,6 +230,8 @@ impl Pool {
 
 fn got(trace: &Trace, mut conn: Conn, reused: bool) -> Conn {
     let now = Instant::now();
+    // The hop's record keeps only `reused`: the text only if the event is kept.
+    let protocol = if trace.records(kind::GOT_CONN) { conn.protocol().to_string() } else { String::new() };
     conn.reused = reused;
     let idle = conn.idle_since.take().map(|t| now.saturating_duration_since(t));
     trace.emit_at(
@@ -242,7 +244,7 @@ fn got(trace: &Trace, mut conn: Conn, reused: bool) -> Conn {
             idle_ns: idle.map_or(0, |d| d.as_nanos() as u64),
             local_addr: conn.local.clone(),
             remote_addr: conn.remote.clone(),
-            protocol: conn.protocol().to_string(),
+            protocol,
         },
     );
     conn

@@ -218,7 +218,7 @@ impl CycleState {
                 self.cur.body_bytes += bytes.len() as u64;
                 return;
             }
-            let nl = bytes.iter().position(|&c| c == b'\n');
+            let nl = memchr::memchr(b'\n', bytes);
             self.line.extend_from_slice(&bytes[..nl.unwrap_or(bytes.len())]);
             let Some(nl) = nl else { return };
             bytes = &bytes[nl + 1..];
@@ -279,7 +279,7 @@ impl H1State {
                 }
                 continue;
             }
-            let nl = bytes.iter().position(|&c| c == b'\n');
+            let nl = memchr::memchr(b'\n', bytes);
             let seg = &bytes[..nl.unwrap_or(bytes.len())];
             if fields {
                 self.line.extend_from_slice(seg);
