@@ -165,7 +165,7 @@ pub struct HopRecord {
 impl HopRecord {
     /// Like [`observe`](HopRecord::observe) for an event no one keeps: its URL is moved into
     /// the record (leaving it empty in `kind`), not copied.
-    pub fn observe_taking(&mut self, t: u64, kind: &mut EventKind) {
+    pub(crate) fn observe_taking(&mut self, t: u64, kind: &mut EventKind) {
         self.fold(t, kind);
         if let EventKind::RequestStart { url, .. } = kind {
             self.url = std::mem::take(url);

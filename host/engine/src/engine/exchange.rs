@@ -282,7 +282,7 @@ impl ResponseFields {
         let (mut seen_location, mut seen_connection, mut seen_retry) = (false, false, false);
         let mut fields = 0usize;
         for (name, value) in headers {
-            fields += name.as_str().len() + 2 + value.len() + 2;
+            fields += field_len(name, value);
             if *name == LOCATION && !std::mem::replace(&mut seen_location, true) {
                 out.location = value.to_str().ok().map(str::to_string);
             } else if *name == CONNECTION && !std::mem::replace(&mut seen_connection, true) {
@@ -457,8 +457,13 @@ pub fn header_list(map: &HeaderMap, redact: &[&str]) -> Vec<Header> {
 /// A response head's size as sent: the status line (with the status's canonical reason), each
 /// field as `name: value` and its line end, and the blank line.
 pub(crate) fn head_size(version: &str, status: http::StatusCode, headers: &HeaderMap) -> u64 {
-    let fields: usize = headers.iter().map(|(k, v)| k.as_str().len() + 2 + v.len() + 2).sum();
+    let fields: usize = headers.iter().map(|(k, v)| field_len(k, v)).sum();
     (status_line_len(version, status) + fields + 2) as u64
+}
+
+/// `NAME: VALUE CRLF`.
+fn field_len(name: &HeaderName, value: &HeaderValue) -> usize {
+    name.as_str().len() + 2 + value.len() + 2
 }
 
 /// `VERSION SP STATUS SP REASON CRLF`.
